@@ -1,0 +1,268 @@
+"""The `skill-insights` command line: thin commands that call into the packages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from skill_insights import __version__
+from skill_insights.settings import default_projects_dirs, get_paths
+
+
+def _db():
+    from skill_insights.store import open_db
+
+    paths = get_paths().ensure()
+    try:
+        return open_db(paths.database)
+    except Exception as e:  # a corrupt or foreign file: say so in one line
+        raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
+
+
+def _prices():
+    from skill_insights.pricing import PriceTable
+
+    try:
+        return PriceTable.load(get_paths().prices_file)
+    except (OSError, ValueError, KeyError) as e:
+        raise click.ClickException(f"cannot read the price table: {e}") from None
+
+
+def _echo_json(doc) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="skill-insights")
+def cli() -> None:
+    """Usage, cost and skills insights for coding agents, kept locally."""
+
+
+# -- capture --------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--projects-dir",
+    "projects_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A Claude Code projects folder (repeatable). Default: $CLAUDE_CONFIG_DIR/projects or ~/.claude/projects.",
+)
+@click.option("--file", "files", multiple=True, type=click.Path(path_type=Path), help="One transcript file.")
+def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
+    """Capture new transcript lines into the store (incremental)."""
+    from skill_insights.collectors.transcripts import TranscriptTailer, discover
+
+    for f in files:
+        if not f.is_file():
+            raise click.ClickException(f"no such transcript file: {f}")
+    roots = list(projects_dirs) + list(files)
+    if not roots:
+        roots = default_projects_dirs()
+    db = _db()
+    paths = discover(roots)
+    tailer = TranscriptTailer(db, _prices())
+    if sys.stderr.isatty() and len(paths) > 20:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("ingesting", total=len(paths))
+            summary = tailer.ingest_paths(paths, progress=lambda _p: bar.advance(task))
+    else:
+        summary = tailer.ingest_paths(paths)
+    for model in sorted(summary.unpriced_models):
+        click.echo(f"warning: no price for model {model!r}; its cost is unknown (null)", err=True)
+    click.echo(summary.line())
+
+
+# -- usage ----------------------------------------------------------------------------------------------
+
+
+def _fmt_cost(v) -> str:
+    return "n/a" if v is None else f"${v:,.4f}"
+
+
+def _usage_table(doc: dict, key: str, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    cols = [key, "models", "input", "output", "cache write", "cache read", "total", "cost"]
+    for c in cols:
+        table.add_column(c, justify="right" if c not in (key, "models") else "left")
+    for r in doc["rows"]:
+        table.add_row(
+            str(r[key])[: 36 if key == "session_id" else None],
+            ", ".join(r["models"]),
+            f"{r['input_tokens']:,}",
+            f"{r['output_tokens']:,}",
+            f"{r['cache_creation_input_tokens']:,}",
+            f"{r['cache_read_input_tokens']:,}",
+            f"{r['total_tokens']:,}",
+            _fmt_cost(r["cost_usd"]),
+        )
+    t = doc["totals"]
+    table.add_row(
+        "total", "", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
+        f"{t['cache_creation_input_tokens']:,}", f"{t['cache_read_input_tokens']:,}",
+        f"{t['total_tokens']:,}", _fmt_cost(t["cost_usd"]), style="bold",
+    )
+    Console().print(table)
+
+
+def _check_date(_ctx, _param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from datetime import date
+
+    v = value.replace("/", "-")
+    if len(v) == 8 and v.isdigit():
+        v = f"{v[:4]}-{v[4:6]}-{v[6:]}"
+    try:
+        return date.fromisoformat(v).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@cli.command()
+@click.argument("period", type=click.Choice(["daily", "monthly", "session"]))
+@click.option("--json", "as_json", is_flag=True, help="JSON: {rows: [...], totals: {...}}.")
+@click.option("--since", callback=_check_date, help="First day (YYYY-MM-DD), inclusive.")
+@click.option("--until", callback=_check_date, help="Last day (YYYY-MM-DD), inclusive.")
+@click.option("--project", help="Only sessions whose working directory matches.")
+def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None) -> None:
+    """Tokens and estimated cost per day, month or session."""
+    from skill_insights import usage as reports
+    from skill_insights.store.rollups import flush
+
+    db = _db()
+    flush(db)
+    if period == "session":
+        doc = reports.by_session(db, since, until, project)
+        key = "session_id"
+    else:
+        doc = reports.by_period(db, period, since, until, project)
+        key = "date" if period == "daily" else "month"
+    for m in doc["totals"]["unpriced_models"]:
+        click.echo(f"warning: no price for model {m!r}; its cost is unknown (null)", err=True)
+    if as_json:
+        _echo_json(doc)
+    else:
+        _usage_table(doc, key, f"Claude Code usage, {period}")
+
+
+@cli.group()
+def session() -> None:
+    """One session's stats."""
+
+
+@session.command("show")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True)
+def session_show(session_id: str, as_json: bool) -> None:
+    """Models, tokens, cost, tools, skills, subagents and time of one session (id or unique prefix)."""
+    from skill_insights import usage as reports
+    from skill_insights.store.rollups import flush
+
+    db = _db()
+    flush(db)
+    sid = reports.find_session(db, session_id)
+    stats = reports.session_stats(db, sid) if sid else None
+    if stats is None:
+        raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
+    if as_json:
+        _echo_json(stats)
+        return
+    click.echo(f"session   {stats['session_id']}")
+    click.echo(f"project   {stats['project']}  ({stats['git_repo'] or 'no git remote'}, {stats['git_branch']})")
+    click.echo(f"time      {stats['started_at']} → {stats['ended_at']}  "
+               f"wall {stats['duration_seconds']:.0f}s, active {stats['active_seconds']:.0f}s")
+    click.echo(f"messages  {stats['messages']['user']} user, {stats['messages']['assistant']} assistant")
+    click.echo(f"tokens    {stats['total_tokens']:,}  cost {_fmt_cost(stats['estimated_cost_usd'])}")
+    for m, v in stats["models"].items():
+        click.echo(f"  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])}")
+    if stats["tools"]:
+        click.echo("tools     " + ", ".join(
+            f"{k} ×{v['calls']}" + (f" ({v['errors']} errors)" if v["errors"] else "")
+            for k, v in stats["tools"].items()))
+    if stats["skills_invoked"]:
+        click.echo("skills    " + ", ".join(f"{k} ×{v}" for k, v in stats["skills_invoked"].items()))
+    for sa in stats["subagents"]:
+        click.echo(f"subagent  {sa['type']} ({sa['agent_id'] or '?'}): {sa['total_tokens']:,} tokens, "
+                   f"{_fmt_cost(sa['cost_usd'])}")
+    if stats["mcp_calls"]:
+        click.echo("mcp       " + ", ".join(f"{s}: {sum(t.values())}" for s, t in stats["mcp_calls"].items()))
+    if stats["slash_commands"]:
+        click.echo("commands  " + ", ".join(f"{k} ×{v}" for k, v in stats["slash_commands"].items()))
+
+
+# -- pricing --------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def pricing() -> None:
+    """The price table used to estimate cost."""
+
+
+@pricing.command("show")
+@click.option("--json", "as_json", is_flag=True)
+def pricing_show(as_json: bool) -> None:
+    """The models and prices in use (USD per million tokens)."""
+    table = _prices()
+    doc = {
+        "source": table.source,
+        "updated": table.updated,
+        "models": {
+            name: {
+                "input": p.base.input, "output": p.base.output, "cache_write_5m": p.base.cache_write_5m,
+                "cache_write_1h": p.base.cache_write_1h, "cache_read": p.base.cache_read,
+                **({"long_context_input": p.long_context.input, "long_context_output": p.long_context.output}
+                   if p.long_context else {}),
+            }
+            for name, p in sorted(table.models.items())
+        },
+    }
+    if as_json:
+        _echo_json(doc)
+        return
+    click.echo(f"prices from {doc['source']} (updated {doc['updated']}), USD per million tokens")
+    for name, p in doc["models"].items():
+        click.echo(f"  {name}: input {p['input']}, output {p['output']}, cache read {p['cache_read']}")
+
+
+@pricing.command("update")
+@click.option("--from", "source", required=True, help="A LiteLLM-format price file: a path or an http(s) URL.")
+@click.option("--timeout", default=20.0, show_default=True, help="Seconds, for a URL.")
+def pricing_update(source: str, timeout: float) -> None:
+    """Load a LiteLLM-format price file; stored costs are recomputed with it."""
+    from datetime import date
+
+    from skill_insights.pricing import PriceTable, from_litellm
+    from skill_insights.store.rollups import reprice
+
+    try:
+        if source.startswith(("http://", "https://")):
+            import httpx
+
+            resp = httpx.get(source, timeout=timeout, follow_redirects=True)
+            resp.raise_for_status()
+            raw = resp.content
+        else:
+            raw = Path(source).read_bytes()
+        doc = from_litellm(json.loads(raw), updated=date.today().isoformat())
+    except Exception as e:
+        raise click.ClickException(f"cannot load prices from {source}: {e}") from None
+    paths = get_paths().ensure()
+    tmp = paths.prices_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(paths.prices_file)
+    n = reprice(_db(), PriceTable.load(paths.prices_file))
+    click.echo(f"loaded {len(doc['models'])} Claude models from {source}; re-priced {n} responses")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,87 @@
+"""Git facts read straight from `.git` (no subprocess on the ingest path)."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+_SCP_LIKE = re.compile(r"^(?:[\w.\-]+@)?(?P<host>[\w.\-]+):(?P<path>[^/].*)$")
+
+
+def normalize_remote(url: str) -> str | None:
+    """`git@github.com:org/repo.git`, `https://user:tok@github.com/org/repo` → `github.com/org/repo`.
+
+    Credentials embedded in an https URL are dropped, so a token never reaches the store.
+    """
+    u = url.strip()
+    if not u:
+        return None
+    if "://" in u:
+        rest = u.split("://", 1)[1]
+        host_part, _, path = rest.partition("/")
+        host = host_part.rsplit("@", 1)[-1].split(":", 1)[0]
+    else:
+        m = _SCP_LIKE.match(u)
+        if not m:
+            return None
+        host, path = m.group("host"), m.group("path")
+    path = path.strip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    if not host or not path:
+        return None
+    return f"{host.lower()}/{path}"
+
+
+def find_git_dir(start: Path, max_depth: int = 40) -> Path | None:
+    """The `.git` directory of the repository holding `start` (worktree `.git` files followed)."""
+    p = start
+    for _ in range(max_depth):
+        dotgit = p / ".git"
+        if dotgit.is_dir():
+            return dotgit
+        if dotgit.is_file():
+            try:
+                text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                return None
+            if text.startswith("gitdir:"):
+                gd = Path(text[7:].strip())
+                gd = gd if gd.is_absolute() else (p / gd)
+                common = gd / "commondir"
+                if common.is_file():
+                    try:
+                        c = Path(common.read_text().strip())
+                        return c if c.is_absolute() else (gd / c).resolve()
+                    except OSError:
+                        return gd
+                return gd
+        if p.parent == p:
+            return None
+        p = p.parent
+    return None
+
+
+def remote_of(cwd: str | Path) -> str | None:
+    """Normalised `origin` remote (else the first remote) of the repository at `cwd`, if any."""
+    try:
+        git_dir = find_git_dir(Path(cwd))
+    except OSError:
+        return None
+    if git_dir is None:
+        return None
+    cfg = configparser.RawConfigParser(strict=False)
+    try:
+        cfg.read(git_dir / "config", encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    remotes = [s for s in cfg.sections() if s.startswith('remote "')]
+    remotes.sort(key=lambda s: s != 'remote "origin"')
+    for section in remotes:
+        url = cfg.get(section, "url", fallback=None)
+        if url:
+            norm = normalize_remote(url)
+            if norm:
+                return norm
+    return None

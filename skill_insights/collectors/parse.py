@@ -1,0 +1,283 @@
+"""Pure parsing of one Claude Code transcript line into the facts skill-insights keeps.
+
+No I/O here: `parse_line(bytes) -> ParsedLine | None` and raises `MalformedLine` for anything that is not a
+well-typed JSON object. Facts verified with the real client (see DESIGN.md §2):
+
+* one API response is written as one line per content block, each repeating the same `usage`; the store
+  de-duplicates on (`message.id`, `requestId`), so the parser only reports what each line says;
+* `<synthetic>` / `isApiErrorMessage` assistant lines are not billable responses;
+* `Skill` → `input.skill`, `Task`/`Agent` → `input.subagent_type`, `mcp__<server>__<tool>`;
+* tool results are `tool_result` blocks in user content, with `is_error`;
+* slash commands are user text starting with `/`, or `<command-name>/x</command-name>` tags.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+# Lines larger than this are counted as malformed and never parsed: no real transcript line comes close,
+# and parsing one would cost far more memory than the whole rest of an ingest.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+_COMMAND_TAG = re.compile(r"<command-name>\s*(/?[^<\s]+)\s*</command-name>")
+_SLASH = re.compile(r"/([A-Za-z0-9][\w:.\-]*)")
+
+
+class MalformedLine(ValueError):
+    """A line that is not a JSON object with the field types Claude Code writes."""
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m: int = 0
+    cache_creation_1h: int = 0
+    cache_read_input_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Response:
+    message_id: str
+    request_id: str
+    model: str
+    usage: Usage
+    # 2.1.330+ marks lines a fork copied from another session with `requestSessionId`.
+    copied_from: str | None = None
+
+
+@dataclass(slots=True)
+class ToolUse:
+    tool_use_id: str
+    name: str
+    skill: str | None = None
+    subagent_type: str | None = None
+    mcp_server: str | None = None
+    mcp_tool: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedLine:
+    type: str
+    timestamp: float | None = None
+    session_id: str | None = None
+    uuid: str | None = None
+    cwd: str | None = None
+    git_branch: str | None = None
+    version: str | None = None
+    response: Response | None = None
+    tool_uses: list[ToolUse] = field(default_factory=list)
+    # (tool_use_id, is_error)
+    tool_results: list[tuple[str, bool]] = field(default_factory=list)
+    is_prompt: bool = False
+    slash_command: str | None = None
+    # (agent_id, agent_type) from an Agent/Task tool_result: links a subagent file to its tool call
+    agent_link: tuple[str, str | None, str] | None = None
+
+
+def parse_timestamp(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _int(usage: dict, key: str) -> int:
+    v = usage.get(key)
+    if v is None:
+        return 0
+    if type(v) is not int or v < 0:  # bool is not a token count either
+        raise MalformedLine(f"usage.{key} is not a non-negative integer")
+    return v
+
+
+def _str_or_none(obj: dict, key: str) -> str | None:
+    v = obj.get(key)
+    if v is None or isinstance(v, str):
+        return v
+    raise MalformedLine(f"{key} is not a string")
+
+
+def parse_usage(usage: object) -> Usage:
+    if not isinstance(usage, dict):
+        raise MalformedLine("message.usage is not an object")
+    cc_total = _int(usage, "cache_creation_input_tokens")
+    split = usage.get("cache_creation")
+    cc5 = cc1 = 0
+    if isinstance(split, dict):
+        cc5 = _int(split, "ephemeral_5m_input_tokens")
+        cc1 = _int(split, "ephemeral_1h_input_tokens")
+    elif split is not None:
+        raise MalformedLine("usage.cache_creation is not an object")
+    # Older transcripts carry only the total: it was all 5-minute cache writes then.
+    if cc5 + cc1 < cc_total:
+        cc5 += cc_total - cc5 - cc1
+    return Usage(
+        input_tokens=_int(usage, "input_tokens"),
+        output_tokens=_int(usage, "output_tokens"),
+        cache_creation_input_tokens=max(cc_total, cc5 + cc1),
+        cache_creation_5m=cc5,
+        cache_creation_1h=cc1,
+        cache_read_input_tokens=_int(usage, "cache_read_input_tokens"),
+    )
+
+
+def parse_tool_use(block: dict) -> ToolUse | None:
+    tid = block.get("id")
+    name = block.get("name")
+    if not isinstance(tid, str) or not isinstance(name, str):
+        raise MalformedLine("tool_use without a string id and name")
+    tool = ToolUse(tool_use_id=tid, name=name)
+    inp = block.get("input")
+    if not isinstance(inp, dict):
+        inp = {}
+    if name == "Skill":
+        skill = inp.get("skill")
+        tool.skill = skill if isinstance(skill, str) and skill else None
+    elif name in SUBAGENT_TOOLS:
+        st = inp.get("subagent_type")
+        tool.subagent_type = st if isinstance(st, str) and st else "general-purpose"
+    elif name.startswith("mcp__"):
+        server, _, mtool = name[5:].partition("__")
+        tool.mcp_server = server or None
+        tool.mcp_tool = mtool or None
+    return tool
+
+
+def slash_command_of(text: str) -> str | None:
+    """The command a user line invokes: `<command-name>/x</command-name>` or text that starts with `/x`."""
+    m = _COMMAND_TAG.search(text)
+    if m:
+        name = m.group(1)
+        return name if name.startswith("/") else "/" + name
+    stripped = text.lstrip()
+    if stripped.startswith("/"):
+        m = _SLASH.match(stripped)
+        if m:
+            return "/" + m.group(1)
+    return None
+
+
+def _parse_user(line: ParsedLine, obj: dict, message: dict) -> None:
+    content = message.get("content")
+    texts: list[str] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for block in content:
+            if not isinstance(block, dict):
+                raise MalformedLine("user content block is not an object")
+            btype = block.get("type")
+            if btype == "tool_result":
+                tid = block.get("tool_use_id")
+                if not isinstance(tid, str):
+                    raise MalformedLine("tool_result without a string tool_use_id")
+                line.tool_results.append((tid, block.get("is_error") is True))
+            elif btype == "text":
+                t = block.get("text")
+                if isinstance(t, str):
+                    texts.append(t)
+    elif content is not None:
+        raise MalformedLine("message.content is neither a string nor a list")
+
+    result = obj.get("toolUseResult")
+    if isinstance(result, dict):
+        agent_id = result.get("agentId")
+        if isinstance(agent_id, str) and line.tool_results:
+            agent_type = result.get("agentType")
+            line.agent_link = (
+                agent_id,
+                agent_type if isinstance(agent_type, str) else None,
+                line.tool_results[0][0],
+            )
+
+    if obj.get("isMeta") is True or line.tool_results or not texts:
+        return
+    text = "\n".join(texts)
+    line.slash_command = slash_command_of(text)
+    # Caveats and command echo lines are written by the client, not typed prompts.
+    if not text.startswith(("<local-command-", "<command-")) or line.slash_command:
+        line.is_prompt = True
+
+
+def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
+    content = message.get("content")
+    if isinstance(content, list):
+        for block in content:
+            if not isinstance(block, dict):
+                raise MalformedLine("assistant content block is not an object")
+            if block.get("type") == "tool_use":
+                tool = parse_tool_use(block)
+                if tool is not None:
+                    line.tool_uses.append(tool)
+    elif content is not None and not isinstance(content, str):
+        raise MalformedLine("message.content is neither a string nor a list")
+
+    model = message.get("model")
+    if model is not None and not isinstance(model, str):
+        raise MalformedLine("message.model is not a string")
+    mid = message.get("id")
+    rid = obj.get("requestId")
+    usage = message.get("usage")
+    if (
+        model == "<synthetic>"
+        or obj.get("isApiErrorMessage") is True
+        or not isinstance(mid, str)
+        or usage is None
+    ):
+        if usage is not None and not isinstance(usage, dict):
+            raise MalformedLine("message.usage is not an object")
+        return
+    if rid is not None and not isinstance(rid, str):
+        raise MalformedLine("requestId is not a string")
+    origin = obj.get("requestSessionId")
+    line.response = Response(
+        message_id=mid,
+        request_id=rid or "",
+        model=model or "unknown",
+        usage=parse_usage(usage),
+        copied_from=origin if isinstance(origin, str) and origin != obj.get("sessionId") else None,
+    )
+
+
+def parse_line(raw: bytes) -> ParsedLine | None:
+    """Parse one line (without its newline). None for a blank line; MalformedLine for a bad one."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise MalformedLine(f"line of {len(raw)} bytes is over the {MAX_LINE_BYTES} byte cap")
+    if not raw.strip():
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:  # includes invalid UTF-8
+        raise MalformedLine(f"not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise MalformedLine("not a JSON object")
+    ltype = obj.get("type")
+    if not isinstance(ltype, str):
+        raise MalformedLine("type is not a string")
+    line = ParsedLine(
+        type=ltype,
+        timestamp=parse_timestamp(obj.get("timestamp")),
+        session_id=_str_or_none(obj, "sessionId"),
+        uuid=_str_or_none(obj, "uuid"),
+        cwd=_str_or_none(obj, "cwd"),
+        git_branch=_str_or_none(obj, "gitBranch"),
+        version=_str_or_none(obj, "version"),
+    )
+    if ltype in ("user", "assistant"):
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            raise MalformedLine("message is not an object")
+        if ltype == "user":
+            _parse_user(line, obj, message)
+        else:
+            _parse_assistant(line, obj, message)
+    return line

@@ -1,0 +1,523 @@
+"""Incremental, crash-safe capture of Claude Code transcripts into the store.
+
+Each file has a checkpoint (inode/device, size, mtime, byte offset just past the last complete line, a hash
+of its first bytes). A pass reads from the offset, parses complete lines, and commits the derived rows
+together with the new checkpoint in one `BEGIN IMMEDIATE` transaction per chunk, re-reading the checkpoint
+inside it: a SIGKILL loses at most the uncommitted chunk, and two concurrent ingests never derive the same
+bytes twice. A file that shrank, changed inode or was rewritten in place is re-derived from the start after
+its earlier rows are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import sqlite_utils
+
+from skill_insights.collectors import git
+from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_line
+from skill_insights.pricing import PriceTable
+from skill_insights.store import write_transaction
+from skill_insights.store.activity import add_timestamp
+
+# Bump when parsing or derivation changes: stored files are then re-derived on the next ingest.
+PROCESSOR_VERSION = 1
+
+CHUNK_BYTES = 8 * 1024 * 1024
+HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptFile:
+    path: Path
+    session_id: str
+    agent_id: str | None
+    project_dir: str
+
+
+def classify(path: Path) -> TranscriptFile:
+    """`<project>/<session>.jsonl` or `<project>/<session>/subagents/agent-<id>.jsonl`."""
+    if path.parent.name == "subagents":
+        agent = path.stem[6:] if path.stem.startswith("agent-") else path.stem
+        return TranscriptFile(path, path.parent.parent.name, agent, path.parent.parent.parent.name)
+    return TranscriptFile(path, path.stem, None, path.parent.name)
+
+
+def discover(roots: Iterable[Path]) -> list[Path]:
+    """Every `*.jsonl` under the roots, oldest first so an original is owned before its forks."""
+    found: dict[str, tuple[float, Path]] = {}
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            candidates: Iterable[Path] = [root]
+        elif root.is_dir():
+            candidates = root.rglob("*.jsonl")
+        else:
+            continue
+        for p in candidates:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            found[str(p.absolute())] = (st.st_mtime, p.absolute())
+    return [p for _, p in sorted(found.values(), key=lambda t: (t[0], str(t[1])))]
+
+
+def local_date(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+@dataclass
+class IngestSummary:
+    files: int = 0
+    changed_files: int = 0
+    new_lines: int = 0
+    responses: int = 0
+    malformed: int = 0
+    reset_files: int = 0
+    seconds: float = 0.0
+    unpriced_models: set[str] = field(default_factory=set)
+
+    def line(self) -> str:
+        return (
+            f"{self.files} files ({self.changed_files} changed), {self.new_lines} new lines, "
+            f"{self.responses} new responses, {self.malformed} malformed skipped "
+            f"in {self.seconds:.2f}s"
+        )
+
+
+@dataclass
+class _Chunk:
+    """What one chunk of a file adds: accumulated in memory, written in one transaction."""
+
+    obs: dict[tuple[str, str], tuple] = field(default_factory=dict)
+    events: list[tuple] = field(default_factory=list)
+    dates: set[str] = field(default_factory=set)
+    lines: int = 0
+    malformed: int = 0
+    user_messages: int = 0
+
+
+class TranscriptTailer:
+    def __init__(self, db: sqlite_utils.Database, prices: PriceTable):
+        self.db = db
+        self.prices = prices
+        self._remotes: dict[str, str | None] = {}
+        self.unpriced: set[str] = set()
+
+    # -- public -----------------------------------------------------------------------------------------
+
+    def ingest_paths(
+        self, paths: Iterable[Path], progress: Callable[[Path], None] | None = None
+    ) -> IngestSummary:
+        started = time.perf_counter()
+        summary = IngestSummary()
+        known = {
+            r[0]: r[1:]
+            for r in self.db.execute(
+                "SELECT path, size, mtime, inode, dev, offset, processor_version FROM files"
+            ).fetchall()
+        }
+        for path in paths:
+            summary.files += 1
+            key = str(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            cp = known.get(key)
+            # The warm path: nothing about the file changed since its checkpoint.
+            if cp and cp == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION):
+                if progress:
+                    progress(path)
+                continue
+            lines, responses, malformed, reset = self.ingest_file(path)
+            if lines or reset:
+                summary.changed_files += 1
+            summary.new_lines += lines
+            summary.responses += responses
+            summary.malformed += malformed
+            summary.reset_files += reset
+            if progress:
+                progress(path)
+        from skill_insights.store.rollups import flush
+
+        flush(self.db)
+        summary.unpriced_models = set(self.unpriced)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def ingest_file(self, path: Path) -> tuple[int, int, int, int]:
+        """Bring one file's rows up to date. Returns (new lines, new responses, malformed, reset)."""
+        tf = classify(Path(path))
+        total_lines = total_responses = total_malformed = 0
+        reset = 0
+        while True:
+            with write_transaction(self.db) as conn:
+                try:
+                    fh = open(tf.path, "rb")  # noqa: SIM115 - closed below, inside the transaction
+                except OSError:
+                    return total_lines, total_responses, total_malformed, reset
+                try:
+                    st = os.fstat(fh.fileno())
+                    cp = self._checkpoint(conn, tf, st)
+                    if self._needs_reset(cp, st, fh):
+                        self._reset(conn, cp["id"])
+                        cp = self._checkpoint(conn, tf, st)
+                        reset = 1
+                    if cp["offset"] >= st.st_size:
+                        conn.execute(
+                            "UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]]
+                        )
+                        return total_lines, total_responses, total_malformed, reset
+                    fh.seek(cp["offset"])
+                    buf = fh.read(CHUNK_BYTES)
+                    at_eof = cp["offset"] + len(buf) >= st.st_size
+                    consumed, chunk = self._parse_chunk(fh, tf, cp, buf, at_eof)
+                    if consumed == 0:
+                        # Only a partial line remains: leave it for the next pass.
+                        conn.execute(
+                            "UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]]
+                        )
+                        return total_lines, total_responses, total_malformed, reset
+                    head = cp["head_hash"]
+                    if cp["offset"] == 0 or (head and int(head.split(":")[0]) < HEAD_BYTES):
+                        head = _head_hash(fh, min(HEAD_BYTES, cp["offset"] + consumed))
+                    new_responses = self._write_chunk(conn, tf, cp, chunk)
+                    conn.execute(
+                        """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
+                               lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
+                               first_ts=?, last_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
+                               processor_version=?, updated_at=datetime('now')
+                           WHERE id=?""",
+                        [
+                            cp["offset"] + consumed,
+                            st.st_size,
+                            st.st_mtime,
+                            st.st_dev,
+                            st.st_ino,
+                            head,
+                            chunk.lines,
+                            chunk.malformed,
+                            chunk.user_messages,
+                            cp["first_ts"],
+                            cp["last_ts"],
+                            orjson.dumps(cp["blocks"]).decode(),
+                            cp["cwd"],
+                            cp["git_branch"],
+                            cp["client_version"],
+                            PROCESSOR_VERSION,
+                            cp["id"],
+                        ],
+                    )
+                    if cp["cwd"] and cp["cwd"] not in self._remotes:
+                        self._remember_remote(conn, cp["cwd"])
+                finally:
+                    fh.close()
+            total_lines += chunk.lines
+            total_responses += new_responses
+            total_malformed += chunk.malformed
+            if cp["offset"] + consumed >= st.st_size:
+                return total_lines, total_responses, total_malformed, reset
+
+    # -- checkpoint -------------------------------------------------------------------------------------
+
+    def _checkpoint(self, conn, tf: TranscriptFile, st: os.stat_result) -> dict:
+        row = conn.execute(
+            """SELECT id, dev, inode, size, offset, head_hash, first_ts, last_ts, blocks, cwd, git_branch,
+                      client_version, processor_version FROM files WHERE path = ?""",
+            [str(tf.path)],
+        ).fetchone()
+        if row is None:
+            cur = conn.execute(
+                """INSERT INTO files (path, session_id, agent_id, project_dir, dev, inode, size, offset, mtime,
+                                      processor_version, blocks)
+                   VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, ?, '[]')""",
+                [str(tf.path), tf.session_id, tf.agent_id, tf.project_dir, st.st_dev, st.st_ino,
+                 PROCESSOR_VERSION],
+            )
+            row = conn.execute(
+                """SELECT id, dev, inode, size, offset, head_hash, first_ts, last_ts, blocks, cwd, git_branch,
+                          client_version, processor_version FROM files WHERE id = ?""",
+                [cur.lastrowid],
+            ).fetchone()
+        keys = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "blocks", "cwd",
+                "git_branch", "client_version", "processor_version")
+        cp = dict(zip(keys, row, strict=True))
+        cp["blocks"] = orjson.loads(cp["blocks"] or "[]")
+        return cp
+
+    @staticmethod
+    def _needs_reset(cp: dict, st: os.stat_result, fh) -> bool:
+        if cp["offset"] == 0:
+            return False
+        if (cp["dev"], cp["inode"]) != (st.st_dev, st.st_ino):
+            return True
+        if st.st_size < cp["offset"] or cp["processor_version"] != PROCESSOR_VERSION:
+            return True
+        head = cp["head_hash"]
+        if head:
+            n = int(head.split(":")[0])
+            return _head_hash(fh, n) != head
+        return False
+
+    def _reset(self, conn, file_id: int) -> None:
+        """Forget everything derived from one file, then re-own the responses other files also show."""
+        conn.execute("DELETE FROM temp.keys")
+        conn.execute(
+            "INSERT OR IGNORE INTO temp.keys SELECT message_id, request_id FROM response_obs WHERE file_id=?",
+            [file_id],
+        )
+        # Events of this file, and the copies in other files that may now become the counted ones.
+        conn.execute(
+            """INSERT OR IGNORE INTO dirty SELECT 'date', e2.date FROM events e
+               JOIN events e2 ON e2.kind = e.kind AND e2.key = e.key WHERE e.file_id = ? AND e2.date IS NOT NULL""",
+            [file_id],
+        )
+        conn.execute(
+            """INSERT OR IGNORE INTO dirty SELECT 'session', e2.session_id FROM events e
+               JOIN events e2 ON e2.kind = e.kind AND e2.key = e.key WHERE e.file_id = ?""",
+            [file_id],
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO dirty SELECT 'session', session_id FROM files WHERE id=?", [file_id]
+        )
+        conn.execute("DELETE FROM response_obs WHERE file_id=?", [file_id])
+        conn.execute("DELETE FROM events WHERE file_id=?", [file_id])
+        _recompute_canonical(conn)
+        conn.execute(
+            """UPDATE files SET offset=0, size=0, head_hash=NULL, lines=0, malformed=0, user_messages=0,
+                   first_ts=NULL, last_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL, client_version=NULL,
+                   processor_version=? WHERE id=?""",
+            [PROCESSOR_VERSION, file_id],
+        )
+
+    # -- parsing ----------------------------------------------------------------------------------------
+
+    def _parse_chunk(self, fh, tf: TranscriptFile, cp: dict, buf: bytes, at_eof: bool) -> tuple[int, _Chunk]:
+        """Parse the complete lines of `buf`; returns (bytes consumed, rows)."""
+        chunk = _Chunk()
+        end = buf.rfind(b"\n") + 1
+        if end == 0:
+            if not at_eof and len(buf) >= CHUNK_BYTES:
+                # One line longer than a whole chunk: skip it without holding it, count it as malformed.
+                skipped = _skip_long_line(fh, cp["offset"] + len(buf))
+                if skipped is None:
+                    return 0, chunk
+                chunk.lines = chunk.malformed = 1
+                return skipped - cp["offset"], chunk
+            end = 0
+        if cp["offset"] == 0 and tf.agent_id:
+            self._link_from_meta(tf, chunk)
+        pos = cp["offset"]
+        for raw in buf[:end].split(b"\n")[:-1] if end else []:
+            self._absorb(tf, cp, chunk, raw, pos)
+            pos += len(raw) + 1
+        consumed = end
+        tail = buf[end:]
+        # A last line without its newline is normally still being written. If it is already a whole JSON
+        # object (a writer that never ends the file with a newline), take it; a later "\n" is a blank line.
+        if at_eof and tail.strip() and len(tail) <= MAX_LINE_BYTES:
+            try:
+                complete = isinstance(orjson.loads(tail), dict)
+            except orjson.JSONDecodeError:
+                complete = False
+            if complete:
+                self._absorb(tf, cp, chunk, tail, pos)
+                consumed += len(tail)
+        return consumed, chunk
+
+    def _absorb(self, tf: TranscriptFile, cp: dict, chunk: _Chunk, raw: bytes, pos: int) -> None:
+        try:
+            line = parse_line(raw)
+        except MalformedLine:
+            chunk.lines += 1
+            chunk.malformed += 1
+            return
+        if line is None:
+            return
+        chunk.lines += 1
+        ts = line.timestamp
+        if ts is not None:
+            if cp["first_ts"] is None or ts < cp["first_ts"]:
+                cp["first_ts"] = ts
+            if cp["last_ts"] is None or ts > cp["last_ts"]:
+                cp["last_ts"] = ts
+            add_timestamp(cp["blocks"], ts)
+        if line.cwd and not cp["cwd"]:
+            cp["cwd"] = line.cwd
+        if line.git_branch and not cp["git_branch"]:
+            cp["git_branch"] = line.git_branch
+        if line.version and not cp["client_version"]:
+            cp["client_version"] = line.version
+        if line.is_prompt:
+            chunk.user_messages += 1
+        if ts is None and not (line.response or line.tool_uses or line.tool_results or line.slash_command):
+            return
+        date = local_date(ts if ts is not None else (cp["last_ts"] or time.time()))
+        self._collect(tf, chunk, line, ts, date, pos)
+
+    def _collect(self, tf: TranscriptFile, chunk: _Chunk, line: ParsedLine, ts, date: str, pos: int) -> None:
+        sid, aid = tf.session_id, tf.agent_id
+        r = line.response
+        if r is not None:
+            u = r.usage
+            key = (r.message_id, r.request_id)
+            prev = chunk.obs.get(key)
+            if prev is None or u.output_tokens > prev[8]:
+                cost = self.prices.cost(r.model, u)
+                if cost is None:
+                    self.unpriced.add(r.model)
+                chunk.obs[key] = (
+                    r.message_id, r.request_id, sid, aid, r.model, ts, date,
+                    u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                    u.cache_creation_5m, u.cache_creation_1h, u.cache_read_input_tokens, cost,
+                    1 if r.copied_from else 0,
+                )
+            chunk.dates.add(date)
+        ev = chunk.events
+        for t in line.tool_uses:
+            ev.append(("tool", t.tool_use_id, sid, aid, ts, date, t.name, None))
+            if t.skill:
+                ev.append(("skill", t.tool_use_id, sid, aid, ts, date, t.skill, None))
+            if t.subagent_type:
+                ev.append(("subagent", t.tool_use_id, sid, aid, ts, date, t.subagent_type, None))
+            if t.mcp_server:
+                ev.append(("mcp", t.tool_use_id, sid, aid, ts, date, t.mcp_server, t.mcp_tool))
+        for tid, is_error in line.tool_results:
+            if is_error:
+                ev.append(("tool_error", tid, sid, aid, ts, date, None, None))
+        if line.agent_link:
+            agent_id, agent_type, tool_use_id = line.agent_link
+            ev.append(("agent_link", agent_id, sid, aid, ts, date, agent_type, tool_use_id))
+        if line.slash_command:
+            ev.append(("slash", line.uuid or f"@{pos}", sid, aid, ts, date, line.slash_command, None))
+        if line.tool_uses or line.tool_results or line.slash_command:
+            chunk.dates.add(date)
+
+    def _link_from_meta(self, tf: TranscriptFile, chunk: _Chunk) -> None:
+        """`agent-<id>.meta.json` beside a subagent transcript names its type and the parent's tool call."""
+        meta = tf.path.with_name(tf.path.stem + ".meta.json")
+        try:
+            if meta.stat().st_size > 1_000_000:
+                return
+            doc = orjson.loads(meta.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return
+        if isinstance(doc, dict):
+            atype = doc.get("agentType")
+            tuid = doc.get("toolUseId")
+            chunk.events.append((
+                "agent_link", tf.agent_id, tf.session_id, tf.agent_id, None, None,
+                atype if isinstance(atype, str) else None, tuid if isinstance(tuid, str) else None,
+            ))
+
+    # -- writing ----------------------------------------------------------------------------------------
+
+    def _write_chunk(self, conn, tf: TranscriptFile, cp: dict, chunk: _Chunk) -> int:
+        fid = cp["id"]
+        new_responses = 0
+        if chunk.obs:
+            before = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+            conn.executemany(
+                """INSERT INTO response_obs (message_id, request_id, session_id, agent_id, model, ts, date,
+                       input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
+                       cache_creation_1h, cache_read_input_tokens, cost_usd, copied, file_id)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT (message_id, request_id, file_id) DO UPDATE SET
+                       model=excluded.model, input_tokens=excluded.input_tokens,
+                       output_tokens=excluded.output_tokens,
+                       cache_creation_input_tokens=excluded.cache_creation_input_tokens,
+                       cache_creation_5m=excluded.cache_creation_5m, cache_creation_1h=excluded.cache_creation_1h,
+                       cache_read_input_tokens=excluded.cache_read_input_tokens, cost_usd=excluded.cost_usd
+                   WHERE excluded.output_tokens > response_obs.output_tokens""",
+                [(*o, fid) for o in chunk.obs.values()],
+            )
+            conn.execute("DELETE FROM temp.keys")
+            conn.executemany("INSERT OR IGNORE INTO temp.keys VALUES (?, ?)", list(chunk.obs.keys()))
+            _recompute_canonical(conn)
+            new_responses = conn.execute("SELECT count(*) FROM responses").fetchone()[0] - before
+        if chunk.events:
+            conn.executemany(
+                """INSERT OR IGNORE INTO events (kind, key, session_id, agent_id, ts, date, name, detail, file_id)
+                   VALUES (?,?,?,?,?,?,?,?,?)""",
+                [(*e, fid) for e in chunk.events],
+            )
+        conn.execute("INSERT OR IGNORE INTO dirty VALUES ('session', ?)", [tf.session_id])
+        conn.executemany("INSERT OR IGNORE INTO dirty VALUES ('date', ?)", [(d,) for d in chunk.dates])
+        return new_responses
+
+    def _remember_remote(self, conn, cwd: str) -> None:
+        remote = git.remote_of(cwd)
+        self._remotes[cwd] = remote
+        conn.execute(
+            """INSERT INTO repos (cwd, remote, checked_at) VALUES (?, ?, datetime('now'))
+               ON CONFLICT(cwd) DO UPDATE SET remote=excluded.remote, checked_at=excluded.checked_at""",
+            [cwd, remote],
+        )
+
+
+def _head_hash(fh, n: int) -> str:
+    pos = fh.tell()
+    fh.seek(0)
+    data = fh.read(n)
+    fh.seek(pos)
+    return f"{len(data)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
+
+
+def _skip_long_line(fh, start: int) -> int | None:
+    """Offset just past the newline that ends the line running through `start`, or None if unterminated."""
+    fh.seek(start)
+    pos = start
+    while True:
+        block = fh.read(1024 * 1024)
+        if not block:
+            return None
+        i = block.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(block)
+
+
+def _recompute_canonical(conn) -> None:
+    """Rebuild `responses` for the keys in temp.keys from their observations, marking what changed dirty.
+
+    The owner is the first observation not marked as a fork's copy; the tokens are those of the
+    observation with the largest output_tokens.
+    """
+    for col in ("session", "date"):
+        conn.execute(
+            f"""INSERT OR IGNORE INTO dirty SELECT '{col}', r.{col}{"_id" if col == "session" else ""}
+                FROM responses r JOIN temp.keys k USING (message_id, request_id)"""
+        )
+    conn.execute(
+        "DELETE FROM responses WHERE (message_id, request_id) IN (SELECT message_id, request_id FROM temp.keys)"
+    )
+    conn.execute(
+        """INSERT INTO responses (message_id, request_id, file_id, session_id, agent_id, model, ts, date,
+               input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m, cache_creation_1h,
+               cache_read_input_tokens, cost_usd)
+           SELECT k.message_id, k.request_id, own.file_id, own.session_id, own.agent_id, best.model, own.ts,
+               own.date, best.input_tokens, best.output_tokens, best.cache_creation_input_tokens,
+               best.cache_creation_5m, best.cache_creation_1h, best.cache_read_input_tokens, best.cost_usd
+           FROM temp.keys k
+           JOIN response_obs own ON own.rowid = (
+               SELECT o.rowid FROM response_obs o
+               WHERE o.message_id = k.message_id AND o.request_id = k.request_id
+               ORDER BY o.copied, o.rowid LIMIT 1)
+           JOIN response_obs best ON best.rowid = (
+               SELECT o.rowid FROM response_obs o
+               WHERE o.message_id = k.message_id AND o.request_id = k.request_id
+               ORDER BY o.output_tokens DESC, o.rowid LIMIT 1)"""
+    )
+    for col in ("session", "date"):
+        conn.execute(
+            f"""INSERT OR IGNORE INTO dirty SELECT '{col}', r.{col}{"_id" if col == "session" else ""}
+                FROM responses r JOIN temp.keys k USING (message_id, request_id)"""
+        )

@@ -1,0 +1,83 @@
+"""The one local store: a SQLite database in WAL mode, its schema applied by named migrations.
+
+Writers take `BEGIN IMMEDIATE` (see `write_transaction`), so two processes serialize on the write lock and
+wait for it (busy timeout) instead of failing with "database is locked" on a read→write upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from skill_insights.store.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # Scratch set of response keys whose canonical row an ingest recomputes (per connection).
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS keys (message_id TEXT, request_id TEXT, PRIMARY KEY (message_id, request_id))"
+    )
+    return conn
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) and migrate the store."""
+    db = sqlite_utils.Database(connect(path))
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet recorded in `_migrations`; returns the names applied."""
+    applied: list[str] = []
+    with write_transaction(db):
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()}
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            fn(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
+                [name],
+            )
+            applied.append(name)
+    return applied
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

@@ -1,0 +1,199 @@
+"""Named, append-only schema migrations. Never edit one that has shipped: add another.
+
+Each subsystem owns its tables; the names say whose they are (`capture_…`, `skills_…`, `analysis_…`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(name: str) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        if any(n == name for n, _ in MIGRATIONS):
+            raise ValueError(f"duplicate migration name {name}")
+        MIGRATIONS.append((name, fn))
+        return fn
+
+    return register
+
+
+TOKENS = {
+    "input_tokens": int,
+    "output_tokens": int,
+    "cache_creation_input_tokens": int,
+    "cache_creation_5m": int,
+    "cache_creation_1h": int,
+    "cache_read_input_tokens": int,
+}
+
+
+@migration("capture_0001_core")
+def capture_core(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+    # One row per transcript file: its checkpoint and the per-file facts kept incrementally.
+    db["files"].create(
+        {
+            "id": int,
+            "path": str,
+            "session_id": str,
+            "agent_id": str,  # set for <session>/subagents/agent-<id>.jsonl
+            "project_dir": str,
+            "dev": int,
+            "inode": int,
+            "size": int,
+            "offset": int,  # byte offset just past the last complete line consumed
+            "mtime": float,
+            "head_hash": str,  # hash of the first bytes: detects a rewrite in place
+            "lines": int,
+            "malformed": int,
+            "user_messages": int,
+            "first_ts": float,
+            "last_ts": float,
+            "blocks": str,  # JSON [[start, end], ...] activity blocks (gaps > 10 min split)
+            "cwd": str,
+            "git_branch": str,
+            "client_version": str,
+            "processor_version": int,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"path"},
+        defaults={"offset": 0, "lines": 0, "malformed": 0, "user_messages": 0},
+    )
+    db["files"].create_index(["path"], unique=True)
+    db["files"].create_index(["session_id"])
+
+    # Every observation of an API response, per file (forks copy lines into new files).
+    db["response_obs"].create(
+        {
+            "message_id": str,
+            "request_id": str,
+            "file_id": int,
+            "session_id": str,
+            "agent_id": str,
+            "model": str,
+            "ts": float,
+            "date": str,
+            **TOKENS,
+            "cost_usd": float,
+            "copied": int,  # 1 when the line says it was copied from another session (a fork)
+        },
+        pk=("message_id", "request_id", "file_id"),
+    )
+    db["response_obs"].create_index(["file_id"])
+
+    # The canonical response: one row per (message_id, requestId), owned by the first file that showed
+    # it, with the token counts of the observation with the largest output_tokens.
+    db["responses"].create(
+        {
+            "message_id": str,
+            "request_id": str,
+            "file_id": int,
+            "session_id": str,
+            "agent_id": str,
+            "model": str,
+            "ts": float,
+            "date": str,
+            **TOKENS,
+            "cost_usd": float,
+        },
+        pk=("message_id", "request_id"),
+    )
+    db["responses"].create_index(["session_id"])
+    db["responses"].create_index(["date"])
+
+    # Tool calls, tool errors, skills, subagents, MCP calls, slash commands, subagent links. An event seen in
+    # several files (forks) counts once, for the earliest row with its (kind, key).
+    db["events"].create(
+        {
+            "file_id": int,
+            "kind": str,
+            "key": str,
+            "session_id": str,
+            "agent_id": str,
+            "ts": float,
+            "date": str,
+            "name": str,
+            "detail": str,
+        },
+        pk=("file_id", "kind", "key"),
+    )
+    db["events"].create_index(["kind", "key"])
+    db["events"].create_index(["session_id"])
+    db["events"].create_index(["date", "kind"])
+
+    db["sessions"].create(
+        {
+            "session_id": str,
+            "project": str,
+            "project_dir": str,
+            "git_branch": str,
+            "git_repo": str,
+            "started_at": str,
+            "ended_at": str,
+            "last_date": str,
+            "wall_seconds": float,
+            "active_seconds": float,
+            "user_messages": int,
+            "assistant_messages": int,
+            "primary_model": str,
+            "models": str,  # JSON {model: {tokens..., cost_usd, responses}}
+            "input_tokens": int,
+            "output_tokens": int,
+            "cache_creation_input_tokens": int,
+            "cache_read_input_tokens": int,
+            "total_tokens": int,
+            "cost_usd": float,
+            "unpriced_models": str,  # JSON list
+            "tool_calls": int,
+            "tool_errors": int,
+            "skill_calls": int,
+            "subagent_calls": int,
+            "mcp_calls": int,
+            "slash_commands": int,
+            "distinct_tools": int,
+            "distinct_skills": int,
+            "tools": str,  # JSON {tool: {calls, errors}}
+            "skills": str,  # JSON {skill: count}
+            "subagents": str,  # JSON [{agent_id, type, tool_use_id, tokens, cost_usd}]
+            "mcp": str,  # JSON {server: {tool: count}}
+            "slash": str,  # JSON {command: count}
+            "files": int,
+            "malformed": int,
+            "processor_version": int,
+            "updated_at": str,
+        },
+        pk="session_id",
+    )
+    db["sessions"].create_index(["last_date"])
+
+    # Daily rollups, recomputed for the days an ingest touched.
+    db["usage_daily"].create(
+        {
+            "date": str,
+            "model": str,
+            "responses": int,
+            **TOKENS,
+            "cost_usd": float,
+            "unpriced_responses": int,
+        },
+        pk=("date", "model"),
+    )
+    db["tools_daily"].create({"date": str, "tool": str, "calls": int, "errors": int}, pk=("date", "tool"))
+    db["skills_daily"].create(
+        {"date": str, "skill": str, "activations": int, "sessions": int}, pk=("date", "skill")
+    )
+
+    # What an ingest changed and the rollups have not yet caught up with. Committed with the rows that
+    # made it dirty, so a crash between the two never leaves a rollup silently stale.
+    db["dirty"].create({"kind": str, "value": str}, pk=("kind", "value"))
+
+    # Normalised git remote per working directory, resolved once.
+    db["repos"].create({"cwd": str, "remote": str, "checked_at": str}, pk="cwd")

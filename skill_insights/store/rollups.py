@@ -1,0 +1,300 @@
+"""Per-session stats and daily rollups, recomputed for what an ingest marked dirty.
+
+Derived only from store rows (responses, events, files): never from transcripts. An event or response
+that several files show (forks) counts once, for the earliest row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+import orjson
+import sqlite_utils
+
+from skill_insights.collectors.transcripts import PROCESSOR_VERSION
+from skill_insights.store import write_transaction
+from skill_insights.store.activity import active_seconds, merge_blocks
+
+TOKEN_COLS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m",
+    "cache_creation_1h",
+    "cache_read_input_tokens",
+)
+_SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
+# The first row of an event's (kind, key): the one that counts.
+_OWNER = "NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.rowid < e.rowid)"
+
+
+def flush(db: sqlite_utils.Database) -> int:
+    """Recompute every dirty session and day. Returns how many were recomputed."""
+    if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is None:
+        return 0
+    with write_transaction(db) as conn:
+        dirty = conn.execute("SELECT kind, value FROM dirty").fetchall()
+        sessions = [v for k, v in dirty if k == "session" and v]
+        dates = [v for k, v in dirty if k == "date" and v]
+        for sid in sessions:
+            recompute_session(conn, sid)
+        if dates:
+            recompute_days(conn, dates)
+        conn.execute("DELETE FROM dirty")
+    return len(sessions) + len(dates)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
+    files = conn.execute(
+        """SELECT agent_id, project_dir, malformed, user_messages, first_ts, last_ts, blocks, cwd, git_branch
+           FROM files WHERE session_id = ? ORDER BY agent_id IS NOT NULL, id""",
+        [sid],
+    ).fetchall()
+    if not files:
+        conn.execute("DELETE FROM sessions WHERE session_id = ?", [sid])
+        return
+    cwd = next((f[7] for f in files if f[7]), None)
+    branch = next((f[8] for f in files if f[8]), None)
+    firsts = [f[4] for f in files if f[4] is not None]
+    lasts = [f[5] for f in files if f[5] is not None]
+    blocks = merge_blocks([b for f in files for b in orjson.loads(f[6] or "[]")])
+    started = min(firsts) if firsts else None
+    ended = max(lasts) if lasts else None
+
+    models: dict[str, dict] = {}
+    totals = dict.fromkeys(TOKEN_COLS, 0)
+    cost = 0.0
+    priced = 0
+    unpriced: list[str] = []
+    assistant_messages = 0
+    for row in conn.execute(
+        f"""SELECT model, count(*), {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL), sum(agent_id IS NULL)
+            FROM responses WHERE session_id = ? GROUP BY model""",
+        [sid],
+    ):
+        model, n = row[0], row[1]
+        toks = dict(zip(TOKEN_COLS, row[2:8], strict=True))
+        m_cost, n_unpriced, n_main = row[8], row[9], row[10]
+        for c in TOKEN_COLS:
+            totals[c] += toks[c]
+        if n_unpriced:
+            unpriced.append(model)
+        if n > n_unpriced:
+            cost += m_cost or 0.0
+            priced += 1
+        assistant_messages += n_main
+        models[model] = {
+            "responses": n,
+            **toks,
+            "total_tokens": _total(toks),
+            "cost_usd": m_cost if n > n_unpriced else None,
+        }
+    primary = max(models, key=lambda m: models[m]["total_tokens"], default=None)
+
+    counts: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    for kind, name, detail, n in conn.execute(
+        f"""SELECT kind, name, detail, count(*) FROM events e
+            WHERE session_id = ? AND kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash') AND {_OWNER}
+            GROUP BY kind, name, detail""",
+        [sid],
+    ):
+        counts[kind][(name, detail)] += n
+    errors: dict[str, int] = defaultdict(int)
+    for name, n in conn.execute(
+        f"""SELECT t.name, count(*) FROM events e
+            LEFT JOIN events t ON t.kind = 'tool' AND t.key = e.key
+            WHERE e.session_id = ? AND e.kind = 'tool_error' AND {_OWNER}
+              AND (t.rowid IS NULL OR t.rowid = (SELECT min(rowid) FROM events WHERE kind = 'tool' AND key = e.key))
+            GROUP BY t.name""",
+        [sid],
+    ):
+        errors[name or "(unknown)"] += n
+
+    tools = {
+        name: {"calls": n, "errors": errors.get(name, 0)} for (name, _), n in sorted(counts["tool"].items())
+    }
+    for name, n in errors.items():
+        tools.setdefault(name, {"calls": 0, "errors": n})
+    skills = {name: n for (name, _), n in sorted(counts["skill"].items())}
+    mcp: dict[str, dict[str, int]] = defaultdict(dict)
+    for (server, tool), n in sorted(counts["mcp"].items()):
+        mcp[server][tool or ""] = n
+    slash = {name: n for (name, _), n in sorted(counts["slash"].items())}
+    subagents = _subagents(conn, sid)
+
+    row = {
+        "session_id": sid,
+        "project": cwd,
+        "project_dir": files[0][1],
+        "git_branch": branch,
+        "git_repo": _repo(conn, cwd),
+        "started_at": _iso(started),
+        "ended_at": _iso(ended),
+        "last_date": _local_date(ended) if ended is not None else None,
+        "wall_seconds": round(ended - started, 3) if firsts and lasts else 0.0,
+        "active_seconds": round(active_seconds(blocks), 3),
+        "user_messages": sum(f[3] or 0 for f in files if f[0] is None),
+        "assistant_messages": assistant_messages,
+        "primary_model": primary,
+        "models": orjson.dumps(models).decode(),
+        "input_tokens": totals["input_tokens"],
+        "output_tokens": totals["output_tokens"],
+        "cache_creation_input_tokens": totals["cache_creation_input_tokens"],
+        "cache_read_input_tokens": totals["cache_read_input_tokens"],
+        "total_tokens": _total(totals),
+        "cost_usd": cost if priced or not models else None,
+        "unpriced_models": orjson.dumps(sorted(unpriced)).decode(),
+        "tool_calls": sum(counts["tool"].values()),
+        "tool_errors": sum(errors.values()),
+        "skill_calls": sum(counts["skill"].values()),
+        "subagent_calls": sum(counts["subagent"].values()),
+        "mcp_calls": sum(counts["mcp"].values()),
+        "slash_commands": sum(counts["slash"].values()),
+        "distinct_tools": len(counts["tool"]),
+        "distinct_skills": len(counts["skill"]),
+        "tools": orjson.dumps(tools).decode(),
+        "skills": orjson.dumps(skills).decode(),
+        "subagents": orjson.dumps(subagents).decode(),
+        "mcp": orjson.dumps(mcp).decode(),
+        "slash": orjson.dumps(slash).decode(),
+        "files": len(files),
+        "malformed": sum(f[2] or 0 for f in files),
+        "processor_version": PROCESSOR_VERSION,
+    }
+    cols = ", ".join(row)
+    conn.execute(
+        f"INSERT OR REPLACE INTO sessions ({cols}, updated_at) VALUES ({', '.join('?' * len(row))}, datetime('now'))",
+        list(row.values()),
+    )
+
+
+def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
+    """Each subagent call with the tokens and cost of the subagent's own transcript."""
+    links: dict[str, dict] = {}
+    for agent_id, agent_type, tool_use_id in conn.execute(
+        "SELECT key, name, detail FROM events WHERE session_id = ? AND kind = 'agent_link' ORDER BY rowid",
+        [sid],
+    ):
+        link = links.setdefault(agent_id, {"type": None, "tool_use_id": None})
+        link["type"] = link["type"] or agent_type
+        link["tool_use_id"] = link["tool_use_id"] or tool_use_id
+    usage = {
+        r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), r[7], r[8])
+        for r in conn.execute(
+            f"""SELECT agent_id, {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL) FROM responses
+                WHERE session_id = ? AND agent_id IS NOT NULL GROUP BY agent_id""",
+            [sid],
+        )
+    }
+    by_call = {v["tool_use_id"]: k for k, v in links.items() if v["tool_use_id"]}
+    out: list[dict] = []
+    seen: set[str] = set()
+    for tool_use_id, stype in conn.execute(
+        f"""SELECT key, name FROM events e WHERE session_id = ? AND kind = 'subagent' AND {_OWNER}
+            ORDER BY ts, rowid""",
+        [sid],
+    ):
+        agent_id = by_call.get(tool_use_id)
+        tokens, cost, unpriced = usage.get(agent_id, (0, None, 0)) if agent_id else (0, None, 0)
+        out.append({
+            "tool_use_id": tool_use_id,
+            "agent_id": agent_id,
+            "type": stype,
+            "total_tokens": tokens,
+            "cost_usd": cost if not unpriced else None,
+        })
+        if agent_id:
+            seen.add(agent_id)
+    # Subagent transcripts whose call we did not see (e.g. a file copied alone).
+    for agent_id, (tokens, cost, unpriced) in sorted(usage.items()):
+        if agent_id not in seen:
+            out.append({
+                "tool_use_id": links.get(agent_id, {}).get("tool_use_id"),
+                "agent_id": agent_id,
+                "type": links.get(agent_id, {}).get("type"),
+                "total_tokens": tokens,
+                "cost_usd": cost if not unpriced else None,
+            })
+    return out
+
+
+def _repo(conn: sqlite3.Connection, cwd: str | None) -> str | None:
+    if not cwd:
+        return None
+    row = conn.execute("SELECT remote FROM repos WHERE cwd = ?", [cwd]).fetchone()
+    return row[0] if row else None
+
+
+def _total(toks: dict) -> int:
+    return (
+        (toks["input_tokens"] or 0)
+        + (toks["output_tokens"] or 0)
+        + (toks["cache_creation_input_tokens"] or 0)
+        + (toks["cache_read_input_tokens"] or 0)
+    )
+
+
+def _local_date(ts: float) -> str:
+    from skill_insights.collectors.transcripts import local_date
+
+    return local_date(ts)
+
+
+def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS days (date TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.days")
+    conn.executemany("INSERT OR IGNORE INTO temp.days VALUES (?)", [(d,) for d in dates])
+    for table in ("usage_daily", "tools_daily", "skills_daily"):
+        conn.execute(f"DELETE FROM {table} WHERE date IN (SELECT date FROM temp.days)")
+    conn.execute(
+        f"""INSERT INTO usage_daily (date, model, responses, {", ".join(TOKEN_COLS)}, cost_usd, unpriced_responses)
+            SELECT date, model, count(*), {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL)
+            FROM responses WHERE date IN (SELECT date FROM temp.days) GROUP BY date, model"""
+    )
+    conn.execute(
+        f"""INSERT INTO tools_daily (date, tool, calls, errors)
+            SELECT e.date, e.name, count(*), count(x.key) FROM events e
+            LEFT JOIN events x ON x.kind = 'tool_error' AND x.key = e.key
+                AND x.rowid = (SELECT min(rowid) FROM events WHERE kind = 'tool_error' AND key = e.key)
+            WHERE e.kind = 'tool' AND e.date IN (SELECT date FROM temp.days) AND {_OWNER}
+            GROUP BY e.date, e.name"""
+    )
+    conn.execute(
+        f"""INSERT INTO skills_daily (date, skill, activations, sessions)
+            SELECT e.date, e.name, count(*), count(DISTINCT e.session_id) FROM events e
+            WHERE e.kind = 'skill' AND e.date IN (SELECT date FROM temp.days) AND {_OWNER}
+            GROUP BY e.date, e.name"""
+    )
+
+
+def reprice(db: sqlite_utils.Database, prices) -> int:
+    """Recompute every stored cost with a new price table; returns responses re-priced."""
+    from skill_insights.collectors.parse import Usage
+
+    with write_transaction(db) as conn:
+        n = 0
+        for table in ("response_obs", "responses"):
+            rows = conn.execute(
+                f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table}"
+            ).fetchall()
+            updates = []
+            for r in rows:
+                u = Usage(*[r[2 + TOKEN_COLS.index(c)] for c in (
+                    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_creation_5m",
+                    "cache_creation_1h", "cache_read_input_tokens")])
+                updates.append((prices.cost(r[1], u), r[0]))
+            conn.executemany(f"UPDATE {table} SET cost_usd = ? WHERE rowid = ?", updates)
+            n = len(rows)
+        conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'session', session_id FROM responses")
+        conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'date', date FROM responses")
+    flush(db)
+    return n

@@ -1,0 +1,189 @@
+"""Usage reports over the store: daily, monthly, per session, and one session's stats."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _empty() -> dict[str, Any]:
+    return {**dict.fromkeys(TOKEN_FIELDS, 0), "total_tokens": 0, "cost_usd": None, "unpriced_models": []}
+
+
+def _add(acc: dict, toks: dict, cost: float | None, priced: bool, model: str | None, unpriced: bool) -> None:
+    for f in TOKEN_FIELDS:
+        acc[f] += toks[f] or 0
+    acc["total_tokens"] = sum(acc[f] for f in TOKEN_FIELDS)
+    if priced:
+        acc["cost_usd"] = (acc["cost_usd"] or 0.0) + (cost or 0.0)
+    if unpriced and model and model not in acc["unpriced_models"]:
+        acc["unpriced_models"].append(model)
+
+
+def _filters(since: str | None, until: str | None, col: str) -> tuple[str, list]:
+    where, params = [], []
+    if since:
+        where.append(f"{col} >= ?")
+        params.append(since)
+    if until:
+        where.append(f"{col} <= ?")
+        params.append(until)
+    return (" AND ".join(where) or "1"), params
+
+
+def _project_clause(project: str | None, alias: str = "s") -> tuple[str, list]:
+    if not project:
+        return "1", []
+    return (
+        f"({alias}.project = ? OR {alias}.project_dir = ? OR instr({alias}.project, ?) > 0)",
+        [project, project, project],
+    )
+
+
+def _finish(rows: dict[str, dict], key: str) -> dict[str, Any]:
+    out = []
+    totals = _empty()
+    for k in sorted(rows):
+        r = rows[k]
+        r["models"] = sorted(r["models"])
+        r["cost_usd"] = round(r["cost_usd"], 10) if r["cost_usd"] is not None else None
+        out.append({key: k, **r})
+        for m in r["unpriced_models"]:
+            if m not in totals["unpriced_models"]:
+                totals["unpriced_models"].append(m)
+        for f in TOKEN_FIELDS:
+            totals[f] += r[f]
+        if r["cost_usd"] is not None:
+            totals["cost_usd"] = (totals["cost_usd"] or 0.0) + r["cost_usd"]
+    totals["total_tokens"] = sum(totals[f] for f in TOKEN_FIELDS)
+    if totals["cost_usd"] is not None:
+        totals["cost_usd"] = round(totals["cost_usd"], 10)
+    return {"rows": out, "totals": totals}
+
+
+def by_period(
+    db: sqlite_utils.Database,
+    period: str,
+    since: str | None = None,
+    until: str | None = None,
+    project: str | None = None,
+) -> dict[str, Any]:
+    """`period` is "daily" (rows keyed `date`) or "monthly" (rows keyed `month`)."""
+    where, params = _filters(since, until, "date")
+    if project:
+        pclause, pparams = _project_clause(project)
+        sql = f"""SELECT r.date, r.model, sum(r.input_tokens), sum(r.output_tokens),
+                         sum(r.cache_creation_input_tokens), sum(r.cache_read_input_tokens),
+                         sum(r.cost_usd), count(*), sum(r.cost_usd IS NULL)
+                  FROM responses r JOIN sessions s USING (session_id)
+                  WHERE {where.replace("date", "r.date")} AND {pclause} GROUP BY r.date, r.model"""
+        params = params + pparams
+    else:
+        sql = f"""SELECT date, model, input_tokens, output_tokens, cache_creation_input_tokens,
+                         cache_read_input_tokens, cost_usd, responses, unpriced_responses
+                  FROM usage_daily WHERE {where}"""
+    rows: dict[str, dict] = defaultdict(lambda: {**_empty(), "models": set()})
+    for date, model, i, o, cc, cr, cost, n, n_unpriced in db.execute(sql, params):
+        key = date if period == "daily" else date[:7]
+        acc = rows[key]
+        acc["models"].add(model)
+        toks = dict(zip(TOKEN_FIELDS, (i, o, cc, cr), strict=True))
+        _add(acc, toks, cost, n > n_unpriced, model, bool(n_unpriced))
+    return _finish(rows, "date" if period == "daily" else "month")
+
+
+def by_session(
+    db: sqlite_utils.Database,
+    since: str | None = None,
+    until: str | None = None,
+    project: str | None = None,
+) -> dict[str, Any]:
+    where, params = _filters(since, until, "s.last_date")
+    pclause, pparams = _project_clause(project)
+    out = []
+    totals = _empty()
+    for r in db.execute(
+        f"""SELECT session_id, project, models, input_tokens, output_tokens, cache_creation_input_tokens,
+                   cache_read_input_tokens, total_tokens, cost_usd, unpriced_models, started_at, ended_at,
+                   git_branch, git_repo, last_date
+            FROM sessions s WHERE {where} AND {pclause} ORDER BY ended_at, session_id""",
+        params + pparams,
+    ):
+        unpriced = orjson.loads(r[9] or "[]")
+        row = {
+            "session_id": r[0],
+            "project": r[1],
+            "models": sorted(orjson.loads(r[2] or "{}")),
+            **dict(zip(TOKEN_FIELDS, r[3:7], strict=True)),
+            "total_tokens": r[7],
+            "cost_usd": r[8],
+            "unpriced_models": unpriced,
+            "started_at": r[10],
+            "ended_at": r[11],
+            "git_branch": r[12],
+            "git_repo": r[13],
+            "last_date": r[14],
+        }
+        out.append(row)
+        for f in TOKEN_FIELDS:
+            totals[f] += row[f] or 0
+        if row["cost_usd"] is not None:
+            totals["cost_usd"] = (totals["cost_usd"] or 0.0) + row["cost_usd"]
+        for m in unpriced:
+            if m not in totals["unpriced_models"]:
+                totals["unpriced_models"].append(m)
+    totals["total_tokens"] = sum(totals[f] for f in TOKEN_FIELDS)
+    return {"rows": out, "totals": totals}
+
+
+def find_session(db: sqlite_utils.Database, ident: str) -> str | None:
+    """A session id from a full id or a unique prefix."""
+    rows = db.execute(
+        "SELECT session_id FROM sessions WHERE session_id = ? OR session_id LIKE ? LIMIT 2",
+        [ident, ident.replace("%", "").replace("_", r"\_") + "%"],
+    ).fetchall()
+    exact = [r[0] for r in rows if r[0] == ident]
+    if exact:
+        return exact[0]
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] | None:
+    """One session's stats: models, tokens, estimated cost, tools, skills, subagents, duration, activity."""
+    cur = db.execute("SELECT * FROM sessions WHERE session_id = ?", [session_id])
+    row = cur.fetchone()
+    if row is None:
+        return None
+    s = dict(zip([d[0] for d in cur.description], row, strict=True))
+    tools = orjson.loads(s["tools"] or "{}")
+    return {
+        "session_id": s["session_id"],
+        "project": s["project"],
+        "git_branch": s["git_branch"],
+        "git_repo": s["git_repo"],
+        "started_at": s["started_at"],
+        "ended_at": s["ended_at"],
+        "duration_seconds": s["wall_seconds"],
+        "active_seconds": s["active_seconds"],
+        "messages": {"user": s["user_messages"], "assistant": s["assistant_messages"]},
+        "primary_model": s["primary_model"],
+        "models": orjson.loads(s["models"] or "{}"),
+        "tokens": {f: s[f] for f in TOKEN_FIELDS},
+        "total_tokens": s["total_tokens"],
+        "estimated_cost_usd": s["cost_usd"],
+        "unpriced_models": orjson.loads(s["unpriced_models"] or "[]"),
+        "tools": tools,
+        "tool_calls": s["tool_calls"],
+        "tool_errors": s["tool_errors"],
+        "skills_invoked": orjson.loads(s["skills"] or "{}"),
+        "subagents": orjson.loads(s["subagents"] or "[]"),
+        "mcp_calls": orjson.loads(s["mcp"] or "{}"),
+        "slash_commands": orjson.loads(s["slash"] or "{}"),
+        "files": s["files"],
+        "malformed_lines": s["malformed"],
+    }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from skill_insights.hooks import locations
+
 APP_NAME = "skill-insights"
 
 
@@ -57,7 +59,7 @@ def get_paths() -> Paths:
             cache_dir=root / "cache",
         )
     dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
-    runtime = Path(dirs.user_runtime_dir)
+    runtime = Path(locations.runtime_dir())
     return Paths(
         data_dir=Path(dirs.user_data_dir),
         config_dir=Path(dirs.user_config_dir),

@@ -1,0 +1,50 @@
+"""Paths the hook fast path and the daemon agree on, computed with the standard library only.
+
+The hook must not import platformdirs (Claude Code waits for it), so these few paths are defined here and
+`settings.get_paths()` uses the same function for the runtime dir.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+APP = "skill-insights"
+SOCKET_NAME = "daemon.sock"
+PID_NAME = "daemon.pid"
+# AF_UNIX paths are limited to 108 bytes on Linux and 104 on macOS (including the NUL).
+MAX_SOCKET_PATH = 100
+
+
+def home_override() -> str | None:
+    return os.environ.get("SKILL_INSIGHTS_HOME") or None
+
+
+def runtime_dir() -> str:
+    home = home_override()
+    if home:
+        return os.path.join(os.path.expanduser(home), "run")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~/Library/Caches/TemporaryItems"), APP)
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg):
+        return os.path.join(xdg, APP)
+    return os.path.join(tempfile.gettempdir(), f"{APP}-{os.getuid()}")
+
+
+def socket_path() -> str:
+    return os.path.join(runtime_dir(), SOCKET_NAME)
+
+
+def pid_path() -> str:
+    return os.path.join(runtime_dir(), PID_NAME)
+
+
+def spool_dir() -> str:
+    """Hook payloads waiting for a daemon or a detached one-file ingest."""
+    return os.path.join(runtime_dir(), "spool")
+
+
+def hook_log() -> str:
+    return os.path.join(runtime_dir(), "hook.log")

@@ -1,0 +1,69 @@
+"""Test material built from the real-client transcripts in tests/fixtures/claude-code."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
+_IDS = re.compile(rb'"((?:msg|req|toolu)_[A-Za-z0-9]+)"')
+
+
+def scenario_projects(version: str, scenario: str) -> Path:
+    return FIXTURES / version / scenario / "projects"
+
+
+def copy_projects(dest: Path, version: str, scenarios: list[str] | None = None) -> Path:
+    """Copy scenarios' projects folders into one `projects` dir, keeping file order by scenario mtime."""
+    projects = dest / "projects"
+    names = scenarios or sorted(p.name for p in (FIXTURES / version).iterdir() if p.is_dir())
+    t = 1_700_000_000.0
+    for name in names:
+        src = scenario_projects(version, name)
+        for f in sorted(src.rglob("*"), key=lambda p: (p.suffix != ".jsonl", str(p))):
+            if f.is_dir():
+                continue
+            target = projects / f.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, target)
+    # Distinct, deterministic mtimes: discovery orders files by them.
+    for f in sorted(projects.rglob("*.jsonl")):
+        t += 1
+        os.utime(f, (t, t))
+    return projects
+
+
+def clone_session(src: Path, dest_dir: Path, n: int) -> list[Path]:
+    """A copy of a session file (and its subagents) with fresh ids, so it counts as new responses."""
+    sid = src.stem
+    new_sid = f"{sid[:-6]}{n:06d}"
+    out: list[Path] = []
+
+    def rewrite(data: bytes) -> bytes:
+        data = data.replace(sid.encode(), new_sid.encode())
+        return _IDS.sub(lambda m: b'"' + m.group(1) + b"x%d" % n + b'"', data)
+
+    target = dest_dir / f"{new_sid}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(rewrite(src.read_bytes()))
+    out.append(target)
+    sub = src.parent / sid / "subagents"
+    if sub.is_dir():
+        for f in sub.iterdir():
+            t = dest_dir / new_sid / "subagents" / f.name
+            t.parent.mkdir(parents=True, exist_ok=True)
+            t.write_bytes(rewrite(f.read_bytes()))
+            out.append(t)
+    return out
+
+
+def big_corpus(dest: Path, copies: int) -> Path:
+    """`copies` clones of every 2.1.330 and 2.1.197 session, in one projects dir."""
+    projects = dest / "projects" / "-home-dev-project"
+    sources = sorted(FIXTURES.glob("*/*/projects/*/*.jsonl"))
+    for n in range(copies):
+        for src in sources:
+            clone_session(src, projects, n * 1000 + sources.index(src))
+    return dest / "projects"

@@ -7,6 +7,7 @@ wait for it (busy timeout) instead of failing with "database is locked" on a rea
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # Scratch set of response keys whose canonical row an ingest recomputes (per connection).
@@ -31,6 +32,20 @@ def connect(path: Path | str) -> sqlite3.Connection:
         "CREATE TEMP TABLE IF NOT EXISTS keys (message_id TEXT, request_id TEXT, PRIMARY KEY (message_id, request_id))"
     )
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new database to WAL needs an exclusive lock, and SQLite may answer SQLITE_BUSY at once
+    # (without the busy handler) while another process is creating the same file: retry briefly.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:

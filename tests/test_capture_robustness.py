@@ -1,0 +1,237 @@
+"""Bad input, crashes and concurrency: nothing stored is lost, nothing is counted twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from transcript_corpus import FIXTURES, big_corpus, copy_projects
+
+from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, parse_line
+from skill_insights.collectors.transcripts import TranscriptTailer, discover
+from skill_insights.pricing import PriceTable
+from skill_insights.store import open_db
+from skill_insights.usage import by_period
+
+CLI = [sys.executable, "-c", "from skill_insights.cli import cli; cli()"]
+
+
+def _good_line(mid: str = "m", out: int = 7) -> bytes:
+    return json.dumps({
+        "type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r" + mid,
+        "message": {"id": mid, "model": "claude-sonnet-4-5", "usage": {"input_tokens": 3, "output_tokens": out},
+                    "content": [{"type": "text", "text": "hi"}]},
+    }).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _good_line()[:-9],  # truncated JSON
+        b'{"type": "user", "message": {"content": "caf\xe9"}}',  # invalid UTF-8
+        b"[1, 2, 3]",  # not an object
+        b'"just a string"',
+        b'{"type": 5}',
+        b'{"type": "assistant", "message": "not an object"}',
+        b'{"type": "assistant", "requestId": "r", "message": {"id": "m", "usage": "lots"}}',
+        b'{"type": "assistant", "requestId": "r", "message": {"id": "m", "usage": {"output_tokens": "12"}}}',
+        b'{"type": "assistant", "requestId": "r", "message": {"id": "m", "usage": {"input_tokens": -1}}}',
+        b'{"type": "assistant", "message": {"id": "m", "content": 42}}',
+        b'{"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": 7}]}}',
+        b'{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"}]}}',
+    ],
+)
+def test_malformed_lines_raise(raw):
+    with pytest.raises(MalformedLine):
+        parse_line(raw)
+
+
+def test_oversized_line_is_malformed_without_parsing():
+    with pytest.raises(MalformedLine, match="cap"):
+        parse_line(b"{" + b" " * MAX_LINE_BYTES + b"}")
+
+
+def test_parse_line_facts():
+    line = parse_line(_good_line("msg_1", 9))
+    assert line is not None and line.response is not None
+    assert (line.response.message_id, line.response.request_id, line.response.usage.output_tokens) == (
+        "msg_1", "rmsg_1", 9)
+    synthetic = json.dumps({"type": "assistant", "isApiErrorMessage": True, "message": {
+        "id": "x", "model": "<synthetic>", "usage": {"input_tokens": 0, "output_tokens": 0}, "content": []}})
+    assert parse_line(synthetic.encode()).response is None
+    assert parse_line(b"   ") is None
+    slash = parse_line(b'{"type": "user", "message": {"content": "/review this PR"}}')
+    assert slash.slash_command == "/review" and slash.is_prompt
+    tag = parse_line(json.dumps({"type": "user", "message": {
+        "content": "<command-name>/model</command-name>\n<command-args>opus</command-args>"}}).encode())
+    assert tag.slash_command == "/model"
+    path = parse_line(b'{"type": "user", "message": {"content": "/usr/bin/env is a path, not a command"}}')
+    assert path.slash_command == "/usr"  # the rule is the client's: text that starts with "/"
+    mcp = parse_line(json.dumps({"type": "assistant", "requestId": "r", "message": {
+        "id": "m", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1, "output_tokens": 1},
+        "content": [{"type": "tool_use", "id": "t", "name": "mcp__github__create_issue", "input": {}},
+                    {"type": "tool_use", "id": "u", "name": "Task", "input": {"subagent_type": "Explore"}}]}}).encode())
+    assert (mcp.tool_uses[0].mcp_server, mcp.tool_uses[0].mcp_tool) == ("github", "create_issue")
+    assert mcp.tool_uses[1].subagent_type == "Explore"
+
+
+def _ingest(home: Path, projects: Path):
+    db = open_db(home / "db.sqlite")
+    return db, TranscriptTailer(db, PriceTable.load()).ingest_paths(discover([projects]))
+
+
+def test_malformed_lines_are_counted_per_file_and_skipped(tmp_path):
+    d = tmp_path / "projects" / "-p"
+    d.mkdir(parents=True)
+    bad = [
+        b'{"type": "assistant", "truncated',
+        b"\xff\xfe not utf-8",
+        b"[]",
+        b'{"type": "assistant", "requestId": "r", "message": {"id": "m", "usage": {"output_tokens": "7"}}}',
+    ]
+    body = b"\n".join([_good_line("a", 1), *bad, _good_line("b", 2), b"", b"  "]) + b"\n"
+    (d / "s.jsonl").write_bytes(body)
+    db, summary = _ingest(tmp_path, tmp_path / "projects")
+    assert summary.malformed == 4
+    assert summary.responses == 2
+    assert db.execute("SELECT lines, malformed FROM files").fetchone() == (6, 4)
+    assert db.execute("SELECT malformed FROM sessions").fetchone()[0] == 4
+
+
+def test_a_20_mb_line_is_skipped_and_what_follows_is_kept(tmp_path):
+    d = tmp_path / "projects" / "-p"
+    d.mkdir(parents=True)
+    huge = b'{"type": "user", "message": {"content": "' + b"x" * (20 * 1024 * 1024) + b'"}}'
+    (d / "s.jsonl").write_bytes(_good_line("a", 1) + b"\n" + huge + b"\n" + _good_line("b", 2) + b"\n")
+    db, summary = _ingest(tmp_path, tmp_path / "projects")
+    assert summary.malformed == 1
+    assert by_period(db, "daily")["totals"]["output_tokens"] == 3
+
+
+def test_fuzzed_transcripts_never_fail_the_ingest(tmp_path):
+    rng = random.Random(1234)
+    sources = sorted(FIXTURES.glob("2.1.197/*/projects/*/*.jsonl"))
+    d = tmp_path / "projects" / "-p"
+    d.mkdir(parents=True)
+    for i in range(40):
+        lines = rng.choice(sources).read_bytes().splitlines()
+        out = []
+        for line in lines:
+            r = rng.random()
+            b = bytearray(line)
+            if r < 0.15 and b:
+                for _ in range(rng.randint(1, 5)):
+                    b[rng.randrange(len(b))] = rng.randrange(256)
+            elif r < 0.25:
+                b = b[: rng.randrange(len(b) + 1)]
+            elif r < 0.3:
+                b = bytearray(json.dumps(rng.choice([None, 1, "x", [], {"type": None}, {"message": []}])).encode())
+            out.append(bytes(b).replace(b"\n", b" "))
+        (d / f"fuzz-{i}.jsonl").write_bytes(b"\n".join(out) + b"\n")
+    db, summary = _ingest(tmp_path, tmp_path / "projects")
+    assert summary.files == 40
+    assert summary.malformed > 0
+    stored = db.execute("SELECT sum(lines), sum(malformed) FROM files").fetchone()
+    assert stored[1] == summary.malformed
+    # Every line was either derived or counted as malformed: nothing silently dropped.
+    assert stored[0] == summary.new_lines
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 40
+
+
+# -- processes ------------------------------------------------------------------------------------------
+
+
+def _env(home: Path) -> dict:
+    return {**os.environ, "SKILL_INSIGHTS_HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / "claude")}
+
+
+def _totals(home: Path) -> dict:
+    out = subprocess.run([*CLI, "usage", "daily", "--json"], env=_env(home), capture_output=True, check=True)
+    return json.loads(out.stdout)["totals"]
+
+
+def _counts(home: Path) -> tuple:
+    conn = sqlite3.connect(home / "data" / "skill-insights.db")
+    try:
+        return conn.execute(
+            """SELECT (SELECT count(*) FROM responses), (SELECT count(*) FROM events),
+                      (SELECT sum(tool_calls) FROM sessions), (SELECT count(*) FROM sessions)"""
+        ).fetchone()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, dict, tuple]:
+    """~25 MB of real-client sessions with fresh ids, and the totals of one clean ingest of it."""
+    root = tmp_path_factory.mktemp("corpus")
+    projects = big_corpus(root, 7)
+    clean = root / "clean-home"
+    subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(clean), check=True,
+                   capture_output=True)
+    return projects, _totals(clean), _counts(clean)
+
+
+def test_sigkill_mid_ingest_then_rerun_gives_identical_totals(corpus, tmp_path):
+    projects, expected, expected_counts = corpus
+    home = tmp_path / "home"
+    proc = subprocess.Popen([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = home / "data" / "skill-insights.db"
+    deadline = time.monotonic() + 60
+    progressed = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                conn = sqlite3.connect(db, timeout=0.1)
+                progressed = conn.execute("SELECT count(*) FROM files WHERE offset > 0").fetchone()[0]
+                conn.close()
+            except sqlite3.Error:
+                progressed = 0
+            if progressed >= 20:
+                break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    assert progressed >= 20
+    rerun = subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _totals(home) == expected
+    assert _counts(home) == expected_counts
+
+
+def test_two_concurrent_ingests_neither_duplicate_nor_lock(corpus, tmp_path):
+    projects, expected, expected_counts = corpus
+    home = tmp_path / "home"
+    procs = [
+        subprocess.Popen([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    assert _totals(home) == expected
+    assert _counts(home) == expected_counts
+
+
+def test_store_keeps_data_when_a_transcript_disappears(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.197", ["skill"])
+    db, _ = _ingest(tmp_path, projects)
+    before = by_period(db, "daily")["totals"]
+    for f in projects.rglob("*.jsonl"):
+        f.unlink()
+    db, summary = _ingest(tmp_path, projects)
+    assert summary.files == 0
+    assert by_period(db, "daily")["totals"] == before

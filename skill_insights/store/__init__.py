@@ -43,7 +43,7 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 

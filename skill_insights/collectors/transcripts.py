@@ -424,7 +424,6 @@ class TranscriptTailer:
         fid = cp["id"]
         new_responses = 0
         if chunk.obs:
-            before = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
             conn.executemany(
                 """INSERT INTO response_obs (message_id, request_id, session_id, agent_id, model, ts, date,
                        input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
@@ -441,8 +440,11 @@ class TranscriptTailer:
             )
             conn.execute("DELETE FROM temp.keys")
             conn.executemany("INSERT OR IGNORE INTO temp.keys VALUES (?, ?)", list(chunk.obs.keys()))
+            new_responses = conn.execute(
+                """SELECT count(*) FROM temp.keys k WHERE NOT EXISTS (
+                       SELECT 1 FROM responses r WHERE r.message_id = k.message_id AND r.request_id = k.request_id)"""
+            ).fetchone()[0]
             _recompute_canonical(conn)
-            new_responses = conn.execute("SELECT count(*) FROM responses").fetchone()[0] - before
         if chunk.events:
             conn.executemany(
                 """INSERT OR IGNORE INTO events (kind, key, session_id, agent_id, ts, date, name, detail, file_id)

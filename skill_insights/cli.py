@@ -111,7 +111,8 @@ def _usage_table(doc: dict, key: str, title: str) -> None:
         f"{t['cache_creation_input_tokens']:,}", f"{t['cache_read_input_tokens']:,}",
         f"{t['total_tokens']:,}", _fmt_cost(t["cost_usd"]), style="bold",
     )
-    Console().print(table)
+    # Piped output is not cut to 80 columns: a table that truncates numbers is worse than a wide one.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _check_date(_ctx, _param, value: str | None) -> str | None:
@@ -262,6 +263,103 @@ def pricing_update(source: str, timeout: float) -> None:
     tmp.replace(paths.prices_file)
     n = reprice(_db(), PriceTable.load(paths.prices_file))
     click.echo(f"loaded {len(doc['models'])} Claude models from {source}; re-priced {n} responses")
+
+
+# -- daemon ---------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def daemon() -> None:
+    """The capture daemon: watches transcripts, takes hook nudges, ingests within a second."""
+
+
+@daemon.command("run")
+@click.option("--polling", is_flag=True, default=None, help="Poll the file system instead of inotify/FSEvents.")
+@click.option("--reconcile-interval", "reconcile_s", type=float, help="Seconds between full reconciles (300).")
+@click.option("--debounce-ms", type=float, help="Delay after a write before ingesting it (150).")
+@click.option("--projects-dir", "projects_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="Transcript root to watch (repeatable). Default: $CLAUDE_CONFIG_DIR/projects.")
+@click.option("-v", "--verbose", is_flag=True, default=None, help="Debug logging, also to stderr.")
+def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: float | None,
+               projects_dirs: tuple[Path, ...], verbose: bool | None) -> None:
+    """Run the daemon in the foreground (SIGTERM or Ctrl-C stops it)."""
+    from skill_insights.daemon.control import AlreadyRunning
+    from skill_insights.daemon.service import Daemon, DaemonConfig
+
+    cfg = DaemonConfig.from_env(
+        polling=polling, reconcile_s=reconcile_s, verbose=verbose,
+        debounce_s=None if debounce_ms is None else debounce_ms / 1000,
+        roots=list(projects_dirs) or None,
+    )
+    try:
+        code = Daemon(cfg).run()
+    except AlreadyRunning as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
+@daemon.command("start")
+@click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait until it is up.")
+def daemon_start(wait_s: float) -> None:
+    """Start the daemon detached, unless one is running."""
+    from skill_insights.daemon import control
+
+    pid, _started, msg = control.start(wait_s)
+    click.echo(msg)
+    if pid is None:
+        click.echo(f"log: {get_paths().log_dir / 'daemon.log'}", err=True)
+        sys.exit(1)
+
+
+@daemon.command("stop")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for it to exit.")
+@click.option("--force", is_flag=True, help="SIGKILL it if it has not exited by then.")
+def daemon_stop(timeout: float, force: bool) -> None:
+    """Stop the daemon (SIGTERM, then wait)."""
+    from skill_insights.daemon import control
+
+    _pid, stopped, msg = control.stop(timeout, force)
+    click.echo(msg)
+    if not stopped:
+        sys.exit(1)
+
+
+def _ago(ts: float | None) -> str:
+    import time
+
+    if not ts:
+        return "never"
+    s = max(0.0, time.time() - ts)
+    return f"{s:.1f}s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else f"{s / 3600:.1f} h ago"
+
+
+@daemon.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def daemon_status(as_json: bool) -> None:
+    """Pid, uptime, last ingest, files watched, backlog, RSS. Exit code 3 when not running."""
+    from skill_insights.daemon import control
+
+    doc = control.status()
+    if as_json:
+        _echo_json(doc)
+    elif not doc["running"]:
+        click.echo("daemon not running")
+    else:
+        rss = doc.get("rss_bytes")
+        click.echo(f"pid           {doc['pid']}")
+        click.echo(f"uptime        {doc.get('uptime_s', '?')}s")
+        click.echo(f"last ingest   {_ago(doc.get('last_ingest_at'))}")
+        click.echo(f"files watched {doc.get('files_watched', '?')}  ({doc.get('observer', '?')} observer)")
+        click.echo(f"backlog       {doc.get('backlog', '?')}")
+        click.echo(f"rss           {rss / 1048576:.1f} MB" if rss else "rss           ?")
+        click.echo(f"socket        {doc.get('socket') or 'none (spool only)'}")
+        for job in doc.get("jobs", []):
+            err = f"  last error: {job['last_error']}" if job.get("last_error") else ""
+            click.echo(f"job           {job['name']} every {job['interval_s']:g}s, next in {job['next_in_s']:.0f}s, "
+                       f"{job['runs']} runs{err}")
+    if not doc["running"]:
+        sys.exit(3)
 
 
 if __name__ == "__main__":

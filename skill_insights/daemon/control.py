@@ -1,0 +1,232 @@
+"""Single-instance lock, and the `daemon start|stop|status` side that talks to a running daemon.
+
+The pid file is also the lock: the daemon holds an exclusive `flock` on it for its whole life, so a SIGKILLed
+daemon leaves a file whose lock the kernel already released and the next one simply takes over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from skill_insights.hooks import locations
+
+STATUS_NAME = "daemon.status.json"
+STATUS_REQUEST = b'{"skill_insights_request": "status"}'
+
+
+def status_path() -> str:
+    return os.path.join(locations.runtime_dir(), STATUS_NAME)
+
+
+def ensure_runtime_dir() -> str:
+    """The runtime dir, created 0700 (it holds the socket: only this user may talk to the daemon)."""
+    d = locations.runtime_dir()
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    st = os.stat(d)
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        os.chmod(d, 0o700)
+    return d
+
+
+class AlreadyRunning(RuntimeError):
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        super().__init__(
+            f"a skill-insights daemon is already running (pid {pid or '?'}); pid file {locations.pid_path()}"
+        )
+
+
+class InstanceLock:
+    def __init__(self, path: str | None = None):
+        self.path = path or locations.pid_path()
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock and write our pid, or raise AlreadyRunning."""
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise AlreadyRunning(read_pid(self.path)) from None
+            # A stopping daemon unlinks the file while still holding its lock: if we locked that orphaned
+            # inode, the file at `path` is not ours and a third process could lock it too. Retry.
+            try:
+                same = os.path.samestat(os.stat(self.path), os.fstat(fd))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self.fd = fd
+            return
+        raise AlreadyRunning(read_pid(self.path))
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        # Unlink before unlocking, so nobody reads our pid from a file we no longer hold.
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.stat(self.path), os.fstat(self.fd)):
+                os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = None
+
+
+def read_pid(path: str | None = None) -> int | None:
+    try:
+        with open(path or locations.pid_path(), "rb") as fh:
+            return int(fh.read(32).strip() or b"0") or None
+    except (OSError, ValueError):
+        return None
+
+
+def is_alive(pid: int) -> bool:
+    """A live (not zombie) process that looks like ours, where /proc lets us check."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process reusing the pid
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z":
+            return False
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read()
+        return b"skill_insights" in cmd or b"skill-insights" in cmd
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all we have
+
+
+def running_pid() -> int | None:
+    pid = read_pid()
+    if pid is None or not is_alive(pid):
+        return None
+    # The pid file exists while a daemon holds it; a stale file after kill -9 names a dead pid (or a reused
+    # pid that is not ours), which is_alive rejects.
+    return pid
+
+
+def query_status(timeout: float = 2.0) -> dict[str, Any] | None:
+    """Ask the daemon over its socket; None if it does not answer."""
+    path = locations.socket_path()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            s.sendall(STATUS_REQUEST)
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        doc = json.loads(b"".join(chunks))
+        return doc if isinstance(doc, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def read_status_file() -> dict[str, Any] | None:
+    try:
+        with open(status_path(), "rb") as fh:
+            doc = json.loads(fh.read())
+        return doc if isinstance(doc, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def proc_rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def status() -> dict[str, Any]:
+    """What `daemon status` shows: live from the socket, else the last status file the daemon wrote."""
+    pid = running_pid()
+    if pid is None:
+        return {"running": False, "pid": None, "pid_file": locations.pid_path()}
+    doc = query_status()
+    source = "socket"
+    if doc is None or doc.get("pid") != pid:
+        doc = read_status_file() or {}
+        source = "status-file" if doc.get("pid") == pid else "none"
+        if source == "none":
+            doc = {}
+        elif doc.get("started_at"):
+            doc["uptime_s"] = round(time.time() - doc["started_at"], 1)
+    rss = proc_rss_bytes(pid)
+    if rss is not None:
+        doc["rss_bytes"] = rss
+    return {**doc, "running": True, "pid": pid, "source": source}
+
+
+def start(wait_s: float = 10.0, extra_args: list[str] | None = None) -> tuple[int | None, bool, str]:
+    """Start a detached daemon unless one runs. Returns (pid, started_now, message)."""
+    pid = running_pid()
+    if pid:
+        return pid, False, f"daemon already running (pid {pid})"
+    ensure_runtime_dir()
+    cmd = [sys.executable, "-m", "skill_insights", "daemon", "run", *(extra_args or [])]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # out of the caller's process group: a Ctrl-C there does not reach it
+        close_fds=True,
+        cwd="/",
+    )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if read_pid() == proc.pid and is_alive(proc.pid):
+            return proc.pid, True, f"daemon started (pid {proc.pid})"
+        code = proc.poll()
+        if code is not None:
+            other = running_pid()
+            if other:  # lost a race with another start: that one is the daemon
+                return other, False, f"daemon already running (pid {other})"
+            return None, False, f"daemon exited at start with code {code}; see its log"
+        time.sleep(0.05)
+    return proc.pid, True, f"daemon spawned (pid {proc.pid}) but not ready after {wait_s:.0f}s; see its log"
+
+
+def stop(timeout: float = 10.0, force: bool = False) -> tuple[int | None, bool, str]:
+    """SIGTERM the daemon and wait for it to exit. Returns (pid, stopped, message)."""
+    pid = running_pid()
+    if pid is None:
+        return None, True, "daemon not running"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return pid, True, f"daemon stopped (pid {pid})"
+        time.sleep(0.05)
+    if force:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        return pid, True, f"daemon did not stop within {timeout:.0f}s; killed (pid {pid})"
+    return pid, False, f"daemon (pid {pid}) did not stop within {timeout:.0f}s"

@@ -87,13 +87,20 @@ def by_period(
         sql = f"""SELECT date, model, input_tokens, output_tokens, cache_creation_input_tokens,
                          cache_read_input_tokens, cost_usd, responses, unpriced_responses
                   FROM usage_daily WHERE {where}"""
-    rows: dict[str, dict] = defaultdict(lambda: {**_empty(), "models": set()})
+    rows: dict[str, dict] = defaultdict(lambda: {**_empty(), "models": set(), "model_breakdowns": {}})
     for date, model, i, o, cc, cr, cost, n, n_unpriced in db.execute(sql, params):
         key = date if period == "daily" else date[:7]
         acc = rows[key]
         acc["models"].add(model)
         toks = dict(zip(TOKEN_FIELDS, (i, o, cc, cr), strict=True))
         _add(acc, toks, cost, n > n_unpriced, model, bool(n_unpriced))
+        per_model = acc["model_breakdowns"].setdefault(model, {**_empty(), "model": model})
+        _add(per_model, toks, cost, n > n_unpriced, model, bool(n_unpriced))
+    for acc in rows.values():
+        breakdowns = sorted(acc["model_breakdowns"].values(), key=lambda m: -m["total_tokens"])
+        for m in breakdowns:
+            del m["unpriced_models"]
+        acc["model_breakdowns"] = breakdowns
     return _finish(rows, "date" if period == "daily" else "month")
 
 

@@ -362,5 +362,80 @@ def daemon_status(as_json: bool) -> None:
         sys.exit(3)
 
 
+# -- hooks and install ----------------------------------------------------------------------------------
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("event", required=False, default="")
+def hook(event: str) -> None:
+    """Run a Claude Code hook (session-start | session-end) on the JSON on stdin. Always exits 0.
+
+    `install` writes a faster command (the interpreter on hooks/entry.py); this is the same code.
+    """
+    from skill_insights.hooks import fastpath
+
+    sys.exit(fastpath.main([event]))
+
+
+def _report_install(change, svc, dry_run: bool, verb: str) -> None:
+    would = "would be " if dry_run else ""
+    if change.changed:
+        made = "created" if change.created else "updated"
+        backup = f" (backup: {change.backup})" if change.backup else ""
+        click.echo(f"settings  {change.path}: {would}{made}, hooks {verb}{backup}")
+    else:
+        click.echo(f"settings  {change.path}: already up to date, nothing changed")
+    if svc is not None:
+        for m in svc.messages or [f"{svc.kind}: nothing to do"]:
+            click.echo(f"service   {m}")
+
+
+@cli.command()
+@click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.")
+@click.option("--no-service", is_flag=True, help="Do not install the systemd user unit / LaunchAgent.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+def install(settings_path: Path | None, no_service: bool, dry_run: bool) -> None:
+    """Add the SessionStart/SessionEnd hooks to Claude Code's settings and set up the daemon's autostart."""
+    from skill_insights.hooks import install as inst
+
+    try:
+        change, svc = inst.install(settings_path, service=not no_service, dry_run=dry_run)
+    except inst.SettingsError as e:
+        raise click.ClickException(f"{e}; nothing was changed") from None
+    _report_install(change, svc, dry_run, "added")
+
+
+@cli.command()
+@click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.")
+@click.option("--no-service", is_flag=True, help="Leave the systemd user unit / LaunchAgent alone.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+def uninstall(settings_path: Path | None, no_service: bool, dry_run: bool) -> None:
+    """Remove exactly what `install` added."""
+    from skill_insights.hooks import install as inst
+
+    try:
+        change, svc = inst.uninstall(settings_path, service=not no_service, dry_run=dry_run)
+    except inst.SettingsError as e:
+        raise click.ClickException(f"{e}; nothing was changed") from None
+    _report_install(change, svc, dry_run, "removed")
+
+
+@cli.command("ingest-spool", hidden=True)
+def ingest_spool() -> None:
+    """Ingest the transcripts of spooled hook payloads, then delete them (started detached by the hook)."""
+    from skill_insights.hooks import fastpath, spool
+
+    try:
+        result = spool.drain(_db(), _prices())
+    except Exception as e:  # detached, stdio is /dev/null: the hook log is the only place to say it
+        fastpath.log("ingest-spool", f"failed: {e.__class__.__name__}: {e}")
+        raise
+    if result.payloads:
+        fastpath.log("ingest-spool", f"{result.payloads} payloads ({result.garbage} garbage): {result.summary}")
+    click.echo(f"{result.payloads} spooled payloads, {len(result.transcripts)} transcripts. {result.summary}")
+
+
 if __name__ == "__main__":
     cli()

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 APP = "skill-insights"
 SOCKET_NAME = "daemon.sock"
 PID_NAME = "daemon.pid"
 # AF_UNIX paths are limited to 108 bytes on Linux and 104 on macOS (including the NUL).
 MAX_SOCKET_PATH = 100
+# Largest hook payload the hook hands on (the daemon drops larger ones too).
+MAX_PAYLOAD = 1024 * 1024
+CONFIG_NAME = "config.json"
+SERVICE_MARKER_NAME = "service-manager"
 
 
 def home_override() -> str | None:
@@ -30,6 +33,8 @@ def runtime_dir() -> str:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg):
         return os.path.join(xdg, APP)
+    import tempfile  # lazily: it costs ~9 ms of imports, and the hook rarely needs it
+
     return os.path.join(tempfile.gettempdir(), f"{APP}-{os.getuid()}")
 
 
@@ -48,3 +53,28 @@ def spool_dir() -> str:
 
 def hook_log() -> str:
     return os.path.join(runtime_dir(), "hook.log")
+
+
+def config_dir() -> str:
+    """platformdirs' user_config_dir for the app, recomputed here because the hook cannot import platformdirs."""
+    home = home_override()
+    if home:
+        return os.path.join(os.path.expanduser(home), "config")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~/Library/Application Support"), APP)
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = xdg if xdg.strip() else os.path.expanduser("~/.config")
+    return os.path.join(base, APP)
+
+
+def config_file() -> str:
+    """The user's small JSON config (e.g. `session_start_context`); read by the hook only if it exists."""
+    return os.path.join(config_dir(), CONFIG_NAME)
+
+
+def service_marker() -> str:
+    """Written by `install` when a service manager (systemd, launchd) really owns the daemon.
+
+    It lives in the config dir, not the runtime dir, because it must survive a reboot.
+    """
+    return os.path.join(config_dir(), SERVICE_MARKER_NAME)

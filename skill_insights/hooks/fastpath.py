@@ -1,0 +1,310 @@
+"""The hook's hot path: what runs inside Claude Code's SessionStart/SessionEnd hooks.
+
+Claude Code waits for every hook and has killed SessionEnd hooks after ~1.5 s, so this module imports only
+cheap built-in modules (no `re`, `json`, `socket`, `subprocess`, `tempfile`: each costs 5-15 ms at startup)
+and never blocks on anything but a 0.2 s socket connect. It always exits 0 and prints nothing on stdout
+except the user's configured SessionStart context line. Each run leaves one line in `locations.hook_log()`.
+
+It runs two ways: as a plain script via `entry.py` (the command `install` writes; `locations` is then a
+top-level module next to it) and inside the package via `skill-insights hook …`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat  # already loaded by os
+import sys
+import time
+
+if __package__:
+    from . import locations
+else:  # run as a script from entry.py: the hooks folder is sys.path[0]
+    import locations  # type: ignore[no-redef]
+
+EVENTS = ("session-start", "session-end")
+CONNECT_TIMEOUT = 0.2
+LOG_MAX_BYTES = 256 * 1024
+CONTEXT_MAX_CHARS = 2000
+# `-P`: a `skill_insights` folder in the user's project (the hook's cwd) must never shadow the package.
+INGEST_ARGS = ("-P", "-m", "skill_insights", "ingest-spool")
+DAEMON_ARGS = ("-P", "-m", "skill_insights", "daemon", "run")
+
+
+# -- small helpers ----------------------------------------------------------------------------------------
+
+
+def _private_dir(path: str) -> bool:
+    """Create a 0700 directory, or accept an existing one only if we own it (the /tmp fallback is shared)."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if st.st_uid != os.getuid() or not stat.S_ISDIR(st.st_mode):
+        return False
+    if st.st_mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            return False
+    return True
+
+
+def log(event: str, message: str) -> None:
+    """Append one line to the hook log, rotating it (one `.1` generation) once it passes LOG_MAX_BYTES."""
+    try:
+        if not _private_dir(locations.runtime_dir()):
+            return
+        path = locations.hook_log()
+        try:
+            if os.stat(path).st_size > LOG_MAX_BYTES:
+                os.replace(path, path + ".1")
+        except FileNotFoundError:
+            pass
+        flat = " ".join(message.split())
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {event} pid={os.getpid()} {flat}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a hook must never fail because its log cannot be written
+
+
+class _JSONContext:
+    """What `_json.make_scanner` reads from json.JSONDecoder, without importing json (which imports re)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict = {}  # noqa: RUF012 - read by the C scanner, never mutated here
+
+
+def parse_object(raw: bytes) -> dict | None:
+    """A JSON object from bytes, or None for anything else. Uses the C scanner directly: microseconds."""
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith("{"):
+        return None
+    try:
+        import _json
+
+        obj, end = _json.make_scanner(_JSONContext())(text, 0)
+    except ImportError:  # an interpreter without the C accelerator: pay for json once
+        import json
+
+        try:
+            obj, end = json.loads(text), len(text)
+        except ValueError:
+            return None
+    except Exception:  # StopIteration, ValueError, or SystemError from the C scanner on malformed input
+        return None
+    if end != len(text) or not isinstance(obj, dict):
+        return None
+    return obj
+
+
+def read_stdin(limit: int) -> bytes:
+    """Up to `limit` bytes of stdin; nothing from a terminal (someone ran the hook by hand)."""
+    try:
+        if os.isatty(0):
+            return b""
+    except OSError:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        try:
+            chunk = os.read(0, min(65536, limit - size))
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def spawn_detached(args: tuple[str, ...]) -> None:
+    """Start `python args…` in its own session with /dev/null stdio and return at once.
+
+    The child must not inherit our stdout/stderr pipes (Claude Code would wait for them to close) nor our
+    process group (Claude Code may kill it when the hook times out). posix_spawn avoids importing subprocess.
+    """
+    argv = [sys.executable, *args]
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+    ]
+    try:
+        os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
+    except (AttributeError, NotImplementedError):  # no posix_spawn/setsid here: the slower portable way
+        import subprocess
+
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+# -- session-end ------------------------------------------------------------------------------------------
+
+
+def send_to_daemon(raw: bytes) -> str | None:
+    """Hand the raw payload to the daemon. None on success, else why not (then the caller spools)."""
+    path = locations.socket_path()
+    if len(os.fsencode(path)) > locations.MAX_SOCKET_PATH:
+        return f"socket path too long ({len(os.fsencode(path))} bytes)"
+    if not os.path.exists(path):
+        return "no daemon socket"
+    import _socket  # the C module: `socket` would add ~6 ms of enum setup
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.connect(path)
+        sock.sendall(raw)
+        sock.shutdown(_socket.SHUT_WR)
+    except OSError as e:
+        return f"daemon socket unusable ({e.__class__.__name__}: {e})"
+    finally:
+        sock.close()
+    return None
+
+
+def spool(raw: bytes) -> str:
+    """Write the payload into the spool dir atomically (tmp file, then rename). Returns the final path."""
+    directory = locations.spool_dir()
+    if not _private_dir(locations.runtime_dir()) or not _private_dir(directory):
+        raise OSError(f"cannot use spool dir {directory}")
+    name = f"{time.time_ns()}-{os.getpid()}.json"
+    tmp = os.path.join(directory, f".{name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    final = os.path.join(directory, name)
+    os.replace(tmp, final)
+    return final
+
+
+def session_end(raw: bytes) -> str:
+    """Returns the log message."""
+    if not raw.strip():
+        return "empty stdin, nothing to do"
+    if len(raw) > locations.MAX_PAYLOAD:
+        return f"payload over {locations.MAX_PAYLOAD} bytes, ignored"
+    doc = parse_object(raw)
+    if doc is None:
+        return f"stdin is not a JSON object ({len(raw)} bytes), ignored"
+    transcript = doc.get("transcript_path")
+    if not isinstance(transcript, str) or not transcript:
+        return "payload has no transcript_path, ignored"
+    if not os.path.isfile(transcript):
+        # A failed --resume ends like this (verified): there is nothing to capture.
+        return f"transcript missing: {transcript}"
+    why = send_to_daemon(raw)
+    if why is None:
+        return f"handed to daemon: {transcript}"
+    path = spool(raw)
+    spawn_detached(INGEST_ARGS)
+    return f"{why}; spooled {os.path.basename(path)} and started a one-file ingest: {transcript}"
+
+
+# -- session-start ----------------------------------------------------------------------------------------
+
+
+def daemon_pid() -> int | None:
+    """The pid in the daemon's pid file if that process exists."""
+    try:
+        with open(locations.pid_path(), "rb") as fh:
+            pid = int(fh.read(32).strip() or b"0")
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # exists, owned by someone else: not ours to judge
+    except OSError:
+        return None
+    return pid
+
+
+def ensure_daemon() -> str:
+    pid = daemon_pid()
+    if pid is not None:
+        return f"daemon running (pid {pid})"
+    if os.path.exists(locations.service_marker()):
+        return "daemon not running but a service manager owns it; not spawning"
+    spawn_detached(DAEMON_ARGS)
+    return "daemon not running; spawned it"
+
+
+def context_line() -> str | None:
+    """The user's `session_start_context` (plain text Claude sees at session start), if configured."""
+    try:
+        with open(locations.config_file(), "rb") as fh:
+            raw = fh.read(locations.MAX_PAYLOAD)
+    except OSError:
+        return None
+    doc = parse_object(raw)
+    value = doc.get("session_start_context") if doc else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:CONTEXT_MAX_CHARS]
+
+
+def session_start(raw: bytes) -> tuple[str, str | None]:
+    """Returns (log message, text for stdout or None)."""
+    status = ensure_daemon()
+    if not raw.strip():
+        return f"empty stdin; {status}", None
+    doc = parse_object(raw) if len(raw) <= locations.MAX_PAYLOAD else None
+    if doc is None:
+        return f"stdin is not a JSON object ({len(raw)} bytes); {status}", None
+    return f"source={doc.get('source')} session={doc.get('session_id')}; {status}", context_line()
+
+
+# -- entry ------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    """Run one hook. Always returns 0: a failing hook must never disturb Claude Code."""
+    event = argv[0] if argv else ""
+    try:
+        if event not in EVENTS:
+            log("hook", f"unknown event {event!r}; expected one of {', '.join(EVENTS)}")
+            return 0
+        raw = read_stdin(locations.MAX_PAYLOAD + 1)
+        if event == "session-end":
+            log(event, session_end(raw))
+            return 0
+        message, out = session_start(raw)
+        if out:
+            try:
+                sys.stdout.write(out + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                message += "; stdout closed"
+        log(event, message)
+    except BaseException as e:  # including KeyboardInterrupt: still exit 0
+        log(event or "hook", f"internal error {e.__class__.__name__}: {e}")
+    return 0

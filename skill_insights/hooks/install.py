@@ -1,0 +1,449 @@
+"""Install and uninstall the Claude Code hooks and the daemon's autostart.
+
+Pure functions (`merge_hooks`, `remove_hooks`, `systemd_unit`, `launchd_plist`) decide; thin I/O functions
+(`install`, `uninstall`) read, back up and write. Our hook entries are recognised by the entry script's
+path in their command, so a moved interpreter or package is updated in place rather than added twice, and
+uninstall removes exactly our entries and the containers that only existed for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import plistlib
+import py_compile
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skill_insights.hooks import locations
+
+HOOKS_DIR = Path(__file__).resolve().parent
+ENTRY = HOOKS_DIR / "entry.py"
+# Claude Code event name → our hook's argument.
+EVENTS = {"SessionStart": "session-start", "SessionEnd": "session-end"}
+HOOK_TIMEOUT_SECONDS = 10
+SIGNATURE = "skill_insights/hooks/entry.py"
+UNIT_NAME = "skill-insights.service"
+LAUNCHD_LABEL = "dev.skill-insights.daemon"
+SERVICE_HEADER = "# Written by `skill-insights install`; removed by `skill-insights uninstall`."
+# Passed on to the service so the daemon reads the same store and transcripts as the hooks.
+SERVICE_ENV = ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR")
+DAEMON_ARGS = ("-P", "-m", "skill_insights", "daemon", "run")
+
+
+class SettingsError(Exception):
+    """The settings file cannot be changed safely; nothing was written."""
+
+
+# -- pure: hooks in a settings document -------------------------------------------------------------------
+
+
+def hook_command(event_arg: str, python: str | None = None, entry: Path | str | None = None) -> str:
+    """The command Claude Code runs: the interpreter on the entry script directly.
+
+    `-S` skips site (its .pth files cost 5-25 ms and the entry needs nothing from site-packages); `-E` makes
+    the hook independent of PYTHON* variables in the user's shell. pip's console-script wrapper is avoided
+    because it imports `re`.
+    """
+    py = python or sys.executable
+    return f"{shlex.quote(py)} -S -E {shlex.quote(str(entry or ENTRY))} {event_arg}"
+
+
+def is_ours(hook: object) -> bool:
+    if not isinstance(hook, dict) or not isinstance(hook.get("command"), str):
+        return False
+    return SIGNATURE in hook["command"].replace(os.sep, "/").replace("\\", "/")
+
+
+def _check_shape(settings: object) -> dict:
+    """Refuse shapes we would have to guess about, instead of rewriting a user's settings."""
+    if not isinstance(settings, dict):
+        raise SettingsError("the settings file is not a JSON object")
+    hooks = settings.get("hooks", {})
+    if not isinstance(hooks, dict):
+        raise SettingsError('"hooks" in the settings file is not an object')
+    for event in EVENTS:
+        groups = hooks.get(event, [])
+        if not isinstance(groups, list):
+            raise SettingsError(f'"hooks.{event}" in the settings file is not a list')
+        for g in groups:
+            if not isinstance(g, dict) or not isinstance(g.get("hooks", []), list):
+                raise SettingsError(f'an entry of "hooks.{event}" is not {{"hooks": [...]}}')
+    return settings
+
+
+def merge_hooks(settings: dict, commands: dict[str, str], timeout: int = HOOK_TIMEOUT_SECONDS) -> dict:
+    """A copy of `settings` with exactly one hook of ours per event; everything else untouched."""
+    doc = copy.deepcopy(_check_shape(settings))
+    for event, command in commands.items():
+        wanted = {"type": "command", "command": command, "timeout": timeout}
+        hooks = doc.setdefault("hooks", {})
+        groups = hooks.setdefault(event, [])
+        placed = False
+        new_groups = []
+        for g in groups:
+            inner = g.get("hooks", [])
+            if not any(is_ours(h) for h in inner):
+                new_groups.append(g)
+                continue
+            kept = []
+            for h in inner:
+                if not is_ours(h):
+                    kept.append(h)
+                elif not placed:  # update the first of ours in place (keeps its position)
+                    kept.append(h if h == wanted else wanted)
+                    placed = True
+            if kept:  # a group emptied only by dropping our duplicates goes too
+                g["hooks"] = kept
+                new_groups.append(g)
+        if not placed:
+            new_groups.append({"hooks": [wanted]})
+        hooks[event] = new_groups
+    return doc
+
+
+def remove_hooks(settings: dict) -> dict:
+    """A copy of `settings` without our hooks, and without groups, event lists or a `hooks` object that
+    only became empty because ours were removed."""
+    doc = copy.deepcopy(_check_shape(settings))
+    hooks = doc.get("hooks")
+    if not isinstance(hooks, dict):
+        return doc
+    for event in EVENTS:
+        groups = hooks.get(event)
+        if not groups:
+            continue
+        touched = False
+        new_groups = []
+        for g in groups:
+            inner = g.get("hooks", [])
+            kept = [h for h in inner if not is_ours(h)]
+            if len(kept) == len(inner):
+                new_groups.append(g)
+                continue
+            touched = True
+            if kept:
+                g["hooks"] = kept
+                new_groups.append(g)
+        if not touched:
+            continue
+        if new_groups:
+            hooks[event] = new_groups
+        else:
+            del hooks[event]
+            if not hooks:
+                del doc["hooks"]
+    return doc
+
+
+# -- pure: service definitions ----------------------------------------------------------------------------
+
+
+def _service_env(environ: dict[str, str]) -> dict[str, str]:
+    return {k: environ[k] for k in SERVICE_ENV if environ.get(k)}
+
+
+def _systemd_quote(arg: str) -> str:
+    if arg and all(c.isalnum() or c in "/._-+=:@" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_unit(python: str, environ: dict[str, str] | None = None) -> str:
+    env = _service_env(environ if environ is not None else dict(os.environ))
+    exec_start = " ".join(_systemd_quote(a) for a in (python, *DAEMON_ARGS))
+    lines = [
+        SERVICE_HEADER,
+        "[Unit]",
+        "Description=skill-insights capture daemon (Claude Code usage into a local store)",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"ExecStart={exec_start}",
+        *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
+        "Restart=on-failure",
+        "RestartSec=5",
+        "Nice=10",
+        "",
+        "[Install]",
+        "WantedBy=default.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def launchd_plist(python: str, log_dir: str, environ: dict[str, str] | None = None) -> bytes:
+    env = _service_env(environ if environ is not None else dict(os.environ))
+    doc: dict = {
+        "Label": LAUNCHD_LABEL,
+        "ProgramArguments": [python, *DAEMON_ARGS],
+        "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},
+        "ProcessType": "Background",
+        "StandardOutPath": os.path.join(log_dir, "daemon.launchd.log"),
+        "StandardErrorPath": os.path.join(log_dir, "daemon.launchd.log"),
+    }
+    if env:
+        doc["EnvironmentVariables"] = env
+    return plistlib.dumps(doc)
+
+
+# -- I/O: settings ----------------------------------------------------------------------------------------
+
+
+def default_settings_path() -> Path:
+    from skill_insights.settings import claude_config_dir
+
+    return claude_config_dir() / "settings.json"
+
+
+def load_settings(path: Path) -> tuple[dict, bool]:
+    """(document, existed). Raises SettingsError for anything that is not a JSON object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, False
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read {path}: {e}") from None
+    if not text.strip():
+        return {}, True
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SettingsError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    _check_shape(doc)
+    return doc, True
+
+
+def _backup(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+        n += 1
+    shutil.copy2(path, backup)
+    return backup
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _dump(doc: dict) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@dataclass
+class SettingsChange:
+    path: Path
+    changed: bool
+    backup: Path | None = None
+    created: bool = False
+
+
+def update_settings(path: Path, transform: Callable[[dict], dict], dry_run: bool = False) -> SettingsChange:
+    # Write through a symlink (dotfile managers) instead of replacing the link with a file.
+    path = path.expanduser()
+    real = path.resolve() if path.is_symlink() else path
+    doc, existed = load_settings(real)
+    new = transform(doc)
+    if existed and new == doc:
+        return SettingsChange(path, changed=False)
+    if not existed and not new:
+        return SettingsChange(path, changed=False)
+    if dry_run:
+        return SettingsChange(path, changed=True, created=not existed)
+    backup = _backup(real) if existed else None
+    mode = real.stat().st_mode & 0o7777 if existed else 0o600
+    write_atomic(real, _dump(new), mode)
+    return SettingsChange(path, changed=True, backup=backup, created=not existed)
+
+
+# -- I/O: service -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceResult:
+    kind: str  # systemd | launchd | none
+    path: Path | None = None
+    messages: list[str] = field(default_factory=list)
+    managed: bool = False
+
+
+def systemd_unit_path() -> Path:
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg.strip() else Path.home() / ".config"
+    return base / "systemd" / "user" / UNIT_NAME
+
+
+def launchd_plist_path() -> Path:
+    return Path.home() / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
+
+
+def _run(argv: list[str]) -> tuple[bool, str]:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    out = (p.stderr or p.stdout).strip().splitlines()
+    return p.returncode == 0, out[-1] if out else f"exit {p.returncode}"
+
+
+def _ours_or_absent(path: Path) -> bool:
+    """Only a service file we wrote (or none) may be replaced or removed."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    mark = f"<string>{LAUNCHD_LABEL}</string>" if path.suffix == ".plist" else SERVICE_HEADER
+    return mark in text
+
+
+def _write_marker(kind: str) -> None:
+    write_atomic(Path(locations.service_marker()), f"{kind}\n".encode(), 0o644)
+
+
+def install_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
+    python = sys.executable
+    if platform.startswith("linux"):
+        path = systemd_unit_path()
+        res = ServiceResult("systemd", path)
+        if not _ours_or_absent(path):
+            res.messages.append(f"{path} exists and was not written by us; left alone")
+            return res
+        text = systemd_unit(python)
+        if dry_run:
+            res.messages.append(f"would write {path}")
+            return res
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_atomic(path, text.encode(), 0o644)
+            res.messages.append(f"wrote {path}")
+        else:
+            res.messages.append(f"{path} already up to date")
+        systemctl = shutil.which("systemctl")
+        if not systemctl:
+            res.messages.append("systemctl not found: the SessionStart hook will start the daemon instead")
+            return res
+        ok, msg = _run([systemctl, "--user", "daemon-reload"])
+        if ok:
+            ok, msg = _run([systemctl, "--user", "enable", "--now", UNIT_NAME])
+        if ok:
+            _write_marker("systemd")
+            res.managed = True
+            res.messages.append("systemd user service enabled and started")
+        else:
+            # No user manager here (containers, WSL, SSH without lingering): the hook starts the daemon.
+            res.messages.append(f"systemctl --user failed ({msg}); the SessionStart hook will start the daemon")
+        return res
+    if platform == "darwin":
+        path = launchd_plist_path()
+        res = ServiceResult("launchd", path)
+        if not _ours_or_absent(path):
+            res.messages.append(f"{path} exists and was not written by us; left alone")
+            return res
+        from skill_insights.settings import get_paths
+
+        log_dir = str(get_paths().log_dir)
+        data = launchd_plist(python, log_dir)
+        if dry_run:
+            res.messages.append(f"would write {path}")
+            return res
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data, 0o644)
+        res.messages.append(f"wrote {path}")
+        launchctl = shutil.which("launchctl")
+        if launchctl and sys.platform == "darwin":
+            _run([launchctl, "bootout", f"gui/{os.getuid()}/{LAUNCHD_LABEL}"])  # reload if it was loaded
+            ok, msg = _run([launchctl, "bootstrap", f"gui/{os.getuid()}", str(path)])
+            if ok:
+                _write_marker("launchd")
+                res.managed = True
+                res.messages.append("LaunchAgent loaded")
+            else:
+                res.messages.append(f"launchctl bootstrap failed ({msg}); the SessionStart hook will start the daemon")
+        return res
+    return ServiceResult("none", messages=[f"no service manager support on {platform}; the hook starts the daemon"])
+
+
+def uninstall_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
+    marker = Path(locations.service_marker())
+    if platform.startswith("linux"):
+        path, kind = systemd_unit_path(), "systemd"
+    elif platform == "darwin":
+        path, kind = launchd_plist_path(), "launchd"
+    else:
+        return ServiceResult("none")
+    res = ServiceResult(kind, path)
+    if not path.exists():
+        if marker.exists() and not dry_run:
+            marker.unlink(missing_ok=True)
+        return res
+    if not _ours_or_absent(path):
+        res.messages.append(f"{path} was not written by us; left alone")
+        return res
+    if dry_run:
+        res.messages.append(f"would remove {path}")
+        return res
+    if kind == "systemd" and (systemctl := shutil.which("systemctl")):
+        _run([systemctl, "--user", "disable", "--now", UNIT_NAME])
+    if kind == "launchd" and sys.platform == "darwin" and (launchctl := shutil.which("launchctl")):
+        _run([launchctl, "bootout", f"gui/{os.getuid()}/{LAUNCHD_LABEL}"])
+    path.unlink(missing_ok=True)
+    if kind == "systemd" and (systemctl := shutil.which("systemctl")):
+        _run([systemctl, "--user", "daemon-reload"])
+    marker.unlink(missing_ok=True)
+    res.messages.append(f"removed {path}")
+    return res
+
+
+# -- the two commands -------------------------------------------------------------------------------------
+
+
+def precompile() -> None:
+    """Cache the hook's modules as bytecode so no hook run pays to compile them (even with
+    PYTHONDONTWRITEBYTECODE set in the user's shell)."""
+    for name in ("fastpath.py", "locations.py"):
+        # A read-only install is fine: the hook then compiles in memory.
+        with contextlib.suppress(OSError, py_compile.PyCompileError):
+            py_compile.compile(str(HOOKS_DIR / name), doraise=True)
+
+
+def install(settings_path: Path | None, service: bool, dry_run: bool) -> tuple[SettingsChange, ServiceResult | None]:
+    path = settings_path or default_settings_path()
+    commands = {event: hook_command(arg) for event, arg in EVENTS.items()}
+    change = update_settings(path, lambda doc: merge_hooks(doc, commands), dry_run=dry_run)
+    if not dry_run:
+        precompile()
+    svc = install_service(dry_run=dry_run) if service else None
+    return change, svc
+
+
+def uninstall(
+    settings_path: Path | None, service: bool, dry_run: bool
+) -> tuple[SettingsChange, ServiceResult | None]:
+    path = settings_path or default_settings_path()
+    change = update_settings(path, remove_hooks, dry_run=dry_run)
+    svc = uninstall_service(dry_run=dry_run) if service else None
+    return change, svc

@@ -1,0 +1,116 @@
+"""Drain the hook spool: payloads the hook wrote because no daemon was listening.
+
+Used by the hidden `skill-insights ingest-spool` command that the hook starts detached. The daemon drains the
+same folder; ingest is idempotent (per-file checkpoints), so two drainers at once only cost time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from skill_insights.hooks import locations
+
+STALE_TMP_SECONDS = 3600
+MAX_ROUNDS = 5
+
+
+@dataclass
+class DrainResult:
+    payloads: int = 0
+    garbage: int = 0
+    transcripts: list[Path] = field(default_factory=list)
+    summary: str = ""
+
+
+def pending(directory: Path) -> list[Path]:
+    """Finished spool files, oldest first (names start with time_ns); `.…tmp` files are still being written."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(directory / n for n in names if n.endswith(".json") and not n.startswith("."))
+
+
+def transcripts_for(raw: bytes) -> list[Path] | None:
+    """The session transcript and its subagents' files, or None when the payload is garbage."""
+    if not raw or len(raw) > locations.MAX_PAYLOAD:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    tp = doc.get("transcript_path")
+    if not isinstance(tp, str) or not tp or "\0" in tp:
+        return None
+    path = Path(os.path.normpath(os.path.expanduser(tp)))
+    if not path.is_absolute() or path.suffix != ".jsonl":
+        return None
+    out = [path] if path.is_file() else []
+    # Subagents live in `<dir>/<session>/subagents/`; the stem is the session id even after a fork.
+    stems = {path.stem}
+    sid = doc.get("session_id")
+    if isinstance(sid, str) and sid and "/" not in sid and sid not in (".", ".."):
+        stems.add(sid)
+    for stem in sorted(stems):
+        sub = path.parent / stem / "subagents"
+        if sub.is_dir():
+            out.extend(sorted(sub.glob("*.jsonl")))
+    return out
+
+
+def _remove_stale_tmp(directory: Path) -> None:
+    now = time.time()
+    try:
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                try:
+                    if now - entry.stat().st_mtime > STALE_TMP_SECONDS:  # a hook killed mid-write
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+    except OSError:
+        pass
+
+
+def drain(db, prices, directory: Path | None = None) -> DrainResult:
+    """Ingest every spooled payload's transcripts, then delete the payload files (garbage ones too)."""
+    from skill_insights.collectors.transcripts import TranscriptTailer
+
+    directory = Path(directory or locations.spool_dir())
+    result = DrainResult()
+    tailer = TranscriptTailer(db, prices)
+    lines = []
+    # A few rounds: payloads spooled while we ingest are picked up too.
+    for _ in range(MAX_ROUNDS):
+        files = pending(directory)
+        if not files:
+            break
+        batch: dict[str, Path] = {}
+        for f in files:
+            try:
+                raw = f.read_bytes()[: locations.MAX_PAYLOAD + 1]
+            except OSError:
+                continue
+            found = transcripts_for(raw)
+            result.payloads += 1
+            if found is None:
+                result.garbage += 1
+            for p in found or []:
+                batch.setdefault(str(p), p)
+        if batch:
+            summary = tailer.ingest_paths(list(batch.values()))
+            lines.append(summary.line())
+            result.transcripts.extend(batch.values())
+        # Only after the ingest committed: a crash before this leaves the payloads for the next drainer.
+        for f in files:
+            f.unlink(missing_ok=True)
+    _remove_stale_tmp(directory)
+    result.summary = "; ".join(lines)
+    return result

@@ -197,3 +197,52 @@ def capture_core(db: sqlite_utils.Database) -> None:
 
     # Normalised git remote per working directory, resolved once.
     db["repos"].create({"cwd": str, "remote": str, "checked_at": str}, pk="cwd")
+
+
+@migration("analysis_0001_findings")
+def analysis_findings(db: sqlite_utils.Database) -> None:
+    # One row per `analyze` run; its phases' outputs and findings hang off it.
+    db["analysis_runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "inventory_generated_at": str,
+            "inventory_skills": int,
+            "phases": str,  # JSON list of requested phases
+            "status": str,  # ok | partial (a phase failed)
+        },
+        pk="id",
+    )
+    db["analysis_phase_results"].create(
+        {"run_id": int, "phase": str, "status": str, "seconds": float, "error": str, "summary": str, "output": str},
+        pk=("run_id", "phase"),
+        foreign_keys=[("run_id", "analysis_runs", "id")],
+    )
+    db["analysis_findings"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "phase": str,
+            "skill_id": str,
+            "skill_name": str,
+            "rule": str,
+            "severity": str,
+            "message": str,
+            "fix": str,
+            "evidence": str,  # JSON
+        },
+        pk="id",
+        foreign_keys=[("run_id", "analysis_runs", "id")],
+    )
+    db["analysis_findings"].create_index(["run_id", "phase"])
+    db["analysis_findings"].create_index(["skill_id"])
+    db["analysis_duplicate_groups"].create(
+        {"run_id": int, "group_no": int, "kind": str, "similarity": float, "skills": str, "pairs": str},
+        pk=("run_id", "group_no"),
+        foreign_keys=[("run_id", "analysis_runs", "id")],
+    )
+    # LLM answers keyed by what was judged (content hashes + model): a re-run never pays twice.
+    db["analysis_llm_cache"].create(
+        {"key": str, "kind": str, "model": str, "response": str, "created_at": str}, pk="key"
+    )

@@ -1,0 +1,225 @@
+"""Registry search: maintained alternatives for skills the user maintains alone.
+
+A skill is standalone when no location is in a tile or a plugin and `npx skills` did not install it (its lock
+file `~/.agents/.skill-lock.json`). Each registry is an adapter with `search(query)`; answers are cached on
+disk. With no registry configured, or the registry unreachable, every skill is `not checked` — never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from skill_insights.analyzers.model import SkillView, finding, skills_from_inventory
+
+PHASE = "registry"
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+class RegistryUnavailable(Exception):
+    """The registry could not answer (offline, timeout, 5xx): the skill is not checked."""
+
+
+@dataclass(frozen=True)
+class Alternative:
+    id: str
+    name: str
+    installs: int | None
+    source: str | None
+
+
+class RegistryAdapter(Protocol):
+    name: str
+
+    def search(self, query: str) -> list[Alternative]: ...
+
+
+class SkillsApiAdapter:
+    """The skills search API: `GET {base}/api/search?q=<text>&limit=10` → {"skills": [{id, name, installs, source}]}."""
+
+    name = "skills-api"
+
+    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+
+    def search(self, query: str) -> list[Alternative]:
+        url = f"{self.base_url}/api/search?q={quote(query)}&limit=10"
+        try:
+            resp = self.client.get(url, headers={"accept": "application/json"})
+        except httpx.TimeoutException:
+            raise RegistryUnavailable("timeout") from None
+        except httpx.HTTPError as e:
+            raise RegistryUnavailable(f"unreachable ({type(e).__name__})") from None
+        if resp.status_code != 200:
+            raise RegistryUnavailable(f"HTTP {resp.status_code}")
+        try:
+            doc = resp.json()
+            rows = doc["skills"]
+            assert isinstance(rows, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            raise RegistryUnavailable("answer is not {skills: [...]}") from None
+        out = []
+        for r in rows:
+            if not isinstance(r, dict) or not r.get("name"):
+                continue
+            inst = r.get("installs")
+            out.append(Alternative(
+                id=str(r.get("id") or r["name"]), name=str(r["name"]),
+                installs=int(inst) if isinstance(inst, int | float) else None,
+                source=str(r["source"]) if r.get("source") is not None else None,
+            ))
+        return out
+
+
+class DiskCache:
+    """One JSON file per (adapter, query) under the cache dir; entries older than the TTL are refetched."""
+
+    def __init__(self, root: Path, ttl_seconds: float, now: float) -> None:
+        self.root, self.ttl, self.now = root, ttl_seconds, now
+
+    def _path(self, adapter: str, query: str) -> Path:
+        return self.root / adapter / (hashlib.sha256(query.encode()).hexdigest()[:32] + ".json")
+
+    def get(self, adapter: str, query: str) -> list[Alternative] | None:
+        try:
+            doc = json.loads(self._path(adapter, query).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or self.now - float(doc.get("fetched_at", 0)) > self.ttl:
+            return None
+        return [Alternative(**a) for a in doc.get("results", [])]
+
+    def put(self, adapter: str, query: str, results: list[Alternative]) -> None:
+        p = self._path(adapter, query)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"query": query, "fetched_at": self.now,
+                                       "results": [a.__dict__ for a in results]}))
+            tmp.replace(p)
+        except OSError:
+            pass  # a read-only cache only costs a refetch next time
+
+
+def lock_file_skills(home: Path) -> set[str]:
+    """Skill names `npx skills` installed (its lock file); unreadable or absent → none."""
+    try:
+        doc = json.loads((home / ".agents" / ".skill-lock.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    skills = doc.get("skills") if isinstance(doc, dict) else None
+    if isinstance(skills, dict):
+        return {str(k).rsplit("/", 1)[-1] for k in skills}
+    if isinstance(skills, list):
+        return {str(s.get("name") if isinstance(s, dict) else s).rsplit("/", 1)[-1] for s in skills}
+    return set()
+
+
+def query_for(view: SkillView) -> str:
+    return " ".join(_WORD_RE.findall(view.name.lower())) or view.name
+
+
+def relevant(view: SkillView, alt: Alternative) -> bool:
+    """An alternative worth a finding: its name shares most words with the skill's name."""
+    a, b = set(_WORD_RE.findall(view.name.lower())), set(_WORD_RE.findall(alt.name.lower()))
+    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
+
+
+def search_all(
+    views: list[SkillView], adapters: list[RegistryAdapter], cache: DiskCache | None, installed_by_cli: set[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pure over its adapters: per-skill records and findings."""
+    records: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    down: dict[str, str] = {}  # adapter → why; once a registry failed, the rest of the run skips it
+    for v in views:
+        rec: dict[str, Any] = {"skill": v.ref(), "standalone": v.standalone and v.name not in installed_by_cli}
+        if not rec["standalone"]:
+            rec.update(status="skipped", reason="installed from a tile, plugin or `npx skills`")
+            records.append(rec)
+            continue
+        if not adapters:
+            rec.update(status="not checked", reason="no registry configured")
+            records.append(rec)
+            continue
+        q = query_for(v)
+        results: list[dict[str, Any]] = []
+        reasons: list[str] = []
+        for ad in adapters:
+            if ad.name in down:
+                reasons.append(f"{ad.name}: {down[ad.name]}")
+                continue
+            alts = cache.get(ad.name, q) if cache else None
+            if alts is None:
+                try:
+                    alts = ad.search(q)
+                except RegistryUnavailable as e:
+                    down[ad.name] = str(e)
+                    reasons.append(f"{ad.name}: {e}")
+                    continue
+                if cache:
+                    cache.put(ad.name, q, alts)
+            results.extend({"registry": ad.name, **a.__dict__} for a in alts)
+        if reasons and not results and len(reasons) == len(adapters):
+            rec.update(status="not checked", reason="; ".join(reasons))
+            records.append(rec)
+            continue
+        rec.update(status="checked", query=q, alternatives=results[:10])
+        if reasons:
+            rec["reason"] = "; ".join(reasons)
+        records.append(rec)
+        good = [r for r in results if relevant(v, Alternative(r["id"], r["name"], r["installs"], r["source"]))]
+        if good:
+            good.sort(key=lambda r: -(r["installs"] or 0))
+            top = good[0]
+            findings.append(finding(
+                v, "registry.alternative", "info",
+                f"{len(good)} published alternative(s), e.g. {top['name']} from {top['source'] or top['registry']}"
+                + (f" ({top['installs']} installs)" if top["installs"] is not None else ""),
+                "Compare with the published skill; installing a maintained one saves keeping this copy up to date.",
+                {"alternatives": good[:5], "query": q}))
+    return records, findings
+
+
+def adapters_from_options(options: dict[str, Any]) -> list[RegistryAdapter]:
+    reg = options.get("registry") or {}
+    out: list[RegistryAdapter] = []
+    if reg.get("skills_api_url"):
+        out.append(SkillsApiAdapter(reg["skills_api_url"], timeout=float(reg.get("timeout") or 10.0)))
+    return out
+
+
+def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    views = skills_from_inventory(inventory)
+    reg = options.get("registry") or {}
+    now = float(options.get("now") or time.time())
+    cache = None
+    if options.get("cache_dir"):
+        cache = DiskCache(Path(options["cache_dir"]) / "registry", float(reg.get("cache_ttl_days") or 7) * 86_400, now)
+    installed = lock_file_skills(Path(options.get("home") or Path.home()))
+    records, findings = search_all(views, adapters_from_options(options), cache, installed)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {
+        "phase": PHASE,
+        "schema_version": 1,
+        "skills": records,
+        "findings": findings,
+        "summary": {
+            "skills": len(records),
+            "findings": len(findings),
+            "checked": counts.get("checked", 0),
+            "not_checked": counts.get("not checked", 0),
+            "skipped": counts.get("skipped", 0),
+        },
+    }

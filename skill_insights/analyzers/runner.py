@@ -1,0 +1,189 @@
+"""Runs the analysis phases in a process pool, validates each output against its schema, stores the results.
+
+A phase is `module:function(inventory, options) -> dict`. Each runs in its own worker process, so a phase that
+raises, hangs on I/O or crashes its interpreter is reported as failed while the others finish.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import sqlite_utils
+
+PHASES: dict[str, str] = {
+    "staleness": "skill_insights.analyzers.staleness:run",
+    "quality": "skill_insights.analyzers.quality:run",
+    "duplicates": "skill_insights.analyzers.duplicates:run",
+    "registry": "skill_insights.analyzers.registry:run",
+}
+MAX_WORKERS = 2
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    status: str  # ok | error | invalid
+    seconds: float
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    details: list[str] = field(default_factory=list)
+
+
+def _call(target: str, inventory: dict[str, Any], options: dict[str, Any]) -> tuple[str, float, Any]:
+    """Worker entry: never raises, so the parent gets the time and the reason along with a failure."""
+    t0 = time.perf_counter()
+    try:
+        mod, _, fn = target.partition(":")
+        out = getattr(importlib.import_module(mod), fn)(inventory, options)
+        return "ok", time.perf_counter() - t0, out
+    except BaseException as e:
+        tb = traceback.format_exception(e)
+        return "error", time.perf_counter() - t0, {"error": f"{type(e).__name__}: {e}", "traceback": tb[-3:]}
+
+
+@cache
+def schema_for(phase: str) -> dict[str, Any] | None:
+    try:
+        text = resources.files("skill_insights.schemas").joinpath(f"analysis_{phase}.schema.json").read_text()
+    except (FileNotFoundError, OSError):
+        return None
+    return json.loads(text)
+
+
+def validate(phase: str, output: Any) -> list[str]:
+    """Problems with `output` against the phase's schema, each naming the failing path; [] when valid."""
+    from jsonschema import Draft202012Validator
+
+    schema = schema_for(phase)
+    if schema is None:
+        return [f"no schema analysis_{phase}.schema.json"]
+    errors = sorted(Draft202012Validator(schema).iter_errors(output), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
+
+
+def run_phases(
+    inventory: dict[str, Any],
+    options: dict[str, Any],
+    phases: list[str] | None = None,
+    targets: dict[str, str] | None = None,
+    workers: int = MAX_WORKERS,
+) -> dict[str, PhaseResult]:
+    targets = targets or PHASES
+    names = list(dict.fromkeys(phases or list(targets)))
+    unknown = [n for n in names if n not in targets]
+    if unknown:
+        raise ValueError(f"unknown phase(s): {', '.join(unknown)} (known: {', '.join(targets)})")
+    results: dict[str, PhaseResult] = {}
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
+        futures = {pool.submit(_call, targets[n], inventory, options): n for n in names}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            try:
+                status, seconds, out = fut.result()
+            except BrokenProcessPool:
+                results[name] = PhaseResult(name, "error", 0.0, error="worker process died")
+                continue
+            if status != "ok":
+                results[name] = PhaseResult(name, "error", round(seconds, 3), error=out["error"],
+                                            details=out.get("traceback", []))
+                continue
+            problems = validate(name, out)
+            if problems:
+                results[name] = PhaseResult(name, "invalid", round(seconds, 3), output=None,
+                                            error=f"output does not match its schema: {problems[0]}",
+                                            details=problems)
+            else:
+                results[name] = PhaseResult(name, "ok", round(seconds, 3), output=out)
+    return {n: results[n] for n in names}
+
+
+def report(results: dict[str, PhaseResult]) -> dict[str, Any]:
+    """The `analyze --json` document."""
+    phases: dict[str, Any] = {}
+    findings: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    for name, r in results.items():
+        entry: dict[str, Any] = {"status": r.status, "seconds": r.seconds}
+        if r.output is not None:
+            entry.update({k: v for k, v in r.output.get("summary", {}).items() if k not in entry})
+            for f in r.output.get("findings", []):
+                findings.append({"phase": name, **f})
+            for g in r.output.get("groups", []):
+                groups.append({"kind": g["kind"], "similarity": g["similarity"], "skills": g["skills"]})
+        if r.error:
+            entry["error"] = r.error
+        phases[name] = entry
+    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["phase"], f["skill"]["name"], f["rule"]))
+    return {"phases": phases, "findings": findings, "duplicate_groups": groups}
+
+
+def store_run(
+    db: sqlite_utils.Database, inventory: dict[str, Any], results: dict[str, PhaseResult], started: datetime
+) -> int:
+    from skill_insights.store import write_transaction
+
+    status = "ok" if all(r.status == "ok" for r in results.values()) else "partial"
+    with write_transaction(db) as conn:
+        cur = conn.execute(
+            "INSERT INTO analysis_runs (started_at, finished_at, inventory_generated_at, inventory_skills, phases, "
+            "status) VALUES (?, ?, ?, ?, ?, ?)",
+            [started.isoformat(timespec="seconds"), datetime.now(UTC).isoformat(timespec="seconds"),
+             inventory.get("generated_at"), len(inventory.get("skills") or []), json.dumps(list(results)), status],
+        )
+        run_id = int(cur.lastrowid or 0)
+        for name, r in results.items():
+            out = r.output or {}
+            conn.execute(
+                "INSERT INTO analysis_phase_results (run_id, phase, status, seconds, error, summary, output) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, name, r.status, r.seconds, r.error, json.dumps(out.get("summary")),
+                 json.dumps(out) if out else None],
+            )
+            conn.executemany(
+                "INSERT INTO analysis_findings (run_id, phase, skill_id, skill_name, rule, severity, message, fix, "
+                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, name, f["skill"]["id"], f["skill"]["name"], f["rule"], f["severity"], f["message"],
+                  f["fix"], json.dumps(f["evidence"])] for f in out.get("findings", [])],
+            )
+            conn.executemany(
+                "INSERT INTO analysis_duplicate_groups (run_id, group_no, kind, similarity, skills, pairs) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [[run_id, i, g["kind"], g["similarity"], json.dumps(g["skills"]), json.dumps(g.get("pairs", []))]
+                 for i, g in enumerate(out.get("groups", []))],
+            )
+    return run_id
+
+
+def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Captured skill activations per name: count, sessions, last use (epoch seconds)."""
+    rows = db.execute(
+        "SELECT name, count(DISTINCT key), count(DISTINCT session_id), max(ts) FROM events "
+        "WHERE kind = 'skill' AND name IS NOT NULL GROUP BY name"
+    ).fetchall()
+    return {r[0]: {"activations": r[1], "sessions": r[2], "last_used": r[3]} for r in rows if r[3] is not None}
+
+
+def analyze(
+    db: sqlite_utils.Database,
+    inventory: dict[str, Any],
+    options: dict[str, Any],
+    phases: list[str] | None = None,
+    targets: dict[str, str] | None = None,
+) -> tuple[int, dict[str, PhaseResult]]:
+    """Run, store, and return (run id, results)."""
+    started = datetime.now(UTC)
+    if "usage" not in options or options["usage"] is None:
+        options = {**options, "usage": usage_from_store(db)}
+    results = run_phases(inventory, options, phases, targets)
+    return store_run(db, inventory, results, started), results

@@ -1,0 +1,81 @@
+"""The daemon's pure parts: hook payload parsing, the scheduler, the instance lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skill_insights.daemon import control, payload
+from skill_insights.daemon.scheduler import Scheduler
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"\xff\xfe", b"[1, 2]", b"null", b'"str"', b"{", b'{"transcript_path": 3}', b"x" * (2 * 1024 * 1024)],
+)
+def test_garbage_payloads_give_nothing(raw: bytes) -> None:
+    p = payload.parse(raw)
+    assert p is None or payload.transcript_files(p) == []
+
+
+def test_payload_names_the_transcript_and_its_subagents(tmp_path: Path) -> None:
+    t = tmp_path / "proj" / "abc.jsonl"
+    sub = tmp_path / "proj" / "abc" / "subagents" / "agent-1.jsonl"
+    sub.parent.mkdir(parents=True)
+    t.write_text("{}\n")
+    sub.write_text("{}\n")
+    (sub.parent / "agent-1.meta.json").write_text("{}")
+    doc = {"session_id": "abc", "transcript_path": str(t), "hook_event_name": "SessionEnd", "cwd": "/x"}
+    p = payload.parse(json.dumps(doc).encode())
+    assert p is not None and p.event == "SessionEnd"
+    assert payload.transcript_files(p) == [str(t), str(sub)]
+    # Relative, non-jsonl, or a session id trying to climb out: ignored.
+    for bad in ("rel/abc.jsonl", str(tmp_path / "notes.txt")):
+        assert payload.transcript_files(payload.HookPayload(bad, None, None)) == []
+    assert payload.transcript_files(payload.HookPayload(str(t), "../..", None)) == [str(t), str(sub)]
+
+
+def test_missing_transcript_still_finds_subagents(tmp_path: Path) -> None:
+    sub = tmp_path / "s1" / "subagents" / "agent-2.jsonl"
+    sub.parent.mkdir(parents=True)
+    sub.write_text("{}\n")
+    assert payload.transcript_files(payload.HookPayload(str(tmp_path / "s1.jsonl"), "s1", None)) == [str(sub)]
+
+
+def test_scheduler_runs_due_jobs_and_survives_failures() -> None:
+    now = [1000.0]
+    s = Scheduler(clock=lambda: now[0])
+    ran: list[str] = []
+    s.register("a", 10, lambda: ran.append("a"), run_at_start=True)
+    s.register("b", 5, lambda: 1 / 0)
+    with pytest.raises(ValueError):
+        s.register("a", 1, lambda: None)
+    with pytest.raises(ValueError):
+        s.register("c", 0, lambda: None)
+    assert s.seconds_until_next() == 0
+    assert s.run_due() == ["a"]
+    assert s.seconds_until_next() == 5
+    now[0] += 5
+    assert s.run_due() == ["b"]
+    jobs = {j["name"]: j for j in s.describe()}
+    assert jobs["b"]["last_error"].startswith("ZeroDivisionError")
+    s.trigger("a")
+    assert s.run_due() == ["a"] and ran == ["a", "a"]
+    s.unregister("b")
+    assert [j["name"] for j in s.describe()] == ["a"]
+
+
+def test_instance_lock_is_exclusive(tmp_path: Path) -> None:
+    path = str(tmp_path / "daemon.pid")
+    first = control.InstanceLock(path)
+    first.acquire()
+    second = control.InstanceLock(path)
+    with pytest.raises(control.AlreadyRunning) as exc:
+        second.acquire()
+    assert exc.value.pid == control.read_pid(path)
+    first.release()
+    assert not Path(path).exists()
+    second.acquire()  # free again once released
+    second.release()

@@ -437,5 +437,80 @@ def ingest_spool() -> None:
     click.echo(f"{result.payloads} spooled payloads, {len(result.transcripts)} transcripts. {result.summary}")
 
 
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def _write_report(output: Path | None = None, keep: int | None = None) -> Path:
+    from skill_insights.report import generate_report, write_report
+
+    db = _db()
+    try:
+        if output is not None:
+            return write_report(db, output)
+        return generate_report(db, get_paths().ensure(), keep=keep)
+    except OSError as e:
+        raise click.ClickException(f"cannot write the report: {e}") from None
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write exactly this file. Default: the reports dir (timestamped, plus latest.html).")
+@click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
+def report(output: Path | None, keep: int | None) -> None:
+    """Build the HTML report (one self-contained file) from the store."""
+    click.echo(str(_write_report(output, keep).resolve()))
+
+
+@cli.command("open")
+def open_report() -> None:
+    """Open the latest report in the browser, building one first if there is none."""
+    from skill_insights.report import latest_report
+
+    path = latest_report(get_paths()) or _write_report()
+    click.echo(str(path.resolve()))
+    click.launch(str(path.resolve()))
+
+
+def _run_step(name: str, args: list[str]) -> None:
+    """Run another subcommand in-process; a missing or failing step is a note, not the end of `run`."""
+    cmd = cli.commands.get(name)
+    if cmd is None:
+        click.echo(f"{name}: skipped (not available in this version)", err=True)
+        return
+    try:
+        cmd.main(args=args, prog_name=f"skill-insights {name}", standalone_mode=False)
+    except click.ClickException as e:
+        click.echo(f"{name}: failed: {e.format_message()}", err=True)
+    except SystemExit as e:
+        if e.code:
+            click.echo(f"{name}: exited with {e.code}", err=True)
+    except Exception as e:  # one broken phase must not cost the user the report
+        click.echo(f"{name}: failed: {e.__class__.__name__}: {e}", err=True)
+
+
+@cli.command("run")
+@click.option("--demo", is_flag=True, help="Use the bundled demo data in a temporary home (touches nothing of yours).")
+@click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
+def run_once(demo: bool, keep: int | None) -> None:
+    """Ingest + scan + analyze + report, once. The last line printed is the report's path."""
+    import os
+
+    roots: list[str] = []
+    analyze_args: list[str] = []
+    if demo:
+        import tempfile
+
+        from skill_insights import demo as demo_data
+
+        env = demo_data.build(Path(tempfile.mkdtemp(prefix="skill-insights-demo-")))
+        os.environ.update(env.environ())  # this process only: every path below now resolves into the demo
+        roots = [str(p) for p in env.projects]
+        analyze_args = demo_data.analyze_args(cli.commands.get("analyze"))
+        click.echo(f"demo data in {env.root}")
+    _run_step("ingest", [])
+    _run_step("scan", roots)
+    _run_step("analyze", analyze_args)
+    click.echo(str(_write_report(None, keep).resolve()))
+
 if __name__ == "__main__":
     cli()

@@ -1,1 +1,93 @@
-"""report."""
+"""The report: one self-contained HTML page built from the store.
+
+`generate_report(db, paths)` is the entry point for the CLI and the daemon: it writes a timestamped report
+into the reports dir, refreshes `latest.html`, and keeps only the newest `keep` timestamped files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from skill_insights.settings import Paths
+
+DEFAULT_KEEP = 20
+LATEST = "latest.html"
+PREFIX = "report-"
+
+
+def build_html(db: sqlite_utils.Database, *, now: datetime | None = None, **gather_opts: Any) -> str:
+    from skill_insights.report.data import gather
+    from skill_insights.report.render import render
+
+    return render(gather(db, now=now, **gather_opts))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # Write next to the target and rename: a browser (or the daemon) never sees half a report.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None = None) -> Path:
+    """Render the report into exactly `out`."""
+    _atomic_write(out, build_html(db, now=now))
+    return out
+
+
+def configured_keep(paths: Paths) -> int:
+    """`report_keep` from config.json, else 20."""
+    try:
+        cfg = json.loads(paths.config_file.read_text(encoding="utf-8"))
+        keep = int(cfg.get("report_keep", DEFAULT_KEEP))
+        return keep if keep > 0 else DEFAULT_KEEP
+    except (OSError, ValueError, TypeError, AttributeError):
+        return DEFAULT_KEEP
+
+
+def prune(reports_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` timestamped reports; returns what was removed."""
+    reports = sorted(reports_dir.glob(f"{PREFIX}*.html"), key=lambda p: (p.stat().st_mtime, p.name))
+    doomed = reports[:-keep] if keep > 0 else reports
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed
+
+
+def generate_report(
+    db: sqlite_utils.Database, paths: Paths, keep: int | None = None, *, now: datetime | None = None
+) -> Path:
+    """Write reports_dir/report-<UTC timestamp>.html and latest.html; keep the last `keep`. Returns the new file."""
+    keep = configured_keep(paths) if keep is None else keep
+    now = now or datetime.now(UTC)
+    html = build_html(db, now=now)
+    reports_dir = paths.reports_dir
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    out = reports_dir / f"{PREFIX}{stamp}Z.html"
+    n = 1
+    while out.exists():  # two reports in one second (daemon + CLI): never overwrite, add a suffix
+        out = reports_dir / f"{PREFIX}{stamp}Z-{n}.html"
+        n += 1
+    _atomic_write(out, html)
+    _atomic_write(reports_dir / LATEST, html)
+    prune(reports_dir, keep)
+    return out
+
+
+def latest_report(paths: Paths) -> Path | None:
+    p = paths.reports_dir / LATEST
+    return p if p.is_file() else None

@@ -512,5 +512,82 @@ def run_once(demo: bool, keep: int | None) -> None:
     _run_step("analyze", analyze_args)
     click.echo(str(_write_report(None, keep).resolve()))
 
+# -- analyze --------------------------------------------------------------------------------------------
+
+
+def _analysis_inventory(inventory_file: Path | None, db) -> dict:
+    """--inventory FILE, else the latest stored scan, else a fresh `scan` (the inventory subsystem's command)."""
+    import tempfile
+
+    from skill_insights.analyzers.source import InventoryError, latest_stored, read_inventory_file
+
+    try:
+        if inventory_file is not None:
+            return read_inventory_file(inventory_file)
+        doc = latest_stored(db)
+        if doc is not None:
+            return doc
+        scan_cmd = cli.commands.get("scan")
+        if scan_cmd is None:
+            raise InventoryError("no stored scan and no `scan` command: pass --inventory FILE")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "inventory.json"
+            try:
+                scan_cmd.main(args=["-o", str(out)], prog_name="skill-insights scan", standalone_mode=False)
+            except SystemExit as e:
+                if e.code:
+                    raise InventoryError(f"scan exited with {e.code}") from None
+            return latest_stored(db) or read_inventory_file(out)
+    except InventoryError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _print_analysis(doc: dict, run_id: int, skills: int) -> None:
+    click.echo(f"analysis run {run_id} over {skills} skills")
+    for name, p in doc["phases"].items():
+        extra = p.get("error") or f"{p.get('findings', 0)} findings"
+        click.echo(f"  {name:<11} {p['status']:<8} {p['seconds']:>7.2f}s  {extra}")
+    counts = {s: sum(1 for f in doc["findings"] if f["severity"] == s) for s in ("error", "warning", "info")}
+    click.echo(f"findings: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
+    shown = [f for f in doc["findings"] if f["severity"] != "info"]
+    for f in shown[:40]:
+        click.echo(f"  {f['severity'].upper():<7} {f['skill']['name']:<24} {f['rule']:<28} {f['message']}")
+    if len(shown) > 40:
+        click.echo(f"  … {len(shown) - 40} more (use --json)")
+    for g in doc["duplicate_groups"]:
+        names = ", ".join(s["name"] for s in g["skills"])
+        click.echo(f"duplicates ({g['kind']}, {g['similarity']:.2f}): {names}")
+
+
+@cli.command()
+@click.option("--phase", "phases", multiple=True,
+              type=click.Choice(["staleness", "quality", "duplicates", "registry"]),
+              help="Run only this phase (repeatable). Default: all four.")
+@click.option("--json", "as_json", is_flag=True, help="JSON: {phases, findings, duplicate_groups}.")
+@click.option("--inventory", "inventory_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="An inventory JSON file (default: the latest stored scan, or a new scan).")
+@click.option("--llm", is_flag=True, help="Also ask an LLM judge (Anthropic Messages API; needs a key). Cached.")
+@click.option("--stale-days", type=click.IntRange(min=1), help="Days without change and use that make a skill stale.")
+def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None, llm: bool,
+            stale_days: int | None) -> None:
+    """Staleness, quality, duplicates and registry alternatives for every inventoried skill."""
+    from skill_insights.analyzers.config import build_options
+    from skill_insights.analyzers.runner import analyze as run_analysis
+    from skill_insights.analyzers.runner import report as analysis_report
+
+    db = _db()
+    inventory = _analysis_inventory(inventory_file, db)
+    run_id, results = run_analysis(db, inventory, build_options(llm=llm, stale_days=stale_days), list(phases))
+    doc = analysis_report(results)
+    if as_json:
+        _echo_json(doc)
+    else:
+        _print_analysis(doc, run_id, len(inventory.get("skills") or []))
+    failed = [n for n, r in results.items() if r.status != "ok"]
+    if failed:
+        click.echo(f"phase(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     cli()

@@ -111,24 +111,19 @@ def parse_object(raw: bytes) -> dict | None:
 
 
 def read_stdin(limit: int) -> bytes:
-    """Up to `limit` bytes of stdin; nothing from a terminal (someone ran the hook by hand)."""
-    try:
-        if os.isatty(0):
-            return b""
-    except OSError:
+    """Up to `limit` bytes of stdin; nothing from a terminal (someone ran the hook by hand).
+
+    Through sys.stdin (not fd 0) so the in-process CLI, where click may have replaced stdin, reads the same.
+    """
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
         return b""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        try:
-            chunk = os.read(0, min(65536, limit - size))
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+    try:
+        if stream.isatty():
+            return b""
+        return stream.read(limit) or b""
+    except (OSError, ValueError):
+        return b""
 
 
 def spawn_detached(args: tuple[str, ...]) -> None:

@@ -1,0 +1,329 @@
+"""`skill-insights install` / `uninstall`: merging into a user's real-looking settings, reversibly."""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from skill_insights.cli import cli
+from skill_insights.hooks import install, locations
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A settings file as people have them: other keys, other hooks on the same and other events, a matcher.
+ORIGINAL = {
+    "model": "sonnet",
+    "permissions": {"allow": ["Bash(git status)"], "deny": []},
+    "env": {"FOO": "1"},
+    "hooks": {
+        "SessionStart": [
+            {"matcher": "startup", "hooks": [{"type": "command", "command": "echo hello", "timeout": 5}]},
+        ],
+        "SessionEnd": [{"hooks": [{"type": "command", "command": "~/bin/notify-done"}]}],
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "guard.sh"}]}],
+    },
+    "statusLine": {"type": "command", "command": "status.sh"},
+}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    # No systemctl/launchctl on PATH: tests never talk to the machine's real service manager.
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def write_settings(path: Path, doc: object) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(doc, indent=4).encode()
+    path.write_bytes(data)
+    return data
+
+
+def ours(doc: dict, event: str) -> list[dict]:
+    return [h for g in doc.get("hooks", {}).get(event, []) for h in g.get("hooks", []) if install.is_ours(h)]
+
+
+def backups(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.bak-*"))
+
+
+def test_install_install_uninstall_round_trip(env):
+    settings = env / "custom" / "settings.json"
+    original_bytes = write_settings(settings, ORIGINAL)
+
+    first = invoke("install", "--settings", str(settings), "--no-service")
+    assert first.exit_code == 0, first.output
+    after_first = settings.read_bytes()
+    doc = json.loads(after_first)
+    for event, arg in install.EVENTS.items():
+        mine = ours(doc, event)
+        assert len(mine) == 1
+        assert mine[0]["command"] == install.hook_command(arg)
+        assert mine[0]["type"] == "command"
+    # Everything that was there is still there, in place.
+    assert {k: v for k, v in doc.items() if k != "hooks"} == {k: v for k, v in ORIGINAL.items() if k != "hooks"}
+    assert doc["hooks"]["PreToolUse"] == ORIGINAL["hooks"]["PreToolUse"]
+    assert doc["hooks"]["SessionStart"][0] == ORIGINAL["hooks"]["SessionStart"][0]
+    assert doc["hooks"]["SessionEnd"][0] == ORIGINAL["hooks"]["SessionEnd"][0]
+    assert [b.read_bytes() for b in backups(settings)] == [original_bytes]
+
+    second = invoke("install", "--settings", str(settings), "--no-service")
+    assert second.exit_code == 0
+    assert "nothing changed" in second.output
+    assert settings.read_bytes() == after_first
+    assert len(backups(settings)) == 1
+
+    gone = invoke("uninstall", "--settings", str(settings), "--no-service")
+    assert gone.exit_code == 0, gone.output
+    assert json.loads(settings.read_text()) == ORIGINAL
+    assert len(backups(settings)) == 2
+
+
+def test_install_uses_claude_config_dir_by_default_and_uninstall_restores(env):
+    settings = env / "claude" / "settings.json"
+    write_settings(settings, {"theme": "dark"})
+
+    assert invoke("install", "--no-service").exit_code == 0
+    assert len(ours(json.loads(settings.read_text()), "SessionEnd")) == 1
+
+    assert invoke("uninstall", "--no-service").exit_code == 0
+    assert json.loads(settings.read_text()) == {"theme": "dark"}
+
+
+def test_install_creates_a_missing_settings_file(env):
+    settings = env / "claude" / "settings.json"
+    result = invoke("install", "--no-service")
+    assert result.exit_code == 0
+    assert "created" in result.output
+    doc = json.loads(settings.read_text())
+    assert set(doc["hooks"]) == {"SessionStart", "SessionEnd"}
+    assert backups(settings) == []
+    invoke("uninstall", "--no-service")
+    assert json.loads(settings.read_text()) == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"hooks": {,}}', "not valid JSON"),
+        (b"// a comment\n{}", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"hooks": []}', '"hooks"'),
+        (b'{"hooks": {"SessionEnd": {"command": "x"}}}', "hooks.SessionEnd"),
+    ],
+)
+@pytest.mark.parametrize("command", ["install", "uninstall"])
+def test_settings_we_cannot_read_safely_are_refused_and_untouched(env, content, message, command):
+    settings = env / "claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_bytes(content)
+    before = sorted(settings.parent.iterdir())
+
+    result = invoke(command, "--settings", str(settings), "--no-service")
+
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "nothing was changed" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert settings.read_bytes() == content
+    assert sorted(settings.parent.iterdir()) == before
+
+
+def test_dry_run_writes_nothing(env):
+    settings = env / "claude" / "settings.json"
+    original = write_settings(settings, ORIGINAL)
+    snapshot = sorted(p for p in env.rglob("*"))
+
+    result = invoke("install", "--dry-run")
+
+    assert result.exit_code == 0
+    assert "would be updated" in result.output
+    assert "would write" in result.output  # the service unit, not written
+    assert settings.read_bytes() == original
+    assert sorted(p for p in env.rglob("*")) == snapshot
+
+
+def test_installed_command_runs_through_a_shell_even_with_spaces_in_paths(env):
+    # Claude Code runs hook commands through a shell: the quoting must survive a space in the interpreter path.
+    spaced = env / "my python"
+    spaced.mkdir()
+    (spaced / "python").symlink_to(sys.executable)
+    command = install.hook_command("session-end", python=str(spaced / "python"))
+    assert shlex.split(command)[0] == str(spaced / "python")
+
+    result = subprocess.run(["/bin/sh", "-c", command], input=b"not json", capture_output=True, timeout=30,
+                            env=dict(os.environ))
+
+    assert result.returncode == 0 and result.stdout == b""
+    assert "not a JSON object" in Path(locations.hook_log()).read_text()
+
+
+def test_a_moved_interpreter_is_updated_in_place_not_added_twice(env):
+    settings = env / "claude" / "settings.json"
+    old = {
+        "hooks": {
+            "SessionEnd": [
+                {"hooks": [{"type": "command", "command": "echo first"},
+                           {"type": "command", "command": install.hook_command("session-end", python="/old/python"),
+                            "timeout": 3}]},
+            ],
+        },
+    }
+    write_settings(settings, old)
+
+    assert invoke("install", "--no-service").exit_code == 0
+
+    doc = json.loads(settings.read_text())
+    group = doc["hooks"]["SessionEnd"][0]
+    assert group["hooks"][0] == {"type": "command", "command": "echo first"}
+    assert group["hooks"][1]["command"] == install.hook_command("session-end")
+    assert len(ours(doc, "SessionEnd")) == 1 and len(doc["hooks"]["SessionEnd"]) == 1
+    # Uninstall keeps the user's hook that shared our group.
+    invoke("uninstall", "--no-service")
+    assert json.loads(settings.read_text()) == {
+        "hooks": {"SessionEnd": [{"hooks": [{"type": "command", "command": "echo first"}]}]}
+    }
+
+
+def test_install_writes_through_a_symlinked_settings_file(env):
+    real = env / "dotfiles" / "claude-settings.json"
+    write_settings(real, {"model": "opus"})
+    link = env / "claude" / "settings.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+
+    assert invoke("install", "--no-service").exit_code == 0
+
+    assert link.is_symlink()
+    assert len(ours(json.loads(real.read_text()), "SessionStart")) == 1
+
+
+# -- autostart ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the systemd user unit is Linux only")
+def test_service_unit_written_and_removed_without_a_service_manager(env):
+    unit = env / "home" / ".config" / "systemd" / "user" / install.UNIT_NAME
+
+    result = invoke("install")
+
+    assert result.exit_code == 0, result.output
+    text = unit.read_text()
+    assert f"ExecStart={sys.executable} -P -m skill_insights daemon run" in text
+    assert f"Environment=SKILL_INSIGHTS_HOME={env / 'si'}" in text
+    assert "systemctl not found" in result.output
+    # No service manager took it over, so the SessionStart hook keeps starting the daemon itself.
+    assert not Path(locations.service_marker()).exists()
+
+    assert invoke("uninstall").exit_code == 0
+    assert not unit.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the systemd user unit is Linux only")
+def test_a_unit_file_we_did_not_write_is_left_alone(env):
+    unit = env / "home" / ".config" / "systemd" / "user" / install.UNIT_NAME
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/true\n")
+
+    result = invoke("install")
+    assert "not written by us" in result.output
+    invoke("uninstall")
+
+    assert unit.read_text() == "[Service]\nExecStart=/usr/bin/true\n"
+
+
+def test_launchd_plist_shape():
+    doc = plistlib.loads(install.launchd_plist("/usr/bin/python3", "/tmp/logs", {"SKILL_INSIGHTS_HOME": "/x"}))
+    assert doc["Label"] == install.LAUNCHD_LABEL
+    assert doc["ProgramArguments"] == ["/usr/bin/python3", "-P", "-m", "skill_insights", "daemon", "run"]
+    assert doc["RunAtLoad"] is True
+    assert doc["EnvironmentVariables"] == {"SKILL_INSIGHTS_HOME": "/x"}
+
+
+def test_systemd_unit_quotes_paths_with_spaces():
+    text = install.systemd_unit("/opt/my python/bin/python", {"CLAUDE_CONFIG_DIR": "/a b"})
+    assert 'ExecStart="/opt/my python/bin/python" -P -m skill_insights daemon run' in text
+    assert 'Environment="CLAUDE_CONFIG_DIR=/a b"' in text
+
+
+# -- the pure merge -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        {},
+        ORIGINAL,
+        {"hooks": {"SessionEnd": [{"matcher": "", "hooks": [{"type": "command", "command": "a"}]}]}},
+        {"hooks": {"Stop": []}, "x": None},
+    ],
+)
+def test_merge_is_idempotent_and_remove_is_its_inverse(original):
+    commands = {e: install.hook_command(a) for e, a in install.EVENTS.items()}
+    once = install.merge_hooks(original, commands)
+    assert install.merge_hooks(once, commands) == once
+    assert install.remove_hooks(once) == original
+    assert install.remove_hooks(original) == original
+
+
+# -- packaging ------------------------------------------------------------------------------------------------
+
+
+def test_packaged_service_templates_match_what_install_writes():
+    unit = (ROOT / "packaging" / "systemd" / "skill-insights.service").read_text()
+    assert unit.replace("@PYTHON@", "/usr/bin/python3") == install.systemd_unit("/usr/bin/python3", {})
+    plist = (ROOT / "packaging" / "launchd" / f"{install.LAUNCHD_LABEL}.plist").read_bytes()
+    assert plist == install.launchd_plist("@PYTHON@", "@LOG_DIR@", {})
+
+
+def test_plugin_and_marketplace_manifests():
+    marketplace = json.loads((ROOT / ".claude-plugin" / "marketplace.json").read_text())
+    assert marketplace["owner"]["name"]
+    (entry,) = marketplace["plugins"]
+    plugin_root = ROOT / entry["source"]
+    assert entry["source"].startswith("./")
+    plugin = json.loads((plugin_root / ".claude-plugin" / "plugin.json").read_text())
+    assert plugin["name"] == entry["name"] == "skill-insights"
+
+    hooks = json.loads((plugin_root / "hooks" / "hooks.json").read_text())["hooks"]
+    assert set(hooks) == set(install.EVENTS)
+    for event, arg in install.EVENTS.items():
+        (group,) = hooks[event]
+        (hook,) = group["hooks"]
+        assert hook["type"] == "command"
+        assert "${CLAUDE_PLUGIN_ROOT}/hooks/run-hook.sh" in hook["command"]
+        assert hook["command"].endswith(f" {arg}")
+    assert (plugin_root / "hooks" / "run-hook.sh").is_file()
+
+
+def test_plugin_hook_script_runs_the_hook(env, monkeypatch):
+    # With the console script on PATH, the plugin's script runs the real hook (exit 0, a log line).
+    script_dir = Path(sys.executable).parent
+    cli_path = Path(sys.argv[0]).parent / "skill-insights"
+    bin_dir = cli_path.parent if cli_path.exists() else script_dir
+    if not (bin_dir / "skill-insights").exists():
+        pytest.skip("no skill-insights console script next to the interpreter")
+    plugin_root = ROOT / "packaging" / "claude-plugin"
+    command = f'sh "{plugin_root}/hooks/run-hook.sh" session-end'
+    result = subprocess.run(["/bin/sh", "-c", command], input=b"garbage", capture_output=True, timeout=60,
+                            env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
+    assert result.returncode == 0 and result.stdout == b""
+    assert "not a JSON object" in Path(locations.hook_log()).read_text()

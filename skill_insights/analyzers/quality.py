@@ -106,9 +106,9 @@ def check(doc: SkillDoc) -> dict[str, Any]:
     if fm.data is not None:
         _check_name(data.get("name"), doc.folder, add)
         _check_description(data.get("description"), add)
-    body = fm.body if doc.text is not None else ""
-    _check_body(body, add)
-    _check_references(doc, body, add)
+    if doc.text is not None:
+        _check_body(fm.body, add)
+        _check_references(doc, fm.body, add)
 
     dims = score(out)
     return {"skill": v.ref(), "score": dims["total"], "dimensions": dims, "findings": out}
@@ -226,9 +226,14 @@ def score(findings: list[dict[str, Any]]) -> dict[str, int]:
     for f in findings:
         rule = f["rule"].removeprefix("quality.")
         dims[_dimension(rule)] -= PENALTY[f["severity"]]
-        if rule in ("body.missing", "frontmatter.missing", "frontmatter.invalid", "frontmatter.unreadable"):
-            dims["content" if rule == "body.missing" else "validation"] = 0
-        if rule == "description.missing":
+        if rule == "body.missing":
+            dims["content"] = 0
+        elif rule in ("frontmatter.missing", "frontmatter.invalid", "frontmatter.unreadable"):
+            # no usable frontmatter: nothing validates, and there is no description to judge either
+            dims["validation"] = dims["description"] = 0
+            if rule == "frontmatter.unreadable":
+                dims["content"] = 0
+        elif rule == "description.missing":
             dims["description"] = 0
     dims = {d: max(0, min(100, s)) for d, s in dims.items()}
     total = round(sum(dims[d] * w for d, w in WEIGHTS.items()))

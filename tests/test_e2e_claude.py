@@ -178,7 +178,17 @@ def daemon_cleanup(env: dict[str, str], si_home: Path) -> Iterator[None]:
                     os.kill(pid, signal.SIGKILL)
 
 
-def wait_for(what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, every: float = 0.3) -> Any:
+def diagnostics(si_home: Path) -> str:
+    """The hook log and the daemon log: where a detached hook or daemon can say what went wrong."""
+    parts = []
+    for f in (si_home / "run" / "hook.log", si_home / "logs" / "daemon.log"):
+        text = f.read_text(errors="replace") if f.exists() else "(missing)"
+        parts.append(f"--- {f}\n{text[-3000:]}")
+    return "\n".join(parts)
+
+
+def wait_for(what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, every: float = 0.3,
+             si_home: Path | None = None) -> Any:
     end = time.monotonic() + deadline_s
     last = None
     while time.monotonic() < end:
@@ -186,7 +196,9 @@ def wait_for(what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, ever
         if ok:
             return last
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {json.dumps(last, indent=1, default=str)[:4000]}")
+    extra = diagnostics(si_home) if si_home else ""
+    raise AssertionError(f"timed out waiting for {what}; last seen: {json.dumps(last, indent=1, default=str)[:4000]}"
+                         f"\n{extra}")
 
 
 # -- the test ----------------------------------------------------------------------------------------------
@@ -297,12 +309,14 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
             ok = all(any(sid in ln for ln in ends) for sid in written)
             return ok, lines
 
-        log_lines = wait_for("a SessionEnd hook line per session", hook_lines, deadline_s=20)
+        si_home = world["si_home"]
+        log_lines = wait_for("a SessionEnd hook line per session", hook_lines, deadline_s=20, si_home=si_home)
         for sid in written:
             assert any(" session-start " in ln and sid in ln for ln in log_lines), f"no SessionStart for {sid}"
-        # SessionStart, not us, started the daemon (install ran with --no-service).
-        status = json.loads(cli(env, "daemon", "status", "--json", check=False).stdout)
-        assert status["running"] is True, status
+        # SessionStart, not us, started the daemon (install ran with --no-service); it may still be starting.
+        wait_for("the daemon SessionStart spawned to run", lambda: (
+            (st := json.loads(cli(env, "daemon", "status", "--json", check=False).stdout))["running"] is True, st),
+            deadline_s=30, si_home=si_home)
 
         # -- the daemon captured both sessions -----------------------------------------------------------
         def captured() -> tuple[bool, Any]:
@@ -311,7 +325,7 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
             ok = all(sid in rows and {f: rows[sid][f] for f in TOKEN_FIELDS} == expected[sid] for sid in expected)
             return ok, doc
 
-        doc = wait_for("usage session --json to show both sessions with their tokens", captured)
+        doc = wait_for("usage session --json to show both sessions with their tokens", captured, si_home=si_home)
         rows = {r["session_id"]: r for r in doc["rows"]}
         assert set(rows) == set(expected)
         for sid, row in rows.items():
@@ -348,12 +362,12 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
 
         # Nothing is left waiting in the spool: handed over the socket, or drained by the daemon/one-file ingest.
         spool = world["si_home"] / "run" / "spool"
-        wait_for("an empty spool", lambda: (not list(spool.glob("*.json")), sorted(spool.glob("*"))), deadline_s=20)
+        wait_for("an empty spool", lambda: (not list(spool.glob("*.json")), sorted(spool.glob("*"))), deadline_s=20,
+                 si_home=si_home)
 
         # -- the daemon stops when asked, and nothing of ours is left running -----------------------------
         cli(env, "daemon", "stop", "--timeout", "15")
         assert cli(env, "daemon", "status", "--json", check=False).returncode == 3
         if Path("/proc/self/environ").exists():  # checked before daemon_cleanup kills whatever is left
-            si_home = world["si_home"]
             wait_for("every process of this test to exit", lambda: (not our_processes(si_home), our_processes(si_home)),
                      deadline_s=15)

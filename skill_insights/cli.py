@@ -22,6 +22,17 @@ def _db():
         raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
 
 
+def _reader():
+    """A plain connection for commands that only query (no sqlite-utils import on that path)."""
+    from skill_insights.store import open_reader
+
+    paths = get_paths().ensure()
+    try:
+        return open_reader(paths.database)
+    except Exception as e:
+        raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
+
+
 def _prices():
     from skill_insights.pricing import PriceTable
 
@@ -140,7 +151,7 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
     from skill_insights import usage as reports
     from skill_insights.store.rollups import flush
 
-    db = _db()
+    db = _reader()
     flush(db)
     if period == "session":
         doc = reports.by_session(db, since, until, project)
@@ -169,7 +180,7 @@ def session_show(session_id: str, as_json: bool) -> None:
     from skill_insights import usage as reports
     from skill_insights.store.rollups import flush
 
-    db = _db()
+    db = _reader()
     flush(db)
     sid = reports.find_session(db, session_id)
     stats = reports.session_stats(db, sid) if sid else None
@@ -587,6 +598,123 @@ def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None,
     if failed:
         click.echo(f"phase(s) failed: {', '.join(failed)}", err=True)
         sys.exit(1)
+
+
+# -- skills inventory (issue 4) -----------------------------------------------------------------------------
+
+
+def _validated_inventory(doc: dict) -> dict:
+    """Validate against the shipped schema; an invalid document is an error naming the failing path."""
+    from skill_insights.schemas.validate import SchemaError, validate
+
+    try:
+        validate(doc, "inventory")
+    except SchemaError as e:
+        raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
+    return doc
+
+
+def _session_projects() -> list[Path]:
+    """The cwd of every captured session, when the store exists (a scan never creates it just for this)."""
+    paths = get_paths()
+    if not paths.database.is_file():
+        return []
+    try:
+        rows = _db().execute("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL").fetchall()
+    except Exception:
+        return []
+    return [Path(r[0]) for r in rows if r[0] and Path(r[0]).is_dir()]
+
+
+@cli.command()
+@click.argument("roots", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--no-agent-dirs", is_flag=True, help="Skip the user-level skill dirs of every agent and plugins.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the inventory JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON.")
+@click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
+def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
+    """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
+    from skill_insights.collectors.skills import scan as run_scan
+    from skill_insights.collectors.skills.store import store_scan
+    from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
+
+    for r in roots:
+        if not r.is_dir():
+            raise click.ClickException(f"no such folder: {r}")
+    paths = get_paths()
+    registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
+    try:
+        doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(),
+                       registry=registry)
+    finally:
+        registry.close()
+    _validated_inventory(doc)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(output)
+    diff = store_scan(_db(), doc)
+    if as_json:
+        _echo_json(doc)
+        return
+    st = doc["stats"]
+    nf = sum(len(s["findings"]) for s in doc["skills"]) + len(doc["findings"])
+    click.echo(f"{st['skills']} skills ({st['locations']} locations, {st['files']} files), "
+               f"{st['manifests']} manifests, {nf} findings, in {doc['duration_seconds']:.2f}s")
+    if not diff["first"]:
+        click.echo(f"since the last scan: {diff['added']} added, {diff['removed']} removed, "
+                   f"{diff['changed']} changed")
+    if output is not None:
+        click.echo(f"inventory written to {output}")
+
+
+@cli.command("schema")
+@click.argument("name", default="inventory")
+def schema_cmd(name: str) -> None:
+    """Print a JSON Schema shipped with skill-insights (inventory, analysis_quality, ...)."""
+    from importlib import resources
+
+    files = resources.files("skill_insights.schemas")
+    available = sorted(f.name.removesuffix(".schema.json") for f in files.iterdir()
+                       if f.name.endswith(".schema.json"))
+    if name not in available:
+        raise click.ClickException(f"no schema {name!r}; available: {', '.join(available)}")
+    click.echo(files.joinpath(f"{name}.schema.json").read_text("utf-8").rstrip("\n"))
+
+
+@cli.group("skills")
+def skills_group() -> None:
+    """Installed skills joined with captured usage."""
+
+
+@skills_group.command("usage")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="A skill not used in this many days counts as unused.")
+def skills_usage(as_json: bool, days: int) -> None:
+    """Activations, sessions and last use per installed skill; unused and no-longer-installed skills."""
+    from skill_insights.inventory import skill_usage
+    from skill_insights.store.rollups import flush
+
+    db = _db()
+    flush(db)
+    doc = skill_usage(db, days=days)
+    if as_json:
+        _echo_json(doc)
+        return
+    if not doc["skills"]:
+        click.echo("no inventory yet: run `skill-insights scan`")
+    for s in sorted(doc["skills"], key=lambda s: (-s["activations"], s["name"])):
+        if s["activations"]:
+            click.echo(f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  "
+                       f"last {s['last_used']}")
+    if doc["unused"]:
+        click.echo(f"installed but not used in {days} days ({len(doc['unused'])}): "
+                   + ", ".join(u["name"] for u in doc["unused"]))
+    if doc["missing"]:
+        click.echo("used but not installed any more: "
+                   + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"]))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ Each subsystem owns its tables; the names say whose they are (`capture_…`, `sk
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -246,3 +248,77 @@ def analysis_findings(db: sqlite_utils.Database) -> None:
     db["analysis_llm_cache"].create(
         {"key": str, "kind": str, "model": str, "response": str, "created_at": str}, pk="key"
     )
+
+
+@migration("skills_0001_inventory")
+def skills_inventory(db: sqlite_utils.Database) -> None:
+    # One row per scan; the full inventory document is kept for the newest scans only.
+    db["scans"].create(
+        {
+            "id": int,
+            "generated_at": str,
+            "schema_version": str,
+            "roots": str,  # JSON
+            "skills": int,
+            "locations": int,
+            "files": int,
+            "manifests": int,
+            "added": int,
+            "removed": int,
+            "changed": int,
+            "duration_seconds": float,
+            "document": str,  # JSON inventory, NULL once superseded
+        },
+        pk="id",
+    )
+    # The current inventory (the latest scan): canonical skills, where each lives, its files, manifests.
+    db["skills"].create(
+        {
+            "id": str,
+            "name": str,
+            "description": str,
+            "content_hash": str,
+            "names": str,  # JSON: every name an activation may use (plugin skills as plugin:skill)
+            "frontmatter": str,  # JSON
+            "body_lines": int,
+            "approx_tokens": int,
+            "size_bytes": int,
+            "findings": str,  # JSON
+            "first_seen": str,
+            "last_changed": str,
+            "scan_id": int,
+        },
+        pk="id",
+    )
+    db["skills"].create_index(["name"])
+    db["skills"].create_index(["content_hash"])
+    db["skill_locations"].create(
+        {
+            "path": str,
+            "skill_id": str,
+            "realpath": str,
+            "agent": str,
+            "scope": str,
+            "is_link": int,
+            "installed": int,
+            "project_root": str,
+            "plugin": str,
+            "tile": str,
+            "names": str,  # JSON
+        },
+        pk="path",
+    )
+    db["skill_locations"].create_index(["skill_id"])
+    db["skill_files"].create(
+        {"skill_id": str, "path": str, "size": int, "sha256": str, "kind": str, "is_link": int},
+        pk=("skill_id", "path"),
+    )
+    db["manifests"].create(
+        {"path": str, "kind": str, "name": str, "version": str, "scope": str, "data": str}, pk="path"
+    )
+    # What each scan changed against the one before: the "recently changed" history.
+    db["skills_changes"].create(
+        {"id": int, "scan_id": int, "at": str, "change": str, "skill_id": str, "name": str, "detail": str},
+        pk="id",
+    )
+    db["skills_changes"].create_index(["skill_id"])

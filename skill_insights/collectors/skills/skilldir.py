@@ -1,0 +1,240 @@
+"""Read one skill folder: its files (size, sha256), SKILL.md, and where its links point.
+
+Runs in worker processes for big scans, so it takes and returns plain picklable values. The skill root is the
+folder's real path; nothing outside it is ever opened — a symlink or link that leaves it becomes a finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from skill_insights.collectors.skills.skillmd import finding, parse_skill_md
+
+SKILL_MD = "SKILL.md"
+MAX_FILE_BYTES = 8 * 1024 * 1024  # larger supporting files are listed (size) but not hashed
+MAX_SKILL_MD_BYTES = 1024 * 1024  # SKILL.md bodies past this are not parsed
+MAX_FILES = 2000  # per skill; a skill folder holding a dataset is listed up to here
+MAX_DEPTH = 8  # folder nesting inside a skill
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", ".mypy_cache",
+    ".pytest_cache", ".ruff_cache", "build", "dist", "target", ".next", ".nuxt", ".gradle", ".terraform",
+    "site-packages", ".eggs", "bower_components", ".cache", ".idea", ".DS_Store",
+})
+_KIND_BY_TOP = {
+    "scripts": "script", "script": "script", "bin": "script",
+    "references": "reference", "reference": "reference", "docs": "reference",
+    "assets": "asset", "templates": "asset", "examples": "asset",
+}
+
+
+def within(path: str, root: str) -> bool:
+    """True when `path` is `root` or below it (both absolute and normalised)."""
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+
+def file_kind(rel: str) -> str:
+    if rel == SKILL_MD:
+        return "skill_md"
+    top = rel.split("/", 1)[0]
+    return _KIND_BY_TOP.get(top, "other") if "/" in rel else "other"
+
+
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_FIRST = 32 * 1024  # below malloc's mmap threshold: a bigger first read costs an mmap per file
+_CHUNK = 1024 * 1024
+
+
+def _read_hash(path: str) -> tuple[int, str | None, bytes | None]:
+    """(size, sha256 or None when too large, content).
+
+    Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill files
+    are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK:
+    a FIFO planted in a skill folder can't hang the scan.
+    """
+    fd = os.open(path, _O_FLAGS)
+    try:
+        data = os.read(fd, _FIRST)
+        if len(data) == _FIRST:  # a bigger file: read on, up to the cap
+            st = os.fstat(fd)
+            if st.st_size > MAX_FILE_BYTES:
+                return st.st_size, None, None
+            parts = [data]
+            while chunk := os.read(fd, _CHUNK):
+                parts.append(chunk)
+                if sum(map(len, parts)) > MAX_FILE_BYTES:
+                    return st.st_size, None, None
+            data = b"".join(parts)
+    finally:
+        os.close(fd)
+    return len(data), hashlib.sha256(data).hexdigest(), data
+
+
+def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None) -> dict[str, Any]:
+    """Everything the inventory needs from one skill folder. `root` must be a real (resolved) path.
+
+    `top_names` is the root's listing [(name, is_dir, is_symlink)] when the caller already has it.
+    """
+    files: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    nested: list[str] = []
+    skill_md: bytes | None = None
+    skill_md_error: str | None = None
+    # (abs dir, rel prefix, depth, listing or None)
+    stack: list[tuple[str, str, int, list[tuple[str, bool, bool]] | None]] = [(root, "", 0, top_names)]
+    truncated = False
+    while stack:
+        d, rel, depth, listing = stack.pop()
+        if listing is None:
+            try:
+                with os.scandir(d) as it:
+                    listing = [(e.name, e.is_dir(follow_symlinks=False), e.is_symlink()) for e in it]
+            except OSError as e:
+                findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning", rel or "."))
+                continue
+        if depth > 0 and any(n == SKILL_MD and not isd for n, isd, _ in listing):
+            nested.append(d)  # a skill inside a skill is its own skill, not supporting files
+            continue
+        for name, is_dir, is_link in listing:
+            p = os.path.join(d, name)
+            r = f"{rel}{name}"
+            if is_link:
+                _link(p, r, root, files, findings)
+                continue
+            if is_dir:
+                if name in SKIP_DIRS:
+                    continue
+                if depth + 1 > MAX_DEPTH:
+                    findings.append(finding("depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed",
+                                            "info", r))
+                    continue
+                stack.append((p, r + "/", depth + 1, None))
+                continue
+            if len(files) >= MAX_FILES:
+                truncated = True
+                continue
+            try:
+                size, sha, data = _read_hash(p)
+            except OSError as e:
+                findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
+                continue
+            rec: dict[str, Any] = {"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": False}
+            if sha is None:
+                findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
+            files.append(rec)
+            if r == SKILL_MD:
+                skill_md = data
+                if data is None:
+                    skill_md_error = "too_large"
+    if truncated:
+        findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed", "warning"))
+
+    doc: dict[str, Any] = {"realpath": root, "nested": nested}
+    if skill_md is None or len(skill_md) > MAX_SKILL_MD_BYTES:
+        if skill_md_error or skill_md is not None:
+            findings.append(finding("skill_md_too_large", f"SKILL.md over {MAX_SKILL_MD_BYTES} bytes: not parsed",
+                                    "error", SKILL_MD))
+        elif not any(f["path"] == SKILL_MD for f in files):
+            findings.append(finding("skill_md_unreadable", "SKILL.md could not be read", "error", SKILL_MD))
+        text = ""
+    else:
+        text = skill_md.decode("utf-8", "replace")
+    parsed = parse_skill_md(text) if text else None
+    links: list[dict[str, Any]] = []
+    if parsed is not None:
+        findings.extend(parsed.findings)
+        by_rel = {f["path"]: f for f in files}
+        for ref in parsed.refs:
+            links.append(_resolve_ref(ref.target, ref.kind, ref.line, root, by_rel, findings))
+    files.sort(key=lambda f: f["path"])
+    h = hashlib.sha256()
+    for f in files:
+        # Outside links carry no content of ours: their target string still distinguishes two copies.
+        h.update(f"{f['path']}\0{f['sha256'] or f.get('link_target') or f['size']}\n".encode())
+    doc.update(
+        content_hash=h.hexdigest(),
+        files=files,
+        findings=findings,
+        frontmatter=parsed.frontmatter if parsed else None,
+        name=parsed.name if parsed else None,
+        description=parsed.description if parsed else None,
+        extra_fields=parsed.extra_fields if parsed else [],
+        body_lines=parsed.body_lines if parsed else 0,
+        approx_tokens=parsed.approx_tokens if parsed else 0,
+        links=links,
+    )
+    return doc
+
+
+def _link(p: str, r: str, root: str, files: list[dict[str, Any]], findings: list[dict[str, Any]]) -> None:
+    """A symlink inside the skill: read it only when it resolves inside the root, to a file."""
+    try:
+        raw_target = os.readlink(p)
+    except OSError:
+        raw_target = ""
+    try:
+        target = os.path.realpath(p, strict=True)
+    except OSError as e:
+        code = "symlink_loop" if "loop" in str(e).lower() or getattr(e, "errno", 0) == 40 else "symlink_broken"
+        findings.append(finding(code, f"symlink to {raw_target!r} does not resolve", "warning", r))
+        files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
+                      "link_target": raw_target, "outside": False})
+        return
+    if not within(target, root):
+        findings.append(finding("symlink_outside", f"symlink points outside the skill ({raw_target}): not read",
+                                "warning", r))
+        files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
+                      "link_target": raw_target, "outside": True})
+        return
+    if os.path.isdir(target):
+        return  # a folder link inside the skill: its files are listed at their real place (no loops)
+    if len(files) >= MAX_FILES:
+        return
+    try:
+        size, sha, _ = _read_hash(target)
+    except OSError:
+        return
+    files.append({"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": True,
+                  "link_target": raw_target, "outside": False})
+
+
+def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str, dict[str, Any]],
+                 findings: list[dict[str, Any]]) -> dict[str, Any]:
+    link: dict[str, Any] = {"target": target, "kind": kind, "line": line, "path": None, "status": "ok"}
+    sev = "warning" if kind == "link" else "info"
+    if target.startswith(("/", "~", "\\")) or (len(target) > 2 and target[1] == ":" and target[2] in "\\/"):
+        link["status"] = "absolute"
+        findings.append(finding("link_absolute", f"{kind} to an absolute path {target!r}: not read", sev))
+        return link
+    norm = os.path.normpath(os.path.join(root, target))
+    if not within(norm, root):
+        link["status"] = "escapes"
+        findings.append(finding("link_escapes_root", f"{kind} {target!r} leaves the skill folder: not read",
+                                "warning"))
+        return link
+    rel = norm[len(root) + 1:].replace(os.sep, "/") if norm != root else "."
+    link["path"] = rel
+    f = by_rel.get(rel)
+    if f is not None:
+        if f.get("outside"):
+            link["status"] = "symlink_outside"
+        else:
+            f["linked"] = True
+        return link
+    # Not a listed file: a folder, a skipped place, or missing. Check where it really is, without reading.
+    if not os.path.lexists(norm):
+        link["status"] = "missing"
+        return link
+    try:
+        real = os.path.realpath(norm, strict=True)
+    except OSError:
+        link["status"] = "missing"
+        return link
+    if not within(real, root):
+        link["status"] = "symlink_outside"
+        findings.append(finding("symlink_outside", f"{kind} {target!r} resolves outside the skill: not read",
+                                "warning"))
+    elif os.path.isdir(real):
+        link["status"] = "dir"
+    return link

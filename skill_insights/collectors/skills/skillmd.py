@@ -1,0 +1,255 @@
+"""Parse one SKILL.md: frontmatter (safe YAML, capped), body stats, links and referenced paths.
+
+Pure functions over text: no file system access here, so a hostile SKILL.md can only ever produce findings.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+FRONTMATTER_MAX_BYTES = 64 * 1024  # the spec's fields fit in a few hundred bytes; 64 KiB is generous
+MAX_ALIASES = 32  # a real frontmatter has no reason to alias much; billion laughs needs many
+MAX_DEPTH = 20  # nesting depth kept when making frontmatter JSON-safe
+SPEC_FIELDS = frozenset({"name", "description", "license", "compatibility", "metadata", "allowed-tools"})
+
+_FENCE = re.compile(r"^---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+_MD_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)")
+_REF_LINK = re.compile(r"^\s*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s+.*)?$", re.M)
+# A bare path mention: has a slash and either starts like a path or ends in an extension.
+_PATH = re.compile(
+    r"(?<![\w/.:@~-])((?:(?:\.{1,2}/)+|~/|/)[\w.@+-]+(?:/[\w.@+-]+)*/?"
+    r"|[\w@+-][\w.@+-]*(?:/[\w.@+-]+)+/?)(?![\w/])"
+)
+_FENCE_BLOCK = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[^\n]*$|\Z)", re.M | re.S)
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+
+
+class AliasLimitError(yaml.YAMLError):
+    """Raised when a document uses more aliases than a frontmatter plausibly needs (billion laughs)."""
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """SafeLoader that stops at MAX_ALIASES aliases: alias expansion is what makes a YAML bomb explode."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise AliasLimitError(f"more than {MAX_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
+_FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_SIMPLE_LINE = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+([^\s\-?:,\[\]{}#&*!|>'\"%@`][^\n]*?)[ \t]*$")
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _simple_mapping(text: str) -> dict[str, str] | None:
+    """`key: plain text` lines (the usual frontmatter) without a YAML parser, or None when YAML is needed.
+
+    Exactly what YAML would give: each value must be a plain scalar that YAML resolves to a string.
+    """
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        m = _SIMPLE_LINE.match(line.rstrip("\r"))
+        if m is None:
+            return None
+        value = m.group(2)
+        if ": " in value or " #" in value or value.endswith(":") or "\t" in value:
+            return None
+        for scalar in (m.group(1), value):
+            if _RESOLVER.resolve(yaml.ScalarNode, scalar, (True, False)) != "tag:yaml.org,2002:str":
+                return None  # true, 1.5, 2024-01-01, null, on… keep YAML's types
+        out[m.group(1)] = value
+    return out
+
+
+def safe_yaml(text: str) -> Any:
+    """`yaml.safe_load` under the alias cap. Text without `&`/`*` cannot alias, so it takes the C loader."""
+    simple = _simple_mapping(text)
+    if simple is not None:
+        return simple
+    if "&" not in text and "*" not in text:
+        return yaml.load(text, Loader=_FAST_LOADER)
+    loader = _CountingLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """YAML values → JSON values (dates as ISO text, keys as strings), depth-capped."""
+    if depth > MAX_DEPTH:
+        return None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, _dt.date | _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+@dataclass
+class Ref:
+    target: str  # as written (fragment and query stripped)
+    kind: str  # "link" (markdown link) or "path" (a path mentioned in the text)
+    line: int
+
+
+@dataclass
+class ParsedSkillMd:
+    frontmatter: dict[str, Any] | None
+    body: str
+    body_lines: int
+    approx_tokens: int
+    refs: list[Ref] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str | None:
+        v = (self.frontmatter or {}).get("name")
+        return v.strip() if isinstance(v, str) and v.strip() else None
+
+    @property
+    def description(self) -> str | None:
+        v = (self.frontmatter or {}).get("description")
+        return v.strip() if isinstance(v, str) and v.strip() else None
+
+    @property
+    def extra_fields(self) -> list[str]:
+        return sorted(k for k in (self.frontmatter or {}) if k not in SPEC_FIELDS)
+
+
+def finding(code: str, message: str, severity: str = "warning", path: str | None = None) -> dict[str, Any]:
+    f: dict[str, Any] = {"code": code, "severity": severity, "message": message}
+    if path is not None:
+        f["path"] = path
+    return f
+
+
+def approx_tokens(text: str) -> int:
+    # ~4 characters per token for English prose: good enough to flag a body over the ~5k token budget.
+    return (len(text) + 3) // 4
+
+
+def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
+    """(frontmatter or None, body, findings). Never raises on bad input."""
+    findings: list[dict[str, Any]] = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.startswith("---"):
+        findings.append(finding("frontmatter_missing", "SKILL.md does not start with a --- frontmatter block"))
+        return None, text, findings
+    m = _FENCE.match(text)
+    if not m:
+        findings.append(finding("frontmatter_unterminated", "the frontmatter block has no closing ---", "error"))
+        return None, text, findings
+    raw, body = m.group(1), text[m.end():]
+    if len(raw.encode("utf-8", "replace")) > FRONTMATTER_MAX_BYTES:
+        findings.append(finding("frontmatter_too_large", f"frontmatter over {FRONTMATTER_MAX_BYTES} bytes: not parsed",
+                                "error"))
+        return None, body, findings
+    try:
+        data = safe_yaml(raw)
+    except AliasLimitError as e:
+        findings.append(finding("frontmatter_aliases", f"frontmatter refused ({e}): possible YAML bomb", "error"))
+        return None, body, findings
+    except yaml.YAMLError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {msg}", "error"))
+        return None, body, findings
+    except RecursionError:
+        findings.append(finding("frontmatter_invalid_yaml", "frontmatter nests too deeply", "error"))
+        return None, body, findings
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        findings.append(finding("frontmatter_not_mapping", "frontmatter is not a mapping of fields", "error"))
+        return None, body, findings
+    fm = json_safe(data)
+    for key in ("name", "description"):
+        if key not in fm:
+            findings.append(finding(f"{key}_missing", f"frontmatter has no `{key}`", "error"))
+        elif not isinstance(fm[key], str):
+            findings.append(finding(f"{key}_not_string", f"frontmatter `{key}` is not a string", "error"))
+    return fm, body, findings
+
+
+def _clean_target(t: str) -> str | None:
+    t = t.strip().strip("<>").strip()
+    if not t or t.startswith("#") or (_SCHEME.match(t) and not re.match(r"^[A-Za-z]:[\\/]", t)):
+        return None  # anchors and URLs (http:, mailto:, …) are not files
+    t = t.split("#", 1)[0].split("?", 1)[0]
+    return t or None
+
+
+def extract_refs(body: str) -> list[Ref]:
+    """Markdown links and path mentions in the body, each once, in order of appearance.
+
+    Runs each pattern once over the whole body (not per line): this is on the scan's hot path.
+    """
+    fences = [(m.start(), m.end()) for m in _FENCE_BLOCK.finditer(body)] if ("```" in body or "~~~" in body) else []
+
+    def fenced(pos: int) -> bool:
+        return any(a <= pos < b for a, b in fences)
+
+    found: list[tuple[int, str, str]] = []
+    if "](" in body or "]:" in body:
+        found += [(m.start(), "link", m.group(1)) for m in _MD_LINK.finditer(body) if not fenced(m.start())]
+        found += [(m.start(), "link", m.group(1)) for m in _REF_LINK.finditer(body) if not fenced(m.start())]
+        scan = _MD_LINK.sub(lambda m: " " * len(m.group(0)), body)  # same offsets, links blanked
+    else:
+        scan = body
+    if "/" in scan:
+        for m in _PATH.finditer(scan):
+            tok = m.group(1)
+            start = m.start(1)
+            if scan[max(0, start - 3):start].endswith("://") or "//" in tok:
+                continue
+            # Keep it only when it looks like a file path, not prose like "and/or".
+            if tok.startswith(("./", "../", "~/", "/")) or _EXT.search(tok.rstrip("/")):
+                found.append((start, "path", tok))
+    if not found:
+        return []
+    found.sort()
+    refs: list[Ref] = []
+    seen: set[tuple[str, str]] = set()
+    for pos, kind, raw in found:
+        t = _clean_target(raw)
+        if t is None or (kind, t) in seen:
+            continue
+        seen.add((kind, t))
+        refs.append(Ref(t, kind, body.count("\n", 0, pos) + 1))
+    return refs
+
+
+def parse_skill_md(text: str) -> ParsedSkillMd:
+    fm, body, findings = parse_frontmatter(text)
+    return ParsedSkillMd(
+        frontmatter=fm,
+        body=body,
+        body_lines=len(body.splitlines()),
+        approx_tokens=approx_tokens(body),
+        refs=extract_refs(body),
+        findings=findings,
+    )

@@ -1,0 +1,145 @@
+"""Captured skill activations joined with the stored inventory.
+
+Each activation (events.kind = 'skill', name as Claude Code wrote it) resolves to one inventory skill: a
+project skill of the session's cwd first, then a user skill, then a plugin skill (`plugin:skill`), then any
+other place it is installed. What resolves nowhere was used but is not installed any more.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+# The first row of an event's (kind, key) is the one that counts (forks copy events into other files).
+_OWNER = "NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.rowid < e.rowid)"
+# Agents whose skills Claude Code can activate (only Claude Code activations are captured).
+_CLAUDE_AGENTS = ("claude-code",)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _within(path: str, root: str) -> bool:
+    root = root.rstrip(os.sep) or os.sep
+    return path == root or path.startswith(root + os.sep) or root == os.sep
+
+
+class Resolver:
+    """Activation name + session cwd → skill id, following the order Claude Code itself applies."""
+
+    def __init__(self, locations: list[dict[str, Any]]) -> None:
+        self.by_name: dict[str, list[dict[str, Any]]] = {}
+        for loc in locations:
+            if loc["installed"] == 0:
+                continue  # a stale plugin version or an uninstalled marketplace plugin
+            for n in loc["names"]:
+                self.by_name.setdefault(n, []).append(loc)
+
+    def resolve(self, name: str, cwd: str | None) -> tuple[str, str] | None:
+        """(skill_id, how) with how in project | user | plugin | other; None when nothing matches."""
+        cands = self.by_name.get(name) or self.by_name.get(name.removeprefix("/")) or []
+        if not cands:
+            return None
+        if cwd:
+            proj = [c for c in cands if c["scope"] == "project" and c["project_root"] and
+                    _within(cwd, c["project_root"])]
+            if proj:
+                best = max(proj, key=lambda c: (len(c["project_root"]), c["agent"] in _CLAUDE_AGENTS))
+                return best["skill_id"], "project"
+        for scope in ("user", "plugin"):
+            hit = [c for c in cands if c["scope"] == scope]
+            if hit:
+                best = sorted(hit, key=lambda c: (c["agent"] not in _CLAUDE_AGENTS, c["path"]))[0]
+                return best["skill_id"], scope
+        best = sorted(cands, key=lambda c: (c["agent"] not in _CLAUDE_AGENTS, c["path"]))[0]
+        return best["skill_id"], "other"
+
+
+def _locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    if "skill_locations" not in db.table_names():
+        return []
+    rows = db.execute(
+        "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
+    ).fetchall()
+    return [{"path": r[0], "skill_id": r[1], "agent": r[2], "scope": r[3], "installed": r[4],
+             "project_root": r[5], "names": orjson.loads(r[6] or "[]")} for r in rows]
+
+
+def activations(db: sqlite_utils.Database) -> list[tuple[str, str, float | None, str | None]]:
+    """[(skill name, session_id, ts, session cwd)] for every captured skill activation, counted once."""
+    return db.execute(
+        f"""SELECT e.name, e.session_id, e.ts, COALESCE(s.project, f.cwd)
+            FROM events e
+            LEFT JOIN sessions s ON s.session_id = e.session_id
+            LEFT JOIN files f ON f.id = e.file_id
+            WHERE e.kind = 'skill' AND e.name IS NOT NULL AND {_OWNER}"""
+    ).fetchall()
+
+
+def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = None) -> dict[str, Any]:
+    """Per inventory skill: activations, sessions, last used; the skills installed but unused in `days`
+    days; the activation names used but not installed any more."""
+    now = time.time() if now is None else now
+    cutoff = now - days * 86400
+    locs = _locations(db)
+    resolver = Resolver(locs)
+    per: dict[str, dict[str, Any]] = {}
+    missing: dict[str, dict[str, Any]] = {}
+    for name, sid, ts, cwd in activations(db):
+        hit = resolver.resolve(name, cwd)
+        if hit is None:
+            rec = missing.setdefault(name, {"name": name, "activations": 0, "sessions": set(), "last_ts": None})
+        else:
+            rec = per.setdefault(hit[0], {"activations": 0, "sessions": set(), "last_ts": None, "via": {}})
+            rec["via"][hit[1]] = rec["via"].get(hit[1], 0) + 1
+        rec["activations"] += 1
+        if sid:
+            rec["sessions"].add(sid)
+        if ts is not None and (rec["last_ts"] is None or ts > rec["last_ts"]):
+            rec["last_ts"] = ts
+
+    skills_rows = db.execute("SELECT id, name, names FROM skills ORDER BY name, id").fetchall() \
+        if "skills" in db.table_names() else []
+    locs_by_skill: dict[str, list[dict[str, Any]]] = {}
+    for loc in locs:
+        locs_by_skill.setdefault(loc["skill_id"], []).append(loc)
+    skills: list[dict[str, Any]] = []
+    unused: list[dict[str, Any]] = []
+    for sid, name, _names in skills_rows:
+        u = per.get(sid)
+        ls = locs_by_skill.get(sid, [])
+        rec = {
+            "id": sid,
+            "name": name,
+            "activations": u["activations"] if u else 0,
+            "sessions": len(u["sessions"]) if u else 0,
+            "last_used": _iso(u["last_ts"]) if u else None,
+            "resolved_via": u["via"] if u else {},
+            "scopes": sorted({loc["scope"] for loc in ls}),
+            "agents": sorted({loc["agent"] for loc in ls}),
+            "installed": any(loc["installed"] != 0 for loc in ls),
+        }
+        skills.append(rec)
+        claude_visible = any(loc["installed"] != 0 and (loc["agent"] in _CLAUDE_AGENTS or loc["scope"] == "plugin")
+                             for loc in ls)
+        if claude_visible and (u is None or u["last_ts"] is None or u["last_ts"] < cutoff):
+            unused.append({"id": sid, "name": name, "last_used": rec["last_used"]})
+    return {
+        "generated_at": _iso(now),
+        "days": days,
+        "skills": skills,
+        "unused": unused,
+        "missing": [
+            {"name": m["name"], "activations": m["activations"], "sessions": len(m["sessions"]),
+             "last_used": _iso(m["last_ts"])}
+            for m in sorted(missing.values(), key=lambda m: (-m["activations"], m["name"]))
+        ],
+    }

@@ -18,12 +18,10 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -51,39 +49,45 @@ def timed(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
     return dt
 
 
-def wait_empty(spool: Path, timeout: float = 30.0) -> None:
+def wait_empty(spool: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not spool.is_dir() or not any(n.endswith(".json") for n in os.listdir(spool)):
             return
         time.sleep(0.02)
-    print(f"warning: spool {spool} not drained after {timeout}s", file=sys.stderr)
+    log = spool.parent / "hook.log"
+    tail = log.read_text().splitlines()[-6:] if log.exists() else []
+    print(f"warning: spool {spool} not drained after {timeout}s: {os.listdir(spool)}; log tail:", *tail, sep="\n  ",
+          file=sys.stderr)
+
+
+FAKE_DAEMON = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    while c.recv(65536):
+        pass
+    c.close()
+"""
 
 
 class FakeDaemon:
-    """Accepts connections on the daemon socket and reads each payload to EOF, like the real one."""
+    """A separate process (a thread here would fight the timer for the GIL) that accepts connections on the
+    daemon socket and reads each payload to EOF, like the real daemon."""
 
     def __init__(self, path: str):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(64)
-        self.received = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                while conn.recv(65536):
-                    pass
-            self.received += 1
+        self.path = path
+        self.proc = subprocess.Popen([sys.executable, "-S", "-c", FAKE_DAEMON, path], stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == b"ready\n"
 
     def close(self) -> None:
-        self.sock.close()
+        self.proc.terminate()
+        self.proc.wait()
+        os.unlink(self.path)
 
 
 def main() -> None:
@@ -129,7 +133,6 @@ def main() -> None:
                                                             env))
             finally:
                 daemon.close()
-                os.unlink(locations.socket_path())
                 os.unlink(locations.pid_path())
             if cli and i < 10:
                 variants["skill-insights hook (console script)"].append(timed([cli, "hook", "session-end"], payload,

@@ -160,6 +160,8 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                 f"same content as {', '.join(o['name'] for o in others)}",
                 "Keep one copy (or link to it) and remove the others.",
                 {"group": gid, "others": others, "similarity": 1.0}))
+    # A near pair is found between representatives of exact classes: it speaks for every copy in the class.
+    same_class = {i: set(members) for members in res["exact"] for i in members}
     judged = 0
     for g in res["near"]:
         gid = len(groups)
@@ -174,10 +176,10 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                        "pairs": pairs_out})
         for i in g["members"]:
             others = [views[j].ref() for j in g["members"] if j != i]
-            best = max((p["similarity"] for p in pairs_out if views[i].ref() in (p["a"], p["b"])),
-                       default=g["similarity"])
-            verdicts = [p["llm"]["verdict"] for p in pairs_out
-                        if p.get("llm", {}).get("status") == "ok" and views[i].ref() in (p["a"], p["b"])]
+            mine = [p for (a, b, _), p in zip(g["pairs"], pairs_out, strict=True)
+                    if same_class.get(i, {i}) & {a, b}]
+            best = max((p["similarity"] for p in mine), default=g["similarity"])
+            verdicts = [p["llm"]["verdict"] for p in mine if p.get("llm", {}).get("status") == "ok"]
             if verdicts and all(v == "distinct" for v in verdicts):
                 continue  # the judge read both and says they do different jobs
             findings.append(finding(

@@ -85,6 +85,18 @@ def run_phases(
     if unknown:
         raise ValueError(f"unknown phase(s): {', '.join(unknown)} (known: {', '.join(targets)})")
     results: dict[str, PhaseResult] = {}
+    broken = _run_pool(names, targets, inventory, options, workers, results)
+    if len(broken) > 1:
+        # A worker died (os._exit, a segfault, the OOM killer) and took the pool's other phases with it: run
+        # those again one pool each, so only the phase that really crashes is reported as failed.
+        for name in broken:
+            _run_pool([name], targets, inventory, options, 1, results)
+    return {n: results[n] for n in names}
+
+
+def _run_pool(names: list[str], targets: dict[str, str], inventory: dict[str, Any], options: dict[str, Any],
+              workers: int, results: dict[str, PhaseResult]) -> list[str]:
+    broken: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         futures = {pool.submit(_call, targets[n], inventory, options): n for n in names}
         for fut in as_completed(futures):
@@ -92,7 +104,8 @@ def run_phases(
             try:
                 status, seconds, out = fut.result()
             except BrokenProcessPool:
-                results[name] = PhaseResult(name, "error", 0.0, error="worker process died")
+                broken.append(name)
+                results[name] = PhaseResult(name, "error", 0.0, error="the phase's worker process died")
                 continue
             if status != "ok":
                 results[name] = PhaseResult(name, "error", round(seconds, 3), error=out["error"],
@@ -105,7 +118,7 @@ def run_phases(
                                             details=problems)
             else:
                 results[name] = PhaseResult(name, "ok", round(seconds, 3), output=out)
-    return {n: results[n] for n in names}
+    return broken
 
 
 def report(results: dict[str, PhaseResult]) -> dict[str, Any]:

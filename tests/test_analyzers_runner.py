@@ -1,0 +1,156 @@
+"""The runner's process pool (a failing, a crashing and an invalid phase), storage, and `skill-insights analyze`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_analyzers_support import closed_port_url, inventory, skill_entry, write_inventory, write_skill
+
+from skill_insights.analyzers import runner
+from skill_insights.cli import cli
+from skill_insights.store import open_db
+
+
+# Phases plugged in by name, as the runner takes any `module:function`. They run in the pool's workers.
+def boom_phase(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError("this phase always fails")
+
+
+def crash_phase(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    os._exit(3)  # the worker process dies outright
+
+
+def bad_quality(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    return {"phase": "quality", "schema_version": 1, "skills": [{"score": 900}], "findings": [], "summary": {}}
+
+
+@pytest.fixture
+def inv(tmp_path: Path) -> dict[str, Any]:
+    root = tmp_path / "skills"
+    body = "Extract the text of each page, then the tables, then the form fields, in that order.\n" * 3
+    return inventory(
+        skill_entry(write_skill(root, "pdf-extract", body=body)),
+        skill_entry(write_skill(root, "pdf-text", body=body)),
+        skill_entry(write_skill(root, "Bad_Name", description="I do things.")),
+    )
+
+
+def _options(tmp_path: Path) -> dict[str, Any]:
+    return {"now": 1.8e9, "stale_days": 180, "usage": {}, "cache_dir": str(tmp_path / "cache"),
+            "home": str(tmp_path / "home"), "registry": {"skills_api_url": None}}
+
+
+def test_a_failing_phase_is_reported_and_the_others_finish(tmp_path: Path, inv: dict[str, Any]) -> None:
+    targets = {**runner.PHASES, "boom": "test_analyzers_runner:boom_phase"}
+    db = open_db(tmp_path / "store.db")
+    run_id, results = runner.analyze(db, inv, _options(tmp_path), ["quality", "boom", "duplicates"], targets)
+    assert list(results) == ["quality", "boom", "duplicates"]
+    assert results["boom"].status == "error"
+    assert results["boom"].error == "RuntimeError: this phase always fails"
+    assert results["quality"].status == "ok" and results["duplicates"].status == "ok"
+    doc = runner.report(results)
+    assert doc["phases"]["boom"]["error"] == "RuntimeError: this phase always fails"
+    assert doc["phases"]["quality"]["findings"] > 0
+    # stored: the run, each phase's result, every finding and the duplicate group
+    assert db.execute("SELECT status FROM analysis_runs WHERE id = ?", [run_id]).fetchone() == ("partial",)
+    phases = dict(db.execute("SELECT phase, status FROM analysis_phase_results WHERE run_id = ?", [run_id]))
+    assert phases == {"quality": "ok", "boom": "error", "duplicates": "ok"}
+    stored = db.execute("SELECT count(*) FROM analysis_findings WHERE run_id = ?", [run_id]).fetchone()[0]
+    assert stored == len(doc["findings"]) > 0
+    row = db.execute("SELECT phase, skill_name, rule, evidence FROM analysis_findings WHERE rule = "
+                     "'quality.name.charset'").fetchone()
+    assert row[:3] == ("quality", "Bad_Name", "quality.name.charset") and json.loads(row[3])["name"] == "Bad_Name"
+    groups = db.execute("SELECT kind, skills FROM analysis_duplicate_groups WHERE run_id = ?", [run_id]).fetchall()
+    assert [(k, sorted(s["name"] for s in json.loads(v))) for k, v in groups] == [("exact", ["pdf-extract",
+                                                                                           "pdf-text"])]
+
+
+def test_a_crashing_worker_and_an_invalid_output(tmp_path: Path, inv: dict[str, Any]) -> None:
+    targets = {**runner.PHASES, "crash": "test_analyzers_runner:crash_phase",
+               "quality": "test_analyzers_runner:bad_quality"}
+    results = runner.run_phases(inv, _options(tmp_path), ["crash", "quality", "duplicates", "staleness"], targets)
+    assert results["crash"].status == "error" and "died" in (results["crash"].error or "")
+    assert results["duplicates"].status == "ok" and results["staleness"].status == "ok"
+    assert results["quality"].status == "invalid"
+    assert any(d.startswith("skills/0") for d in results["quality"].details)
+    assert runner.report(results)["findings"] and all(f["phase"] != "quality" for f in runner.report(results)
+                                                      ["findings"])
+
+
+def test_unknown_phase_is_refused(tmp_path: Path, inv: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="unknown phase"):
+        runner.run_phases(inv, _options(tmp_path), ["nope"])
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SKILLS_API_URL", closed_port_url())  # offline registry
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    return tmp_path
+
+
+def test_cli_analyze_json(env: Path, inv: dict[str, Any]) -> None:
+    inv_file = write_inventory(env / "inventory.json", inv)
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert set(doc) == {"phases", "findings", "duplicate_groups"}
+    assert list(doc["phases"]) == ["staleness", "quality", "duplicates", "registry"]
+    for p in doc["phases"].values():
+        assert p["status"] == "ok" and isinstance(p["seconds"], float)
+    assert doc["phases"]["registry"]["not_checked"] == 3  # offline: not checked, no error
+    for f in doc["findings"]:
+        assert set(f) == {"phase", "skill", "rule", "severity", "message", "fix", "evidence"}
+        assert set(f["skill"]) == {"id", "name"}
+    ids = {s["id"] for s in inv["skills"]}
+    assert {f["skill"]["id"] for f in doc["findings"]} <= ids
+    assert ("quality", "Bad_Name", "quality.name.charset") in {(f["phase"], f["skill"]["name"], f["rule"])
+                                                               for f in doc["findings"]}
+    assert doc["duplicate_groups"] == [{"kind": "exact", "similarity": 1.0, "skills": [
+        {"id": inv["skills"][0]["id"], "name": "pdf-extract"}, {"id": inv["skills"][1]["id"], "name": "pdf-text"}]}]
+    db = open_db(env / "si" / "data" / "skill-insights.db")
+    assert db.execute("SELECT count(*), max(status) FROM analysis_runs").fetchone() == (1, "ok")
+
+
+def test_cli_analyze_one_phase_and_text_summary(env: Path, inv: dict[str, Any]) -> None:
+    inv_file = write_inventory(env / "inventory.json", inv)
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert list(doc["phases"]) == ["quality"]
+    assert {f["phase"] for f in doc["findings"]} == {"quality"}
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "duplicates"])
+    assert res.exit_code == 0, res.output
+    assert "analysis run 2 over 3 skills" in res.output
+    assert "duplicates (exact, 1.00): pdf-extract, pdf-text" in res.output
+
+
+def test_cli_analyze_bad_inventory_and_bad_phase(env: Path) -> None:
+    bad = env / "bad.json"
+    bad.write_text('{"nothing": true}')
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(bad)])
+    assert res.exit_code != 0 and "not an inventory document" in res.output
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(bad), "--phase", "nope"])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_cli_analyze_uses_captured_usage(env: Path, inv: dict[str, Any]) -> None:
+    db = open_db(env / "si" / "data" / "skill-insights.db")
+    db.execute("INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
+               "(1, 'skill', 'toolu_1', 's1', strftime('%s','now'), date('now'), 'pdf-extract')")
+    db.conn.close()
+    inv_file = write_inventory(env / "inventory.json", inv)
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "staleness", "--json"])
+    assert res.exit_code == 0, res.output
+    never = {f["skill"]["name"] for f in json.loads(res.output)["findings"] if f["rule"] == "staleness.never-used"}
+    assert never == {"pdf-text", "Bad_Name"}

@@ -77,6 +77,9 @@ class DemoEnv:
             "SKILL_INSIGHTS_HOME": str(self.si_home),
             # Offline by construction: nothing in a demo should reach a real service.
             "DO_NOT_TRACK": "1",
+            # Registries point at a closed local port: lookups fail at once and show as "not checked".
+            "SKILL_INSIGHTS_TESSL_REGISTRY_URL": "http://127.0.0.1:9",
+            "SKILLS_API_URL": "http://127.0.0.1:9",
         }
 
 

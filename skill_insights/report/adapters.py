@@ -13,16 +13,201 @@ Record shapes the report relies on:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from skill_insights.report.data import Store
 
 
+def _inventory_doc(st: Store) -> dict[str, Any] | None:
+    """The newest stored inventory document, through the one reader that knows how scans are stored."""
+    try:
+        from skill_insights.analyzers.source import latest_stored
+    except ImportError:
+        return None
+    try:
+        doc = latest_stored(st.db)
+    except Exception:  # a scan table mid-migration or a document that does not parse: no inventory section
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("skills"), list) else None
+
+
+def _skill(s: dict[str, Any], scan_findings: list[dict[str, Any]]) -> dict[str, Any]:
+    locs = [
+        {"path": str(loc.get("path") or ""), "agent": loc.get("agent") or "unknown", "scope": loc.get("scope") or "",
+         "is_link": bool(loc.get("is_link")), "tile": loc.get("tile") or loc.get("plugin")}
+        for loc in s.get("locations") or [] if isinstance(loc, dict)
+    ]
+    sid = str(s.get("id") or s.get("content_hash") or s.get("name"))
+    name = str(s.get("name") or "(unnamed)")
+    for f in s.get("findings") or []:
+        if isinstance(f, dict):
+            scan_findings.append({
+                "phase": "scan", "skill_id": sid, "skill_name": name, "rule": f.get("code") or f.get("rule"),
+                "severity": f.get("severity") or "warning", "message": f.get("message") or "",
+                "fix": f.get("fix"),
+            })
+    files = s.get("files")
+    return {
+        "id": sid,
+        "name": name,
+        "description": s.get("description") if isinstance(s.get("description"), str) else "",
+        "content_hash": s.get("content_hash"),
+        "agents": sorted({loc["agent"] for loc in locs}),
+        "scopes": sorted({loc["scope"] for loc in locs if loc["scope"]}),
+        "locations": locs,
+        "files": len(files) if isinstance(files, list) else files,
+        "tile": next((loc["tile"] for loc in locs if loc["tile"]), None),
+        "last_changed": None,
+        # Names an activation may carry: the frontmatter name, folder names, plugin-namespaced names.
+        "use_keys": list(dict.fromkeys([name, *[n for n in s.get("names") or [] if isinstance(n, str)]])),
+    }
+
+
+def _manifest(m: dict[str, Any]) -> dict[str, Any]:
+    deps = []
+    raw = m.get("dependencies")
+    items = raw.items() if isinstance(raw, dict) else []
+    for dep_name, d in items:
+        d = d if isinstance(d, dict) else {"version": d}
+        reg = d.get("registry") if isinstance(d.get("registry"), dict) else {}
+        latest = d.get("latest") or d.get("latest_version") or reg.get("latest") or reg.get("latest_version")
+        deps.append({
+            "name": dep_name, "installed": d.get("version") or d.get("installed"), "latest": latest,
+            "behind": d.get("behind") if d.get("behind") is not None else reg.get("behind"),
+            "status": d.get("status") or reg.get("status"),
+        })
+    skills = m.get("skills")
+    return {
+        "path": m.get("path") or "", "kind": m.get("kind"), "name": m.get("name"), "version": m.get("version"),
+        "mode": m.get("mode"), "scope": m.get("scope"), "summary": m.get("summary"), "dependencies": deps,
+        "skills": sorted(skills) if isinstance(skills, dict | list) else [],
+    }
+
+
+def _scan_changes(st: Store) -> list[dict[str, Any]]:
+    """Added / removed / changed skills between the last scans, if the inventory stores its diffs."""
+    table = st.first("skills_scan_diffs", "skills_diffs", "scan_diffs", "skills_changes")
+    if table is None:
+        return []
+    when = st.col(table, "at", "scanned_at", "created_at", "generated_at", "ts")
+    change = st.col(table, "change", "kind", "change_kind", "action", "status")
+    name = st.col(table, "name", "skill_name")
+    if not (change and name):
+        return []
+    sid = st.col(table, "skill_id", "id")
+    detail = st.col(table, "detail", "details", "summary", "path")
+    cols = [f"{c} AS {alias}" for c, alias in ((when, "at"), (change, "change"), (name, "name"), (sid, "skill_id"),
+                                                (detail, "detail")) if c]
+    rows = st.rows(f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid DESC LIMIT 200")
+    for r in rows:
+        r.setdefault("at", None)
+        r.setdefault("detail", None)
+        r.setdefault("skill_id", None)
+        if isinstance(r["at"], int | float):
+            r["at"] = _iso_day(r["at"])
+    return rows
+
+
 def inventory(st: Store) -> dict[str, Any]:
-    return {"available": False, "skills": [], "manifests": [], "changes": [], "scan_findings": [],
-            "scanned_at": None}
+    out: dict[str, Any] = {"available": False, "skills": [], "manifests": [], "changes": [], "scan_findings": [],
+                           "scanned_at": None}
+    doc = _inventory_doc(st)
+    if doc is None:
+        return out
+    out["available"] = True
+    out["scanned_at"] = doc.get("generated_at")
+    out["skills"] = [_skill(s, out["scan_findings"]) for s in doc["skills"] if isinstance(s, dict)]
+    for f in doc.get("findings") or []:  # workspace-level scan findings (a bad manifest, a link loop)
+        if isinstance(f, dict):
+            out["scan_findings"].append({"phase": "scan", "skill_id": None, "skill_name": f.get("path"),
+                                         "rule": f.get("code") or f.get("rule"), "severity": f.get("severity") or
+                                         "warning", "message": f.get("message") or "", "fix": f.get("fix")})
+    out["manifests"] = [_manifest(m) for m in doc.get("manifests") or [] if isinstance(m, dict)]
+    out["manifests"].sort(key=lambda m: (m["kind"] != "tessl.json", m["path"]))
+    out["changes"] = _scan_changes(st)
+    return out
+
+
+def _json(text: Any, default: Any) -> Any:
+    if not isinstance(text, str | bytes) or not text:
+        return default
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return default
+
+
+def _iso_day(ts: Any) -> str | None:
+    """An epoch (seconds) or ISO string as YYYY-MM-DD."""
+    if isinstance(ts, int | float) and ts > 0:
+        return datetime.fromtimestamp(ts, UTC).astimezone().date().isoformat()
+    if isinstance(ts, str) and len(ts) >= 10:
+        return ts[:10]
+    return None
 
 
 def analysis(st: Store) -> dict[str, Any]:
-    return {"available": False, "findings": [], "duplicate_groups": [], "scores": {}, "phases": []}
+    """The newest result of each phase (a run may have run only some phases) and its findings."""
+    out: dict[str, Any] = {"available": False, "findings": [], "duplicate_groups": [], "scores": {}, "phases": [],
+                           "skill_facts": {}}
+    if not (st.has("analysis_phase_results") and st.has("analysis_findings")):
+        return out
+    latest = st.rows(
+        """SELECT r.phase, r.run_id, r.status, r.seconds, r.error, r.output, a.finished_at
+           FROM analysis_phase_results r LEFT JOIN analysis_runs a ON a.id = r.run_id
+           WHERE r.run_id = (SELECT max(run_id) FROM analysis_phase_results x
+                             WHERE x.phase = r.phase AND coalesce(x.error, '') = '')
+           ORDER BY r.phase"""
+    )
+    if not latest:
+        return out
+    out["available"] = True
+    for r in latest:
+        out["phases"].append({"phase": r["phase"], "status": r["status"], "seconds": r["seconds"],
+                              "run_id": r["run_id"], "finished_at": r["finished_at"]})
+        for f in st.rows(
+            """SELECT phase, skill_id, skill_name, rule, severity, message, fix FROM analysis_findings
+               WHERE run_id = ? AND phase = ? ORDER BY id""",
+            [r["run_id"], r["phase"]],
+        ):
+            out["findings"].append(f)
+        doc = _json(r["output"], {})
+        if not isinstance(doc, dict):
+            continue
+        if r["phase"] == "quality":
+            for s in doc.get("skills") or []:
+                sid = (s.get("skill") or {}).get("id")
+                if sid and isinstance(s.get("score"), int | float):
+                    out["scores"][sid] = s["score"]
+        elif r["phase"] == "staleness":
+            for s in doc.get("skills") or []:
+                sid = (s.get("skill") or {}).get("id")
+                if not sid:
+                    continue
+                git = s.get("git") or {}
+                last = git.get("last_commit") or {}
+                out["skill_facts"][sid] = {
+                    "last_changed": _iso_day(s.get("last_change")),
+                    "last_commit": (last.get("sha") or "")[:10] or None,
+                    "commits": git.get("commits"),
+                    "contributors": [c.get("author") for c in git.get("contributors") or []][:5],
+                    "stale": bool(s.get("stale")),
+                }
+        elif r["phase"] == "duplicates":
+            for g in st.rows(
+                """SELECT group_no, kind, similarity, skills, pairs FROM analysis_duplicate_groups
+                   WHERE run_id = ? ORDER BY kind = 'near', similarity DESC, group_no""",
+                [r["run_id"]],
+            ):
+                skills = [s for s in _json(g["skills"], []) if isinstance(s, dict)]
+                reasons = [((p.get("llm") or {}).get("reason")) for p in _json(g["pairs"], []) if isinstance(p, dict)]
+                out["duplicate_groups"].append({
+                    "id": g["group_no"] + 1, "kind": g["kind"], "similarity": g["similarity"],
+                    "skills": [{"id": s.get("id"), "name": s.get("name")} for s in skills],
+                    "reason": next((x for x in reasons if x), None),
+                })
+    return out

@@ -285,8 +285,12 @@ def gather(
         for s in g["skills"]:
             group_of.setdefault(s["id"], g["id"])
     by_name_used: set[str] = set()
+    facts = ana.get("skill_facts", {})
     for s in inv["skills"]:
         sid = s["id"]
+        fact = facts.get(sid) or {}
+        s["last_changed"] = s.get("last_changed") or fact.get("last_changed")
+        s["git"] = {k: fact.get(k) for k in ("last_commit", "commits", "contributors")} if fact else None
         s["score"] = ana["scores"].get(sid, s.get("score"))
         s["findings"] = sorted(findings_by_skill.get(sid, []), key=lambda f: SEV_RANK.get(f["severity"], 3))
         s["group"] = group_of.get(sid)
@@ -318,6 +322,27 @@ def gather(
     ]
     skills_activity.sort(key=lambda r: (-(r["activations"] or 0), r["skill"] or ""))
     usage["skills"] = skills_activity
+
+    # Recently changed: the scan's own diffs, then skills whose git history moved in the window.
+    changes = list(inv["changes"])
+    seen_changes = {(c.get("skill_id"), c.get("at")) for c in changes}
+    for s in inv["skills"]:
+        if s["days_since_change"] is not None and s["days_since_change"] <= days and s.get("git"):
+            g = s["git"]
+            if (s["id"], s["last_changed"]) in seen_changes:
+                continue
+            detail = f"last commit {g['last_commit']}" if g.get("last_commit") else "uncommitted edits"
+            if g.get("commits"):
+                detail += f" · {g['commits']} commit{'s' if g['commits'] != 1 else ''}"
+            if g.get("contributors"):
+                detail += " · " + ", ".join(g["contributors"][:3])
+            changes.append({"skill_id": s["id"], "name": s["name"], "change": "edited", "at": s["last_changed"],
+                            "detail": detail})
+    changes.sort(key=lambda c: c.get("at") or "", reverse=True)
+    first_path = {s["id"]: (s["locations"][0]["path"] if s.get("locations") else None) for s in inv["skills"]}
+    for g in ana["duplicate_groups"]:
+        for m in g["skills"]:
+            m["path"] = first_path.get(m["id"])
 
     findings = ana["findings"] + inv.get("scan_findings", [])
     names = {s["id"]: s["name"] for s in inv["skills"]}
@@ -358,7 +383,7 @@ def gather(
         },
         "health": health,
         "top_issues": top,
-        "changes": inv["changes"],
+        "changes": changes,
         "usage": usage,
         "skills": inv["skills"],
         "duplicate_groups": ana["duplicate_groups"],

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  // Data arrives as JSON in an inert <script type="application/json"> block; everything below builds the
+  // Data arrives in an inert JSON block (type application/json); everything below builds the
   // DOM with textContent / createElement only, so a hostile skill name or description stays text.
   var node = document.getElementById("report-data");
   if (!node) return;

@@ -1,0 +1,182 @@
+"""The demo report in a real headless Chromium (Debian's `chromium`, driven by Playwright; no browser download).
+
+Needs: `apt-get install -y chromium` (gives /usr/bin/chromium) and the `playwright` Python package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("SKILL_INSIGHTS_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SECTIONS = ("overview", "issues", "changes", "usage", "skills", "duplicates", "manifests", "sessions")
+HOSTILE_NAME = "<script>alert('name')</script><img src=x onerror=alert(1)>"
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from test_report import build_demo_report
+
+    mp = pytest.MonkeyPatch()
+    try:
+        yield build_demo_report(tmp_path_factory.mktemp("demo"), mp)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page with every console message, page error and dialog recorded."""
+
+    def __init__(self, browser: object, url: str, tmp: Path) -> None:
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.ctx.new_page()
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_load_state("load")
+
+    def _dialog(self, d: object) -> None:
+        self.dialogs.append(d.message)
+        d.dismiss()
+
+    def rows(self, body: str) -> list[str]:
+        return self.page.locator(f"#{body} tr.row").all_inner_texts()
+
+
+@pytest.fixture
+def page(browser: object, report: Path, tmp_path: Path) -> Iterator[Page]:
+    p = Page(browser, report.as_uri(), tmp_path)
+    yield p
+    p.ctx.close()
+
+
+def test_loads_clean_with_every_section(page: Page, report: Path) -> None:
+    pg = page.page
+    for s in SECTIONS:
+        assert pg.locator(f"section#{s}").is_visible(), s
+        assert pg.locator(f"section#{s} h1, section#{s} h2").count() == 1
+    assert pg.locator("svg.chart rect.bar").count() >= 14
+    assert len(page.rows("skills-body")) >= 8
+    assert len(page.rows("sessions-body")) == 25  # first page of the 28 demo sessions
+    pg.wait_for_timeout(200)
+    assert page.errors == []
+    assert [m for m in page.console if m.startswith(("error", "warning"))] == []
+    # Nothing but the file itself was requested: no network, no CDN.
+    assert all(u.startswith("file://") for u in page.requests), page.requests
+
+
+def test_filter_and_sort_skills(page: Page) -> None:
+    pg = page.page
+    everything = page.rows("skills-body")
+    pg.fill("#f-text", "writer")
+    names = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
+    assert sorted(names) == ["changelog-writer", "release-notes-writer"]
+    assert pg.locator("#skills-count").inner_text() == f"2 of {len(everything)}"
+    pg.fill("#f-text", "")
+    pg.select_option("#f-stale", "never")
+    never = page.rows("skills-body")
+    assert 0 < len(never) < len(everything)
+    assert all("never used" in r for r in never)
+    pg.select_option("#f-stale", "")
+    pg.select_option("#f-dup", "yes")
+    assert sorted(pg.locator("#skills-body tr.row .skill-name").all_inner_texts()) == [
+        "changelog-writer", "release-notes-writer"]
+    pg.select_option("#f-dup", "")
+    pg.select_option("#f-scope", "tile")
+    assert pg.locator("#skills-body tr.row .skill-name").all_inner_texts() == ["review-pr"]
+    pg.select_option("#f-scope", "")
+
+    head = pg.locator('#skills-table th[data-key="name"]')
+    head.click()
+    asc = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
+    assert head.get_attribute("aria-sort") == "ascending"
+    assert asc == sorted(asc, key=str.lower)
+    head.click()
+    desc = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
+    assert head.get_attribute("aria-sort") == "descending"
+    assert desc == list(reversed(asc))
+    pg.click('#skills-table th[data-key="score"]')
+    scores = [int(t) for t in pg.locator("#skills-body tr.row .pill").all_inner_texts()]
+    assert scores == sorted(scores) and scores[0] < scores[-1]
+
+
+def test_skill_detail_and_session_pages(page: Page) -> None:
+    pg = page.page
+    pg.fill("#f-text", "broken-refs")
+    pg.click("#skills-body tr.row")
+    detail = pg.locator("#skills-body tr.detail")
+    assert detail.is_visible()
+    text = detail.inner_text()
+    assert "references/generator-guide.md" in text and "fix" in text.lower()
+    first = page.rows("sessions-body")
+    pg.click("#sessions-pager button:has-text('Next')")
+    second = page.rows("sessions-body")
+    assert len(second) == 3 and second[0] != first[0]
+    pg.click('#sessions-table th[data-key="tokens"]')
+    pg.fill("#s-text", "/code/api")
+    api = page.rows("sessions-body")
+    assert api and all("/code/api" in r for r in api)
+
+
+def test_hostile_skill_executes_nothing(page: Page) -> None:
+    pg = page.page
+    # The hostile strings are on the page as text, in the server-rendered issues and the script-built table.
+    assert pg.locator("#issues .skill-name", has_text=HOSTILE_NAME).count() >= 1
+    pg.fill("#f-text", "onerror")
+    row = pg.locator("#skills-body tr.row")
+    assert row.count() == 1
+    assert row.locator(".skill-name").inner_text() == HOSTILE_NAME
+    row.click()
+    row.hover()
+    assert "<svg onload=console.log('pwned-desc')>" in pg.locator("#skills-body tr.detail").inner_text()
+    # No element was made from the hostile markup.
+    for sel in ("img", "iframe", "svg[onload]", "[onerror]", "[onmouseover]", "a[href^='javascript']"):
+        assert pg.locator(sel).count() == 0, sel
+    assert pg.locator("script").count() == 2
+    pg.wait_for_timeout(300)
+    assert page.dialogs == []
+    assert not [m for m in page.console if "pwned" in m or "alert" in m]
+    assert page.errors == []
+
+
+def test_dark_mode_renders(browser: object, report: Path) -> None:
+    ctx = browser.new_context(color_scheme="dark")
+    pg = ctx.new_page()
+    pg.goto(report.as_uri())
+    bg = pg.evaluate("getComputedStyle(document.body).backgroundColor")
+    ctx.close()
+    assert bg != "rgb(247, 247, 245)"  # the light background
+
+
+def test_screenshot_of_the_demo(page: Page, tmp_path: Path) -> None:
+    out = Path(os.environ.get("SKILL_INSIGHTS_SCREENSHOT", tmp_path / "demo-report.png"))
+    page.page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    if shutil.which("file"):
+        pass  # the image is looked at by a person; the test only proves it was made

@@ -137,6 +137,7 @@ class Daemon:
         # Absolute, not resolved: the same spelling `discover()` gives, so a file has one row in the store.
         self.roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in self.config.roots]
         self._real_roots = [(os.path.realpath(r), str(r)) for r in self.roots]
+        self.debounce_s = self.config.debounce_s
         self.scheduler = Scheduler()
         self.started_at = time.time()
         self._stop = False
@@ -306,6 +307,8 @@ class Daemon:
                 self.observer = None
         self.observer = build(PollingObserver, timeout=self.config.poll_interval_s)
         self.observer_kind = "polling"
+        # A poll already batches a second of writes: a debounce on top would only add latency.
+        self.debounce_s = min(self.debounce_s, 0.02)
         log.info("watching with polling observer every %.1fs", self.config.poll_interval_s)
 
     def _register_jobs(self) -> None:
@@ -374,7 +377,7 @@ class Daemon:
 
     def note_dir(self, path: str) -> None:
         with self._lock:
-            self._dirs[path] = time.monotonic() + self.config.debounce_s
+            self._dirs[path] = time.monotonic() + self.debounce_s
         self._wake()
 
     def note_spool(self) -> None:
@@ -676,6 +679,7 @@ class Daemon:
             "backlog": pending + len(self._bulk),
             "rss_bytes": rss_bytes(),
             "observer": self.observer_kind,
+            "debounce_ms": round(self.debounce_s * 1000, 1),
             "roots": [str(r) for r in self.roots],
             "socket": self.socket_path,
             "spool_dir": locations.spool_dir(),
@@ -732,7 +736,7 @@ class _Handler(FileSystemEventHandler):
             if not target.endswith(".jsonl"):
                 return
             # The writer closed the file: its lines are complete, no need to wait out the debounce.
-            delay = 0.01 if kind == "closed" else self.d.config.debounce_s
+            delay = 0.01 if kind == "closed" else self.d.debounce_s
             self.d.note_file(target, delay)
         except Exception:
             log.exception("file event handler failed")

@@ -238,7 +238,7 @@ def base_env(world: dict[str, Path]) -> dict[str, str]:
 
 def run_claude(env: dict[str, str], cwd: Path, prompt: str) -> subprocess.CompletedProcess:
     argv = [str(CLAUDE), "-p", prompt, "--model", MODEL, "--allowedTools", "Bash Skill Agent Task"]
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
 
 
@@ -247,10 +247,10 @@ def run_claude(env: dict[str, str], cwd: Path, prompt: str) -> subprocess.Comple
 def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
     env = base_env(world)
     settings = world["home"] / ".claude" / "settings.json"
-    out = cli(env, "install", "--settings", str(settings), "--no-service")
-    assert "hooks added" in out.stdout, out.stdout
+    cli(env, "install", "--settings", str(settings), "--no-service")
     hooks = json.loads(settings.read_text())["hooks"]
-    assert set(hooks) >= {"SessionStart", "SessionEnd"}
+    for event, arg in (("SessionStart", "session-start"), ("SessionEnd", "session-end")):
+        assert any(arg in h["command"] for group in hooks[event] for h in group["hooks"]), hooks
 
     with StubAPI(SCRIPT) as stub, daemon_cleanup(env, world["si_home"]):
         claude_env = {

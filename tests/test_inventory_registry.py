@@ -1,0 +1,114 @@
+"""Tessl registry signals over real HTTP (a server on 127.0.0.1 in a thread), its cache, and offline."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from skill_insights.collectors.skills import scan
+from skill_insights.collectors.skills.tessl import TesslRegistry, is_behind, registry_base_url
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        if self.path == "/v1/tiles/ws/tile":
+            body = json.dumps({"data": {"name": "ws/tile", "latestVersion": "1.2.0",
+                                        "updatedAt": "2026-10-01T00:00:00Z"}}).encode()
+            self.send_response(200)
+        else:
+            body = b'{"error": "not found"}'
+            self.send_response(404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    _Handler.hits = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler.hits
+    srv.shutdown()
+    srv.server_close()
+
+
+def _project(tmp: Path) -> Path:
+    proj = tmp / "proj"
+    tile = proj / ".tessl" / "tiles" / "ws" / "tile"
+    (tile / "skills" / "t").mkdir(parents=True)
+    (tile / "tile.json").write_text(json.dumps({"name": "ws/tile", "version": "1.0.0",
+                                                "skills": {"t": {"path": "skills/t/SKILL.md"}}}))
+    (tile / "skills" / "t" / "SKILL.md").write_text("---\nname: t\ndescription: T.\n---\nbody\n")
+    (proj / "tessl.json").write_text(json.dumps({"dependencies": {"ws/tile": {"version": "1.0.0"},
+                                                                  "ws/gone": {"version": "2.0.0"}}}))
+    return proj
+
+
+def test_signals_from_a_live_registry_are_cached(tmp_path, server):
+    base, hits = server
+    proj = _project(tmp_path)
+    reg = TesslRegistry(base, tmp_path / "cache")
+    doc = scan([proj], agent_dirs=False, registry=reg)
+    reg.close()
+    tessl = next(m for m in doc["manifests"] if m["kind"] == "tessl.json")
+    dep = tessl["dependencies"]["ws/tile"]["registry"]
+    assert dep["status"] == "ok" and dep["latest_version"] == "1.2.0" and dep["behind"] is True
+    assert dep["updated_at"] == "2026-10-01T00:00:00Z"
+    assert tessl["dependencies"]["ws/gone"]["registry"]["status"] == "not_found"
+    tile = next(m for m in doc["manifests"] if m["kind"] == "tile.json")
+    assert tile["registry"]["behind"] is True
+    assert sorted(hits) == ["/v1/tiles/ws/gone", "/v1/tiles/ws/tile"]  # once per tile, not per manifest
+
+    # A second client reads the disk cache: no request reaches the server.
+    reg2 = TesslRegistry(base, tmp_path / "cache")
+    assert reg2.signals("ws/tile")["latest_version"] == "1.2.0"
+    assert len(hits) == 2
+
+
+def test_offline_is_unknown_and_fast(tmp_path):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    proj = _project(tmp_path)
+    reg = TesslRegistry(f"http://127.0.0.1:{dead}", tmp_path / "cache", timeout=1.0)
+    t = time.monotonic()
+    doc = scan([proj], agent_dirs=False, registry=reg)
+    assert time.monotonic() - t < 5
+    tessl = next(m for m in doc["manifests"] if m["kind"] == "tessl.json")
+    assert {d["registry"]["status"] for d in tessl["dependencies"].values()} == {"unknown"}
+    assert tessl["dependencies"]["ws/tile"]["registry"]["behind"] is None
+    assert reg.offline is True
+
+
+def test_base_url_env_then_config(tmp_path, monkeypatch):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"tessl_registry_url": "http://127.0.0.1:1/reg/"}))
+    monkeypatch.delenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", raising=False)
+    assert registry_base_url(cfg) == "http://127.0.0.1:1/reg"
+    monkeypatch.setenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", "http://127.0.0.1:2")
+    assert registry_base_url(cfg) == "http://127.0.0.1:2"
+
+
+def test_version_comparison():
+    assert is_behind("1.0.0", "1.2.0") is True
+    assert is_behind("1.10.0", "1.9.0") is False
+    assert is_behind("1.0.0-beta", "1.0.0") is True
+    assert is_behind("1.0.0", None) is None and is_behind("latest", "1.0.0") is None

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 _ENV: Environment | None = None
+DESC_CAP = 300
 _SCRIPT_ESCAPES = {
     ord("<"): "\\u003c",
     ord(">"): "\\u003e",
@@ -159,24 +160,37 @@ def client_payload(data: dict[str, Any]) -> dict[str, Any]:
             strings[s] = len(strings)
         return strings[s]
 
+    def loc(path: str) -> list:
+        # Directory prefixes repeat across thousands of skills: intern them, keep the last part inline.
+        cut = path.rfind("/") + 1
+        return [sid(path[:cut]), path[cut:]]
+
+    def rnd(v: float | None, nd: int) -> float | None:
+        return None if v is None else round(v, nd)
+
     skills = []
     for s in data["skills"]:
+        desc = s.get("description") or ""
+        if len(desc) > DESC_CAP:  # the table shows ~110 chars; the detail view says it was cut
+            desc = desc[:DESC_CAP].rstrip() + "…"
         skills.append([
-            s["id"], s["name"], s.get("description") or "",
+            s["id"], s["name"], desc,
             [sid(a) for a in s.get("agents", [])], [sid(x) for x in s.get("scopes", [])],
-            s.get("score"), s.get("group"), s.get("last_used"), s.get("days_since_used"),
-            s.get("last_changed"), s.get("days_since_change"), s.get("activations") or 0,
-            [[sid(f.get("phase")), sid(f.get("rule")), sid(f.get("severity")), f.get("message") or "",
+            # Days since use/change are derived in the page from the dates (8 and 10 stay null here).
+            s.get("score"), s.get("group"), s.get("last_used"), None,
+            (s.get("last_changed") or "")[:10] or None, None, s.get("activations") or 0,
+            [[sid(f.get("phase")), sid(f.get("rule")), sid(f.get("severity")), sid(f.get("message")),
               sid(f.get("fix"))] for f in s.get("findings", [])],
-            [[loc.get("path") or "", sid(loc.get("agent")), sid(loc.get("scope")), 1 if loc.get("is_link") else 0]
-             for loc in s.get("locations", [])],
-            s.get("files"), s.get("content_hash") or "", s.get("tile") or "",
+            [[*loc(loc_.get("path") or ""), sid(loc_.get("agent")), sid(loc_.get("scope")),
+              1 if loc_.get("is_link") else 0] for loc_ in s.get("locations", [])],
+            s.get("files"), s.get("tile") or "",
         ])
     sessions = [
-        [x["session_id"], sid(x.get("project")), sid(x.get("git_branch")), x.get("started_at") or "",
-         x.get("wall_seconds"), x.get("active_seconds"), x.get("total_tokens") or 0, x.get("cost_usd"),
-         x.get("tool_calls") or 0, x.get("tool_errors") or 0, x.get("skills") or [], sid(x.get("primary_model")),
-         x.get("user_messages") or 0, x.get("subagent_calls") or 0, x.get("mcp_calls") or 0, x.get("top_tools") or []]
+        [x["session_id"], sid(x.get("project")), sid(x.get("git_branch")), (x.get("started_at") or "")[:16],
+         rnd(x.get("wall_seconds"), 1), rnd(x.get("active_seconds"), 1), x.get("total_tokens") or 0,
+         rnd(x.get("cost_usd"), 6), x.get("tool_calls") or 0, x.get("tool_errors") or 0,
+         [sid(k) for k in x.get("skills") or []], sid(x.get("primary_model")), x.get("user_messages") or 0,
+         x.get("subagent_calls") or 0, x.get("mcp_calls") or 0, [sid(t) for t in x.get("top_tools") or []]]
         for x in data["sessions"]
     ]
     return {

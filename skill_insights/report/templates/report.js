@@ -41,6 +41,8 @@
     var mm = Math.floor(m % 60);
     return Math.floor(m / 60) + "h " + (mm < 10 ? "0" : "") + mm + "m";
   }
+  function locPath(l) { return S[l[0]] + l[1]; }
+  function strs(ix) { return ix.map(function (i) { return S[i]; }); }
   function scoreClass(v) { return v >= 80 ? "good" : v >= 60 ? "ok" : "bad"; }
   function cmp(a, b) {
     // nulls last whatever the direction is handled by the caller
@@ -196,7 +198,7 @@
         head.appendChild(el("code", null, S[f[1]]));
         head.appendChild(el("span", "sub", " · " + S[f[0]]));
         li.appendChild(head);
-        li.appendChild(el("div", null, f[3]));
+        li.appendChild(el("div", null, S[f[3]]));
         if (S[f[4]]) {
           var fix = el("div", "fix");
           fix.appendChild(el("span", "fix-label", "Fix"));
@@ -211,9 +213,9 @@
     var locs = el("ul");
     r[13].forEach(function (l) {
       var li = el("li", "loc");
-      li.appendChild(el("div", null, l[0]));
-      var meta = el("div", "sub", S[l[1]] + " · " + S[l[2]]);
-      if (l[3]) { meta.appendChild(document.createTextNode(" ")); meta.appendChild(el("span", "tag tag-link", "link")); }
+      li.appendChild(el("div", null, locPath(l)));
+      var meta = el("div", "sub", S[l[2]] + " · " + S[l[3]]);
+      if (l[4]) { meta.appendChild(document.createTextNode(" ")); meta.appendChild(el("span", "tag tag-link", "link")); }
       li.appendChild(meta);
       locs.appendChild(li);
     });
@@ -222,8 +224,7 @@
     facts.style.marginTop = "12px";
     var bits = ["id " + r[0]];
     if (r[14] !== null && r[14] !== undefined) bits.push(r[14] + " files");
-    if (r[15]) bits.push("hash " + r[15].slice(0, 12));
-    if (r[16]) bits.push("tile " + r[16]);
+    if (r[15]) bits.push("tile " + r[15]);
     bits.push(r[11] + " activations");
     if (r[10] !== null && r[10] !== undefined) bits.push("changed " + r[10] + " days ago");
     facts.textContent = bits.join(" · ");
@@ -233,11 +234,16 @@
     return box;
   }
 
+  // Fill in days since last use / last change from the dates (kept out of the payload to keep it small).
+  var today = Date.parse(D.today);
+  function daysSince(d) { return d ? Math.round((today - Date.parse(String(d).slice(0, 10))) / 864e5) : null; }
+  D.skills.forEach(function (r) { r[8] = daysSince(r[7]); r[10] = daysSince(r[9]); });
+
   var F = {};
   function val(id) { var e = document.getElementById(id); return e ? e.value : ""; }
   function skillFilter(r) {
     if (F.text) {
-      var hay = (r[1] + "\n" + r[2] + "\n" + r[13].map(function (l) { return l[0]; }).join("\n")).toLowerCase();
+      var hay = (r[1] + "\n" + r[2] + "\n" + r[13].map(locPath).join("\n")).toLowerCase();
       if (hay.indexOf(F.text) < 0) return false;
     }
     if (F.agent && !r[3].some(function (a) { return S[a] === F.agent; })) return false;
@@ -307,7 +313,7 @@
     if (r[9]) { tc.appendChild(document.createTextNode(" ")); tc.appendChild(el("span", "sev sev-error", r[9] + " err")); }
     tr.appendChild(tc);
     var sk = td(null), w = el("div", "agents");
-    r[10].slice(0, 4).forEach(function (s) { w.appendChild(el("span", "tag", s)); });
+    strs(r[10]).slice(0, 4).forEach(function (s) { w.appendChild(el("span", "tag", s)); });
     if (r[10].length > 4) w.appendChild(el("span", "sub", "+" + (r[10].length - 4)));
     sk.appendChild(w);
     tr.appendChild(sk);
@@ -319,8 +325,8 @@
     var box = el("div");
     var facts = [
       ["Session", r[0]], ["Model", S[r[11]] || "–"], ["Messages", r[12] + " from you"],
-      ["Tools", r[15].join(", ") || "none"], ["Subagents", String(r[13])], ["MCP calls", String(r[14])],
-      ["Skills", r[10].join(", ") || "none"]
+      ["Tools", strs(r[15]).join(", ") || "none"], ["Subagents", String(r[13])], ["MCP calls", String(r[14])],
+      ["Skills", strs(r[10]).join(", ") || "none"]
     ];
     var dl = el("div", "detail-grid");
     facts.forEach(function (f) {
@@ -338,7 +344,7 @@
       rows: D.sessions, row: sessionRow, detail: sessionDetail,
       filter: function (r) {
         if (!SF.text) return true;
-        var hay = (r[0] + "\n" + S[r[1]] + "\n" + S[r[2]] + "\n" + r[10].join("\n") + "\n" + S[r[11]]).toLowerCase();
+        var hay = (r[0] + "\n" + S[r[1]] + "\n" + S[r[2]] + "\n" + strs(r[10]).join("\n") + "\n" + S[r[11]]).toLowerCase();
         return hay.indexOf(SF.text) >= 0;
       },
       sortKey: "started", dir: -1,

@@ -235,3 +235,37 @@ def test_store_keeps_data_when_a_transcript_disappears(tmp_path):
     db, summary = _ingest(tmp_path, projects)
     assert summary.files == 0
     assert by_period(db, "daily")["totals"] == before
+
+
+def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
+    from skill_insights.collectors import transcripts
+
+    projects = big_corpus(tmp_path / "c", 2)
+    serial_db = open_db(tmp_path / "serial.db")
+    TranscriptTailer(serial_db, PriceTable.load()).ingest_paths(discover([projects]), workers=1)
+    monkeypatch.setattr(transcripts, "PARALLEL_MIN_BYTES", 0)
+    parallel_db = open_db(tmp_path / "parallel.db")
+    seen: list[Path] = []
+    summary = TranscriptTailer(parallel_db, PriceTable.load()).ingest_paths(
+        discover([projects]), progress=seen.append, workers=2)
+    assert summary.files == len(seen) == len(discover([projects]))
+    assert by_period(parallel_db, "daily") == by_period(serial_db, "daily")
+    query = "SELECT session_id, total_tokens, cost_usd, tool_calls, skill_calls FROM sessions ORDER BY session_id"
+    assert parallel_db.execute(query).fetchall() == serial_db.execute(query).fetchall()
+
+
+def test_large_lines_of_unread_types_are_checked_for_framing_only():
+    from skill_insights.collectors.parse import LAZY_LINE_BYTES
+
+    pad = "x" * LAZY_LINE_BYTES
+    snapshot = json.dumps({"type": "attachment", "attachment": {"type": "prompt_snapshot", "text": pad},
+                           "timestamp": "2026-11-20T10:00:00.000Z"}).encode()
+    line = parse_line(snapshot)
+    assert line is not None and line.response is None
+    assert line.timestamp == pytest.approx(1795341600.0)
+    with pytest.raises(MalformedLine):
+        parse_line(snapshot[:-1])  # cut: no closing brace
+    # A large user line is always decoded in full: its tool results count.
+    big_user = json.dumps({"type": "user", "timestamp": "2026-11-20T10:00:00Z", "message": {"content": [
+        {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": pad}]}}).encode()
+    assert parse_line(big_user).tool_results == [("t1", True)]

@@ -23,6 +23,11 @@ import orjson
 # and parsing one would cost far more memory than the whole rest of an ingest.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
+# Lines at least this large that hold no top-level user/assistant type are not decoded (see parse_line).
+LAZY_LINE_BYTES = 4096
+_CONVERSATION_MARKERS = (b'"type":"user"', b'"type":"assistant"', b'"type": "user"', b'"type": "assistant"')
+_TIMESTAMP = re.compile(rb'"timestamp":\s?"([^"]{10,40})"')
+
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 _COMMAND_TAG = re.compile(r"<command-name>\s*(/?[^<\s]+)\s*</command-name>")
 _SLASH = re.compile(r"/([A-Za-z0-9][\w:.\-]*)")
@@ -66,7 +71,6 @@ class ToolUse:
 class ParsedLine:
     type: str
     timestamp: float | None = None
-    session_id: str | None = None
     uuid: str | None = None
     cwd: str | None = None
     git_branch: str | None = None
@@ -248,10 +252,23 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     )
 
 
+def _is_conversation(raw: bytes) -> bool:
+    return any(marker in raw for marker in _CONVERSATION_MARKERS)
+
+
 def parse_line(raw: bytes) -> ParsedLine | None:
     """Parse one line (without its newline). None for a blank line; MalformedLine for a bad one."""
-    if len(raw) > MAX_LINE_BYTES:
-        raise MalformedLine(f"line of {len(raw)} bytes is over the {MAX_LINE_BYTES} byte cap")
+    size = len(raw)
+    if size > MAX_LINE_BYTES:
+        raise MalformedLine(f"line of {size} bytes is over the {MAX_LINE_BYTES} byte cap")
+    if size >= LAZY_LINE_BYTES and not _is_conversation(raw):
+        # A large line that cannot be a user or assistant line (2.1.330's prompt snapshots and request blobs,
+        # ~80% of a transcript's bytes): only its framing and timestamp matter, so it is not decoded.
+        body = raw.strip()
+        if not (body.startswith(b"{") and body.endswith(b"}")):
+            raise MalformedLine("not a JSON object")
+        m = _TIMESTAMP.search(raw)
+        return ParsedLine(type="", timestamp=parse_timestamp(m.group(1).decode()) if m else None)
     if not raw.strip():
         return None
     try:
@@ -266,7 +283,6 @@ def parse_line(raw: bytes) -> ParsedLine | None:
     line = ParsedLine(
         type=ltype,
         timestamp=parse_timestamp(obj.get("timestamp")),
-        session_id=_str_or_none(obj, "sessionId"),
         uuid=_str_or_none(obj, "uuid"),
         cwd=_str_or_none(obj, "cwd"),
         git_branch=_str_or_none(obj, "gitBranch"),

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import sqlite_utils
 
 from skill_insights.collectors import git
 from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_line
@@ -26,10 +27,15 @@ from skill_insights.pricing import PriceTable
 from skill_insights.store import write_transaction
 from skill_insights.store.activity import add_timestamp
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 # Bump when parsing or derivation changes: stored files are then re-derived on the next ingest.
 PROCESSOR_VERSION = 1
 
 CHUNK_BYTES = 8 * 1024 * 1024
+# Below this much new data, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
 
 
@@ -114,7 +120,10 @@ class TranscriptTailer:
     # -- public -----------------------------------------------------------------------------------------
 
     def ingest_paths(
-        self, paths: Iterable[Path], progress: Callable[[Path], None] | None = None
+        self,
+        paths: Iterable[Path],
+        progress: Callable[[Path], None] | None = None,
+        workers: int | None = None,
     ) -> IngestSummary:
         started = time.perf_counter()
         summary = IngestSummary()
@@ -124,28 +133,37 @@ class TranscriptTailer:
                 "SELECT path, size, mtime, inode, dev, offset, processor_version FROM files"
             ).fetchall()
         }
+        pending: list[tuple[Path, int]] = []
         for path in paths:
             summary.files += 1
-            key = str(path)
             try:
                 st = os.stat(path)
             except OSError:
                 continue
-            cp = known.get(key)
+            cp = known.get(str(path))
             # The warm path: nothing about the file changed since its checkpoint.
             if cp and cp == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION):
                 if progress:
                     progress(path)
                 continue
-            lines, responses, malformed, reset = self.ingest_file(path)
+            pending.append((Path(path), st.st_size - (cp[4] if cp else 0)))
+
+        workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+        if workers > 1 and len(pending) >= 4 * workers and sum(n for _, n in pending) >= PARALLEL_MIN_BYTES:
+            results = self._ingest_parallel(pending, workers, progress)
+        else:
+            results = []
+            for path, _ in pending:
+                results.append(self.ingest_file(path))
+                if progress:
+                    progress(path)
+        for lines, responses, malformed, reset in results:
             if lines or reset:
                 summary.changed_files += 1
             summary.new_lines += lines
             summary.responses += responses
             summary.malformed += malformed
             summary.reset_files += reset
-            if progress:
-                progress(path)
         from skill_insights.store.rollups import flush
 
         flush(self.db)
@@ -153,43 +171,71 @@ class TranscriptTailer:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    def _ingest_parallel(
+        self, pending: list[tuple[Path, int]], workers: int, progress: Callable[[Path], None] | None
+    ) -> list[tuple[int, int, int, int]]:
+        """Parse on every core; writes still serialize on the store's write lock.
+
+        Files of one project folder go to the same worker, in order, so an original is still owned before
+        the forks that copy it.
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        buckets: list[list[Path]] = [[] for _ in range(workers)]
+        loads = [0] * workers
+        by_project: dict[Path, list[tuple[Path, int]]] = {}
+        for path, size in pending:
+            by_project.setdefault(_project_of(path), []).append((path, size))
+        for group in sorted(by_project.values(), key=lambda g: -sum(n for _, n in g)):
+            i = loads.index(min(loads))
+            buckets[i].extend(p for p, _ in group)
+            loads[i] += sum(n for _, n in group)
+        db_path = self.db.execute("PRAGMA database_list").fetchone()[2]
+        # fork: workers start at once with everything imported. They never touch the parent's connection,
+        # and a forked worker ends with os._exit, so it never closes (and checkpoints) that connection.
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        results: list[tuple[int, int, int, int]] = []
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            jobs = [pool.submit(_ingest_bucket, db_path, self.prices, b) for b in buckets if b]
+            for job in jobs:
+                counts, unpriced, done = job.result()
+                results.extend(counts)
+                self.unpriced |= unpriced
+                if progress:
+                    for p in done:
+                        progress(p)
+        return results
+
     def ingest_file(self, path: Path) -> tuple[int, int, int, int]:
         """Bring one file's rows up to date. Returns (new lines, new responses, malformed, reset)."""
         tf = classify(Path(path))
-        total_lines = total_responses = total_malformed = 0
-        reset = 0
+        total_lines = total_responses = total_malformed = reset = 0
         while True:
-            with write_transaction(self.db) as conn:
-                try:
-                    fh = open(tf.path, "rb")  # noqa: SIM115 - closed below, inside the transaction
-                except OSError:
-                    return total_lines, total_responses, total_malformed, reset
-                try:
-                    st = os.fstat(fh.fileno())
+            try:
+                fh = open(tf.path, "rb")  # noqa: SIM115 - closed by the with below
+            except OSError:
+                break
+            with fh:
+                st = os.fstat(fh.fileno())
+                # Parse before taking the write lock, so parsing overlaps other writers; under the lock the
+                # checkpoint is read again, and the chunk is parsed anew only if another writer moved it.
+                early = self._prepare(fh, tf, self._read_checkpoint(self.db, tf), st)
+                with write_transaction(self.db) as conn:
                     cp = self._checkpoint(conn, tf, st)
                     if self._needs_reset(cp, st, fh):
                         self._reset(conn, cp["id"])
                         cp = self._checkpoint(conn, tf, st)
                         reset = 1
-                    if cp["offset"] >= st.st_size:
+                    prep = early if early is not None and early.base == _base(cp) else self._prepare(fh, tf, cp, st)
+                    if prep is None or prep.consumed == 0:
+                        # Nothing new, or only a partial line that the next pass will finish.
                         conn.execute(
                             "UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]]
                         )
-                        return total_lines, total_responses, total_malformed, reset
-                    fh.seek(cp["offset"])
-                    buf = fh.read(CHUNK_BYTES)
-                    at_eof = cp["offset"] + len(buf) >= st.st_size
-                    consumed, chunk = self._parse_chunk(fh, tf, cp, buf, at_eof)
-                    if consumed == 0:
-                        # Only a partial line remains: leave it for the next pass.
-                        conn.execute(
-                            "UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]]
-                        )
-                        return total_lines, total_responses, total_malformed, reset
-                    head = cp["head_hash"]
-                    if cp["offset"] == 0 or (head and int(head.split(":")[0]) < HEAD_BYTES):
-                        head = _head_hash(fh, min(HEAD_BYTES, cp["offset"] + consumed))
-                    new_responses = self._write_chunk(conn, tf, cp, chunk)
+                        break
+                    work = prep.cp
+                    new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
                     conn.execute(
                         """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
                                lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
@@ -197,44 +243,49 @@ class TranscriptTailer:
                                processor_version=?, updated_at=datetime('now')
                            WHERE id=?""",
                         [
-                            cp["offset"] + consumed,
-                            st.st_size,
-                            st.st_mtime,
-                            st.st_dev,
-                            st.st_ino,
-                            head,
-                            chunk.lines,
-                            chunk.malformed,
-                            chunk.user_messages,
-                            cp["first_ts"],
-                            cp["last_ts"],
-                            orjson.dumps(cp["blocks"]).decode(),
-                            cp["cwd"],
-                            cp["git_branch"],
-                            cp["client_version"],
-                            PROCESSOR_VERSION,
-                            cp["id"],
+                            work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
+                            prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
+                            work["first_ts"], work["last_ts"], orjson.dumps(work["blocks"]).decode(),
+                            work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
                         ],
                     )
-                    if cp["cwd"] and cp["cwd"] not in self._remotes:
-                        self._remember_remote(conn, cp["cwd"])
-                finally:
-                    fh.close()
-            total_lines += chunk.lines
+                    if work["cwd"] and work["cwd"] not in self._remotes:
+                        self._remember_remote(conn, work["cwd"])
+            total_lines += prep.chunk.lines
             total_responses += new_responses
-            total_malformed += chunk.malformed
-            if cp["offset"] + consumed >= st.st_size:
-                return total_lines, total_responses, total_malformed, reset
+            total_malformed += prep.chunk.malformed
+            if work["offset"] + prep.consumed >= st.st_size:
+                break
+        return total_lines, total_responses, total_malformed, reset
+
+    def _prepare(self, fh, tf: TranscriptFile, cp: dict | None, st: os.stat_result) -> _Prepared | None:
+        """Parse the next chunk after checkpoint `cp` (a copy is advanced, `cp` is left as it was)."""
+        if cp is None:
+            cp = _fresh_checkpoint()
+        elif cp["offset"] and self._needs_reset(cp, st, fh):
+            return None
+        if cp["offset"] >= st.st_size:
+            return None
+        work = {**cp, "blocks": [list(b) for b in cp["blocks"]]}
+        fh.seek(work["offset"])
+        buf = fh.read(CHUNK_BYTES)
+        at_eof = work["offset"] + len(buf) >= st.st_size
+        consumed, chunk = self._parse_chunk(fh, tf, work, buf, at_eof)
+        head = work["head_hash"]
+        if consumed and (work["offset"] == 0 or (head and int(head.split(":")[0]) < HEAD_BYTES)):
+            head = _head_hash(fh, min(HEAD_BYTES, work["offset"] + consumed))
+        return _Prepared(base=_base(cp), cp=work, consumed=consumed, chunk=chunk, head=head)
 
     # -- checkpoint -------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _read_checkpoint(conn, tf: TranscriptFile) -> dict | None:
+        row = conn.execute(f"SELECT {_CP_COLS} FROM files WHERE path = ?", [str(tf.path)]).fetchone()
+        return _cp_dict(row) if row else None
+
     def _checkpoint(self, conn, tf: TranscriptFile, st: os.stat_result) -> dict:
-        row = conn.execute(
-            """SELECT id, dev, inode, size, offset, head_hash, first_ts, last_ts, blocks, cwd, git_branch,
-                      client_version, processor_version FROM files WHERE path = ?""",
-            [str(tf.path)],
-        ).fetchone()
-        if row is None:
+        cp = self._read_checkpoint(conn, tf)
+        if cp is None:
             cur = conn.execute(
                 """INSERT INTO files (path, session_id, agent_id, project_dir, dev, inode, size, offset, mtime,
                                       processor_version, blocks)
@@ -242,15 +293,8 @@ class TranscriptTailer:
                 [str(tf.path), tf.session_id, tf.agent_id, tf.project_dir, st.st_dev, st.st_ino,
                  PROCESSOR_VERSION],
             )
-            row = conn.execute(
-                """SELECT id, dev, inode, size, offset, head_hash, first_ts, last_ts, blocks, cwd, git_branch,
-                          client_version, processor_version FROM files WHERE id = ?""",
-                [cur.lastrowid],
-            ).fetchone()
-        keys = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "blocks", "cwd",
-                "git_branch", "client_version", "processor_version")
-        cp = dict(zip(keys, row, strict=True))
-        cp["blocks"] = orjson.loads(cp["blocks"] or "[]")
+            row = conn.execute(f"SELECT {_CP_COLS} FROM files WHERE id = ?", [cur.lastrowid]).fetchone()
+            cp = _cp_dict(row)
         return cp
 
     @staticmethod
@@ -420,8 +464,7 @@ class TranscriptTailer:
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def _write_chunk(self, conn, tf: TranscriptFile, cp: dict, chunk: _Chunk) -> int:
-        fid = cp["id"]
+    def _write_chunk(self, conn, tf: TranscriptFile, fid: int, chunk: _Chunk) -> int:
         new_responses = 0
         if chunk.obs:
             conn.executemany(
@@ -465,6 +508,49 @@ class TranscriptTailer:
         )
 
 
+_CP_KEYS = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "blocks", "cwd",
+            "git_branch", "client_version", "processor_version")
+_CP_COLS = ", ".join(_CP_KEYS)
+
+
+def _cp_dict(row: tuple) -> dict:
+    cp = dict(zip(_CP_KEYS, row, strict=True))
+    cp["blocks"] = orjson.loads(cp["blocks"] or "[]")
+    return cp
+
+
+def _fresh_checkpoint() -> dict:
+    return {**dict.fromkeys(_CP_KEYS), "offset": 0, "blocks": [], "processor_version": PROCESSOR_VERSION}
+
+
+def _base(cp: dict) -> tuple:
+    """What a parse started from: if the stored checkpoint still says this, the parse is still valid."""
+    return (cp["offset"], cp["head_hash"], cp["processor_version"], cp["first_ts"], cp["last_ts"])
+
+
+@dataclass(slots=True)
+class _Prepared:
+    base: tuple
+    cp: dict
+    consumed: int
+    chunk: _Chunk
+    head: str | None
+
+
+def _project_of(path: Path) -> Path:
+    return path.parent.parent.parent if path.parent.name == "subagents" else path.parent
+
+
+def _ingest_bucket(db_path: str, prices: PriceTable, paths: list[Path]):
+    """Worker: ingest some files with a connection of its own (no rollups: the parent flushes once)."""
+    from skill_insights.store import open_db
+
+    tailer = TranscriptTailer(open_db(db_path), prices)
+    counts = [tailer.ingest_file(p) for p in paths]
+    tailer.db.conn.close()
+    return counts, tailer.unpriced, paths
+
+
 def _head_hash(fh, n: int) -> str:
     pos = fh.tell()
     fh.seek(0)
@@ -487,17 +573,25 @@ def _skip_long_line(fh, start: int) -> int | None:
         pos += len(block)
 
 
+def _mark_dirty_responses(conn) -> None:
+    # CROSS JOIN keeps temp.keys as the outer loop: a key lookup each, never a scan of `responses`.
+    conn.execute(
+        """INSERT OR IGNORE INTO dirty SELECT 'session', r.session_id
+           FROM temp.keys k CROSS JOIN responses r ON r.message_id = k.message_id AND r.request_id = k.request_id"""
+    )
+    conn.execute(
+        """INSERT OR IGNORE INTO dirty SELECT 'date', r.date
+           FROM temp.keys k CROSS JOIN responses r ON r.message_id = k.message_id AND r.request_id = k.request_id"""
+    )
+
+
 def _recompute_canonical(conn) -> None:
     """Rebuild `responses` for the keys in temp.keys from their observations, marking what changed dirty.
 
     The owner is the first observation not marked as a fork's copy; the tokens are those of the
     observation with the largest output_tokens.
     """
-    for col in ("session", "date"):
-        conn.execute(
-            f"""INSERT OR IGNORE INTO dirty SELECT '{col}', r.{col}{"_id" if col == "session" else ""}
-                FROM responses r JOIN temp.keys k USING (message_id, request_id)"""
-        )
+    _mark_dirty_responses(conn)
     conn.execute(
         "DELETE FROM responses WHERE (message_id, request_id) IN (SELECT message_id, request_id FROM temp.keys)"
     )
@@ -518,8 +612,4 @@ def _recompute_canonical(conn) -> None:
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id
                ORDER BY o.output_tokens DESC, o.rowid LIMIT 1)"""
     )
-    for col in ("session", "date"):
-        conn.execute(
-            f"""INSERT OR IGNORE INTO dirty SELECT '{col}', r.{col}{"_id" if col == "session" else ""}
-                FROM responses r JOIN temp.keys k USING (message_id, request_id)"""
-        )
+    _mark_dirty_responses(conn)

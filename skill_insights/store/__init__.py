@@ -11,10 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from skill_insights.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -49,15 +51,38 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the store."""
+    """Open (creating if needed) and migrate the store, as a sqlite-utils Database."""
+    import sqlite_utils
+
     db = sqlite_utils.Database(connect(path))
     migrate(db)
     return db
 
 
+def open_reader(path: Path | str) -> sqlite3.Connection:
+    """A plain connection to a migrated store: the quick path for commands that only query.
+
+    Importing sqlite-utils costs more than a whole usage query, so it is only loaded to migrate.
+    """
+    conn = connect(path)
+    if _pending(conn):
+        open_db(path).conn.close()
+    return conn
+
+
+def _pending(conn: sqlite3.Connection) -> bool:
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        return True
+    return any(name not in done for name, _ in MIGRATIONS)
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet recorded in `_migrations`; returns the names applied."""
     applied: list[str] = []
+    if not _pending(db.conn):
+        return applied
     with write_transaction(db):
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
         done = {r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()}
@@ -74,8 +99,8 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 
 
 @contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    conn = db.conn
+def write_transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import orjson
-import sqlite_utils
 
 from skill_insights.collectors.transcripts import PROCESSOR_VERSION
 from skill_insights.store import write_transaction
 from skill_insights.store.activity import active_seconds, merge_blocks
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 TOKEN_COLS = (
     "input_tokens",
@@ -29,7 +32,7 @@ _SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
 _OWNER = "NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.rowid < e.rowid)"
 
 
-def flush(db: sqlite_utils.Database) -> int:
+def flush(db: sqlite_utils.Database | sqlite3.Connection) -> int:
     """Recompute every dirty session and day. Returns how many were recomputed."""
     if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is None:
         return 0

@@ -6,7 +6,6 @@ Needs: `apt-get install -y chromium` (gives /usr/bin/chromium) and the `playwrig
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,6 +176,4 @@ def test_dark_mode_renders(browser: object, report: Path) -> None:
 def test_screenshot_of_the_demo(page: Page, tmp_path: Path) -> None:
     out = Path(os.environ.get("SKILL_INSIGHTS_SCREENSHOT", tmp_path / "demo-report.png"))
     page.page.screenshot(path=str(out), full_page=True)
-    assert out.stat().st_size > 10_000
-    if shutil.which("file"):
-        pass  # the image is looked at by a person; the test only proves it was made
+    assert out.stat().st_size > 10_000  # looked at by a person; the test only proves it was made

@@ -92,6 +92,15 @@ def _daily(st: Store, start: date, end: date) -> list[dict]:
     return out
 
 
+def _chart_days(st: Store, since: date, today: date) -> list[dict]:
+    """Days for the chart: the window, trimmed to start near the first captured day (at least 14 days shown)."""
+    first = st.rows("SELECT min(date) AS d FROM usage_daily WHERE date >= ?", [since.isoformat()])
+    start = since
+    if first and first[0]["d"]:
+        start = max(since, min(date.fromisoformat(first[0]["d"]) - timedelta(days=1), today - timedelta(days=13)))
+    return _daily(st, start, today)
+
+
 def _by_model(st: Store, since: str) -> list[dict]:
     rows = st.rows(
         f"""SELECT model, sum(responses) AS responses, {", ".join(f"sum({f}) AS {f}" for f in TOKEN_FIELDS)},
@@ -259,7 +268,7 @@ def gather(
     usage = {
         "days": days,
         "since": since.isoformat(),
-        "daily": _daily(st, since, today),
+        "daily": _chart_days(st, since, today),
         "by_model": _by_model(st, since.isoformat()),
         "by_project": _by_project(st, since.isoformat()),
         "tools": _tools(st, since.isoformat()),

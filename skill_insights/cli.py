@@ -307,6 +307,9 @@ def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: flo
     except AlreadyRunning as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
+    except Exception as e:  # the traceback is in the daemon log
+        click.echo(f"error: the daemon failed: {e} (log: {get_paths().log_dir / 'daemon.log'})", err=True)
+        sys.exit(1)
     sys.exit(code)
 
 

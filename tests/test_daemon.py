@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,40 @@ def test_polling_fallback_and_reconcile_catch_writes(env: dict[str, str], daemon
     daemons.append(d2)
     wait_for(lambda: session_row(env, later.stem), what="a file written while the daemon was down")
     assert len(fixture_sessions()) > 2
+
+
+def test_a_deleted_and_recreated_root_is_watched_again(env: dict[str, str], daemons: list[DaemonProc]) -> None:
+    d = DaemonProc(env).wait_ready()
+    daemons.append(d)
+    d.wait_idle()
+    shutil.rmtree(projects(env))  # inotify drops the watch with the directory
+    time.sleep(0.3)
+    transcript = copy_session("skill", projects(env))
+    wait_for(lambda: session_row(env, transcript.stem), what="a session in the re-created root")
+    # And the re-armed watch sees appends, not only the reconcile it triggered.
+    before = session_row(env, transcript.stem)
+    line, _ = assistant_line(assistant_template(), transcript.stem, output_tokens=4242)
+    with open(transcript, "ab") as fh:
+        fh.write(line)
+    wait_for(lambda: session_row(env, transcript.stem)["output_tokens"] == before["output_tokens"] + 4242,
+             what="an append after the re-arm")
+
+
+def test_socket_path_too_long_runs_spool_only(tmp_path_factory: pytest.TempPathFactory,
+                                              daemons: list[DaemonProc]) -> None:
+    base = tmp_path_factory.mktemp("long")
+    deep = base / ("x" * 60) / ("y" * 60)
+    env = make_env(deep)
+    assert len(str(deep / "home" / "run" / "daemon.sock")) > 100
+    t = copy_session("hello", deep / "elsewhere")
+    d = DaemonProc(env)
+    daemons.append(d)
+    wait_for(lambda: d.pid_path.exists() and d.pid_path.read_text().strip() == str(d.pid), what="the pid file")
+    assert not d.socket_path.exists()
+    spool = d.run_dir / "spool"
+    wait_for(spool.is_dir, what="the spool dir")
+    (spool / "9-9.json").write_text(json.dumps({"transcript_path": str(t), "session_id": t.stem}))
+    wait_for(lambda: session_row(env, t.stem), what="the spooled session")
+    doc = json.loads(cli(env, "daemon", "status", "--json").stdout)
+    assert doc["running"] is True and doc["pid"] == d.pid and doc["source"] == "status-file"
+    assert doc["socket"] is None

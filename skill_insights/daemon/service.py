@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from watchdog.events import (
     DirCreatedEvent,
+    DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -145,6 +146,7 @@ class Daemon:
         self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first noted), monotonic
         self._dirs: dict[str, float] = {}  # new directories to scan -> due
         self._spool_due: float | None = None
+        self._rearm_due: float | None = None
         self._bulk: deque[str] = deque()  # reconcile backlog, worked in slices
         self._bulk_set: set[str] = set()
         self._known: set[str] = set()  # transcript files seen under the roots ("files watched")
@@ -155,6 +157,8 @@ class Daemon:
         self._socket_stat: os.stat_result | None = None
         self.socket_path: str | None = None
         self.observer: Any = None
+        self._targets: list[tuple[str, bool]] = []  # (dir, recursive) the observer watches
+        self._watches: dict[str, Any] = {}  # dir -> watchdog ObservedWatch
         self.observer_kind = "none"
         self.db: Any = None
         self.tailer: Any = None
@@ -194,6 +198,9 @@ class Daemon:
             self._write_status()
             self._loop()
             return 0
+        except Exception:
+            log.exception("daemon failed")
+            raise
         finally:
             self._shutdown()
 
@@ -272,31 +279,30 @@ class Daemon:
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
 
-        handler = _Handler(self)
-        targets: list[tuple[str, bool]] = []
+        self._handler = _Handler(self)
+        self._targets = []
         for root in self.roots:
             try:
                 root.mkdir(parents=True, exist_ok=True)
             except OSError:
                 log.warning("cannot create %s; only the reconcile will find its files", root)
-            if root.is_dir():
-                targets.append((str(root), True))
-        targets.append((locations.spool_dir(), False))
+            self._targets.append((str(root), True))
+        self._targets.append((locations.spool_dir(), False))
 
         def build(cls: type, **kw: Any) -> Any:
+            self._watches = {}
             obs = cls(**kw)
-            for path, recursive in targets:
-                try:
-                    obs.schedule(handler, path, recursive=recursive, event_filter=_EVENT_FILTER)
-                except TypeError:  # watchdog without event_filter
-                    obs.schedule(handler, path, recursive=recursive)
             obs.daemon = True
+            self.observer = obs
+            for path, recursive in self._targets:
+                if os.path.isdir(path):
+                    self._watches[path] = self._schedule(path, recursive)
             obs.start()
             return obs
 
         if not self.config.polling:
             try:
-                self.observer = build(Observer)
+                build(Observer)
                 self.observer_kind = type(self.observer).__name__.removesuffix("Observer").lower() or "native"
                 log.info("watching with %s observer", self.observer_kind)
                 return
@@ -305,11 +311,37 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     self.observer.stop()
                 self.observer = None
-        self.observer = build(PollingObserver, timeout=self.config.poll_interval_s)
+        build(PollingObserver, timeout=self.config.poll_interval_s)
         self.observer_kind = "polling"
         # A poll already batches a second of writes: a debounce on top would only add latency.
         self.debounce_s = min(self.debounce_s, 0.02)
         log.info("watching with polling observer every %.1fs", self.config.poll_interval_s)
+
+    def _schedule(self, path: str, recursive: bool) -> Any:
+        try:
+            return self.observer.schedule(self._handler, path, recursive=recursive, event_filter=_EVENT_FILTER)
+        except TypeError:  # watchdog without event_filter
+            return self.observer.schedule(self._handler, path, recursive=recursive)
+
+    def ensure_watches(self) -> None:
+        """Re-arm the watch of a root that was deleted and re-created: its emitter stops at the deletion."""
+        if self.observer is None:
+            return
+        alive = {e.watch for e in self.observer.emitters if e.is_alive()}
+        for path, recursive in self._targets:
+            watch = self._watches.get(path)
+            if (watch is not None and watch in alive) or not os.path.isdir(path):
+                continue
+            if watch is not None:
+                with contextlib.suppress(Exception):
+                    self.observer.unschedule(watch)
+            try:
+                self._watches[path] = self._schedule(path, recursive)
+                log.info("watching %s again", path)
+            except Exception:
+                log.exception("cannot watch %s", path)
+            if path != locations.spool_dir():
+                self.scheduler.trigger("ingest.reconcile")  # what was written while unwatched
 
     def _register_jobs(self) -> None:
         from skill_insights.store.rollups import flush
@@ -388,6 +420,15 @@ class Daemon:
     def forget(self, path: str) -> None:
         self._known.discard(path)
 
+    def watched_paths(self) -> set[str]:
+        return {p for p, _ in self._targets}
+
+    def note_root_gone(self) -> None:
+        """A watched dir was deleted: check again shortly, in case it is being re-created."""
+        with self._lock:
+            self._rearm_due = time.monotonic() + 1.0
+        self._wake()
+
     # -- the loop ---------------------------------------------------------------------------------------
 
     def _timeout(self) -> float | None:
@@ -400,6 +441,8 @@ class Daemon:
                 deadlines.append(min(self._dirs.values()))
             if self._spool_due is not None:
                 deadlines.append(self._spool_due)
+            if self._rearm_due is not None:
+                deadlines.append(self._rearm_due)
         if self._conns:
             deadlines.append(min(c.deadline for c in self._conns.values()))
         nxt = self.scheduler.seconds_until_next()
@@ -450,6 +493,11 @@ class Daemon:
             spool = self._spool_due is not None and self._spool_due <= now
             if spool:
                 self._spool_due = None
+            rearm = self._rearm_due is not None and self._rearm_due <= now
+            if rearm:
+                self._rearm_due = None
+        if rearm:
+            self.ensure_watches()
         if dirs:
             from skill_insights.collectors.transcripts import discover
 
@@ -465,7 +513,7 @@ class Daemon:
     def _work_bulk(self) -> None:
         started = time.monotonic()
         batch: list[str] = []
-        while self._bulk and time.monotonic() - started < self.BULK_SLICE_S:
+        while self._bulk and not self._stop and time.monotonic() - started < self.BULK_SLICE_S:
             p = self._bulk.popleft()
             self._bulk_set.discard(p)
             batch.append(p)
@@ -486,6 +534,8 @@ class Daemon:
         started = time.perf_counter()
         lines = responses = changed = 0
         for f in files:
+            if self._stop:
+                break  # files left over are caught by the next start's reconcile
             if f.endswith(".jsonl") and self._under_roots(f):
                 self._known.add(f)
             try:
@@ -536,6 +586,7 @@ class Daemon:
         from skill_insights.collectors.transcripts import PROCESSOR_VERSION, discover
 
         started = time.perf_counter()
+        self.ensure_watches()
         if self.paths.prices_file.exists() and self.paths.prices_file.stat().st_mtime != self._prices_mtime:
             self.tailer.prices = self._load_prices()
             log.info("price table reloaded")
@@ -704,7 +755,7 @@ class Daemon:
 
 # No opened/closed-no-write events: our own reads of a transcript would otherwise wake the handler.
 _EVENT_FILTER = [FileModifiedEvent, FileCreatedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent,
-                 DirCreatedEvent, DirMovedEvent]
+                 DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
 
 
 class _Handler(FileSystemEventHandler):
@@ -724,6 +775,8 @@ class _Handler(FileSystemEventHandler):
             if event.is_directory:
                 if kind in ("created", "moved"):
                     self.d.note_dir(target)
+                elif kind == "deleted" and src in self.d.watched_paths():
+                    self.d.note_root_gone()
                 return
             if os.path.dirname(target) == self.spool:
                 if target.endswith(".json") and kind != "deleted":

@@ -502,6 +502,23 @@ def _run_step(name: str, args: list[str]) -> None:
         click.echo(f"{name}: failed: {e.__class__.__name__}: {e}", err=True)
 
 
+def _has_history() -> bool:
+    """Transcripts to read, or sessions already captured."""
+    for d in default_projects_dirs():
+        if d.is_dir() and next(d.rglob("*.jsonl"), None) is not None:
+            return True
+    db_file = get_paths().database
+    if not db_file.exists():
+        return False
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
 @cli.command("run")
 @click.option("--demo", is_flag=True, help="Use the bundled demo data in a temporary home (touches nothing of yours).")
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
@@ -511,6 +528,9 @@ def run_once(demo: bool, keep: int | None) -> None:
 
     roots: list[str] = []
     analyze_args: list[str] = []
+    if not demo and not _has_history():
+        click.echo("no Claude Code history on this machine yet: showing the bundled demo data instead", err=True)
+        demo = True
     if demo:
         import tempfile
 
@@ -648,7 +668,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
     try:
         doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(),
-                       registry=registry)
+                       registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
     finally:
         registry.close()
     _validated_inventory(doc)

@@ -22,20 +22,25 @@ from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
 
 SCHEMA_VERSION = "1.0"
 POOL_THRESHOLD = 300  # below this many skills a process pool costs more than it saves
+CACHE_VERSION = 1  # bump when process_skill's output changes shape or meaning
 _SCOPE_ORDER = {"tile": 0, "plugin": 1, "user": 2, "project": 3}
 
 
-def _batch(items: list[tuple[str, list | None]]) -> bytes:
+def _batch(items: list[tuple[str, list | None, dict[str, Any] | None]]) -> bytes:
     # orjson, not pickle, back to the parent: decoding ~100k small dicts is several times faster.
-    return orjson.dumps([process_skill(real, listing) for real, listing in items])
+    return orjson.dumps([process_skill(real, listing, cached) for real, listing, cached in items])
 
 
-def _process_all(jobs: dict[str, list | None], workers: int | None) -> dict[str, dict[str, Any]]:
-    """realpath → process_skill result, in a process pool for big trees (hashing is CPU-bound)."""
-    items = list(jobs.items())
-    n = workers if workers is not None else min(os.cpu_count() or 1, 8)
+def _process_all(jobs: dict[str, list | None], workers: int | None,
+                 cache: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """realpath → process_skill result; a cached result is reused when its files' stat signature still
+    matches. A process pool for big trees when asked (`workers`): hashing is CPU-bound, but forking and
+    decoding results only pay off with spare cores."""
+    cache = cache or {}
+    items = [(real, listing, cache.get(real)) for real, listing in jobs.items()]
+    n = workers if workers is not None else 1
     if n <= 1 or len(items) < POOL_THRESHOLD:
-        return {real: process_skill(real, listing) for real, listing in items}
+        return {real: process_skill(real, listing, cached) for real, listing, cached in items}
     import multiprocessing as mp
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
@@ -47,6 +52,29 @@ def _process_all(jobs: dict[str, list | None], workers: int | None) -> dict[str,
             for r in orjson.loads(res):
                 out[r["realpath"]] = r
     return out
+
+
+def load_cache(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Per-skill results of the previous scan (realpath → result), or {} when absent or unreadable."""
+    if path is None:
+        return {}
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION or not isinstance(doc.get("skills"), dict):
+        return {}
+    return doc["skills"]
+
+
+def save_cache(path: Path, results: dict[str, dict[str, Any]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(orjson.dumps({"version": CACHE_VERSION, "skills": results}))
+        tmp.replace(path)
+    except OSError:
+        pass  # no cache only makes the next scan slower
 
 
 def _longest_root(real: str, roots: dict[str, dict[str, Any]], key: str = "realpath") -> dict[str, Any] | None:
@@ -161,14 +189,16 @@ def scan(
     workers: int | None = None,
     home: Path | None = None,
     claude_dir: Path | None = None,
+    cache_file: Path | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """The inventory document for every skill found. Never raises on a hostile or broken file tree."""
     started = (now or (lambda: datetime.now(UTC)))()
     d = discover([Path(r) for r in roots or []], agent_dirs=agent_dirs, project_dirs=project_dirs, home=home,
                  claude_dir=claude_dir)
+    cache = load_cache(cache_file)
     jobs = {c.realpath: c.listing for c in d.candidates.values()}
-    results = _process_all(jobs, workers)
+    results = _process_all(jobs, workers, cache)
     # Skills nested inside a skill folder come back as their own jobs, keeping the outer folder's context.
     pending = [(c, r) for c in list(d.candidates.values()) for r in [results[c.realpath]] if r["nested"]]
     while pending:
@@ -181,10 +211,12 @@ def scan(
                     d.candidates[path] = Candidate(path, real, c.is_link, c.ctx)
                     if real not in results:
                         new[real] = None
-        more = _process_all(new, workers)
+        more = _process_all(new, workers, cache)
         results.update(more)
         pending = [(d.candidates[p], more[c.realpath]) for p, c in list(d.candidates.items())
                    if c.realpath in more and more[c.realpath]["nested"]]
+    if cache_file is not None:
+        save_cache(cache_file, results)
     skills = build_skills(d, results)
     manifests = sorted(d.manifests.values(), key=lambda m: m["path"])
     _attach_skills_to_manifests(manifests, skills)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from skill_insights.collectors.skills.skillmd import finding, parse_skill_md
@@ -46,8 +47,8 @@ _FIRST = 32 * 1024  # below malloc's mmap threshold: a bigger first read costs a
 _CHUNK = 1024 * 1024
 
 
-def _read_hash(path: str) -> tuple[int, str | None, bytes | None]:
-    """(size, sha256 or None when too large, content).
+def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int, int]]:
+    """(size, sha256 or None when too large, content, (ino, size, mtime_ns) for the re-scan signature).
 
     Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill files
     are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK:
@@ -55,35 +56,29 @@ def _read_hash(path: str) -> tuple[int, str | None, bytes | None]:
     """
     fd = os.open(path, _O_FLAGS)
     try:
+        st = os.fstat(fd)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if st.st_size > MAX_FILE_BYTES:
+            return st.st_size, None, None, stamp
         data = os.read(fd, _FIRST)
         if len(data) == _FIRST:  # a bigger file: read on, up to the cap
-            st = os.fstat(fd)
-            if st.st_size > MAX_FILE_BYTES:
-                return st.st_size, None, None
             parts = [data]
             while chunk := os.read(fd, _CHUNK):
                 parts.append(chunk)
-                if sum(map(len, parts)) > MAX_FILE_BYTES:
-                    return st.st_size, None, None
             data = b"".join(parts)
+            if len(data) > MAX_FILE_BYTES:  # it grew while we read
+                return len(data), None, None, stamp
     finally:
         os.close(fd)
-    return len(data), hashlib.sha256(data).hexdigest(), data
+    return len(data), hashlib.sha256(data).hexdigest(), data, stamp
 
 
-def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None) -> dict[str, Any]:
-    """Everything the inventory needs from one skill folder. `root` must be a real (resolved) path.
-
-    `top_names` is the root's listing [(name, is_dir, is_symlink)] when the caller already has it.
-    """
-    files: list[dict[str, Any]] = []
-    findings: list[dict[str, Any]] = []
-    nested: list[str] = []
-    skill_md: bytes | None = None
-    skill_md_error: str | None = None
-    # (abs dir, rel prefix, depth, listing or None)
-    stack: list[tuple[str, str, int, list[tuple[str, bool, bool]] | None]] = [(root, "", 0, top_names)]
-    truncated = False
+def _entries(root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
+             nested: list[str]) -> Iterator[tuple[str, str, bool]]:
+    """(abs path, rel posix path, is_link) of every file/link in the skill, by the walk rules; the same for a
+    full read and for a re-scan signature, so both see the same set."""
+    stack: list[tuple[str, str, int, list[tuple[str, bool, bool]] | None]] = [(root, "", 0, top)]
+    count = 0
     while stack:
         d, rel, depth, listing = stack.pop()
         if listing is None:
@@ -97,40 +92,79 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
             nested.append(d)  # a skill inside a skill is its own skill, not supporting files
             continue
         for name, is_dir, is_link in listing:
-            p = os.path.join(d, name)
-            r = f"{rel}{name}"
-            if is_link:
-                _link(p, r, root, files, findings)
-                continue
-            if is_dir:
+            if is_dir and not is_link:
                 if name in SKIP_DIRS:
                     continue
                 if depth + 1 > MAX_DEPTH:
                     findings.append(finding("depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed",
-                                            "info", r))
+                                            "info", f"{rel}{name}"))
                     continue
-                stack.append((p, r + "/", depth + 1, None))
+                stack.append((f"{d}{os.sep}{name}", f"{rel}{name}/", depth + 1, None))
                 continue
-            if len(files) >= MAX_FILES:
-                truncated = True
-                continue
-            try:
-                size, sha, data = _read_hash(p)
-            except OSError as e:
-                findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
-                continue
-            rec: dict[str, Any] = {"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": False}
-            if sha is None:
-                findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
-            files.append(rec)
-            if r == SKILL_MD:
-                skill_md = data
-                if data is None:
-                    skill_md_error = "too_large"
-    if truncated:
-        findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed", "warning"))
+            count += 1
+            if count > MAX_FILES:
+                findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed",
+                                        "warning"))
+                return
+            yield f"{d}{os.sep}{name}", f"{rel}{name}", is_link  # plain concatenation: d is absolute, normalised
 
-    doc: dict[str, Any] = {"realpath": root, "nested": nested}
+
+def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str:
+    """A digest of every file's (path, inode, size, mtime): equal digests → the cached result still holds.
+    One lstat per file instead of open/read/close: what makes a re-scan cheap."""
+    h = hashlib.blake2b(digest_size=16)
+    for p, r, _ in _entries(root, top, [], []):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        h.update(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
+                  cached: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the inventory needs from one skill folder. `root` must be a real (resolved) path.
+
+    `top_names` is the root's listing [(name, is_dir, is_symlink)] when the caller already has it; `cached` a
+    previous result (with its `sig`), returned as is when no file changed.
+    """
+    if cached is not None and cached.get("sig") and signature(root, top_names) == cached["sig"]:
+        return cached
+    files: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
+    nested: list[str] = []
+    skill_md: bytes | None = None
+    skill_md_error: str | None = None
+    sig = hashlib.blake2b(digest_size=16)
+    stamps: list[tuple[str, tuple[int, int, int]]] = []
+    for p, r, is_link in _entries(root, top_names, findings, nested):
+        if is_link:
+            _link(p, r, root, files, findings)
+            try:
+                st = os.lstat(p)
+                stamps.append((r, (st.st_ino, st.st_size, st.st_mtime_ns)))
+            except OSError:
+                pass
+            continue
+        try:
+            size, sha, data, stamp = _read_hash(p)
+        except OSError as e:
+            findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
+            continue
+        stamps.append((r, stamp))
+        rec: dict[str, Any] = {"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": False}
+        if sha is None:
+            findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
+        files.append(rec)
+        if r == SKILL_MD:
+            skill_md = data
+            if data is None:
+                skill_md_error = "too_large"
+    for r, (ino, size, mtime) in stamps:  # same order as `signature` walks
+        sig.update(f"{r}\0{ino}\0{size}\0{mtime}\n".encode())
+
+    doc: dict[str, Any] = {"realpath": root, "nested": nested, "sig": sig.hexdigest()}
     if skill_md is None or len(skill_md) > MAX_SKILL_MD_BYTES:
         if skill_md_error or skill_md is not None:
             findings.append(finding("skill_md_too_large", f"SKILL.md over {MAX_SKILL_MD_BYTES} bytes: not parsed",

@@ -18,7 +18,7 @@ from skill_insights.analyzers.model import finding, load_doc, skills_from_invent
 
 PHASE = "duplicates"
 NUM_PERM = 128
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.4
 SHINGLE_WORDS = 3
 MAX_LLM_PAIRS = 200
 

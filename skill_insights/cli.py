@@ -551,6 +551,7 @@ def run_once(demo: bool, keep: int | None) -> None:
 
 def _analysis_inventory(inventory_file: Path | None, db) -> dict:
     """--inventory FILE, else the latest stored scan, else a fresh `scan` (the inventory subsystem's command)."""
+    import contextlib
     import tempfile
 
     from skill_insights.analyzers.source import InventoryError, latest_stored, read_inventory_file
@@ -567,7 +568,9 @@ def _analysis_inventory(inventory_file: Path | None, db) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "inventory.json"
             try:
-                scan_cmd.main(args=["-o", str(out)], prog_name="skill-insights scan", standalone_mode=False)
+                # the scan's own summary goes to stderr: stdout stays the analysis (JSON with --json)
+                with contextlib.redirect_stdout(sys.stderr):
+                    scan_cmd.main(args=["-o", str(out)], prog_name="skill-insights scan", standalone_mode=False)
             except SystemExit as e:
                 if e.code:
                     raise InventoryError(f"scan exited with {e.code}") from None

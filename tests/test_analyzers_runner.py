@@ -154,3 +154,23 @@ def test_cli_analyze_uses_captured_usage(env: Path, inv: dict[str, Any]) -> None
     assert res.exit_code == 0, res.output
     never = {f["skill"]["name"] for f in json.loads(res.output)["findings"] if f["rule"] == "staleness.never-used"}
     assert never == {"pdf-text", "Bad_Name"}
+
+
+def test_cli_analyze_scans_when_no_scan_is_stored(env: Path, monkeypatch) -> None:
+    # A throwaway HOME with one user skill: no stored scan, so analyze runs the inventory's `scan` first.
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(env / "home" / ".claude"))
+    write_skill(env / "home" / ".claude" / "skills", "Mixed_Case", body="Read [x](references/none.md).\n")
+    res = CliRunner().invoke(cli, ["analyze", "--json", "--phase", "quality", "--phase", "staleness"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)  # the scan's summary went to stderr
+    names = {f["skill"]["name"] for f in doc["findings"]}
+    assert names == {"Mixed_Case"}
+    rules = {f["rule"] for f in doc["findings"]}
+    assert {"quality.name.charset", "quality.references.missing", "staleness.broken-reference"} <= rules
+    # the scan was stored: the next analyze uses it without scanning again
+    from skill_insights.collectors.skills.store import latest_inventory
+
+    db = open_db(env / "si" / "data" / "skill-insights.db")
+    stored = latest_inventory(db)
+    assert stored is not None and [s["name"] for s in stored["skills"]] == ["Mixed_Case"]
+    assert {f["skill"]["id"] for f in doc["findings"]} == {stored["skills"][0]["id"]}

@@ -28,19 +28,10 @@ def read_inventory_file(path: Path) -> dict[str, Any]:
 
 
 def latest_stored(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The newest inventory document the scan stored, if any."""
+    """The newest inventory document the scan stored (`skill-insights scan`), if any."""
     try:
-        from skill_insights.collectors.skills import store as inv_store  # type: ignore[attr-defined]
-    except ImportError:
-        inv_store = None
-    fn = getattr(inv_store, "latest_inventory", None) if inv_store is not None else None
-    if callable(fn):
-        doc = fn(db)
-        return doc if isinstance(doc, dict) else None
-    # Fallback: a table of scans holding the whole document as JSON.
-    for table, col in (("skills_scans", "document"), ("skills_scans", "inventory")):
-        if table in db.table_names() and col in db[table].columns_dict:
-            row = db.execute(f"SELECT {col} FROM {table} ORDER BY rowid DESC LIMIT 1").fetchone()
-            if row and row[0]:
-                return json.loads(row[0])
-    return None
+        from skill_insights.collectors.skills.store import latest_inventory
+    except ImportError:  # an install without the inventory subsystem: only --inventory FILE works
+        return None
+    doc = latest_inventory(db)
+    return doc if isinstance(doc, dict) else None

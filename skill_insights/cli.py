@@ -579,6 +579,12 @@ def _analysis_inventory(inventory_file: Path | None, db) -> dict:
         raise click.ClickException(str(e)) from None
 
 
+def _clip(s: str, n: int) -> str:
+    # skill names come from files anyone can write: no control characters to the terminal, bounded width
+    s = "".join(c if c.isprintable() else "?" for c in s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
 def _print_analysis(doc: dict, run_id: int, skills: int) -> None:
     click.echo(f"analysis run {run_id} over {skills} skills")
     for name, p in doc["phases"].items():
@@ -588,11 +594,12 @@ def _print_analysis(doc: dict, run_id: int, skills: int) -> None:
     click.echo(f"findings: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
     shown = [f for f in doc["findings"] if f["severity"] != "info"]
     for f in shown[:40]:
-        click.echo(f"  {f['severity'].upper():<7} {f['skill']['name']:<24} {f['rule']:<28} {f['message']}")
+        click.echo(f"  {f['severity'].upper():<7} {_clip(f['skill']['name'], 24):<24} {f['rule']:<31} "
+                   f"{_clip(f['message'], 160)}")
     if len(shown) > 40:
         click.echo(f"  … {len(shown) - 40} more (use --json)")
     for g in doc["duplicate_groups"]:
-        names = ", ".join(s["name"] for s in g["skills"])
+        names = ", ".join(_clip(s["name"], 40) for s in g["skills"])
         click.echo(f"duplicates ({g['kind']}, {g['similarity']:.2f}): {names}")
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_analyzers_support import closed_port_url, inventory, skill_entry, write_inventory, write_skill
+from test_analyzers_support import (
+    closed_port_url,
+    inventory,
+    messages_reply,
+    serve,
+    skill_entry,
+    write_inventory,
+    write_skill,
+)
 
 from skill_insights.analyzers import runner
 from skill_insights.cli import cli
@@ -174,3 +182,42 @@ def test_cli_analyze_scans_when_no_scan_is_stored(env: Path, monkeypatch) -> Non
     stored = latest_inventory(db)
     assert stored is not None and [s["name"] for s in stored["skills"]] == ["Mixed_Case"]
     assert {f["skill"]["id"] for f in doc["findings"]} == {stored["skills"][0]["id"]}
+
+
+def test_cli_analyze_llm_judge_without_leaking_the_key(env: Path, inv: dict[str, Any], monkeypatch) -> None:
+    inv_file = write_inventory(env / "inventory.json", inv)
+    # no key at all: the judge is "not configured", the phase still succeeds
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--llm", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["phases"]["quality"]["llm"]["status"] == "not configured"
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-cli-secret-987")
+    reply = {"description": 60, "content": 70, "reason": "fine"}
+    with serve(lambda req: (200, messages_reply(reply))) as srv:
+        monkeypatch.setenv("SKILL_INSIGHTS_LLM_BASE_URL", srv.url)
+        monkeypatch.setenv("SKILL_INSIGHTS_LLM_MODEL", "judge-model")
+        args = ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--phase", "duplicates", "--llm",
+                "--json"]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        doc = json.loads(res.stdout)
+        assert doc["phases"]["quality"]["llm"]["status"] == "ok"
+        assert doc["phases"]["quality"]["llm"]["model"] == "judge-model"
+        assert {json.loads(r.body)["model"] for r in srv.requests} == {"judge-model"}
+        # exact copies need no judge: only the three skills were judged
+        assert len(srv.requests) == 3
+    db_file = env / "si" / "data" / "skill-insights.db"
+    assert "sk-cli-secret-987" not in res.output
+    assert b"sk-cli-secret-987" not in db_file.read_bytes()
+    db = open_db(db_file)
+    assert db.execute("SELECT count(*) FROM analysis_llm_cache WHERE kind = 'skill'").fetchone() == (3,)
+
+
+def test_cli_text_summary_neutralises_control_characters(env: Path, tmp_path: Path) -> None:
+    path = write_skill(tmp_path / "skills", "evil", name="evil\x1b[31mred")
+    inv = inventory(skill_entry(path))
+    inv["skills"][0]["name"] = "evil\x1b[31mred"
+    inv_file = write_inventory(env / "inventory.json", inv)
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality"])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output and "evil?[31mred" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,20 @@ def test_cli_text_summary_neutralises_control_characters(env: Path, tmp_path: Pa
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality"])
     assert res.exit_code == 0, res.output
     assert "\x1b" not in res.output and "evil?[31mred" in res.output
+
+
+def test_latest_run_reads_back_the_report_and_old_runs_are_pruned(tmp_path: Path, inv: dict[str, Any]) -> None:
+    db = open_db(tmp_path / "store.db")
+    _, results = runner.analyze(db, inv, _options(tmp_path), ["quality", "duplicates"])
+    doc = runner.report(results)
+    back = runner.latest_run(db)
+    assert back is not None and back.pop("run_id") == 1
+    assert back == json.loads(json.dumps(doc))
+    # many more runs: only the newest KEEP_RUNS keep their findings and full outputs
+    for _ in range(runner.KEEP_RUNS + 2):
+        last = runner.store_run(db, inv, results, datetime.now(UTC))
+    kept = {r[0] for r in db.execute("SELECT DISTINCT run_id FROM analysis_findings")}
+    assert kept == set(range(last - runner.KEEP_RUNS + 1, last + 1))
+    assert db.execute("SELECT count(*) FROM analysis_runs").fetchone() == (last,)
+    assert db.execute("SELECT count(*) FROM analysis_phase_results WHERE output IS NOT NULL").fetchone() == (
+        2 * runner.KEEP_RUNS,)

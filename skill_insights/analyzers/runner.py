@@ -27,6 +27,9 @@ PHASES: dict[str, str] = {
     "registry": "skill_insights.analyzers.registry:run",
 }
 MAX_WORKERS = 2
+# Runs whose findings and full outputs are kept; older runs keep only their row and per-phase summaries, so a
+# daemon analysing every hour does not grow the store without bound.
+KEEP_RUNS = 10
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -175,7 +178,46 @@ def store_run(
                 [[run_id, i, g["kind"], g["similarity"], json.dumps(g["skills"]), json.dumps(g.get("pairs", []))]
                  for i, g in enumerate(out.get("groups", []))],
             )
+        old = run_id - KEEP_RUNS
+        if old > 0:
+            conn.execute("DELETE FROM analysis_findings WHERE run_id <= ?", [old])
+            conn.execute("DELETE FROM analysis_duplicate_groups WHERE run_id <= ?", [old])
+            conn.execute("UPDATE analysis_phase_results SET output = NULL WHERE run_id <= ? AND output IS NOT NULL",
+                         [old])
     return run_id
+
+
+def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The newest stored run as the `analyze --json` document (for the report and other readers)."""
+    row = db.execute("SELECT id FROM analysis_runs ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    run_id = row[0]
+    phases: dict[str, Any] = {}
+    for phase, status, seconds, error, summary in db.execute(
+        "SELECT phase, status, seconds, error, summary FROM analysis_phase_results WHERE run_id = ? ORDER BY rowid",
+        [run_id],
+    ):
+        entry: dict[str, Any] = {"status": status, "seconds": seconds}
+        entry.update({k: v for k, v in (json.loads(summary) or {}).items() if k not in entry} if summary else {})
+        if error:
+            entry["error"] = error
+        phases[phase] = entry
+    findings = [
+        {"phase": ph, "skill": {"id": sid, "name": name}, "rule": rule, "severity": sev, "message": msg, "fix": fix,
+         "evidence": json.loads(ev or "{}")}
+        for ph, sid, name, rule, sev, msg, fix, ev in db.execute(
+            "SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings "
+            "WHERE run_id = ? ORDER BY id", [run_id])
+    ]
+    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["phase"], f["skill"]["name"], f["rule"]))
+    groups = [
+        {"kind": kind, "similarity": sim, "skills": json.loads(skills)}
+        for kind, sim, skills in db.execute(
+            "SELECT kind, similarity, skills FROM analysis_duplicate_groups WHERE run_id = ? ORDER BY group_no",
+            [run_id])
+    ]
+    return {"run_id": run_id, "phases": phases, "findings": findings, "duplicate_groups": groups}
 
 
 def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:

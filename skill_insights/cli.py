@@ -522,13 +522,14 @@ def _has_history() -> bool:
 @cli.command("run")
 @click.option("--demo", is_flag=True, help="Use the bundled demo data in a temporary home (touches nothing of yours).")
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
-def run_once(demo: bool, keep: int | None) -> None:
+@click.option("--no-ingest", is_flag=True, hidden=True, help="Skip capture (the daemon has done it).")
+def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
     """Ingest + scan + analyze + report, once. The last line printed is the report's path."""
     import os
 
     roots: list[str] = []
     analyze_args: list[str] = []
-    if not demo and not _has_history():
+    if not demo and not no_ingest and not _has_history():
         click.echo("no Claude Code history on this machine yet: showing the bundled demo data instead", err=True)
         demo = True
     if demo:
@@ -541,7 +542,8 @@ def run_once(demo: bool, keep: int | None) -> None:
         roots = [str(p) for p in env.projects]
         analyze_args = demo_data.analyze_args(cli.commands.get("analyze"))
         click.echo(f"demo data in {env.root}")
-    _run_step("ingest", [])
+    if not no_ingest:
+        _run_step("ingest", [])
     _run_step("scan", roots)
     _run_step("analyze", analyze_args)
     click.echo(str(_write_report(None, keep).resolve()))

@@ -43,6 +43,7 @@ from watchdog.events import (
 
 from skill_insights import __version__
 from skill_insights.daemon import control, payload
+from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
 from skill_insights.hooks import locations
 from skill_insights.settings import Paths, default_projects_dirs, get_paths
@@ -51,7 +52,7 @@ log = logging.getLogger("skill_insights.daemon")
 
 # Later features register their periodic jobs here (skills scan, analysis in a process pool, report
 # regeneration, telemetry): each provider is called once at start with the scheduler and the daemon.
-JOB_PROVIDERS: list[Callable[[Scheduler, Daemon], None]] = []
+JOB_PROVIDERS: list[Callable[[Scheduler, Daemon], None]] = [register_background_jobs]
 
 
 def _env_float(name: str, default: float) -> float:
@@ -360,6 +361,9 @@ class Daemon:
 
     def _shutdown(self) -> None:
         log.info("daemon stopping")
+        jobs = getattr(self, "background_jobs", None)
+        if jobs is not None:
+            jobs.stop()
         if self.observer is not None:
             with contextlib.suppress(Exception):
                 self.observer.stop()

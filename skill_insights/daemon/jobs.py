@@ -1,0 +1,91 @@
+"""The daemon's periodic work beyond capture: skills scan + analysis + report, and report regeneration.
+
+Each runs as a child process (`python -m skill_insights run --no-ingest`, or `report`), at low priority, one at
+a time: the daemon's single loop keeps ingesting within its freshness budget while a scan, the analysis
+process pool or a render runs, and a crash there never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("skill_insights.daemon")
+
+JOBS_LOG_MAX_BYTES = 1_000_000
+
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return max(1.0, float(os.environ[name]))
+    except (KeyError, ValueError):
+        return default
+
+
+class BackgroundJobs:
+    def __init__(self, daemon: Any):
+        self.daemon = daemon
+        self.proc: subprocess.Popen | None = None
+        self.kind: str | None = None
+        self.reported_ingests = -1  # daemon.stats["ingests"] when the last report was started
+
+    def busy(self) -> bool:
+        if self.proc is None:
+            return False
+        rc = self.proc.poll()
+        if rc is None:
+            return True
+        if rc != 0:
+            log.warning("%s job exited with %s (see jobs.log)", self.kind, rc)
+        self.proc = self.kind = None
+        return False
+
+    def _spawn(self, kind: str, args: list[str]) -> None:
+        log_path = self.daemon.paths.log_dir / "jobs.log"
+        try:
+            if log_path.stat().st_size > JOBS_LOG_MAX_BYTES:
+                log_path.unlink()
+        except OSError:
+            pass
+        cmd = [sys.executable, "-m", "skill_insights", *args]
+        nice = shutil.which("nice")
+        if nice:
+            cmd = [nice, "-n", "10", *cmd]
+        with open(log_path, "ab") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(args)}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         start_new_session=True)
+        self.kind = kind
+        self.reported_ingests = self.daemon.stats.get("ingests", 0)
+        log.info("started %s job (pid %d)", kind, self.proc.pid)
+
+    def refresh(self) -> None:
+        """Scan the skills, analyze them, and write a report."""
+        if not self.busy():
+            self._spawn("refresh", ["run", "--no-ingest"])
+
+    def regenerate_report(self) -> None:
+        """A new report when sessions were captured since the last one (debounced by the job interval)."""
+        if self.busy() or self.daemon.stats.get("ingests", 0) == self.reported_ingests:
+            return
+        self._spawn("report", ["report"])
+
+    def stop(self) -> None:
+        if self.busy() and self.proc is not None:
+            self.proc.terminate()
+
+
+def register_background_jobs(scheduler: Any, daemon: Any) -> None:
+    jobs = BackgroundJobs(daemon)
+    daemon.background_jobs = jobs
+    # The first refresh waits a minute so a daemon started by SessionStart stays light while the session opens.
+    scan_s = _env_seconds("SKILL_INSIGHTS_SCAN_S", 6 * 3600.0)
+    job = scheduler.register("skills.scan", scan_s, jobs.refresh)
+    job.next_run = time.monotonic() + min(scan_s, _env_seconds("SKILL_INSIGHTS_FIRST_SCAN_S", 60.0))
+    scheduler.register("report.regenerate", _env_seconds("SKILL_INSIGHTS_REPORT_S", 900.0), jobs.regenerate_report)

@@ -134,3 +134,30 @@ def test_parse_helpers() -> None:
                                         ("def", 50.0, "Bob <b@x>", [])]
     assert staleness.parse_status(" M a/b.md\x00R  new.md\x00old.md\x00?? c d.md\x00") == [
         "a/b.md", "new.md", "old.md", "c d.md"]
+
+
+def test_collect_git_edge_layouts(tmp_path: Path) -> None:
+    now = time.time()
+    # many skills in one repo, with a pathspec limit small enough to force asking about parent folders
+    repo = init_repo(tmp_path / "mono")
+    dirs = [write_skill(repo / "team" / t / "skills", f"s{i}") for t in ("a", "b") for i in range(3)]
+    (repo / "README.md").write_text("not a skill\n")
+    commit_all(repo, "all", author=ADA, date=at(20, now))
+    write_skill(repo / "team" / "a" / "skills", "s0", body="changed\n")
+    commit_all(repo, "s0 again", author=BOB, date=at(5, now))
+    facts, procs = staleness.collect_git(dirs, pathspec_limit=1)
+    assert procs == {str(repo.resolve()): 2}
+    assert len(facts[str(dirs[0].resolve())].commits) == 2
+    assert all(len(facts[str(d.resolve())].commits) == 1 for d in dirs[1:])
+    # a skill folder that is a repository of its own, next to one in no repository, and a repo with no commit
+    own = init_repo(tmp_path / "skills" / "own-repo")
+    write_skill(tmp_path / "skills", "own-repo")
+    commit_all(own, "own", author=CY, date=at(2, now))
+    plain = write_skill(tmp_path / "skills", "plain")
+    empty = init_repo(tmp_path / "fresh")
+    fresh = write_skill(empty / "skills", "brand-new")
+    facts, procs = staleness.collect_git([plain, own, fresh])
+    assert str(plain.resolve()) not in facts
+    assert facts[str(own.resolve())].contributors == {"Cy <cy@example.org>": 1}
+    f = facts[str(fresh.resolve())]
+    assert not f.tracked and f.uncommitted == ["skills/brand-new/SKILL.md"]

@@ -17,8 +17,8 @@ from skill_insights.analyzers.refs import extract_refs
 
 PHASE = "staleness"
 DAY = 86_400.0
-# Keeps each command line well under ARG_MAX even for thousands of skills in one repository.
-PATHSPEC_CHUNK = 1_000
+# Keeps the command line well under ARG_MAX even for thousands of skills in one repository.
+PATHSPEC_LIMIT = 500
 
 
 @dataclass
@@ -121,16 +121,21 @@ def _owner(path: str, dirs: set[str]) -> str | None:
         p = p.rsplit("/", 1)[0]
 
 
-def collect_git(skill_dirs: list[Path]) -> tuple[dict[str, GitFacts], dict[str, int]]:
+def collect_git(
+    skill_dirs: list[Path], pathspec_limit: int = PATHSPEC_LIMIT
+) -> tuple[dict[str, GitFacts], dict[str, int]]:
     """Git facts for each skill folder (keyed by str(resolved folder)); and how many processes ran per repo."""
     by_repo: dict[Path, dict[str, str]] = {}  # repo root → {rel dir: key}
     roots_cache: dict[Path, Path | None] = {}
     for d in skill_dirs:
         real = d.resolve()
         parent = real.parent
-        if parent not in roots_cache:
-            roots_cache[parent] = worktree_root(real)
-        root = roots_cache[parent] if not (real / ".git").exists() else real
+        if (real / ".git").exists():  # the skill folder is a repository of its own
+            root: Path | None = real
+        else:
+            if parent not in roots_cache:  # siblings share the answer: one walk up per skills folder
+                roots_cache[parent] = worktree_root(parent)
+            root = roots_cache[parent]
         if root is None:
             continue
         rel = os.path.relpath(real, root).replace(os.sep, "/")
@@ -140,30 +145,27 @@ def collect_git(skill_dirs: list[Path]) -> tuple[dict[str, GitFacts], dict[str, 
     for root, rels in by_repo.items():
         dirs = set(rels)
         per_dir = {rel: GitFacts(repo=str(root)) for rel in rels}
-        specs = sorted(f":(literal){r}" if r else "." for r in rels)
-        n = 0
-        ok = True
-        for i in range(0, len(specs), PATHSPEC_CHUNK):
-            chunk = specs[i:i + PATHSPEC_CHUNK]
-            out = _git(root, "log", "--no-renames", "--name-only", "--format=%x00%H%x1f%at%x1f%aN%x1f%aE",
-                       "--", *chunk)
-            n += 1
-            if out is None:
-                ok = False  # an empty repository (no HEAD) or git missing: no history, not an error
-                break
-            for sha, t, author, files in parse_log(out):
-                owners = {o for f in files if (o := _owner(f, dirs)) is not None}
-                for o in owners:
-                    per_dir[o].add_commit(sha, t, author)
-            status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *chunk)
-            n += 1
-            for path in parse_status(status or ""):
-                o = _owner(path, dirs)
-                if o is not None:
-                    per_dir[o].uncommitted.append(path)
-        processes[str(root)] = n
+        # One `git log` per repository: with very many skill folders, ask about their parent folders instead
+        # (files outside any skill are dropped by `_owner`), so the command line stays short.
+        spec_dirs = set(rels)
+        while len(spec_dirs) > pathspec_limit:
+            spec_dirs = {d.rsplit("/", 1)[0] if "/" in d else "" for d in spec_dirs}
+        specs = ["."] if "" in spec_dirs else sorted(f":(literal){d}" for d in spec_dirs)
+        out = _git(root, "log", "--no-renames", "--name-only", "--format=%x00%H%x1f%at%x1f%aN%x1f%aE",
+                   "--", *specs)
+        # None: a repository without commits yet (or git missing): no history, which is not an error
+        for sha, t, author, files in parse_log(out or ""):
+            owners = {o for f in files if (o := _owner(f, dirs)) is not None}
+            for o in owners:
+                per_dir[o].add_commit(sha, t, author)
+        status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *specs)
+        for path in parse_status(status or ""):
+            o = _owner(path, dirs)
+            if o is not None:
+                per_dir[o].uncommitted.append(path)
+        processes[str(root)] = 2
         for rel, key in rels.items():
-            facts[key] = per_dir[rel] if ok or per_dir[rel].uncommitted else GitFacts(repo=str(root))
+            facts[key] = per_dir[rel]
     return facts, processes
 
 

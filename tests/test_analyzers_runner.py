@@ -239,3 +239,26 @@ def test_latest_run_reads_back_the_report_and_old_runs_are_pruned(tmp_path: Path
     assert db.execute("SELECT count(*) FROM analysis_runs").fetchone() == (last,)
     assert db.execute("SELECT count(*) FROM analysis_phase_results WHERE output IS NOT NULL").fetchone() == (
         2 * runner.KEEP_RUNS,)
+
+
+def test_activations_resolve_to_the_project_skill_before_the_user_skill(tmp_path: Path) -> None:
+    # Two skills named `fmt`: one in project P, one at user level. A session in P used `fmt`: the project
+    # skill was the one Claude Code loaded, so only the user skill is "never used".
+    proj = tmp_path / "P"
+    p_skill = write_skill(proj / ".claude" / "skills", "fmt", body="Project formatting rules.\n")
+    u_skill = write_skill(tmp_path / "home" / ".claude" / "skills", "fmt", body="User formatting rules.\n")
+    p_entry = skill_entry(p_skill, scope="project")
+    p_entry["locations"][0]["project_root"] = str(proj)
+    inv = inventory(p_entry, skill_entry(u_skill, scope="user"))
+    db = open_db(tmp_path / "store.db")
+    db.execute("INSERT INTO sessions (session_id, project) VALUES ('s1', ?)", [str(proj / "src")])
+    db.execute("INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
+               "(1, 'skill', 'toolu_1', 's1', 1.79e9, '2026-09-20', 'fmt')")
+    _, results = runner.analyze(db, inv, {**_options(tmp_path), "usage": None}, ["staleness"])
+    out = results["staleness"].output
+    assert out is not None
+    use = {s["skill"]["id"]: s["usage"] for s in out["skills"]}
+    assert use[p_entry["id"]] == {"activations": 1, "sessions": 1, "last_used": 1.79e9}
+    assert use[inv["skills"][1]["id"]] is None
+    never = [f["skill"]["id"] for f in out["findings"] if f["rule"] == "staleness.never-used"]
+    assert never == [inv["skills"][1]["id"]]

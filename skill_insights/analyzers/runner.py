@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -229,6 +230,37 @@ def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return {r[0]: {"activations": r[1], "sessions": r[2], "last_used": r[3]} for r in rows if r[3] is not None}
 
 
+def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Captured activations per inventory skill id, each resolved the way Claude Code picks a skill (a project
+    skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver.
+    None when that resolver is not available (then staleness matches activations by name)."""
+    try:
+        from skill_insights.inventory import Resolver, activations
+    except ImportError:
+        return None
+    locs = []
+    for s in inventory.get("skills") or []:
+        for loc in s.get("locations") or []:
+            names = loc.get("names") or s.get("names") or [s.get("name"), os.path.basename(str(loc.get("path")))]
+            locs.append({"path": loc.get("path"), "skill_id": s.get("id"), "agent": loc.get("agent"),
+                         "scope": loc.get("scope"), "installed": loc.get("installed", True),
+                         "project_root": loc.get("project_root"), "names": [n for n in names if n]})
+    resolver = Resolver(locs)
+    per: dict[str, dict[str, Any]] = {}
+    for name, session_id, ts, cwd in activations(db):
+        hit = resolver.resolve(name, cwd)
+        if hit is None:
+            continue
+        rec = per.setdefault(hit[0], {"activations": 0, "sessions": set(), "last_used": None})
+        rec["activations"] += 1
+        if session_id:
+            rec["sessions"].add(session_id)
+        if ts is not None and (rec["last_used"] is None or ts > rec["last_used"]):
+            rec["last_used"] = ts
+    return {k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_used"]}
+            for k, v in per.items() if v["last_used"] is not None}
+
+
 def analyze(
     db: sqlite_utils.Database,
     inventory: dict[str, Any],
@@ -238,7 +270,7 @@ def analyze(
 ) -> tuple[int, dict[str, PhaseResult]]:
     """Run, store, and return (run id, results)."""
     started = datetime.now(UTC)
-    if "usage" not in options or options["usage"] is None:
-        options = {**options, "usage": usage_from_store(db)}
+    if options.get("usage") is None:
+        options = {**options, "usage": usage_from_store(db), "usage_by_skill": usage_by_skill(db, inventory)}
     results = run_phases(inventory, options, phases, targets)
     return store_run(db, inventory, results, started), results

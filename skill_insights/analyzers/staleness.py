@@ -291,6 +291,7 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     roots = [v.root() for v in views]
     git_facts, processes = collect_git([r for r in roots if r is not None])
     usage: dict[str, dict[str, Any]] = options.get("usage") or {}
+    by_skill: dict[str, dict[str, Any]] | None = options.get("usage_by_skill")
     # With nothing captured at all, "never used" would flag every skill: say so once instead.
     usage_known = bool(usage)
     now = float(options["now"])
@@ -307,8 +308,10 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
             mtime = newest_mtime(repo, changed) if changed else None
         else:
             mtime = newest_mtime(root)
-        rec, fs = assess(doc, facts, mtime, usage_for(view, usage, doc.folder), now=now, stale_days=days,
-                         usage_known=usage_known)
+        # Resolved per skill id when the runner could (same-named project and user skills kept apart),
+        # else matched by name.
+        use = by_skill.get(view.id) if by_skill is not None else usage_for(view, usage, doc.folder)
+        rec, fs = assess(doc, facts, mtime, use, now=now, stale_days=days, usage_known=usage_known)
         records.append(rec)
         findings.extend(fs)
     return {

@@ -33,6 +33,14 @@ def _reader():
         raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
 
 
+def _catch_up(db) -> None:
+    """Bring rollups up to date before a query; the rollup code is only imported when there is work."""
+    if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is not None:
+        from skill_insights.store.rollups import flush
+
+        flush(db)
+
+
 def _prices():
     from skill_insights.pricing import PriceTable
 
@@ -149,10 +157,8 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None) -> None:
     """Tokens and estimated cost per day, month or session."""
     from skill_insights import usage as reports
-    from skill_insights.store.rollups import flush
-
     db = _reader()
-    flush(db)
+    _catch_up(db)
     if period == "session":
         doc = reports.by_session(db, since, until, project)
         key = "session_id"
@@ -178,10 +184,8 @@ def session() -> None:
 def session_show(session_id: str, as_json: bool) -> None:
     """Models, tokens, cost, tools, skills, subagents and time of one session (id or unique prefix)."""
     from skill_insights import usage as reports
-    from skill_insights.store.rollups import flush
-
     db = _reader()
-    flush(db)
+    _catch_up(db)
     sid = reports.find_session(db, session_id)
     stats = reports.session_stats(db, sid) if sid else None
     if stats is None:

@@ -23,7 +23,7 @@ def _db():
 
 
 def _reader():
-    """A plain connection for commands that only query (no sqlite-utils import on that path)."""
+    """A plain sqlite3 connection to the migrated store, for commands that need no sqlite-utils."""
     from skill_insights.store import open_reader
 
     paths = get_paths().ensure()
@@ -82,7 +82,7 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     roots = list(projects_dirs) + list(files)
     if not roots:
         roots = default_projects_dirs()
-    db = _db()
+    db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
     paths = discover(roots)
     tailer = TranscriptTailer(db, _prices())
     if sys.stderr.isatty() and len(paths) > 20:

@@ -25,7 +25,7 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # Lines at least this large that hold no top-level user/assistant type are not decoded (see parse_line).
 LAZY_LINE_BYTES = 4096
-_CONVERSATION_MARKERS = (b'"type":"user"', b'"type":"assistant"', b'"type": "user"', b'"type": "assistant"')
+_CONVERSATION = re.compile(rb'"type": ?"(?:user|assistant)"')
 _TIMESTAMP = re.compile(rb'"timestamp":\s?"([^"]{10,40})"')
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -252,16 +252,12 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     )
 
 
-def _is_conversation(raw: bytes) -> bool:
-    return any(marker in raw for marker in _CONVERSATION_MARKERS)
-
-
 def parse_line(raw: bytes) -> ParsedLine | None:
     """Parse one line (without its newline). None for a blank line; MalformedLine for a bad one."""
     size = len(raw)
     if size > MAX_LINE_BYTES:
         raise MalformedLine(f"line of {size} bytes is over the {MAX_LINE_BYTES} byte cap")
-    if size >= LAZY_LINE_BYTES and not _is_conversation(raw):
+    if size >= LAZY_LINE_BYTES and _CONVERSATION.search(raw) is None:
         # A large line that cannot be a user or assistant line (2.1.330's prompt snapshots and request blobs,
         # ~80% of a transcript's bytes): only its framing and timestamp matter, so it is not decoded.
         body = raw.strip()

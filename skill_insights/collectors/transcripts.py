@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -28,12 +28,16 @@ from skill_insights.store import write_transaction
 from skill_insights.store.activity import add_timestamp
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import sqlite_utils
 
 # Bump when parsing or derivation changes: stored files are then re-derived on the next ingest.
 PROCESSOR_VERSION = 1
 
 CHUNK_BYTES = 8 * 1024 * 1024
+# Small files committed together: one transaction (and one WAL append) for many files.
+BATCH_FILES = 64
 # Below this much new data, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
@@ -111,7 +115,7 @@ class _Chunk:
 
 
 class TranscriptTailer:
-    def __init__(self, db: sqlite_utils.Database, prices: PriceTable):
+    def __init__(self, db: sqlite_utils.Database | sqlite3.Connection, prices: PriceTable):
         self.db = db
         self.prices = prices
         self._remotes: dict[str, str | None] = {}
@@ -153,10 +157,13 @@ class TranscriptTailer:
             results = self._ingest_parallel(pending, workers, progress)
         else:
             results = []
-            for path, _ in pending:
-                results.append(self.ingest_file(path))
+            step = max(BATCH_FILES, len(pending) // 50)  # progress moves, batches stay large
+            for i in range(0, len(pending), step):
+                part = [p for p, _ in pending[i : i + step]]
+                results.extend(self.ingest_files(part))
                 if progress:
-                    progress(path)
+                    for path in part:
+                        progress(path)
         for lines, responses, malformed, reset in results:
             if lines or reset:
                 summary.changed_files += 1
@@ -209,54 +216,86 @@ class TranscriptTailer:
 
     def ingest_file(self, path: Path) -> tuple[int, int, int, int]:
         """Bring one file's rows up to date. Returns (new lines, new responses, malformed, reset)."""
-        tf = classify(Path(path))
-        total_lines = total_responses = total_malformed = reset = 0
-        while True:
-            try:
-                fh = open(tf.path, "rb")  # noqa: SIM115 - closed by the with below
-            except OSError:
-                break
-            with fh:
+        return self.ingest_files([path])[0]
+
+    def ingest_files(self, paths: list[Path]) -> list[tuple[int, int, int, int]]:
+        """Bring files up to date, committing up to BATCH_FILES small files per transaction.
+
+        Each file's chunk is parsed before the write lock is taken, so parsing overlaps other writers; under
+        the lock its checkpoint is read again, and the chunk parsed anew only if another writer moved it.
+        """
+        totals = {p: [0, 0, 0, 0] for p in paths}
+        todo = list(paths)
+        while todo:
+            batch: list[tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
+            budget = CHUNK_BYTES
+            while todo and len(batch) < BATCH_FILES:
+                path = todo[0]
+                tf = classify(Path(path))
+                try:
+                    fh = open(tf.path, "rb")  # noqa: SIM115 - closed after the batch commits
+                except OSError:
+                    todo.pop(0)
+                    continue
                 st = os.fstat(fh.fileno())
-                # Parse before taking the write lock, so parsing overlaps other writers; under the lock the
-                # checkpoint is read again, and the chunk is parsed anew only if another writer moved it.
                 early = self._prepare(fh, tf, self._read_checkpoint(self.db, tf), st)
+                size = early.consumed if early else 0
+                if batch and size > budget:
+                    fh.close()
+                    break
+                todo.pop(0)
+                budget -= size
+                batch.append((path, tf, fh, st, early))
+            try:
                 with write_transaction(self.db) as conn:
-                    cp = self._checkpoint(conn, tf, st)
-                    if self._needs_reset(cp, st, fh):
-                        self._reset(conn, cp["id"])
-                        cp = self._checkpoint(conn, tf, st)
-                        reset = 1
-                    prep = early if early is not None and early.base == _base(cp) else self._prepare(fh, tf, cp, st)
-                    if prep is None or prep.consumed == 0:
-                        # Nothing new, or only a partial line that the next pass will finish.
-                        conn.execute(
-                            "UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]]
-                        )
-                        break
-                    work = prep.cp
-                    new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
-                    conn.execute(
-                        """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
-                               lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
-                               first_ts=?, last_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
-                               processor_version=?, updated_at=datetime('now')
-                           WHERE id=?""",
-                        [
-                            work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
-                            prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
-                            work["first_ts"], work["last_ts"], orjson.dumps(work["blocks"]).decode(),
-                            work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
-                        ],
-                    )
-                    if work["cwd"] and work["cwd"] not in self._remotes:
-                        self._remember_remote(conn, work["cwd"])
-            total_lines += prep.chunk.lines
-            total_responses += new_responses
-            total_malformed += prep.chunk.malformed
-            if work["offset"] + prep.consumed >= st.st_size:
-                break
-        return total_lines, total_responses, total_malformed, reset
+                    outcomes = [self._commit_chunk(conn, tf, fh, st, early) for _, tf, fh, st, early in batch]
+            finally:
+                for _, _, fh, _, _ in batch:
+                    fh.close()
+            for (path, *_), (lines, responses, malformed, reset, more) in zip(batch, outcomes, strict=True):
+                t = totals[path]
+                t[0] += lines
+                t[1] += responses
+                t[2] += malformed
+                t[3] = max(t[3], reset)
+                if more:  # a file larger than one chunk, or one that grew meanwhile: its next chunk
+                    todo.insert(0, path)
+        return [tuple(totals[p]) for p in paths]  # type: ignore[misc]
+
+    def _commit_chunk(
+        self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None
+    ) -> tuple[int, int, int, int, bool]:
+        """Write one prepared chunk under the lock. Returns (lines, responses, malformed, reset, more to read)."""
+        reset = 0
+        cp = self._checkpoint(conn, tf, st)
+        if self._needs_reset(cp, st, fh):
+            self._reset(conn, cp["id"])
+            cp = self._checkpoint(conn, tf, st)
+            reset = 1
+        prep = early if early is not None and early.base == _base(cp) else self._prepare(fh, tf, cp, st)
+        if prep is None or prep.consumed == 0:
+            # Nothing new, or only a partial line that the next pass will finish.
+            conn.execute("UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]])
+            return 0, 0, 0, reset, False
+        work = prep.cp
+        new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
+        conn.execute(
+            """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
+                   lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
+                   first_ts=?, last_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
+                   processor_version=?, updated_at=datetime('now')
+               WHERE id=?""",
+            [
+                work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
+                prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
+                work["first_ts"], work["last_ts"], orjson.dumps(work["blocks"]).decode(),
+                work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
+            ],
+        )
+        if work["cwd"] and work["cwd"] not in self._remotes:
+            self._remember_remote(conn, work["cwd"])
+        more = work["offset"] + prep.consumed < st.st_size
+        return prep.chunk.lines, new_responses, prep.chunk.malformed, reset, more
 
     def _prepare(self, fh, tf: TranscriptFile, cp: dict | None, st: os.stat_result) -> _Prepared | None:
         """Parse the next chunk after checkpoint `cp` (a copy is advanced, `cp` is left as it was)."""
@@ -543,11 +582,11 @@ def _project_of(path: Path) -> Path:
 
 def _ingest_bucket(db_path: str, prices: PriceTable, paths: list[Path]):
     """Worker: ingest some files with a connection of its own (no rollups: the parent flushes once)."""
-    from skill_insights.store import open_db
+    from skill_insights.store import open_reader
 
-    tailer = TranscriptTailer(open_db(db_path), prices)
-    counts = [tailer.ingest_file(p) for p in paths]
-    tailer.db.conn.close()
+    tailer = TranscriptTailer(open_reader(db_path), prices)
+    counts = tailer.ingest_files(paths)
+    tailer.db.close()
     return counts, tailer.unpriced, paths
 
 

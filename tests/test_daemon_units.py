@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skill_insights.daemon import control, payload
+from skill_insights.daemon import control
 from skill_insights.daemon.scheduler import Scheduler
+from skill_insights.hooks import payload
 
 
 @pytest.mark.parametrize(

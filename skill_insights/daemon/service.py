@@ -42,10 +42,10 @@ from watchdog.events import (
 )
 
 from skill_insights import __version__
-from skill_insights.daemon import control, payload
+from skill_insights.daemon import control
 from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
-from skill_insights.hooks import locations
+from skill_insights.hooks import locations, payload
 from skill_insights.settings import Paths, default_projects_dirs, get_paths
 
 log = logging.getLogger("skill_insights.daemon")

@@ -11,9 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from skill_insights.hooks import locations
+from skill_insights.hooks import locations, payload
 
 STALE_TMP_SECONDS = 3600
 MAX_ROUNDS = 5
@@ -38,31 +36,10 @@ def pending(directory: Path) -> list[Path]:
 
 def transcripts_for(raw: bytes) -> list[Path] | None:
     """The session transcript and its subagents' files, or None when the payload is garbage."""
-    if not raw or len(raw) > locations.MAX_PAYLOAD:
+    p = payload.parse(raw)
+    if p is None:
         return None
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    tp = doc.get("transcript_path")
-    if not isinstance(tp, str) or not tp or "\0" in tp:
-        return None
-    path = Path(os.path.normpath(os.path.expanduser(tp)))
-    if not path.is_absolute() or path.suffix != ".jsonl":
-        return None
-    out = [path] if path.is_file() else []
-    # Subagents live in `<dir>/<session>/subagents/`; the stem is the session id even after a fork.
-    stems = {path.stem}
-    sid = doc.get("session_id")
-    if isinstance(sid, str) and sid and "/" not in sid and sid not in (".", ".."):
-        stems.add(sid)
-    for stem in sorted(stems):
-        sub = path.parent / stem / "subagents"
-        if sub.is_dir():
-            out.extend(sorted(sub.glob("*.jsonl")))
-    return out
+    return [Path(f) for f in payload.transcript_files(p)]
 
 
 def _remove_stale_tmp(directory: Path) -> None:

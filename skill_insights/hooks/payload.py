@@ -1,4 +1,6 @@
-"""Hook payloads (from the socket or the spool) → the transcript files worth ingesting.
+"""Hook payloads (from the daemon's socket or the spool) → the transcript files worth ingesting.
+
+Shared by the daemon and the detached spool ingest; the hook's fast path never imports it.
 
 Pure and tolerant: garbage, a wrong shape or a path that is not a `.jsonl` file gives an empty list, never
 an exception, because whatever wrote the bytes (a hook killed mid-write, a stray client) is not trusted.
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-MAX_PAYLOAD_BYTES = 1024 * 1024
+from skill_insights.hooks.locations import MAX_PAYLOAD as MAX_PAYLOAD_BYTES
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,16 @@ def test_scan_covers_the_cwd_of_captured_sessions(env):
     assert r.exit_code == 0, r.output
     [s] = by_name(json.loads(r.output), "from-session")
     assert s["locations"][0]["scope"] == "project" and s["locations"][0]["project_root"] == str(proj)
+
+
+def test_symlink_to_a_file_inside_the_skill_is_listed_with_its_hash(env):
+    # Regression: `_link` unpacked three of `_read_hash`'s four values, so any inside link crashed the scan.
+    root = env["tmp"] / "repo"
+    d = skill(root / ".claude" / "skills" / "linked", "linked", extra={"references/a.md": "# A\n"})
+    os.symlink("references/a.md", d / "alias.md")
+    r = CliRunner().invoke(cli, ["scan", str(root), "--json", "--no-agent-dirs", "--no-registry"])
+    assert r.exit_code == 0, r.output
+    [s] = by_name(json.loads(r.output), "linked")
+    alias = next(f for f in s["files"] if f["path"] == "alias.md")
+    assert alias["is_link"] is True and alias["size"] == 4
+    assert alias["sha256"] == hashlib.sha256(b"# A\n").hexdigest()

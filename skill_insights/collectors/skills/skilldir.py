@@ -226,7 +226,7 @@ def _link(p: str, r: str, root: str, files: list[dict[str, Any]], findings: list
     if len(files) >= MAX_FILES:
         return
     try:
-        size, sha, _ = _read_hash(target)
+        size, sha, _, _ = _read_hash(target)
     except OSError:
         return
     files.append({"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import UTC, datetime
@@ -262,3 +263,51 @@ def test_activations_resolve_to_the_project_skill_before_the_user_skill(tmp_path
     assert use[inv["skills"][1]["id"]] is None
     never = [f["skill"]["id"] for f in out["findings"] if f["rule"] == "staleness.never-used"]
     assert never == [inv["skills"][1]["id"]]
+
+
+def test_cli_analyze_never_reads_a_skill_md_linked_outside_the_skill(env: Path, tmp_path: Path, monkeypatch) -> None:
+    # Regression: load_doc followed a SKILL.md symlink out of the skill, and `--llm` sent that file to the API.
+    secret_text = "OUTSIDE-SECRET-7f3a"
+    secret = tmp_path / "outside" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text(f"---\nname: leaky\ndescription: {secret_text}. Use when leaking.\n---\n{secret_text}\n")
+    leaky = tmp_path / "skills" / "leaky"
+    leaky.mkdir(parents=True)
+    os.symlink(secret, leaky / "SKILL.md")
+    entry = skill_entry(leaky)
+    entry["description"] = None  # what the scanner reports: it refuses the outside link
+    inv_file = write_inventory(env / "inventory.json", inventory(entry))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    reply = {"description": 60, "content": 70, "reason": "fine"}
+    with serve(lambda req: (200, messages_reply(reply))) as srv:
+        monkeypatch.setenv("SKILL_INSIGHTS_LLM_BASE_URL", srv.url)
+        res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--json", "--llm"])
+    assert res.exit_code == 0, res.output
+    assert secret_text not in res.output
+    assert all(secret_text.encode() not in r.body for r in srv.requests)
+    doc = json.loads(res.stdout)
+    rules = {f["rule"] for f in doc["findings"] if f["phase"] == "quality"}
+    assert "quality.frontmatter.unreadable" in rules
+
+
+def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
+    # Regression: a FIFO named notes.md in a skill blocked the analyzers' plain open() forever.
+    path = write_skill(tmp_path / "skills", "piped")
+    os.mkfifo(path / "notes.md")
+    inv_file = write_inventory(env / "inventory.json", inventory(skill_entry(path)))
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(inv_file), "--json",
+            "--phase", "quality", "--phase", "duplicates"]
+    # Its own process group: a hung run's pool workers are killed with it, not left blocked on the FIFO.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert set(json.loads(out)["phases"]) == {"quality", "duplicates"}

@@ -6,8 +6,11 @@ change here only. Text on disk (SKILL.md, reference files) is read through `load
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ MAX_WALK_DEPTH = 8
 # Folders a walk never enters: they are not part of a skill's own content.
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
 SEVERITIES = ("error", "warning", "info")
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -162,22 +166,45 @@ def load_doc(view: SkillView) -> SkillDoc:
     root = view.root()
     if root is None:
         return SkillDoc(view, "", None, parse_skill_md(""), frozenset(), {}, "no location")
+    real_root = os.path.realpath(root)
     try:
-        with open(root / SKILL_FILE, "rb") as f:
-            raw = f.read(MAX_SKILL_BYTES + 1)
+        raw = read_inside(real_root, str(root / SKILL_FILE), MAX_SKILL_BYTES + 1)
         text: str | None = raw[:MAX_SKILL_BYTES].decode("utf-8", "replace")
         err = None
     except OSError as e:
         text, err = None, f"cannot read {SKILL_FILE}: {e.strerror or e}"
-    files, texts = walk_skill(root)
+    files, texts = walk_skill(root, real_root)
     return SkillDoc(view, root.name, text, parse_skill_md(text or ""), files, texts, err)
 
 
-def walk_skill(root: Path) -> tuple[frozenset[str], dict[str, str]]:
+def read_inside(real_root: str, path: str, cap: int) -> bytes:
+    """Up to `cap` bytes of the regular file `path`, only when its real path lies inside `real_root`.
+
+    Why: a SKILL.md or reference that links out of the skill would leak that file into the analysis (and to
+    the `--llm` judge) — the scanner refuses such files too; and a FIFO named `x.md` would block a plain open.
+    """
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise OSError(errno.EACCES, "it points outside the skill folder: not read")
+    fd = os.open(real, _O_FLAGS)  # O_NOFOLLOW: a link swapped in since realpath is refused; O_NONBLOCK: FIFOs
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file: not read")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        return f.read(cap)
+
+
+def walk_skill(root: Path, real_root: str | None = None) -> tuple[frozenset[str], dict[str, str]]:
     """Relative paths under `root` (capped), and the markdown texts besides SKILL.md.
 
-    Symlinks are listed but never followed or read: a link may point outside the skill root.
+    Symlinks are listed but never followed or read: a link may point outside the skill root. Only regular
+    files inside `real_root` (default: the real path of `root`) are read.
     """
+    real_root = real_root or os.path.realpath(root)
     files: set[str] = set()
     texts: dict[str, str] = {}
     root_s = str(root)
@@ -196,11 +223,8 @@ def walk_skill(root: Path) -> tuple[frozenset[str], dict[str, str]]:
                 and not os.path.islink(full)
                 and len(texts) < 200
             ):
-                try:
-                    with open(full, "rb") as f:
-                        texts[rel] = f.read(MAX_REF_BYTES).decode("utf-8", "replace")
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    texts[rel] = read_inside(real_root, full, MAX_REF_BYTES).decode("utf-8", "replace")
         if len(files) > MAX_WALK_FILES:
             break
     return frozenset(files), texts

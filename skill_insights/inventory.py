@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-# The first row of an event's (kind, key) is the one that counts (forks copy events into other files).
-_OWNER = "NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.rowid < e.rowid)"
+# The row of an event's (kind, key) that counts (forks copy events into other files): the capture's own rule.
+from skill_insights.store.rollups import OWNED_EVENT as _OWNER
+
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
 _CLAUDE_AGENTS = ("claude-code",)
 

@@ -153,8 +153,8 @@ def by_session(
 def find_session(db: sqlite_utils.Database, ident: str) -> str | None:
     """A session id from a full id or a unique prefix."""
     rows = db.execute(
-        "SELECT session_id FROM sessions WHERE session_id = ? OR session_id LIKE ? LIMIT 2",
-        [ident, ident.replace("%", "").replace("_", r"\_") + "%"],
+        "SELECT session_id FROM sessions WHERE session_id = ? OR session_id LIKE ? ESCAPE '\\' LIMIT 2",
+        [ident, ident.replace("\\", "").replace("%", r"\%").replace("_", r"\_") + "%"],
     ).fetchall()
     exact = [r[0] for r in rows if r[0] == ident]
     if exact:

@@ -19,7 +19,7 @@ from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, parse
 from skill_insights.collectors.transcripts import TranscriptTailer, discover
 from skill_insights.pricing import PriceTable
 from skill_insights.store import open_db
-from skill_insights.usage import by_period
+from skill_insights.usage import by_period, by_session
 
 CLI = [sys.executable, "-c", "from skill_insights.cli import cli; cli()"]
 
@@ -171,24 +171,38 @@ def _counts(home: Path) -> tuple:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, dict, tuple]:
-    """~25 MB of real-client sessions with fresh ids, and the totals of one clean ingest of it."""
+    """~40 MB of real-client sessions with fresh ids (enough for the parallel path), and clean-ingest totals."""
     root = tmp_path_factory.mktemp("corpus")
-    projects = big_corpus(root, 7)
+    projects = big_corpus(root, 11)
     clean = root / "clean-home"
     subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(clean), check=True,
                    capture_output=True)
     return projects, _totals(clean), _counts(clean)
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_sigkill_mid_ingest_then_rerun_gives_identical_totals(corpus, tmp_path):
     projects, expected, expected_counts = corpus
     home = tmp_path / "home"
     proc = subprocess.Popen([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     db = home / "data" / "skill-insights.db"
     deadline = time.monotonic() + 60
     progressed = 0
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None and not progressed:
         if db.exists():
             try:
                 conn = sqlite3.connect(db, timeout=0.1)
@@ -196,13 +210,26 @@ def test_sigkill_mid_ingest_then_rerun_gives_identical_totals(corpus, tmp_path):
                 conn.close()
             except sqlite3.Error:
                 progressed = 0
-            if progressed >= 20:
-                break
-        time.sleep(0.005)
+        time.sleep(0.002)
+    # Freeze the ingest and its workers the moment a first batch is committed, then kill the parent alone:
+    # its workers must notice and exit by themselves, whatever they had not committed is rolled back.
+    os.killpg(proc.pid, signal.SIGSTOP)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
-    assert progressed >= 20
+    os.killpg(proc.pid, signal.SIGCONT) if workers else None
+    assert proc.returncode == -signal.SIGKILL
+    assert progressed > 0, "the ingest finished before it could be killed"
+    gone = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < gone:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "ingest workers outlived their killed parent"
+    conn = sqlite3.connect(db)
+    done = conn.execute("SELECT count(*) FROM files WHERE offset > 0").fetchone()[0]
+    dirty = conn.execute("SELECT count(*) FROM dirty").fetchone()[0]
+    conn.close()
+    # Killed before the end: files left to read, or at least the final rollup never ran.
+    assert done < len(discover([projects])) or dirty > 0
     rerun = subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
                            capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
@@ -269,3 +296,57 @@ def test_large_lines_of_unread_types_are_checked_for_framing_only():
     big_user = json.dumps({"type": "user", "timestamp": "2026-11-20T10:00:00Z", "message": {"content": [
         {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": pad}]}}).encode()
     assert parse_line(big_user).tool_results == [("t1", True)]
+
+
+def test_out_of_range_timestamps_do_not_block_rollups(tmp_path):
+    d = tmp_path / "projects" / "-p"
+    d.mkdir(parents=True)
+    far = json.loads(_good_line("a", 5))
+    far["timestamp"] = "9999-12-31T23:59:59-01:00"
+    (d / "s.jsonl").write_text(json.dumps(far) + "\n" + _good_line("b", 7).decode() + "\n")
+    db, summary = _ingest(tmp_path, tmp_path / "projects")
+    assert summary.responses == 2
+    assert db.execute("SELECT count(*) FROM dirty").fetchone()[0] == 0
+    assert by_period(db, "daily")["totals"]["output_tokens"] == 12
+    assert db.execute("SELECT first_ts, last_ts FROM files").fetchone() == (1795168800.0, 1795168800.0)
+
+
+def test_one_file_under_two_spellings_has_one_row(tmp_path, monkeypatch):
+    projects = copy_projects(tmp_path, "2.1.197", ["skill"])
+    f = next(projects.rglob("*.jsonl"))
+    db, _ = _ingest(tmp_path, projects)
+    monkeypatch.chdir(projects)
+    other = Path("..") / "projects" / f.parent.name / ".." / f.parent.name / f.name
+    TranscriptTailer(db, PriceTable.load()).ingest_paths(discover([other]))
+    assert db.execute("SELECT count(*) FROM files").fetchone()[0] == 1
+    assert db.execute("SELECT user_messages FROM sessions").fetchone()[0] == 1
+
+
+def test_a_line_between_chunk_size_and_the_cap_is_read(tmp_path):
+    from skill_insights.collectors.transcripts import CHUNK_BYTES
+
+    d = tmp_path / "projects" / "-p"
+    d.mkdir(parents=True)
+    big = json.loads(_good_line("big", 11))
+    big["message"]["content"] = [{"type": "text", "text": "y" * (CHUNK_BYTES + 1024 * 1024)}]
+    (d / "s.jsonl").write_text(_good_line("a", 1).decode() + "\n" + json.dumps(big) + "\n"
+                               + _good_line("b", 2).decode() + "\n")
+    db, summary = _ingest(tmp_path, tmp_path / "projects")
+    assert (summary.responses, summary.malformed) == (3, 0)
+    assert by_period(db, "daily")["totals"]["output_tokens"] == 14
+
+
+def test_fork_owner_does_not_depend_on_ingest_order(tmp_path):
+    """2.1.197 marks no copies: the original is the file opened first, even when its mtime is newer."""
+    projects = copy_projects(tmp_path, "2.1.197", ["resume"])
+    files = {f.stem[:8]: f for f in projects.rglob("*.jsonl")}
+    original, fork = files["2f958fa9"], files["f25f68eb"]
+    os.utime(fork, (1_700_000_000, 1_700_000_000))
+    os.utime(original, (1_700_000_500, 1_700_000_500))  # resumed after the fork: newer mtime
+    assert discover([projects]) == [fork, original]  # the fork is ingested first
+    db, _ = _ingest(tmp_path, projects)
+    rows = {r["session_id"][:8]: r for r in by_session(db)["rows"]}
+    assert rows["2f958fa9"]["total_tokens"] == 14 + 105 + 93_368 + 54_409
+    assert rows["f25f68eb"]["total_tokens"] == 4 + 12 + 29_694
+    tools = dict(db.execute("SELECT session_id, tool_calls FROM sessions").fetchall())
+    assert tools[original.stem] == 2 and tools[fork.stem] == 0

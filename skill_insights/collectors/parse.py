@@ -85,13 +85,19 @@ class ParsedLine:
     agent_link: tuple[str, str | None, str] | None = None
 
 
+# Timestamps outside this range are garbage, not history: they would break date arithmetic downstream.
+MIN_TIMESTAMP = 946_684_800.0  # 2000-01-01
+MAX_TIMESTAMP = 4_102_444_800.0  # 2100-01-01
+
+
 def parse_timestamp(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError, OSError):
         return None
+    return ts if MIN_TIMESTAMP <= ts < MAX_TIMESTAMP else None
 
 
 def _int(usage: dict, key: str) -> int:

@@ -53,6 +53,8 @@ class TranscriptFile:
 
 def classify(path: Path) -> TranscriptFile:
     """`<project>/<session>.jsonl` or `<project>/<session>/subagents/agent-<id>.jsonl`."""
+    # One spelling per file (absolute, `..` folded, links kept), as the daemon spells it: one row per file.
+    path = Path(os.path.abspath(path))
     if path.parent.name == "subagents":
         agent = path.stem[6:] if path.stem.startswith("agent-") else path.stem
         return TranscriptFile(path, path.parent.parent.name, agent, path.parent.parent.parent.name)
@@ -75,7 +77,8 @@ def discover(roots: Iterable[Path]) -> list[Path]:
                 st = p.stat()
             except OSError:
                 continue
-            found[str(p.absolute())] = (st.st_mtime, p.absolute())
+            p = Path(os.path.abspath(p))
+            found[str(p)] = (st.st_mtime, p)
     return [p for _, p in sorted(found.values(), key=lambda t: (t[0], str(t[1])))]
 
 
@@ -203,7 +206,9 @@ class TranscriptTailer:
         # and a forked worker ends with os._exit, so it never closes (and checkpoints) that connection.
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         results: list[tuple[int, int, int, int]] = []
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        ctx = multiprocessing.get_context(method)
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_exit_with_parent, initargs=(os.getpid(),))
+        with pool:
             jobs = [pool.submit(_ingest_bucket, db_path, self.prices, b) for b in buckets if b]
             for job in jobs:
                 counts, unpriced, done = job.result()
@@ -278,20 +283,21 @@ class TranscriptTailer:
             conn.execute("UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]])
             return 0, 0, 0, reset, False
         work = prep.cp
-        new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
+        # The checkpoint first: ownership of the chunk's responses below reads this file's opened_ts.
         conn.execute(
             """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
                    lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
-                   first_ts=?, last_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
+                   first_ts=?, last_ts=?, opened_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
                    processor_version=?, updated_at=datetime('now')
                WHERE id=?""",
             [
                 work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
                 prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
-                work["first_ts"], work["last_ts"], orjson.dumps(work["blocks"]).decode(),
+                work["first_ts"], work["last_ts"], work["opened_ts"], orjson.dumps(work["blocks"]).decode(),
                 work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
             ],
         )
+        new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
         if work["cwd"] and work["cwd"] not in self._remotes:
             self._remember_remote(conn, work["cwd"])
         more = work["offset"] + prep.consumed < st.st_size
@@ -376,8 +382,8 @@ class TranscriptTailer:
         _recompute_canonical(conn)
         conn.execute(
             """UPDATE files SET offset=0, size=0, head_hash=NULL, lines=0, malformed=0, user_messages=0,
-                   first_ts=NULL, last_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL, client_version=NULL,
-                   processor_version=? WHERE id=?""",
+                   first_ts=NULL, last_ts=NULL, opened_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL,
+                   client_version=NULL, processor_version=? WHERE id=?""",
             [PROCESSOR_VERSION, file_id],
         )
 
@@ -387,15 +393,17 @@ class TranscriptTailer:
         """Parse the complete lines of `buf`; returns (bytes consumed, rows)."""
         chunk = _Chunk()
         end = buf.rfind(b"\n") + 1
-        if end == 0:
-            if not at_eof and len(buf) >= CHUNK_BYTES:
-                # One line longer than a whole chunk: skip it without holding it, count it as malformed.
+        if end == 0 and not at_eof and len(buf) >= CHUNK_BYTES:
+            # One line longer than a chunk: read on up to the line cap; past it, skip the line without holding
+            # it and count it as malformed.
+            buf, end = _read_long_line(fh, buf)
+            if end == 0:
                 skipped = _skip_long_line(fh, cp["offset"] + len(buf))
                 if skipped is None:
                     return 0, chunk
                 chunk.lines = chunk.malformed = 1
                 return skipped - cp["offset"], chunk
-            end = 0
+            at_eof = cp["offset"] + len(buf) >= os.fstat(fh.fileno()).st_size
         if cp["offset"] == 0 and tf.agent_id:
             self._link_from_meta(tf, chunk)
         pos = cp["offset"]
@@ -428,6 +436,8 @@ class TranscriptTailer:
         chunk.lines += 1
         ts = line.timestamp
         if ts is not None:
+            if cp["opened_ts"] is None:
+                cp["opened_ts"] = ts
             if cp["first_ts"] is None or ts < cp["first_ts"]:
                 cp["first_ts"] = ts
             if cp["last_ts"] is None or ts > cp["last_ts"]:
@@ -547,8 +557,8 @@ class TranscriptTailer:
         )
 
 
-_CP_KEYS = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "blocks", "cwd",
-            "git_branch", "client_version", "processor_version")
+_CP_KEYS = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "opened_ts", "blocks",
+            "cwd", "git_branch", "client_version", "processor_version")
 _CP_COLS = ", ".join(_CP_KEYS)
 
 
@@ -580,6 +590,18 @@ def _project_of(path: Path) -> Path:
     return path.parent.parent.parent if path.parent.name == "subagents" else path.parent
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (kill -9 of an ingest) exits instead of waiting for work forever."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _ingest_bucket(db_path: str, prices: PriceTable, paths: list[Path]):
     """Worker: ingest some files with a connection of its own (no rollups: the parent flushes once)."""
     from skill_insights.store import open_reader
@@ -596,6 +618,23 @@ def _head_hash(fh, n: int) -> str:
     data = fh.read(n)
     fh.seek(pos)
     return f"{len(data)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
+
+
+def _read_long_line(fh, buf: bytes) -> tuple[bytes, int]:
+    """Extend `buf` until it holds a newline or MAX_LINE_BYTES; returns (buf, end just past the newline or 0)."""
+    parts = [buf]
+    size = len(buf)
+    while size <= MAX_LINE_BYTES:
+        block = fh.read(1024 * 1024)
+        if not block:
+            break
+        parts.append(block)
+        size += len(block)
+        i = block.find(b"\n")
+        if i >= 0:
+            data = b"".join(parts)
+            return data, size - len(block) + i + 1
+    return b"".join(parts), 0
 
 
 def _skip_long_line(fh, start: int) -> int | None:
@@ -627,8 +666,9 @@ def _mark_dirty_responses(conn) -> None:
 def _recompute_canonical(conn) -> None:
     """Rebuild `responses` for the keys in temp.keys from their observations, marking what changed dirty.
 
-    The owner is the first observation not marked as a fork's copy; the tokens are those of the
-    observation with the largest output_tokens.
+    The owner is an observation not marked as a fork's copy, from the file opened first (see files.opened_ts),
+    so ownership does not depend on which file was ingested first; the tokens are those of the observation
+    with the largest output_tokens.
     """
     _mark_dirty_responses(conn)
     conn.execute(
@@ -643,9 +683,9 @@ def _recompute_canonical(conn) -> None:
                best.cache_creation_5m, best.cache_creation_1h, best.cache_read_input_tokens, best.cost_usd
            FROM temp.keys k
            JOIN response_obs own ON own.rowid = (
-               SELECT o.rowid FROM response_obs o
+               SELECT o.rowid FROM response_obs o JOIN files f ON f.id = o.file_id
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id
-               ORDER BY o.copied, o.rowid LIMIT 1)
+               ORDER BY o.copied, coalesce(f.opened_ts, 9e18), o.file_id LIMIT 1)
            JOIN response_obs best ON best.rowid = (
                SELECT o.rowid FROM response_obs o
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id

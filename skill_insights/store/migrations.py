@@ -58,6 +58,9 @@ def capture_core(db: sqlite_utils.Database) -> None:
             "user_messages": int,
             "first_ts": float,
             "last_ts": float,
+            # Timestamp of the first timestamped line in file order: a fork starts with lines written when it
+            # was forked, before the older lines it copied, so the original of a copy has the smaller one.
+            "opened_ts": float,
             "blocks": str,  # JSON [[start, end], ...] activity blocks (gaps > 10 min split)
             "cwd": str,
             "git_branch": str,

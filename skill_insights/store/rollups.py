@@ -28,8 +28,15 @@ TOKEN_COLS = (
     "cache_read_input_tokens",
 )
 _SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
-# The first row of an event's (kind, key): the one that counts.
-_OWNER = "NOT EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.rowid < e.rowid)"
+# The row of an event's (kind, key) that counts: the one from the file opened first (a fork's copies lose to
+# the original whatever the ingest order), then the lowest file id.
+OWNED_EVENT = _OWNER = """NOT EXISTS (
+    SELECT 1 FROM events o JOIN files fo ON fo.id = o.file_id
+    WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id
+      AND (coalesce(fo.opened_ts, 9e18), o.file_id)
+          < (SELECT coalesce(fe.opened_ts, 9e18), fe.id FROM files fe WHERE fe.id = e.file_id))"""
+# A tool call failed when any copy of its result says so.
+_FAILED = "EXISTS (SELECT 1 FROM events x WHERE x.kind = 'tool_error' AND x.key = e.key)"
 
 
 def flush(db: sqlite_utils.Database | sqlite3.Connection) -> int:
@@ -104,29 +111,19 @@ def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
     primary = max(models, key=lambda m: models[m]["total_tokens"], default=None)
 
     counts: dict[str, dict] = defaultdict(lambda: defaultdict(int))
-    for kind, name, detail, n in conn.execute(
-        f"""SELECT kind, name, detail, count(*) FROM events e
+    errors: dict[str, int] = defaultdict(int)
+    for kind, name, detail, n, failed in conn.execute(
+        f"""SELECT kind, name, detail, count(*), sum(kind = 'tool' AND {_FAILED}) FROM events e
             WHERE session_id = ? AND kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash') AND {_OWNER}
             GROUP BY kind, name, detail""",
         [sid],
     ):
         counts[kind][(name, detail)] += n
-    errors: dict[str, int] = defaultdict(int)
-    for name, n in conn.execute(
-        f"""SELECT t.name, count(*) FROM events e
-            LEFT JOIN events t ON t.kind = 'tool' AND t.key = e.key
-            WHERE e.session_id = ? AND e.kind = 'tool_error' AND {_OWNER}
-              AND (t.rowid IS NULL OR t.rowid = (SELECT min(rowid) FROM events WHERE kind = 'tool' AND key = e.key))
-            GROUP BY t.name""",
-        [sid],
-    ):
-        errors[name or "(unknown)"] += n
-
+        if failed:
+            errors[name] += failed
     tools = {
         name: {"calls": n, "errors": errors.get(name, 0)} for (name, _), n in sorted(counts["tool"].items())
     }
-    for name, n in errors.items():
-        tools.setdefault(name, {"calls": 0, "errors": n})
     skills = {name: n for (name, _), n in sorted(counts["skill"].items())}
     mcp: dict[str, dict[str, int]] = defaultdict(dict)
     for (server, tool), n in sorted(counts["mcp"].items()):
@@ -265,9 +262,7 @@ def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
     )
     conn.execute(
         f"""INSERT INTO tools_daily (date, tool, calls, errors)
-            SELECT e.date, e.name, count(*), count(x.key) FROM events e
-            LEFT JOIN events x ON x.kind = 'tool_error' AND x.key = e.key
-                AND x.rowid = (SELECT min(rowid) FROM events WHERE kind = 'tool_error' AND key = e.key)
+            SELECT e.date, e.name, count(*), sum({_FAILED}) FROM events e
             WHERE e.kind = 'tool' AND e.date IN (SELECT date FROM temp.days) AND {_OWNER}
             GROUP BY e.date, e.name"""
     )

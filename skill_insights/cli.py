@@ -79,6 +79,9 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     for f in files:
         if not f.is_file():
             raise click.ClickException(f"no such transcript file: {f}")
+    for d in projects_dirs:
+        if not d.is_dir():
+            raise click.ClickException(f"no such projects folder: {d}")
     roots = list(projects_dirs) + list(files)
     if not roots:
         roots = default_projects_dirs()

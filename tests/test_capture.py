@@ -411,3 +411,12 @@ def test_flush_is_idempotent(home):
     before = db.execute("SELECT * FROM usage_daily ORDER BY date, model").fetchall()
     assert flush(db) == 1
     assert db.execute("SELECT * FROM usage_daily ORDER BY date, model").fetchall() == before
+
+
+def test_ingest_missing_projects_dir_is_one_line_error(home):
+    r = run("ingest", "--projects-dir", str(home / "nowhere"))
+    assert r.exit_code == 1
+    assert "no such projects folder" in r.output
+    # The default folder missing is a fresh machine, not an error.
+    r = run("ingest")
+    assert r.exit_code == 0 and r.output.startswith("0 files")

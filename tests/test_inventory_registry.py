@@ -112,3 +112,44 @@ def test_version_comparison():
     assert is_behind("1.10.0", "1.9.0") is False
     assert is_behind("1.0.0-beta", "1.0.0") is True
     assert is_behind("1.0.0", None) is None and is_behind("latest", "1.0.0") is None
+
+
+def test_no_registry_configured_means_no_connection(tmp_path, monkeypatch):
+    # Regression: with nothing configured, scan fell back to the public registry. A listening "proxy" catches any
+    # attempt: httpx routes every request through HTTP(S)_PROXY.
+    import socket
+
+    from click.testing import CliRunner
+
+    from skill_insights.cli import cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
+    monkeypatch.delenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", raising=False)
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(8)
+    proxy.setblocking(False)
+    url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(var, url)
+    proj = tmp_path / "proj"
+    tile = proj / ".tessl" / "tiles" / "acme" / "mytile"
+    (tile / "skills" / "t").mkdir(parents=True)
+    (tile / "tile.json").write_text(json.dumps({"name": "acme/mytile", "version": "1.0.0",
+                                                "skills": {"t": {"path": "skills/t/SKILL.md"}}}))
+    (tile / "skills" / "t" / "SKILL.md").write_text("---\nname: t\ndescription: T.\n---\nbody\n")
+    try:
+        r = CliRunner().invoke(cli, ["scan", str(proj), "--json", "--no-agent-dirs"])
+        assert r.exit_code == 0, r.output
+        with pytest.raises(BlockingIOError):
+            proxy.accept()[0].close()  # a connection waiting here would be a registry request
+    finally:
+        proxy.close()
+    [m] = [m for m in json.loads(r.output)["manifests"] if m["kind"] == "tile.json"]
+    assert m["name"] == "acme/mytile" and m["registry"]["status"] == "unknown"

@@ -2,8 +2,9 @@
 inventory records, plus registry signals for tiles fetched over HTTP.
 
 Registry: `GET {base}/v1/tiles/{workspace}/{tile}`. The base URL comes from `SKILL_INSIGHTS_TESSL_REGISTRY_URL`,
-else `tessl_registry_url` in the config file, else the public default. Answers are cached on disk; a failed or
-slow registry makes every signal `unknown` (after one short timeout, not one per tile) and the scan goes on.
+else `tessl_registry_url` in the config file. With neither, no request is made (remote services are off unless
+configured) and every signal is `unknown`. Answers are cached on disk; a failed or slow registry makes every
+signal `unknown` (after one short timeout, not one per tile) and the scan goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DEFAULT_REGISTRY_URL = "https://api.tessl.io"
 ENV_REGISTRY_URL = "SKILL_INSIGHTS_TESSL_REGISTRY_URL"
 CACHE_TTL_SECONDS = 24 * 3600
 NEGATIVE_TTL_SECONDS = 15 * 60  # a registry that was down is not asked again for a while
@@ -96,7 +96,8 @@ def is_behind(installed: str | None, latest: str | None) -> bool | None:
 # -- registry client ----------------------------------------------------------------------------------------
 
 
-def registry_base_url(config_file: Path | None = None) -> str:
+def registry_base_url(config_file: Path | None = None) -> str | None:
+    """The configured base URL, or None: there is no default, a scan contacts no registry unless told to."""
     env = os.environ.get(ENV_REGISTRY_URL)
     if env:
         return env.rstrip("/")
@@ -108,7 +109,7 @@ def registry_base_url(config_file: Path | None = None) -> str:
                 return url.rstrip("/")
         except (OSError, ValueError):
             pass
-    return DEFAULT_REGISTRY_URL
+    return None
 
 
 def _now_iso() -> str:
@@ -152,12 +153,12 @@ def parse_tile_answer(doc: Any) -> dict[str, Any]:
 class TesslRegistry:
     """Tile signals with an on-disk cache; one failure switches the client to offline for the rest of a scan."""
 
-    def __init__(self, base_url: str, cache_dir: Path | None, timeout: float = TIMEOUT_SECONDS,
+    def __init__(self, base_url: str | None, cache_dir: Path | None, timeout: float = TIMEOUT_SECONDS,
                  enabled: bool = True) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or "").rstrip("/")
         self.cache_dir = cache_dir / "registry" / "tessl" if cache_dir else None
         self.timeout = timeout
-        self.enabled = enabled
+        self.enabled = enabled and bool(self.base_url)  # no base URL configured: never ask anyone
         self.offline = False
         self._client: Any = None
         self._memo: dict[str, dict[str, Any]] = {}
@@ -197,8 +198,9 @@ class TesslRegistry:
         """{status: ok|not_found|unknown|error|invalid_name, latest_version, updated_at, checked_at, source}"""
         if name in self._memo:
             return self._memo[name]
-        base: dict[str, Any] = {"status": "unknown", "latest_version": None, "updated_at": None,
-                                "checked_at": None, "source": self.base_url}
+        base: dict[str, Any] = {"status": "unknown", "latest_version": None, "updated_at": None, "checked_at": None}
+        if self.base_url:
+            base["source"] = self.base_url
         if not _TILE_NAME.match(name):
             out = {**base, "status": "invalid_name"}
         elif not self.enabled:

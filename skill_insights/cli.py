@@ -692,10 +692,13 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         registry.close()
     _validated_inventory(doc)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(output)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(output)
+        except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
+            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
     diff = store_scan(_db(), doc)
     if as_json:
         _echo_json(doc)

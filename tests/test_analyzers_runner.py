@@ -311,3 +311,25 @@ def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
         proc.wait()
     assert proc.returncode == 0, err
     assert set(json.loads(out)["phases"]) == {"quality", "duplicates"}
+
+
+@pytest.mark.parametrize(("field", "value", "where"), [
+    ("skills", [1], "$.skills[0]"),
+    ("locations", "oops", "$.skills[0].locations"),
+])
+def test_cli_analyze_schema_invalid_inventory_is_one_line_error(env: Path, inv: dict[str, Any], field: str,
+                                                                 value: Any, where: str) -> None:
+    # Regression: a file with a `skills` list of the wrong shapes reached the analyzers: AttributeError traceback.
+    doc = json.loads(json.dumps(inv))
+    if field == "skills":
+        doc["skills"] = value
+    else:
+        doc["skills"][0][field] = value
+    bad = write_inventory(env / "bad.json", doc)
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(bad), "--json"])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"schema at {where}:" in res.output
+    # The bare `{"skills": [1]}` of a hand-made file fails the same way, at the document's first failure.
+    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(write_inventory(env / "b2.json", {"skills": [1]}))])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit) and "schema at $" in res.output

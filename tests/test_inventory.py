@@ -290,3 +290,16 @@ def test_symlink_to_a_file_inside_the_skill_is_listed_with_its_hash(env):
     alias = next(f for f in s["files"] if f["path"] == "alias.md")
     assert alias["is_link"] is True and alias["size"] == 4
     assert alias["sha256"] == hashlib.sha256(b"# A\n").hexdigest()
+
+
+def test_cli_scan_unwritable_output_is_one_line_error(env):
+    # Regression: an -o whose folder can't be created was a FileNotFoundError/FileExistsError traceback.
+    root = env["tmp"] / "repo"
+    skill(root / ".claude" / "skills" / "one", "one")
+    blocker = env["tmp"] / "a-file"
+    blocker.write_text("not a folder\n")
+    for out in (blocker / "inv.json", Path("/proc/no-such-pid/inv.json")):
+        r = CliRunner().invoke(cli, ["scan", str(root), "--no-agent-dirs", "-o", str(out)])
+        assert r.exit_code != 0 and isinstance(r.exception, SystemExit), r.exception
+        assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert "cannot write" in r.output

@@ -24,6 +24,13 @@ def read_inventory_file(path: Path) -> dict[str, Any]:
         raise InventoryError(f"cannot read the inventory {path}: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("skills"), list):
         raise InventoryError(f"{path} is not an inventory document (no `skills` list)")
+    from skill_insights.schemas.validate import SchemaError, validate
+
+    try:  # the analyzers trust the schema's shapes: a hand-edited file must not reach them as a traceback
+        validate(doc, "inventory")
+    except SchemaError as e:
+        msg = " ".join(e.message.split())  # one line, whatever the offending value holds
+        raise InventoryError(f"{path} does not match the inventory schema at {e.path}: {msg}") from None
     return doc
 
 

@@ -80,3 +80,33 @@ def test_instance_lock_is_exclusive(tmp_path: Path) -> None:
     assert not Path(path).exists()
     second.acquire()  # free again once released
     second.release()
+
+
+def test_spool_drain_keeps_a_payload_it_could_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: drain() unlinked every pending file, so one whose read failed (EIO, a transient permission
+    # error) lost its payload. The failure is injected at the OS-read boundary; drain() itself runs for real.
+    from skill_insights.hooks import spool
+    from skill_insights.pricing import PriceTable
+    from skill_insights.store import open_db
+
+    d = tmp_path / "spool"
+    d.mkdir()
+    garbage, kept = d / "1-garbage.json", d / "2-kept.json"
+    garbage.write_bytes(b"not json")
+    kept.write_bytes(b'{"hook_event_name": "SessionEnd"}')
+    real_read = Path.read_bytes
+
+    def flaky_read(self: Path) -> bytes:
+        if self == kept:
+            raise OSError(5, "Input/output error")
+        return real_read(self)
+
+    db = open_db(tmp_path / "store.db")
+    monkeypatch.setattr(Path, "read_bytes", flaky_read)
+    res = spool.drain(db, PriceTable.bundled(), d)
+    assert (res.payloads, res.garbage) == (1, 1)
+    assert not garbage.exists()  # read (as garbage): may go
+    assert kept.exists()  # not read: stays for the next drain
+    monkeypatch.setattr(Path, "read_bytes", real_read)
+    res = spool.drain(db, PriceTable.bundled(), d)
+    assert res.payloads == 1 and spool.pending(d) == []

@@ -57,24 +57,31 @@ def _remove_stale_tmp(directory: Path) -> None:
 
 
 def drain(db, prices, directory: Path | None = None) -> DrainResult:
-    """Ingest every spooled payload's transcripts, then delete the payload files (garbage ones too)."""
+    """Ingest every spooled payload's transcripts, then delete the payload files that were read (garbage too).
+
+    A file that cannot be read now stays in the spool for the next drainer: deleting it would lose its payload.
+    """
     from skill_insights.collectors.transcripts import TranscriptTailer
 
     directory = Path(directory or locations.spool_dir())
     result = DrainResult()
     tailer = TranscriptTailer(db, prices)
     lines = []
+    unread: set[Path] = set()
     # A few rounds: payloads spooled while we ingest are picked up too.
     for _ in range(MAX_ROUNDS):
-        files = pending(directory)
+        files = [f for f in pending(directory) if f not in unread]
         if not files:
             break
         batch: dict[str, Path] = {}
+        read: list[Path] = []
         for f in files:
             try:
                 raw = f.read_bytes()[: locations.MAX_PAYLOAD + 1]
             except OSError:
+                unread.add(f)  # left for the next drain, and not retried in this one
                 continue
+            read.append(f)
             found = transcripts_for(raw)
             result.payloads += 1
             if found is None:
@@ -86,7 +93,7 @@ def drain(db, prices, directory: Path | None = None) -> DrainResult:
             lines.append(summary.line())
             result.transcripts.extend(batch.values())
         # Only after the ingest committed: a crash before this leaves the payloads for the next drainer.
-        for f in files:
+        for f in read:
             f.unlink(missing_ok=True)
     _remove_stale_tmp(directory)
     result.summary = "; ".join(lines)

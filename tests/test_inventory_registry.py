@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -80,22 +79,42 @@ def test_signals_from_a_live_registry_are_cached(tmp_path, server):
     assert len(hits) == 2
 
 
-def test_offline_is_unknown_and_fast(tmp_path):
+def test_offline_after_the_first_failure(tmp_path):
     import socket
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead = s.getsockname()[1]
-    s.close()  # nothing listens there now
-    proj = _project(tmp_path)
-    reg = TesslRegistry(f"http://127.0.0.1:{dead}", tmp_path / "cache", timeout=1.0)
-    t = time.monotonic()
-    doc = scan([proj], agent_dirs=False, registry=reg)
-    assert time.monotonic() - t < 5
+    # A registry that accepts and hangs up at once: counting connections shows the client gave up after one.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    connections: list[int] = []
+    stop = threading.Event()
+
+    def drop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connections.append(1)
+            conn.close()
+
+    t = threading.Thread(target=drop, daemon=True)
+    t.start()
+    proj = _project(tmp_path)  # two tiles to look up: ws/tile and ws/gone
+    reg = TesslRegistry(f"http://127.0.0.1:{listener.getsockname()[1]}", tmp_path / "cache", timeout=1.0)
+    try:
+        doc = scan([proj], agent_dirs=False, registry=reg)
+    finally:
+        reg.close()
+        stop.set()
+        t.join()
+        listener.close()
     tessl = next(m for m in doc["manifests"] if m["kind"] == "tessl.json")
     assert {d["registry"]["status"] for d in tessl["dependencies"].values()} == {"unknown"}
     assert tessl["dependencies"]["ws/tile"]["registry"]["behind"] is None
     assert reg.offline is True
+    assert len(connections) == 1  # the second tile never tried the network
 
 
 def test_base_url_env_then_config(tmp_path, monkeypatch):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from test_daemon_support import DaemonProc, make_env, wait_for
@@ -58,3 +60,49 @@ def test_daemon_scans_analyzes_and_reports_in_the_background(env: dict[str, str]
         assert "report.regenerate" in jobs
     finally:
         d.stop()
+
+
+def test_an_ingest_that_changed_nothing_does_not_count_as_a_change(tmp_path: Path, monkeypatch) -> None:
+    # Regression: every reconcile re-ingests a transcript ending in a partial line; that bumped `ingests` and so
+    # regenerated the report each interval. Only ingests that added something count as `changes`.
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    from skill_insights.daemon.service import Daemon, DaemonConfig
+
+    transcript = tmp_path / "projects" / "p" / "s.jsonl"
+    transcript.parent.mkdir(parents=True)
+    src = next((FIX / "skill" / "projects").glob("*/*.jsonl"))
+    transcript.write_bytes(src.read_bytes() + b'{"type": "assistant", "partial')  # a line still being written
+    daemon = Daemon(DaemonConfig(roots=[tmp_path / "projects"]))
+    daemon._open_store()
+    try:
+        daemon.ingest([str(transcript)], "reconcile")
+        daemon.ingest([str(transcript)], "reconcile")  # the partial line again: nothing new
+    finally:
+        daemon.db.conn.close()
+    assert daemon.stats["ingests"] == 2 and daemon.stats["changes"] == 1
+
+
+def test_report_regenerates_only_after_a_change(tmp_path: Path, monkeypatch) -> None:
+    from skill_insights.daemon.jobs import BackgroundJobs
+
+    # A plain stand-in for the daemon (its stats and paths), and `true` for the child: each spawn is one line
+    # in jobs.log, and the job is over at once.
+    monkeypatch.setattr(sys, "executable", shutil.which("true"))
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    daemon = SimpleNamespace(stats={"ingests": 0, "changes": 0}, paths=SimpleNamespace(log_dir=log_dir))
+    jobs = BackgroundJobs(daemon)
+
+    def regenerate() -> int:
+        jobs.regenerate_report()
+        if jobs.proc is not None:
+            jobs.proc.wait()
+        return sum(" report" in line for line in (log_dir / "jobs.log").read_text().splitlines())
+
+    assert regenerate() == 1  # the first interval after start
+    daemon.stats["ingests"] += 3  # ingests that changed nothing
+    assert regenerate() == 1
+    daemon.stats["ingests"] += 1
+    daemon.stats["changes"] += 1
+    assert regenerate() == 2
+    assert regenerate() == 2

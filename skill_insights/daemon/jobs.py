@@ -32,7 +32,9 @@ class BackgroundJobs:
         self.daemon = daemon
         self.proc: subprocess.Popen | None = None
         self.kind: str | None = None
-        self.reported_ingests = -1  # daemon.stats["ingests"] when the last report was started
+        # daemon.stats["changes"] when the last report was started. Not "ingests": an ingest that changed nothing
+        # (a trailing partial line re-queued by every reconcile) must not cost a report each interval.
+        self.reported_changes = -1
 
     def busy(self) -> bool:
         if self.proc is None:
@@ -62,7 +64,7 @@ class BackgroundJobs:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                          start_new_session=True)
         self.kind = kind
-        self.reported_ingests = self.daemon.stats.get("ingests", 0)
+        self.reported_changes = self.daemon.stats.get("changes", 0)
         log.info("started %s job (pid %d)", kind, self.proc.pid)
 
     def refresh(self) -> None:
@@ -72,7 +74,7 @@ class BackgroundJobs:
 
     def regenerate_report(self) -> None:
         """A new report when sessions were captured since the last one (debounced by the job interval)."""
-        if self.busy() or self.daemon.stats.get("ingests", 0) == self.reported_ingests:
+        if self.busy() or self.daemon.stats.get("changes", 0) == self.reported_changes:
             return
         self._spawn("report", ["report"])
 

@@ -169,6 +169,7 @@ class Daemon:
             "last_ingest_at": None,
             "last_ingest": None,
             "ingests": 0,
+            "changes": 0,  # ingests that added lines or re-derived a file: what a new report can show
             "files_ingested": 0,
             "lines_ingested": 0,
             "responses_ingested": 0,
@@ -564,6 +565,7 @@ class Daemon:
         st["lines_ingested"] += lines
         st["responses_ingested"] += responses
         if changed:
+            st["changes"] += 1
             st["last_ingest_at"] = time.time()
             st["last_ingest"] = {"reason": reason, "files": len(files), "changed_files": changed,
                                  "new_lines": lines, "new_responses": responses, "seconds": round(secs, 4)}

@@ -1,1 +1,1 @@
-"""analyzers."""
+"""Analysis phases over the skills inventory: staleness, quality, duplicates, registry search."""

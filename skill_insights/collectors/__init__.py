@@ -1,1 +1,1 @@
-"""collectors."""
+"""Collectors: files on this machine → store rows (transcripts, skills, git, Tessl). They never render."""

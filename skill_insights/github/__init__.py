@@ -1,1 +1,1 @@
-"""github."""
+"""Session reports on GitHub PRs and issues (per-session stats, cost, workflow diagrams). Not built yet."""

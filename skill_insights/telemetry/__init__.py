@@ -1,1 +1,1 @@
-"""telemetry."""
+"""Opt-in agent signals to PostHog and the org-wide view fetched back with HogQL. Not built yet."""

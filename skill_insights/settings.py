@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from skill_insights.hooks import locations
 
 APP_NAME = "skill-insights"
@@ -58,6 +56,8 @@ def get_paths() -> Paths:
             runtime_dir=root / "run",
             cache_dir=root / "cache",
         )
+    import platformdirs  # only without the override: every command pays for settings
+
     dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
     runtime = Path(locations.runtime_dir())
     return Paths(

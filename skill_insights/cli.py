@@ -46,7 +46,7 @@ def _prices():
 
     try:
         return PriceTable.load(get_paths().prices_file)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise click.ClickException(f"cannot read the price table: {e}") from None
 
 
@@ -54,7 +54,22 @@ def _echo_json(doc) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
-@click.group()
+class _Cli(click.Group):
+    """Turns environment failures (a file where a folder should be, a full disk, a corrupt store) into one line."""
+
+    def invoke(self, ctx: click.Context):
+        import sqlite3
+
+        try:
+            return super().invoke(ctx)
+        except OSError as e:
+            where = f": {e.filename}" if e.filename else ""
+            raise click.ClickException(f"{e.strerror or e}{where}") from None
+        except sqlite3.DatabaseError as e:
+            raise click.ClickException(f"the store at {get_paths().database} cannot be used: {e}") from None
+
+
+@click.group(cls=_Cli)
 @click.version_option(__version__, prog_name="skill-insights")
 def cli() -> None:
     """Usage, cost and skills insights for coding agents, kept locally."""
@@ -159,6 +174,8 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 @click.option("--project", help="Only sessions whose working directory matches.")
 def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None) -> None:
     """Tokens and estimated cost per day, month or session."""
+    if since and until and since > until:
+        raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     from skill_insights import usage as reports
     db = _reader()
     _catch_up(db)
@@ -189,8 +206,10 @@ def session_show(session_id: str, as_json: bool) -> None:
     from skill_insights import usage as reports
     db = _reader()
     _catch_up(db)
-    sid = reports.find_session(db, session_id)
-    stats = reports.session_stats(db, sid) if sid else None
+    matches = reports.match_sessions(db, session_id)
+    if len(matches) > 1:
+        raise click.ClickException(f"{session_id!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
+    stats = reports.session_stats(db, matches[0]) if matches else None
     if stats is None:
         raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
     if as_json:
@@ -271,15 +290,20 @@ def pricing_update(source: str, timeout: float) -> None:
             resp.raise_for_status()
             raw = resp.content
         else:
+            if not Path(source).is_file():  # a FIFO or a device would block or never end
+                raise ValueError("not a regular file")
             raw = Path(source).read_bytes()
         doc = from_litellm(json.loads(raw), updated=date.today().isoformat())
+        table = PriceTable.from_document(doc, source=source)
     except Exception as e:
         raise click.ClickException(f"cannot load prices from {source}: {e}") from None
+    db = _db()  # before the price file changes: a store we cannot open leaves prices and costs as they were
     paths = get_paths().ensure()
     tmp = paths.prices_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
     tmp.replace(paths.prices_file)
-    n = reprice(_db(), PriceTable.load(paths.prices_file))
+    del table
+    n = reprice(db, PriceTable.load(paths.prices_file))
     click.echo(f"loaded {len(doc['models'])} Claude models from {source}; re-priced {n} responses")
 
 
@@ -522,8 +546,12 @@ def _has_history() -> bool:
     try:
         with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
             return conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
-    except sqlite3.Error:
-        return False
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # a store created before any capture
+            return False
+        raise click.ClickException(f"the store at {db_file} cannot be read: {e}") from None
+    except sqlite3.DatabaseError as e:
+        raise click.ClickException(f"the store at {db_file} cannot be read: {e}") from None
 
 
 @cli.command("run")

@@ -150,16 +150,23 @@ def by_session(
     return {"rows": out, "totals": totals}
 
 
+def match_sessions(db: sqlite_utils.Database, ident: str, limit: int = 4) -> list[str]:
+    """Session ids for a full id (exactly that one) or a prefix (every match, up to `limit`)."""
+    exact = db.execute("SELECT session_id FROM sessions WHERE session_id = ?", [ident]).fetchone()
+    if exact:
+        return [exact[0]]
+    pattern = ident.replace("\\", "").replace("%", r"\%").replace("_", r"\_") + "%"
+    rows = db.execute(
+        "SELECT session_id FROM sessions WHERE session_id LIKE ? ESCAPE '\\' ORDER BY session_id LIMIT ?",
+        [pattern, limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def find_session(db: sqlite_utils.Database, ident: str) -> str | None:
     """A session id from a full id or a unique prefix."""
-    rows = db.execute(
-        "SELECT session_id FROM sessions WHERE session_id = ? OR session_id LIKE ? ESCAPE '\\' LIMIT 2",
-        [ident, ident.replace("\\", "").replace("%", r"\%").replace("_", r"\_") + "%"],
-    ).fetchall()
-    exact = [r[0] for r in rows if r[0] == ident]
-    if exact:
-        return exact[0]
-    return rows[0][0] if len(rows) == 1 else None
+    matches = match_sessions(db, ident)
+    return matches[0] if len(matches) == 1 else None
 
 
 def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] | None:

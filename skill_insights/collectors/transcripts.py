@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -76,6 +77,8 @@ def discover(roots: Iterable[Path]) -> list[Path]:
             try:
                 st = p.stat()
             except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):  # a FIFO named *.jsonl would block the read forever
                 continue
             p = Path(os.path.abspath(p))
             found[str(p)] = (st.st_mtime, p)
@@ -237,9 +240,8 @@ class TranscriptTailer:
             while todo and len(batch) < BATCH_FILES:
                 path = todo[0]
                 tf = classify(Path(path))
-                try:
-                    fh = open(tf.path, "rb")  # noqa: SIM115 - closed after the batch commits
-                except OSError:
+                fh = _open_regular(tf.path)
+                if fh is None:
                     todo.pop(0)
                     continue
                 st = os.fstat(fh.fileno())
@@ -584,6 +586,18 @@ class _Prepared:
     consumed: int
     chunk: _Chunk
     head: str | None
+
+
+def _open_regular(path: Path):
+    """The file opened for reading, or None when it is gone or not a regular file (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
 
 
 def _project_of(path: Path) -> Path:

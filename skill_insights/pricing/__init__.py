@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -37,14 +38,24 @@ class Rates:
 
     @classmethod
     def from_entry(cls, e: dict) -> Rates:
-        inp = float(e["input"])
+        if not isinstance(e, dict):
+            raise ValueError(f"a price entry is not an object: {e!r}")
+        inp = _rate(e, "input")
         return cls(
             input=inp,
-            output=float(e["output"]),
-            cache_write_5m=float(e.get("cache_write_5m", inp * CACHE_WRITE_5M)),
-            cache_write_1h=float(e.get("cache_write_1h", inp * CACHE_WRITE_1H)),
-            cache_read=float(e.get("cache_read", inp * CACHE_READ)),
+            output=_rate(e, "output"),
+            cache_write_5m=_rate(e, "cache_write_5m", inp * CACHE_WRITE_5M),
+            cache_write_1h=_rate(e, "cache_write_1h", inp * CACHE_WRITE_1H),
+            cache_read=_rate(e, "cache_read", inp * CACHE_READ),
         )
+
+
+def _rate(e: dict, key: str, default: float | None = None) -> float:
+    """A price per million tokens: a finite, non-negative number."""
+    v = e.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"price {key!r} is not a non-negative number: {v!r}")
+    return float(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +86,12 @@ class PriceTable:
 
     @classmethod
     def from_document(cls, doc: dict, source: str) -> PriceTable:
+        if not isinstance(doc, dict) or not isinstance(doc.get("models"), dict):
+            raise ValueError(f"{source}: not a price table (an object with a `models` object)")
         models: dict[str, ModelPrice] = {}
         for name, entry in doc["models"].items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"{source}: the entry for {name!r} is not an object")
             lc = entry.get("long_context")
             models[normalize_model(name)] = ModelPrice(
                 base=Rates.from_entry(entry),
@@ -145,6 +160,9 @@ def from_litellm(doc: dict, updated: str | None = None) -> dict:
         inp, out = e.get("input_cost_per_token"), e.get("output_cost_per_token")
         if not isinstance(inp, int | float) or not isinstance(out, int | float):
             continue
+        for key in ("input_cost_per_token", "output_cost_per_token"):
+            if not math.isfinite(e[key]) or e[key] < 0:
+                raise ValueError(f"{name}: {key} is not a non-negative number: {e[key]!r}")
         entry: dict = {"input": inp * MTOK, "output": out * MTOK}
         for ours, theirs in (
             ("cache_write_5m", "cache_creation_input_token_cost"),

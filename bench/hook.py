@@ -14,6 +14,7 @@ Runs are interleaved round-robin so machine noise hits every variant alike. Prin
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -125,15 +126,20 @@ def main() -> None:
             variants["hook session-end, spool"].append(timed(end_cmd, payload, env))
             wait_empty(spool)
             daemon = FakeDaemon(locations.socket_path())
+            pid_fd = None
             try:
                 variants["hook session-end, socket"].append(timed(end_cmd, payload, env))
-                # The pid file names a live process (this one), as when the daemon runs.
-                Path(locations.pid_path()).write_text(f"{os.getpid()}\n")
+                # As when the daemon runs: a live pid (this one) in the pid file, under the daemon's flock.
+                pid_fd = os.open(locations.pid_path(), os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.write(pid_fd, f"{os.getpid()}\n".encode())
                 variants["hook session-start"].append(timed(start_cmd, payload.replace(b"SessionEnd", b"SessionStart"),
                                                             env))
             finally:
                 daemon.close()
-                os.unlink(locations.pid_path())
+                if pid_fd is not None:
+                    os.unlink(locations.pid_path())
+                    os.close(pid_fd)
             if cli and i < 10:
                 variants["skill-insights hook (console script)"].append(timed([cli, "hook", "session-end"], payload,
                                                                              env))

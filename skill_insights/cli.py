@@ -315,10 +315,23 @@ def daemon() -> None:
     """The capture daemon: watches transcripts, takes hook nudges, ingests within a second."""
 
 
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets nan (every comparison with it is false) and inf through: neither is a usable interval.
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
 @daemon.command("run")
 @click.option("--polling", is_flag=True, default=None, help="Poll the file system instead of inotify/FSEvents.")
-@click.option("--reconcile-interval", "reconcile_s", type=float, help="Seconds between full reconciles (300).")
-@click.option("--debounce-ms", type=float, help="Delay after a write before ingesting it (150).")
+@click.option("--reconcile-interval", "reconcile_s", type=_POSITIVE, callback=_finite,
+              help="Seconds between full reconciles (300).")
+@click.option("--debounce-ms", type=_POSITIVE, callback=_finite, help="Delay after a write before ingesting it (150).")
 @click.option("--projects-dir", "projects_dirs", multiple=True, type=click.Path(path_type=Path),
               help="Transcript root to watch (repeatable). Default: $CLAUDE_CONFIG_DIR/projects.")
 @click.option("-v", "--verbose", is_flag=True, default=None, help="Debug logging, also to stderr.")
@@ -328,6 +341,9 @@ def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: flo
     from skill_insights.daemon.control import AlreadyRunning
     from skill_insights.daemon.service import Daemon, DaemonConfig
 
+    for d in projects_dirs:  # a typo here would otherwise watch nothing, silently, forever
+        if not d.is_dir():
+            raise click.ClickException(f"no such projects folder: {d}")
     cfg = DaemonConfig.from_env(
         polling=polling, reconcile_s=reconcile_s, verbose=verbose,
         debounce_s=None if debounce_ms is None else debounce_ms / 1000,
@@ -345,7 +361,8 @@ def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: flo
 
 
 @daemon.command("start")
-@click.option("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait until it is up.")
+@click.option("--wait", "wait_s", default=10.0, show_default=True, type=_POSITIVE, callback=_finite,
+              help="Seconds to wait until it is up.")
 def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
@@ -358,7 +375,8 @@ def daemon_start(wait_s: float) -> None:
 
 
 @daemon.command("stop")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for it to exit.")
+@click.option("--timeout", default=10.0, show_default=True, type=_POSITIVE, callback=_finite,
+              help="Seconds to wait for it to exit.")
 @click.option("--force", is_flag=True, help="SIGKILL it if it has not exited by then.")
 def daemon_stop(timeout: float, force: bool) -> None:
     """Stop the daemon (SIGTERM, then wait)."""
@@ -412,7 +430,8 @@ def daemon_status(as_json: bool) -> None:
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("event", required=False, default="")
-def hook(event: str) -> None:
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)  # a hook must exit 0 whatever it is given: ignored
+def hook(event: str, extra: tuple[str, ...]) -> None:
     """Run a Claude Code hook (session-start | session-end) on the JSON on stdin. Always exits 0.
 
     `install` writes a faster command (the interpreter on hooks/entry.py); this is the same code.
@@ -699,7 +718,7 @@ def _session_projects() -> list[Path]:
 @cli.command()
 @click.argument("roots", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--no-agent-dirs", is_flag=True, help="Skip the user-level skill dirs of every agent and plugins.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the inventory JSON here.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the inventory JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON.")
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
@@ -711,6 +730,13 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     for r in roots:
         if not r.is_dir():
             raise click.ClickException(f"no such folder: {r}")
+    if output is not None:
+        from skill_insights.outputs import NotRegularFile, check_output_path
+
+        try:  # before scanning: the rename below would turn a FIFO, /dev/full or a folder into a plain file
+            check_output_path(output)
+        except NotRegularFile as e:
+            raise click.ClickException(str(e)) from None
     paths = get_paths()
     registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
     try:

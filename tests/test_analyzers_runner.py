@@ -333,3 +333,18 @@ def test_cli_analyze_schema_invalid_inventory_is_one_line_error(env: Path, inv: 
     # The bare `{"skills": [1]}` of a hand-made file fails the same way, at the document's first failure.
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(write_inventory(env / "b2.json", {"skills": [1]}))])
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit) and "schema at $" in res.output
+
+
+def test_cli_analyze_refuses_a_fifo_inventory(env: Path) -> None:
+    # Regression: `analyze --inventory FIFO` blocked forever in the read. A subprocess, so a hang is a timeout.
+    import subprocess
+    import sys
+
+    fifo = env / "inventory.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(fifo)],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "not a regular file" in proc.stderr
+    assert fifo.is_fifo()

@@ -110,3 +110,60 @@ def test_spool_drain_keeps_a_payload_it_could_not_read(tmp_path: Path, monkeypat
     monkeypatch.setattr(Path, "read_bytes", real_read)
     res = spool.drain(db, PriceTable.bundled(), d)
     assert res.payloads == 1 and spool.pending(d) == []
+
+
+def _no_real_daemon(monkeypatch) -> None:
+    """Should validation let a bad value through, fail fast instead of running or spawning a daemon."""
+    from skill_insights.daemon import service
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the bad value was accepted")
+
+    monkeypatch.setattr(service.Daemon, "run", refuse)
+    monkeypatch.setattr(control, "start", refuse)
+    monkeypatch.setattr(control, "stop", refuse)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--reconcile-interval", "nan"],
+        ["run", "--reconcile-interval", "inf"],
+        ["run", "--reconcile-interval", "0"],
+        ["run", "--debounce-ms", "-5"],
+        ["run", "--debounce-ms", "nan"],
+        ["start", "--wait", "-1"],
+        ["start", "--wait", "nan"],
+        ["stop", "--timeout", "-1"],
+    ],
+)
+def test_daemon_numeric_options_must_be_finite_and_positive(args: list[str], monkeypatch, tmp_path: Path) -> None:
+    # Regression: nan, negative and infinite intervals were accepted.
+    from click.testing import CliRunner
+
+    from skill_insights.cli import cli
+
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    _no_real_daemon(monkeypatch)
+    result = CliRunner().invoke(cli, ["daemon", *args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "Invalid value" in result.output
+    assert not (tmp_path / "si" / "run" / "daemon.pid").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_daemon_run_refuses_a_projects_dir_that_is_not_a_folder(kind: str, monkeypatch, tmp_path: Path) -> None:
+    # Regression: `daemon run --projects-dir /typo` ran silently, watching nothing.
+    from click.testing import CliRunner
+
+    from skill_insights.cli import cli
+
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    _no_real_daemon(monkeypatch)
+    target = tmp_path / "projects"
+    if kind == "file":
+        target.write_text("not a folder\n")
+    result = CliRunner().invoke(cli, ["daemon", "run", "--projects-dir", str(target)])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    assert result.output.strip().splitlines() == [f"Error: no such projects folder: {target}"]
+    assert not (tmp_path / "si" / "run" / "daemon.pid").exists()

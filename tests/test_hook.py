@@ -5,6 +5,7 @@ Every wait polls with a generous deadline; nothing here times the hook (bench/ho
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
@@ -38,7 +39,21 @@ def home(monkeypatch) -> Iterator[Path]:
     monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(d / "si"))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(d / "claude"))
     yield d
+    while _held_locks:
+        os.close(_held_locks.pop())
     shutil.rmtree(d, ignore_errors=True)
+
+
+_held_locks: list[int] = []
+
+
+def hold_daemon_lock() -> None:
+    """Play a running daemon: this process's pid in the pid file, under the daemon's flock (until teardown)."""
+    Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700, exist_ok=True)
+    fd = os.open(locations.pid_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    _held_locks.append(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, f"{os.getpid()}\n".encode())
 
 
 def copy_session(home: Path) -> Path:
@@ -104,9 +119,8 @@ def spooled() -> list[str]:
     ],
 )
 def test_bad_input_exits_0_quietly_with_one_log_line(home, event, stdin, expected):
-    # A live pid in the pid file, so session-start does not spawn a daemon here.
-    Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
-    Path(locations.pid_path()).write_text(f"{os.getpid()}\n")
+    # What a running daemon holds, so session-start does not spawn a daemon here.
+    hold_daemon_lock()
 
     result = run_hook(event, stdin)
 
@@ -122,8 +136,7 @@ def test_bad_input_exits_0_quietly_with_one_log_line(home, event, stdin, expecte
 def test_garbage_session_start_prints_no_context_even_when_configured(home):
     Path(locations.config_file()).parent.mkdir(parents=True)
     Path(locations.config_file()).write_text(json.dumps({"session_start_context": "remember the budget"}))
-    Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
-    Path(locations.pid_path()).write_text(f"{os.getpid()}\n")
+    hold_daemon_lock()
 
     assert run_hook("session-start", b"not json").stdout == b""
     assert run_hook("session-start", payload("SessionStart", "/x.jsonl")).stdout == b"remember the budget\n"
@@ -302,8 +315,7 @@ def test_hook_cli_command_runs_the_same_code(home):
 
 
 def test_session_start_with_running_daemon_spawns_nothing_and_prints_nothing(home):
-    Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
-    Path(locations.pid_path()).write_text(f"{os.getpid()}\n")
+    hold_daemon_lock()
 
     result = run_hook("session-start", payload("SessionStart", "/x.jsonl"))
 
@@ -312,8 +324,7 @@ def test_session_start_with_running_daemon_spawns_nothing_and_prints_nothing(hom
 
 
 def test_session_start_prints_the_configured_context_line(home):
-    Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
-    Path(locations.pid_path()).write_text(f"{os.getpid()}\n")
+    hold_daemon_lock()
     Path(locations.config_file()).parent.mkdir(parents=True)
     Path(locations.config_file()).write_text(json.dumps({"session_start_context": "Skills used this week: 3 ✓"}))
 
@@ -352,6 +363,38 @@ def test_session_start_spawns_a_detached_daemon_when_none_runs(home):
     finally:
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not _alive(pid), timeout=30, what="the daemon to stop")
+
+
+def test_session_start_does_not_trust_a_live_pid_without_the_daemons_lock(home):
+    # Regression: a stale pid file naming any live process (a reused pid after a crash or reboot) read as
+    # "daemon running", so no daemon was ever started again.
+    (home / "claude" / "projects").mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    daemon_pid = None
+    try:
+        Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
+        Path(locations.pid_path()).write_text(f"{sleeper.pid}\n")  # no lock held: not a daemon
+
+        result = run_hook("session-start", payload("SessionStart", "/x.jsonl"))
+
+        assert result.returncode == 0 and result.stdout == b""
+        assert "daemon not running; spawned it" in log_lines()[-1], log_lines()
+        daemon_pid = int(wait_for(lambda: (p := _live_pid()) != sleeper.pid and p, what="the spawned daemon"))
+    finally:
+        subprocess.run([sys.executable, "-m", "skill_insights", "daemon", "stop"], capture_output=True,
+                       timeout=60, env=dict(os.environ), check=False)
+        if daemon_pid and _alive(daemon_pid):
+            os.kill(daemon_pid, signal.SIGKILL)
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_hook_cli_command_ignores_extra_arguments(home):
+    # Regression: `hook session-start --foo bar` exited 2 with click's usage error; a hook must always exit 0.
+    hold_daemon_lock()
+    result = CliRunner().invoke(cli, ["hook", "session-start", "--foo", "bar"], input=b"")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "empty stdin" in log_lines()[-1]
 
 
 def _alive(pid: int) -> bool:

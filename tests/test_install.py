@@ -327,3 +327,23 @@ def test_plugin_hook_script_runs_the_hook(env, monkeypatch):
                             env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
     assert result.returncode == 0 and result.stdout == b""
     assert "not a JSON object" in Path(locations.hook_log()).read_text()
+
+
+@pytest.mark.parametrize("command", ["install", "uninstall"])
+def test_settings_that_is_not_a_regular_file_is_refused(env, command):
+    # Regression: `install --settings /dev/null` replaced /dev/null with a regular file (and wrote a .bak next
+    # to it); a FIFO also blocked the read.
+    fifo = env / "settings-fifo"
+    os.mkfifo(fifo)
+    # A subprocess with a timeout: the unfixed code blocks forever reading the FIFO.
+    result = subprocess.run([sys.executable, "-m", "skill_insights", command, "--no-service", "--settings", str(fifo)],
+                            capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert result.returncode != 0 and result.stdout == ""
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in env.iterdir() if p.name.startswith("settings")) == ["settings-fifo"]
+    folder = env / "settings-dir"
+    folder.mkdir()
+    with pytest.raises(install.SettingsError, match="directory"):
+        install.update_settings(folder, lambda doc: {**doc, "x": 1})
+    assert folder.is_dir() and not any(folder.iterdir())

@@ -303,3 +303,24 @@ def test_cli_scan_unwritable_output_is_one_line_error(env):
         assert r.exit_code != 0 and isinstance(r.exception, SystemExit), r.exception
         assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
         assert "cannot write" in r.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "empty"])
+def test_cli_scan_refuses_an_output_that_is_not_a_regular_file(env, kind):
+    # Regression: the tmp-then-rename write turned `-o /dev/full` (or a FIFO) into a regular file.
+    root = env["tmp"] / "repo"
+    skill(root / ".claude" / "skills" / "one", "one")
+    out = env["tmp"] / "target"
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "dir":
+        out.mkdir()
+    r = CliRunner().invoke(cli, ["scan", str(root), "--no-agent-dirs", "--no-registry",
+                                 "-o", "" if kind == "empty" else str(out)])
+    assert r.exit_code != 0 and isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    if kind == "fifo":
+        assert out.is_fifo()
+    elif kind == "dir":
+        assert out.is_dir() and not any(out.iterdir())
+    assert not list(env["tmp"].glob("*.tmp"))

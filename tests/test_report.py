@@ -161,3 +161,22 @@ def test_run_demo_ends_with_a_report_path(tmp_path: Path) -> None:
     html = path.read_text()
     assert "demo-skill" in html and 'id="sessions"' in html
     assert not (tmp_path / "realhome").exists()
+
+
+def test_report_o_refuses_a_fifo_or_a_folder(home: Path) -> None:
+    # Regression: the tmp-then-rename write turned a FIFO (or /dev/null) given as -o into a regular file.
+    from skill_insights.outputs import NotRegularFile
+    from skill_insights.report import write_report
+
+    fifo = home / "pipe"
+    os.mkfifo(fifo)
+    res = CliRunner().invoke(cli, ["report", "-o", str(fifo)])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert fifo.is_fifo()
+    # A folder (the CLI's click.Path already refuses one): the writer itself refuses it too.
+    folder = home / "folder"
+    folder.mkdir()
+    with pytest.raises(NotRegularFile):
+        write_report(None, folder)  # type: ignore[arg-type]  # refused before the store is read
+    assert folder.is_dir() and not any(folder.iterdir())

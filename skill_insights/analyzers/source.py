@@ -7,6 +7,7 @@ here only.
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ class InventoryError(Exception):
 
 def read_inventory_file(path: Path) -> dict[str, Any]:
     try:
+        # A FIFO or a device would block the read (or never end): only a regular file is an inventory.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InventoryError(f"cannot read the inventory {path}: not a regular file")
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InventoryError(f"cannot read the inventory {path}: {e}") from None

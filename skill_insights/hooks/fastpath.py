@@ -223,30 +223,40 @@ def session_end(raw: bytes) -> str:
 # -- session-start ----------------------------------------------------------------------------------------
 
 
-def daemon_pid() -> int | None:
-    """The pid in the daemon's pid file if that process exists."""
+def daemon_running() -> tuple[bool, int | None]:
+    """(running, pid in the pid file). Running means some process holds the daemon's flock on its pid file.
+
+    A pid that is merely alive proves nothing (after a SIGKILL or a reboot the pid is reused by unrelated
+    processes); the lock dies with the daemon. Probing takes the lock for a moment and gives it back at once.
+    """
     try:
-        with open(locations.pid_path(), "rb") as fh:
-            pid = int(fh.read(32).strip() or b"0")
-    except (OSError, ValueError):
-        return None
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid  # exists, owned by someone else: not ours to judge
+        # O_NONBLOCK: if something other than a pid file sits there (a FIFO), opening it must not hang the hook.
+        fd = os.open(locations.pid_path(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return None
-    return pid
+        return False, None  # no pid file: no daemon
+    try:
+        import fcntl  # lazily: only session-start needs it
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # EWOULDBLOCK: a daemon holds it
+            try:
+                pid = int(os.read(fd, 32).strip() or b"0")
+            except (OSError, ValueError):
+                pid = 0
+            return True, pid if pid > 0 else None
+        except OSError:
+            return False, None  # no flock here: let a spawned daemon's own lock decide
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False, None
+    finally:
+        os.close(fd)
 
 
 def ensure_daemon() -> str:
-    pid = daemon_pid()
-    if pid is not None:
-        return f"daemon running (pid {pid})"
+    running, pid = daemon_running()
+    if running:
+        return f"daemon running (pid {pid or '?'})"
     if os.path.exists(locations.service_marker()):
         return "daemon not running but a service manager owns it; not spawning"
     spawn_detached(DAEMON_ARGS)

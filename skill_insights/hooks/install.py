@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skill_insights.hooks import locations
+from skill_insights.outputs import NotRegularFile, check_output_path
 
 HOOKS_DIR = Path(__file__).resolve().parent
 ENTRY = HOOKS_DIR / "entry.py"
@@ -265,6 +266,10 @@ def update_settings(path: Path, transform: Callable[[dict], dict], dry_run: bool
     # Write through a symlink (dotfile managers) instead of replacing the link with a file.
     path = path.expanduser()
     real = path.resolve() if path.is_symlink() else path
+    try:  # before reading it too: reading a FIFO blocks, and the rename would replace /dev/null with a file
+        check_output_path(real)
+    except NotRegularFile as e:
+        raise SettingsError(str(e)) from None
     doc, existed = load_settings(real)
     new = transform(doc)
     if existed and new == doc:

@@ -44,7 +44,10 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None = None) -> Path:
-    """Render the report into exactly `out`."""
+    """Render the report into exactly `out`. Raises NotRegularFile (an OSError) for a FIFO, device or folder."""
+    from skill_insights.outputs import check_output_path
+
+    check_output_path(out)  # before rendering: the rename would replace a FIFO or /dev/null with a file
     _atomic_write(out, build_html(db, now=now))
     return out
 

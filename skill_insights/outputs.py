@@ -1,0 +1,32 @@
+"""A guard for the files skill-insights writes on the user's behalf (`scan -o`, `report -o`, settings.json).
+
+Those writes go to a temporary file that is then renamed over the target. Renamed over /dev/null, a FIFO or a
+device, that replaces the special file with a regular one (as root: /dev/null for the whole system), so any
+target that exists and is not a regular file is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+class NotRegularFile(OSError):
+    """The output path is empty, or names something that exists and is not a regular file."""
+
+
+def check_output_path(path: Path | str) -> None:
+    """Raise NotRegularFile unless `path` is absent or (through symlinks) a regular file."""
+    if str(path) in ("", "."):  # Path("") is Path("."): an empty -o would mean the current directory
+        raise NotRegularFile("empty output path")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # nothing there yet (or a dangling symlink, or no way there): the write itself says why it fails
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise NotRegularFile(f"refusing to write {path}: it is {kind}, not a regular file")

@@ -52,12 +52,18 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Take the lock and write our pid, or raise AlreadyRunning."""
-        for _ in range(20):
+        # The hook probes the lock for an instant to see whether a daemon runs: a start that meets a probe
+        # tries again for a moment instead of reporting a daemon that is not there.
+        probe_deadline = time.monotonic() + 0.2
+        for _ in range(100):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
+                if time.monotonic() < probe_deadline:
+                    time.sleep(0.01)
+                    continue
                 raise AlreadyRunning(read_pid(self.path)) from None
             # A stopping daemon unlinks the file while still holding its lock: if we locked that orphaned
             # inode, the file at `path` is not ours and a third process could lock it too. Retry.

@@ -102,6 +102,8 @@ def by_period(
         breakdowns = sorted(acc["model_breakdowns"].values(), key=lambda m: -m["total_tokens"])
         for m in breakdowns:
             del m["unpriced_models"]
+            if m["cost_usd"] is not None:  # sums of floats depend on row order: keep output stable
+                m["cost_usd"] = round(m["cost_usd"], 10)
         acc["model_breakdowns"] = breakdowns
     return _finish(rows, "date" if period == "daily" else "month")
 

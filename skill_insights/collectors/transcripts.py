@@ -189,21 +189,18 @@ class TranscriptTailer:
     ) -> list[tuple[int, int, int, int]]:
         """Parse on every core; writes still serialize on the store's write lock.
 
-        Files of one project folder go to the same worker, in order, so an original is still owned before
-        the forks that copy it.
+        Ownership of copied lines does not depend on ingest order (see `_recompute_canonical`), so files are
+        simply spread over the workers by size, largest first.
         """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         buckets: list[list[Path]] = [[] for _ in range(workers)]
         loads = [0] * workers
-        by_project: dict[Path, list[tuple[Path, int]]] = {}
-        for path, size in pending:
-            by_project.setdefault(_project_of(path), []).append((path, size))
-        for group in sorted(by_project.values(), key=lambda g: -sum(n for _, n in g)):
+        for path, size in sorted(pending, key=lambda t: -t[1]):
             i = loads.index(min(loads))
-            buckets[i].extend(p for p, _ in group)
-            loads[i] += sum(n for _, n in group)
+            buckets[i].append(path)
+            loads[i] += size
         db_path = self.db.execute("PRAGMA database_list").fetchone()[2]
         # fork: workers start at once with everything imported. They never touch the parent's connection,
         # and a forked worker ends with os._exit, so it never closes (and checkpoints) that connection.
@@ -598,10 +595,6 @@ def _open_regular(path: Path):
         os.close(fd)
         return None
     return os.fdopen(fd, "rb")
-
-
-def _project_of(path: Path) -> Path:
-    return path.parent.parent.parent if path.parent.name == "subagents" else path.parent
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -106,7 +106,7 @@ def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
             "responses": n,
             **toks,
             "total_tokens": _total(toks),
-            "cost_usd": m_cost if n > n_unpriced else None,
+            "cost_usd": round(m_cost or 0.0, 10) if n > n_unpriced else None,
         }
     primary = max(models, key=lambda m: models[m]["total_tokens"], default=None)
 
@@ -151,7 +151,8 @@ def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
         "cache_creation_input_tokens": totals["cache_creation_input_tokens"],
         "cache_read_input_tokens": totals["cache_read_input_tokens"],
         "total_tokens": _total(totals),
-        "cost_usd": cost if priced or not models else None,
+        # Rounded: float sums depend on row order, and the same data must give the same figure.
+        "cost_usd": round(cost, 10) if priced or not models else None,
         "unpriced_models": orjson.dumps(sorted(unpriced)).decode(),
         "tool_calls": sum(counts["tool"].values()),
         "tool_errors": sum(errors.values()),

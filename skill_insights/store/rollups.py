@@ -189,7 +189,7 @@ def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
         link["type"] = link["type"] or agent_type
         link["tool_use_id"] = link["tool_use_id"] or tool_use_id
     usage = {
-        r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), r[7], r[8])
+        r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), None if r[7] is None else round(r[7], 10), r[8])
         for r in conn.execute(
             f"""SELECT agent_id, {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL) FROM responses
                 WHERE session_id = ? AND agent_id IS NOT NULL GROUP BY agent_id""",

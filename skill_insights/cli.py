@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -51,7 +50,9 @@ def _prices():
 
 
 def _echo_json(doc) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    import orjson  # indent makes the stdlib encoder fall back to pure Python: orjson is ~20x faster
+
+    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
 
 
 class _Cli(click.Group):
@@ -293,6 +294,8 @@ def pricing_update(source: str, timeout: float) -> None:
             if not Path(source).is_file():  # a FIFO or a device would block or never end
                 raise ValueError("not a regular file")
             raw = Path(source).read_bytes()
+        import json
+
         doc = from_litellm(json.loads(raw), updated=date.today().isoformat())
         table = PriceTable.from_document(doc, source=source)
     except Exception as e:
@@ -300,6 +303,8 @@ def pricing_update(source: str, timeout: float) -> None:
     db = _db()  # before the price file changes: a store we cannot open leaves prices and costs as they were
     paths = get_paths().ensure()
     tmp = paths.prices_file.with_suffix(".tmp")
+    import json
+
     tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
     tmp.replace(paths.prices_file)
     del table
@@ -749,7 +754,9 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         tmp = output.with_name(output.name + ".tmp")
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+            import orjson
+
+            tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
             tmp.replace(output)
         except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
             raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None

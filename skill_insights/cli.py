@@ -11,25 +11,20 @@ from skill_insights import __version__
 from skill_insights.settings import default_projects_dirs, get_paths
 
 
-def _db():
-    from skill_insights.store import open_db
+def _db(plain: bool = False):
+    """The migrated store: a sqlite-utils Database, or with `plain` a sqlite3 connection (no sqlite-utils
+    import, which costs more than a whole usage query)."""
+    from skill_insights.store import open_db, open_reader
 
     paths = get_paths().ensure()
     try:
-        return open_db(paths.database)
+        return open_reader(paths.database) if plain else open_db(paths.database)
     except Exception as e:  # a corrupt or foreign file: say so in one line
         raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
 
 
 def _reader():
-    """A plain sqlite3 connection to the migrated store, for commands that need no sqlite-utils."""
-    from skill_insights.store import open_reader
-
-    paths = get_paths().ensure()
-    try:
-        return open_reader(paths.database)
-    except Exception as e:
-        raise click.ClickException(f"cannot open the store at {paths.database}: {e}") from None
+    return _db(plain=True)
 
 
 def _catch_up(db) -> None:

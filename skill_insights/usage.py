@@ -47,25 +47,31 @@ def _project_clause(project: str | None, alias: str = "s") -> tuple[str, list]:
     )
 
 
+def _report(rows: list[dict]) -> dict[str, Any]:
+    """`{"rows", "totals"}`: the totals add up the rows (a null cost stays out of the sum)."""
+    totals = _empty()
+    for r in rows:
+        for f in TOKEN_FIELDS:
+            totals[f] += r[f] or 0
+        if r["cost_usd"] is not None:
+            totals["cost_usd"] = (totals["cost_usd"] or 0.0) + r["cost_usd"]
+        for m in r["unpriced_models"]:
+            if m not in totals["unpriced_models"]:
+                totals["unpriced_models"].append(m)
+    totals["total_tokens"] = sum(totals[f] for f in TOKEN_FIELDS)
+    if totals["cost_usd"] is not None:
+        totals["cost_usd"] = round(totals["cost_usd"], 10)
+    return {"rows": rows, "totals": totals}
+
+
 def _finish(rows: dict[str, dict], key: str) -> dict[str, Any]:
     out = []
-    totals = _empty()
     for k in sorted(rows):
         r = rows[k]
         r["models"] = sorted(r["models"])
         r["cost_usd"] = round(r["cost_usd"], 10) if r["cost_usd"] is not None else None
         out.append({key: k, **r})
-        for m in r["unpriced_models"]:
-            if m not in totals["unpriced_models"]:
-                totals["unpriced_models"].append(m)
-        for f in TOKEN_FIELDS:
-            totals[f] += r[f]
-        if r["cost_usd"] is not None:
-            totals["cost_usd"] = (totals["cost_usd"] or 0.0) + r["cost_usd"]
-    totals["total_tokens"] = sum(totals[f] for f in TOKEN_FIELDS)
-    if totals["cost_usd"] is not None:
-        totals["cost_usd"] = round(totals["cost_usd"], 10)
-    return {"rows": out, "totals": totals}
+    return _report(out)
 
 
 def by_period(
@@ -117,7 +123,6 @@ def by_session(
     where, params = _filters(since, until, "s.last_date")
     pclause, pparams = _project_clause(project)
     out = []
-    totals = _empty()
     for r in db.execute(
         f"""SELECT session_id, project, models, input_tokens, output_tokens, cache_creation_input_tokens,
                    cache_read_input_tokens, total_tokens, cost_usd, unpriced_models, started_at, ended_at,
@@ -125,31 +130,21 @@ def by_session(
             FROM sessions s WHERE {where} AND {pclause} ORDER BY ended_at, session_id""",
         params + pparams,
     ):
-        unpriced = orjson.loads(r[9] or "[]")
-        row = {
+        out.append({
             "session_id": r[0],
             "project": r[1],
             "models": sorted(orjson.loads(r[2] or "{}")),
             **dict(zip(TOKEN_FIELDS, r[3:7], strict=True)),
             "total_tokens": r[7],
             "cost_usd": r[8],
-            "unpriced_models": unpriced,
+            "unpriced_models": orjson.loads(r[9] or "[]"),
             "started_at": r[10],
             "ended_at": r[11],
             "git_branch": r[12],
             "git_repo": r[13],
             "last_date": r[14],
-        }
-        out.append(row)
-        for f in TOKEN_FIELDS:
-            totals[f] += row[f] or 0
-        if row["cost_usd"] is not None:
-            totals["cost_usd"] = (totals["cost_usd"] or 0.0) + row["cost_usd"]
-        for m in unpriced:
-            if m not in totals["unpriced_models"]:
-                totals["unpriced_models"].append(m)
-    totals["total_tokens"] = sum(totals[f] for f in TOKEN_FIELDS)
-    return {"rows": out, "totals": totals}
+        })
+    return _report(out)
 
 
 def match_sessions(db: sqlite_utils.Database, ident: str, limit: int = 4) -> list[str]:
@@ -163,12 +158,6 @@ def match_sessions(db: sqlite_utils.Database, ident: str, limit: int = 4) -> lis
         [pattern, limit],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def find_session(db: sqlite_utils.Database, ident: str) -> str | None:
-    """A session id from a full id or a unique prefix."""
-    matches = match_sessions(db, ident)
-    return matches[0] if len(matches) == 1 else None
 
 
 def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] | None:

@@ -63,7 +63,7 @@ def classify(path: Path) -> TranscriptFile:
 
 
 def discover(roots: Iterable[Path]) -> list[Path]:
-    """Every `*.jsonl` under the roots, oldest first so an original is owned before its forks."""
+    """Every regular `*.jsonl` file under the roots, in one spelling each, least recently written first."""
     found: dict[str, tuple[float, Path]] = {}
     for root in roots:
         root = Path(root)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
 
-from skill_insights.collectors.transcripts import PROCESSOR_VERSION
+from skill_insights.collectors.transcripts import PROCESSOR_VERSION, local_date
 from skill_insights.store import write_transaction
 from skill_insights.store.activity import active_seconds, merge_blocks
 
@@ -58,8 +59,6 @@ def flush(db: sqlite_utils.Database | sqlite3.Connection) -> int:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -139,7 +138,7 @@ def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
         "git_repo": _repo(conn, cwd),
         "started_at": _iso(started),
         "ended_at": _iso(ended),
-        "last_date": _local_date(ended) if ended is not None else None,
+        "last_date": local_date(ended) if ended is not None else None,
         "wall_seconds": round(ended - started, 3) if firsts and lasts else 0.0,
         "active_seconds": round(active_seconds(blocks), 3),
         "user_messages": sum(f[3] or 0 for f in files if f[0] is None),
@@ -244,12 +243,6 @@ def _total(toks: dict) -> int:
     )
 
 
-def _local_date(ts: float) -> str:
-    from skill_insights.collectors.transcripts import local_date
-
-    return local_date(ts)
-
-
 def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS days (date TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM temp.days")
@@ -280,19 +273,14 @@ def reprice(db: sqlite_utils.Database, prices) -> int:
     from skill_insights.collectors.parse import Usage
 
     with write_transaction(db) as conn:
-        n = 0
         for table in ("response_obs", "responses"):
-            rows = conn.execute(
-                f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table}"
-            ).fetchall()
-            updates = []
-            for r in rows:
-                u = Usage(*[r[2 + TOKEN_COLS.index(c)] for c in (
-                    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_creation_5m",
-                    "cache_creation_1h", "cache_read_input_tokens")])
-                updates.append((prices.cost(r[1], u), r[0]))
-            conn.executemany(f"UPDATE {table} SET cost_usd = ? WHERE rowid = ?", updates)
-            n = len(rows)
+            # TOKEN_COLS are in Usage's field order.
+            rows = conn.execute(f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table}").fetchall()
+            conn.executemany(
+                f"UPDATE {table} SET cost_usd = ? WHERE rowid = ?",
+                [(prices.cost(r[1], Usage(*r[2:])), r[0]) for r in rows],
+            )
+        n = len(rows)  # the canonical responses
         conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'session', session_id FROM responses")
         conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'date', date FROM responses")
     flush(db)

@@ -10,14 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("skill_insights.daemon")
-
-# Where later features plug in (`scheduler.register(name, interval_s, fn)`), named here so the status output
-# and the docs agree on them. Each is registered by its own package through `JOB_PROVIDERS` when it lands.
-PLANNED_JOBS = ("skills.scan", "analysis", "report.regenerate", "telemetry.flush")
 
 
 @dataclass
@@ -30,8 +26,6 @@ class Job:
     last_run: float | None = None
     last_seconds: float | None = None
     last_error: str | None = None
-    enabled: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -62,7 +56,7 @@ class Scheduler:
             job.next_run = min(job.next_run, self._clock())
 
     def seconds_until_next(self) -> float | None:
-        due = [j.next_run for j in self.jobs.values() if j.enabled]
+        due = [j.next_run for j in self.jobs.values()]
         if not due:
             return None
         return max(0.0, min(due) - self._clock())
@@ -72,7 +66,7 @@ class Scheduler:
         ran: list[str] = []
         now = self._clock()
         for job in sorted(self.jobs.values(), key=lambda j: j.next_run):
-            if not job.enabled or job.next_run > now:
+            if job.next_run > now:
                 continue
             started = self._clock()
             try:

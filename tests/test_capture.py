@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from transcript_corpus import FIXTURES, copy_projects
+from transcript_corpus import FIXTURES, assistant_line, copy_projects
 
 from skill_insights.cli import cli
 from skill_insights.collectors import transcripts
@@ -203,9 +203,7 @@ def test_any_byte_split_gives_the_same_totals_as_one_pass(home, tmp_path):
 def test_partial_last_line_is_kept_until_completed(home):
     d = home / "projects" / "-p"
     d.mkdir(parents=True)
-    line = json.dumps({"type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r",
-                       "message": {"id": "m", "model": "claude-sonnet-4-5",
-                                   "usage": {"input_tokens": 3, "output_tokens": 7}, "content": []}})
+    line = assistant_line("m", 7)
     f = d / "s.jsonl"
     f.write_text(line[:40])
     db, s1 = ingest(home / "projects")
@@ -220,9 +218,7 @@ def test_partial_last_line_is_kept_until_completed(home):
 def test_unterminated_but_complete_last_line_is_taken_once(home):
     d = home / "projects" / "-p"
     d.mkdir(parents=True)
-    line = json.dumps({"type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r",
-                       "message": {"id": "m", "model": "claude-sonnet-4-5",
-                                   "usage": {"input_tokens": 3, "output_tokens": 7}, "content": []}})
+    line = assistant_line("m", 7)
     f = d / "s.jsonl"
     f.write_text(line)
     db, s1 = ingest(home / "projects")
@@ -267,9 +263,7 @@ def test_rewrite_in_place_with_same_size_is_detected(home):
     d.mkdir(parents=True)
 
     def line(mid: str, out: int) -> str:
-        return json.dumps({"type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z",
-                           "requestId": "r" + mid, "message": {"id": mid, "model": "claude-sonnet-4-5",
-                           "usage": {"input_tokens": 1, "output_tokens": out}, "content": []}}) + "\n"
+        return assistant_line(mid, out) + "\n"
 
     f = d / "s.jsonl"
     f.write_text(line("m1", 10))
@@ -368,10 +362,7 @@ def test_cli_session_show(home):
 def test_unknown_model_costs_null_with_a_warning(home):
     d = home / "projects" / "-p"
     d.mkdir(parents=True)
-    line = {"type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r",
-            "message": {"id": "m", "model": "claude-future-9", "usage": {"input_tokens": 3, "output_tokens": 7},
-                        "content": []}}
-    (d / "s.jsonl").write_text(json.dumps(line) + "\n")
+    (d / "s.jsonl").write_text(assistant_line("m", 7, model="claude-future-9") + "\n")
     r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(home / "projects")])
     assert "claude-future-9" in r.output
     r = CliRunner().invoke(cli, ["usage", "daily", "--json"])

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from transcript_corpus import FIXTURES, big_corpus, copy_projects
+from transcript_corpus import FIXTURES, assistant_line, big_corpus, copy_projects
 
 from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, parse_line
 from skill_insights.collectors.transcripts import TranscriptTailer, discover
@@ -25,11 +25,7 @@ CLI = [sys.executable, "-c", "from skill_insights.cli import cli; cli()"]
 
 
 def _good_line(mid: str = "m", out: int = 7) -> bytes:
-    return json.dumps({
-        "type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r" + mid,
-        "message": {"id": mid, "model": "claude-sonnet-4-5", "usage": {"input_tokens": 3, "output_tokens": out},
-                    "content": [{"type": "text", "text": "hi"}]},
-    }).encode()
+    return assistant_line(mid, out).encode()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -9,6 +10,15 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
 _IDS = re.compile(rb'"((?:msg|req|toolu)_[A-Za-z0-9]+)"')
+
+
+def assistant_line(mid: str = "m", output_tokens: int = 7, *, model: str = "claude-sonnet-4-5") -> str:
+    """One billable assistant line (3 input tokens) of session `s`, without its newline."""
+    return json.dumps({
+        "type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r" + mid,
+        "message": {"id": mid, "model": model, "usage": {"input_tokens": 3, "output_tokens": output_tokens},
+                    "content": [{"type": "text", "text": "hi"}]},
+    })
 
 
 def scenario_projects(version: str, scenario: str) -> Path:

@@ -746,13 +746,12 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         registry.close()
     _validated_inventory(doc)
     if output is not None:
-        tmp = output.with_name(output.name + ".tmp")
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            import orjson
+        import orjson
 
-            tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            tmp.replace(output)
+        from skill_insights.outputs import write_atomic
+
+        try:
+            write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
             raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
     diff = store_scan(_db(), doc)

@@ -1,14 +1,15 @@
-"""A guard for the files skill-insights writes on the user's behalf (`scan -o`, `report -o`, settings.json).
+"""The files skill-insights writes on the user's behalf (`scan -o`, `report -o`, settings.json): a guard and a writer.
 
-Those writes go to a temporary file that is then renamed over the target. Renamed over /dev/null, a FIFO or a
-device, that replaces the special file with a regular one (as root: /dev/null for the whole system), so any
-target that exists and is not a regular file is refused before anything is written.
+Those writes go to a temporary file that is then renamed over the target (`write_atomic`). Renamed over
+/dev/null, a FIFO or a device, that replaces the special file with a regular one (as root: /dev/null for the
+whole system), so any target that exists and is not a regular file is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -30,3 +31,16 @@ def check_output_path(path: Path | str) -> None:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "a special file")
         raise NotRegularFile(f"refusing to write {path}: it is {kind}, not a regular file")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` next to `path` and rename it over: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -7,13 +7,14 @@ into the reports dir, refreshes `latest.html`, and keeps only the newest `keep` 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skill_insights.outputs import check_output_path, write_atomic
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import sqlite_utils
 
     from skill_insights.settings import Paths
@@ -30,25 +31,10 @@ def build_html(db: sqlite_utils.Database, *, now: datetime | None = None, **gath
     return render(gather(db, now=now, **gather_opts))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # Write next to the target and rename: a browser (or the daemon) never sees half a report.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None = None) -> Path:
     """Render the report into exactly `out`. Raises NotRegularFile (an OSError) for a FIFO, device or folder."""
-    from skill_insights.outputs import check_output_path
-
     check_output_path(out)  # before rendering: the rename would replace a FIFO or /dev/null with a file
-    _atomic_write(out, build_html(db, now=now))
+    write_atomic(out, build_html(db, now=now).encode())
     return out
 
 
@@ -77,7 +63,7 @@ def generate_report(
     """Write reports_dir/report-<UTC timestamp>.html and latest.html; keep the last `keep`. Returns the new file."""
     keep = configured_keep(paths) if keep is None else keep
     now = now or datetime.now(UTC)
-    html = build_html(db, now=now)
+    html = build_html(db, now=now).encode()
     reports_dir = paths.reports_dir
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
     out = reports_dir / f"{PREFIX}{stamp}Z.html"
@@ -85,8 +71,9 @@ def generate_report(
     while out.exists():  # two reports in one second (daemon + CLI): never overwrite, add a suffix
         out = reports_dir / f"{PREFIX}{stamp}Z-{n}.html"
         n += 1
-    _atomic_write(out, html)
-    _atomic_write(reports_dir / LATEST, html)
+    # Written next to the target and renamed: a browser (or the daemon) never sees half a report.
+    write_atomic(out, html)
+    write_atomic(reports_dir / LATEST, html)
     prune(reports_dir, keep)
     return out
 

@@ -634,7 +634,7 @@ class Daemon:
             f = os.path.join(d, name)
             try:
                 with open(f, "rb") as fh:
-                    raw = fh.read(payload.MAX_PAYLOAD_BYTES + 1)
+                    raw = fh.read(locations.MAX_PAYLOAD + 1)
             except OSError:
                 continue
             files = self._files_of(raw)
@@ -692,7 +692,7 @@ class Daemon:
             data = b""
         if data:
             c.buf += data
-            if len(c.buf) > payload.MAX_PAYLOAD_BYTES:
+            if len(c.buf) > locations.MAX_PAYLOAD:
                 self.stats["bad_payloads"] += 1
                 log.info("dropped an oversized payload")
                 self._close_conn(fd)

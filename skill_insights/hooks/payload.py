@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from skill_insights.hooks.locations import MAX_PAYLOAD as MAX_PAYLOAD_BYTES
+from skill_insights.hooks.locations import MAX_PAYLOAD
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class HookPayload:
 
 
 def parse(raw: bytes) -> HookPayload | None:
-    if not raw or len(raw) > MAX_PAYLOAD_BYTES:
+    if not raw or len(raw) > MAX_PAYLOAD:
         return None
     try:
         doc = orjson.loads(raw)

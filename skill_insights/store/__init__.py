@@ -66,7 +66,9 @@ def open_reader(path: Path | str) -> sqlite3.Connection:
     """
     conn = connect(path)
     if _pending(conn):
-        open_db(path).conn.close()
+        import sqlite_utils
+
+        migrate(sqlite_utils.Database(conn))
     return conn
 
 
@@ -109,15 +111,3 @@ def write_transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterato
         raise
     else:
         conn.execute("COMMIT")
-
-
-def get_meta(db: sqlite_utils.Database, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None
-
-
-def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
-    db.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )

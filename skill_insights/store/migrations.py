@@ -37,8 +37,6 @@ TOKENS = {
 
 @migration("capture_0001_core")
 def capture_core(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
-
     # One row per transcript file: its checkpoint and the per-file facts kept incrementally.
     db["files"].create(
         {

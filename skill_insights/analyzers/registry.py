@@ -7,6 +7,7 @@ disk. With no registry configured, or the registry unreachable, every skill is `
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from skill_insights.analyzers.model import SkillView, finding, skills_from_inventory
+from skill_insights.outputs import write_atomic
 
 PHASE = "registry"
 _WORD_RE = re.compile(r"[a-z0-9]+")
@@ -99,15 +101,9 @@ class DiskCache:
         return [Alternative(**a) for a in doc.get("results", [])]
 
     def put(self, adapter: str, query: str, results: list[Alternative]) -> None:
-        p = self._path(adapter, query)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"query": query, "fetched_at": self.now,
-                                       "results": [a.__dict__ for a in results]}))
-            tmp.replace(p)
-        except OSError:
-            pass  # a read-only cache only costs a refetch next time
+        doc = {"query": query, "fetched_at": self.now, "results": [a.__dict__ for a in results]}
+        with contextlib.suppress(OSError):  # a read-only cache only costs a refetch next time
+            write_atomic(self._path(adapter, query), json.dumps(doc).encode())
 
 
 def lock_file_skills(home: Path) -> set[str]:

@@ -6,6 +6,7 @@ and assemble the one inventory document (`schemas/inventory.schema.json`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import orjson
 from skill_insights.collectors.skills.discover import Candidate, Discovery, discover
 from skill_insights.collectors.skills.skilldir import process_skill, within
 from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
+from skill_insights.outputs import write_atomic
 
 SCHEMA_VERSION = "1.0"
 POOL_THRESHOLD = 300  # below this many skills a process pool costs more than it saves
@@ -68,13 +70,8 @@ def load_cache(path: Path | None) -> dict[str, dict[str, Any]]:
 
 
 def save_cache(path: Path, results: dict[str, dict[str, Any]]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(orjson.dumps({"version": CACHE_VERSION, "skills": results}))
-        tmp.replace(path)
-    except OSError:
-        pass  # no cache only makes the next scan slower
+    with contextlib.suppress(OSError):  # no cache only makes the next scan slower
+        write_atomic(path, orjson.dumps({"version": CACHE_VERSION, "skills": results}))
 
 
 def _longest_root(real: str, roots: dict[str, dict[str, Any]], key: str = "realpath") -> dict[str, Any] | None:

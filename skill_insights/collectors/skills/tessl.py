@@ -9,6 +9,7 @@ signal `unknown` (after one short timeout, not one per tile) and the scan goes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from skill_insights.outputs import write_atomic
 
 ENV_REGISTRY_URL = "SKILL_INSIGHTS_TESSL_REGISTRY_URL"
 CACHE_TTL_SECONDS = 24 * 3600
@@ -186,13 +189,9 @@ class TesslRegistry:
         p = self._cache_path(name)
         if p is None:
             return
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"fetched": time.time(), "status": signals["status"], "signals": signals}))
-            tmp.replace(p)
-        except OSError:
-            pass  # a read-only cache only costs a re-fetch
+        doc = {"fetched": time.time(), "status": signals["status"], "signals": signals}
+        with contextlib.suppress(OSError):  # a read-only cache only costs a re-fetch
+            write_atomic(p, json.dumps(doc).encode())
 
     def signals(self, name: str) -> dict[str, Any]:
         """{status: ok|not_found|unknown|error|invalid_name, latest_version, updated_at, checked_at, source}"""

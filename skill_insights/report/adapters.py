@@ -14,20 +14,16 @@ Record shapes the report relies on:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
-
-if TYPE_CHECKING:
-    from skill_insights.report.data import Store
+from skill_insights.collectors.skills.store import recent_changes
+from skill_insights.report.data import Store, json_or
 
 
 def _inventory_doc(st: Store) -> dict[str, Any] | None:
     """The newest stored inventory document, through the one reader that knows how scans are stored."""
-    try:
-        from skill_insights.analyzers.source import latest_stored
-    except ImportError:
-        return None
+    from skill_insights.analyzers.source import latest_stored
+
     try:
         doc = latest_stored(st.db)
     except Exception:  # a scan table mid-migration or a document that does not parse: no inventory section
@@ -88,30 +84,6 @@ def _manifest(m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _scan_changes(st: Store) -> list[dict[str, Any]]:
-    """Added / removed / changed skills between the last scans, if the inventory stores its diffs."""
-    table = st.first("skills_scan_diffs", "skills_diffs", "scan_diffs", "skills_changes")
-    if table is None:
-        return []
-    when = st.col(table, "at", "scanned_at", "created_at", "generated_at", "ts")
-    change = st.col(table, "change", "kind", "change_kind", "action", "status")
-    name = st.col(table, "name", "skill_name")
-    if not (change and name):
-        return []
-    sid = st.col(table, "skill_id", "id")
-    detail = st.col(table, "detail", "details", "summary", "path")
-    cols = [f"{c} AS {alias}" for c, alias in ((when, "at"), (change, "change"), (name, "name"), (sid, "skill_id"),
-                                                (detail, "detail")) if c]
-    rows = st.rows(f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid DESC LIMIT 200")
-    for r in rows:
-        r.setdefault("at", None)
-        r.setdefault("detail", None)
-        r.setdefault("skill_id", None)
-        if isinstance(r["at"], int | float):
-            r["at"] = _iso_day(r["at"])
-    return rows
-
-
 def inventory(st: Store) -> dict[str, Any]:
     out: dict[str, Any] = {"available": False, "skills": [], "manifests": [], "changes": [], "scan_findings": [],
                            "scanned_at": None}
@@ -128,17 +100,8 @@ def inventory(st: Store) -> dict[str, Any]:
                                          "warning", "message": f.get("message") or "", "fix": f.get("fix")})
     out["manifests"] = [_manifest(m) for m in doc.get("manifests") or [] if isinstance(m, dict)]
     out["manifests"].sort(key=lambda m: (m["kind"] != "tessl.json", m["path"]))
-    out["changes"] = _scan_changes(st)
+    out["changes"] = recent_changes(st.db)  # added / removed / changed skills between the last scans
     return out
-
-
-def _json(text: Any, default: Any) -> Any:
-    if not isinstance(text, str | bytes) or not text:
-        return default
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return default
 
 
 def _iso_day(ts: Any) -> str | None:
@@ -175,7 +138,7 @@ def analysis(st: Store) -> dict[str, Any]:
             [r["run_id"], r["phase"]],
         ):
             out["findings"].append(f)
-        doc = _json(r["output"], {})
+        doc = json_or(r["output"], {})
         if not isinstance(doc, dict):
             continue
         if r["phase"] == "quality":
@@ -203,8 +166,8 @@ def analysis(st: Store) -> dict[str, Any]:
                    WHERE run_id = ? ORDER BY kind = 'near', similarity DESC, group_no""",
                 [r["run_id"]],
             ):
-                skills = [s for s in _json(g["skills"], []) if isinstance(s, dict)]
-                reasons = [((p.get("llm") or {}).get("reason")) for p in _json(g["pairs"], []) if isinstance(p, dict)]
+                skills = [s for s in json_or(g["skills"], []) if isinstance(s, dict)]
+                reasons = [((p.get("llm") or {}).get("reason")) for p in json_or(g["pairs"], []) if isinstance(p, dict)]
                 out["duplicate_groups"].append({
                     "id": g["group_no"] + 1, "kind": g["kind"], "similarity": g["similarity"],
                     "skills": [{"id": s.get("id"), "name": s.get("name")} for s in skills],

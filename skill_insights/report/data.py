@@ -23,8 +23,9 @@ SEV_RANK = {"critical": 0, "error": 1, "high": 1, "warning": 2, "medium": 2, "in
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
-def _j(text: str | None, default: Any) -> Any:
-    if not text:
+def json_or(text: Any, default: Any) -> Any:
+    """A stored JSON column, or `default` when it is empty or not JSON."""
+    if not isinstance(text, str | bytes) or not text:
         return default
     try:
         return orjson.loads(text)
@@ -40,22 +41,9 @@ class Store:
         self._tables = {
             r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()
         }
-        self._cols: dict[str, list[str]] = {}
 
     def has(self, table: str) -> bool:
         return table in self._tables
-
-    def first(self, *tables: str) -> str | None:
-        return next((t for t in tables if t in self._tables), None)
-
-    def cols(self, table: str) -> list[str]:
-        if table not in self._cols:
-            self._cols[table] = [r[1] for r in self.db.execute(f"PRAGMA table_info([{table}])").fetchall()]
-        return self._cols[table]
-
-    def col(self, table: str, *names: str) -> str | None:
-        have = self.cols(table)
-        return next((n for n in names if n in have), None)
 
     def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
         try:
@@ -191,7 +179,7 @@ def _mcp(st: Store, since: str) -> list[dict]:
 def _subagents(st: Store, since: str) -> list[dict]:
     agg: dict[str, dict] = {}
     for r in st.rows("SELECT subagents FROM sessions WHERE last_date >= ? AND subagents != '[]'", [since]):
-        for sa in _j(r["subagents"], []):
+        for sa in json_or(r["subagents"], []):
             t = sa.get("type") or "(unknown)"
             a = agg.setdefault(t, {"type": t, "calls": 0, "tokens": 0, "cost": 0.0})
             a["calls"] += 1
@@ -209,12 +197,12 @@ def _sessions(st: Store, limit: int | None = None) -> list[dict]:
         sql += f" LIMIT {int(limit)}"
     out = []
     for r in st.rows(sql):
-        tools = _j(r.pop("tools"), {})
+        tools = json_or(r.pop("tools"), {})
         top = sorted(tools.items(), key=lambda kv: -kv[1].get("calls", 0))[:4]
         out.append(
             {
                 **r,
-                "skills": sorted(_j(r["skills"], {})),
+                "skills": sorted(json_or(r["skills"], {})),
                 "top_tools": [f"{k} ×{v.get('calls', 0)}" for k, v in top],
             }
         )

@@ -15,11 +15,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import sqlite_utils
+
+from skill_insights.schemas.validate import load_schema
 
 PHASES: dict[str, str] = {
     "staleness": "skill_insights.analyzers.staleness:run",
@@ -56,13 +56,11 @@ def _call(target: str, inventory: dict[str, Any], options: dict[str, Any]) -> tu
         return "error", time.perf_counter() - t0, {"error": f"{type(e).__name__}: {e}", "traceback": tb[-3:]}
 
 
-@cache
 def schema_for(phase: str) -> dict[str, Any] | None:
     try:
-        text = resources.files("skill_insights.schemas").joinpath(f"analysis_{phase}.schema.json").read_text()
-    except (FileNotFoundError, OSError):
+        return load_schema(f"analysis_{phase}")
+    except OSError:
         return None
-    return json.loads(text)
 
 
 def validate(phase: str, output: Any) -> list[str]:

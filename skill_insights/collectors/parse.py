@@ -140,7 +140,7 @@ def parse_usage(usage: object) -> Usage:
     )
 
 
-def parse_tool_use(block: dict) -> ToolUse | None:
+def parse_tool_use(block: dict) -> ToolUse:
     tid = block.get("id")
     name = block.get("name")
     if not isinstance(tid, str) or not isinstance(name, str):
@@ -225,9 +225,7 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
             if not isinstance(block, dict):
                 raise MalformedLine("assistant content block is not an object")
             if block.get("type") == "tool_use":
-                tool = parse_tool_use(block)
-                if tool is not None:
-                    line.tool_uses.append(tool)
+                line.tool_uses.append(parse_tool_use(block))
     elif content is not None and not isinstance(content, str):
         raise MalformedLine("message.content is neither a string nor a list")
 

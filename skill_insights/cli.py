@@ -107,12 +107,16 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
             summary = tailer.ingest_paths(paths, progress=lambda _p: bar.advance(task))
     else:
         summary = tailer.ingest_paths(paths)
-    for model in sorted(summary.unpriced_models):
-        click.echo(f"warning: no price for model {model!r}; its cost is unknown (null)", err=True)
+    _warn_unpriced(sorted(summary.unpriced_models))
     click.echo(summary.line())
 
 
 # -- usage ----------------------------------------------------------------------------------------------
+
+
+def _warn_unpriced(models: list[str]) -> None:
+    for model in models:
+        click.echo(f"warning: no price for model {model!r}; its cost is unknown (null)", err=True)
 
 
 def _fmt_cost(v) -> str:
@@ -181,8 +185,7 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
     else:
         doc = reports.by_period(db, period, since, until, project)
         key = "date" if period == "daily" else "month"
-    for m in doc["totals"]["unpriced_models"]:
-        click.echo(f"warning: no price for model {m!r}; its cost is unknown (null)", err=True)
+    _warn_unpriced(doc["totals"]["unpriced_models"])
     if as_json:
         _echo_json(doc)
     else:

@@ -156,7 +156,8 @@ def _skill_usage(st: Store) -> dict[str, dict]:
     return out
 
 
-def _mcp(st: Store, since: str) -> list[dict]:
+def _mcp(st: Store, since: str, tools: list[dict]) -> list[dict]:
+    """MCP servers by calls; `tools` are the window's `_tools` rows (for their errors)."""
     servers: dict[str, dict] = {}
     for r in st.rows(
         """SELECT name AS server, detail AS tool, count(*) AS calls, count(DISTINCT session_id) AS sessions,
@@ -169,7 +170,7 @@ def _mcp(st: Store, since: str) -> list[dict]:
         s["calls"] += r["calls"]
         s["tools"].append({"tool": r["tool"], "calls": r["calls"]})
         s["last_used"] = max(s["last_used"] or "", r["last_used"] or "")
-    errors = {r["tool"]: r["errors"] for r in _tools(st, since) if r["tool"].startswith("mcp__")}
+    errors = {r["tool"]: r["errors"] for r in tools if r["tool"].startswith("mcp__")}
     for s in servers.values():
         s["tools"].sort(key=lambda t: -t["calls"])
         s["errors"] = sum(errors.get(f"mcp__{s['server']}__{t['tool']}", 0) for t in s["tools"])
@@ -209,22 +210,6 @@ def _sessions(st: Store, limit: int | None = None) -> list[dict]:
     return out
 
 
-# -- inventory ----------------------------------------------------------------------------------------------
-
-
-def _inventory(st: Store) -> dict[str, Any]:
-    """Skills, locations, manifests and recent changes; empty lists until the inventory tables exist."""
-    from skill_insights.report import adapters
-
-    return adapters.inventory(st)
-
-
-def _analysis(st: Store) -> dict[str, Any]:
-    from skill_insights.report import adapters
-
-    return adapters.analysis(st)
-
-
 # -- assembly -----------------------------------------------------------------------------------------------
 
 
@@ -250,6 +235,7 @@ def gather(
     today = now.astimezone().date()
     since = today - timedelta(days=days - 1)
     st = Store(db)
+    tools = _tools(st, since.isoformat())
 
     this_week = _period(st, today - timedelta(days=6), today)
     last_week = _period(st, today - timedelta(days=13), today - timedelta(days=7))
@@ -259,14 +245,17 @@ def gather(
         "daily": _chart_days(st, since, today),
         "by_model": _by_model(st, since.isoformat()),
         "by_project": _by_project(st, since.isoformat()),
-        "tools": _tools(st, since.isoformat()),
-        "mcp": _mcp(st, since.isoformat()),
+        "tools": tools,
+        "mcp": _mcp(st, since.isoformat(), tools),
         "subagents": _subagents(st, since.isoformat()),
         "this_week": this_week,
         "last_week": last_week,
     }
-    inv = _inventory(st)
-    ana = _analysis(st)
+    # Skills, locations, manifests, changes and the analysis: empty sections until those tables exist.
+    from skill_insights.report import adapters
+
+    inv = adapters.inventory(st)
+    ana = adapters.analysis(st)
     skill_use = _skill_usage(st)
 
     # Join: findings, scores and duplicate groups onto skills; usage onto skills by name.

@@ -272,11 +272,14 @@ class TranscriptTailer:
         """Write one prepared chunk under the lock. Returns (lines, responses, malformed, reset, more to read)."""
         reset = 0
         cp = self._checkpoint(conn, tf, st)
-        if self._needs_reset(cp, st, fh):
-            self._reset(conn, cp["id"])
-            cp = self._checkpoint(conn, tf, st)
-            reset = 1
-        prep = early if early is not None and early.base == _base(cp) else self._prepare(fh, tf, cp, st)
+        if early is not None and early.base == _base(cp):
+            prep: _Prepared | None = early  # parsed from this very checkpoint, already checked for a reset
+        else:
+            if self._needs_reset(cp, st, fh):
+                self._reset(conn, cp["id"])
+                cp = self._checkpoint(conn, tf, st)
+                reset = 1
+            prep = self._prepare(fh, tf, cp, st)
         if prep is None or prep.consumed == 0:
             # Nothing new, or only a partial line that the next pass will finish.
             conn.execute("UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]])

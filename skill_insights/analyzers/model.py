@@ -11,11 +11,13 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from skill_insights.analyzers.refs import Ref, extract_refs
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 1_000_000
@@ -157,12 +159,25 @@ class SkillDoc:
     files: frozenset[str]  # relative posix paths of files and folders under the root
     texts: dict[str, str]  # relative path → text, for markdown files other than SKILL.md
     read_error: str | None = None
+    root: Path | None = None  # the folder read (`view.root()`)
 
     def exists(self, rel: str) -> bool:
         return rel.rstrip("/") in self.files
 
+    @property
+    def top_dirs(self) -> set[str]:
+        """Folder names at the skill's root (entries without a slash or a dot)."""
+        return {p for p in self.files if "/" not in p and "." not in p}
 
-def load_doc(view: SkillView) -> SkillDoc:
+    def body_refs(self) -> list[Ref]:
+        """File references in SKILL.md's body, with SKILL.md line numbers (not body-relative ones)."""
+        offset = self.frontmatter.body_start_line - 1
+        return [replace(r, line=r.line + offset) for r in extract_refs(self.frontmatter.body, self.top_dirs)]
+
+
+def load_doc(view: SkillView, *, walk: bool = True, texts: bool = True) -> SkillDoc:
+    """SKILL.md of the skill's folder; with `walk`, the folder's file list too, and with `texts` the other
+    markdown files' texts. A phase that needs neither asks for less and reads only SKILL.md."""
     root = view.root()
     if root is None:
         return SkillDoc(view, "", None, parse_skill_md(""), frozenset(), {}, "no location")
@@ -173,8 +188,8 @@ def load_doc(view: SkillView) -> SkillDoc:
         err = None
     except OSError as e:
         text, err = None, f"cannot read {SKILL_FILE}: {e.strerror or e}"
-    files, texts = walk_skill(root, real_root)
-    return SkillDoc(view, root.name, text, parse_skill_md(text or ""), files, texts, err)
+    files, md = walk_skill(root, real_root, texts) if walk else (frozenset(), {})
+    return SkillDoc(view, root.name, text, parse_skill_md(text or ""), files, md, err, root)
 
 
 def read_inside(real_root: str, path: str, cap: int) -> bytes:
@@ -198,8 +213,9 @@ def read_inside(real_root: str, path: str, cap: int) -> bytes:
         return f.read(cap)
 
 
-def walk_skill(root: Path, real_root: str | None = None) -> tuple[frozenset[str], dict[str, str]]:
-    """Relative paths under `root` (capped), and the markdown texts besides SKILL.md.
+def walk_skill(root: Path, real_root: str | None = None,
+               read_texts: bool = True) -> tuple[frozenset[str], dict[str, str]]:
+    """Relative paths under `root` (capped), and (`read_texts`) the markdown texts besides SKILL.md.
 
     Symlinks are listed but never followed or read: a link may point outside the skill root. Only regular
     files inside `real_root` (default: the real path of `root`) are read.
@@ -217,7 +233,8 @@ def walk_skill(root: Path, real_root: str | None = None) -> tuple[frozenset[str]
             files.add(rel)
             full = os.path.join(dirpath, name)
             if (
-                name in filenames
+                read_texts
+                and name in filenames
                 and name.lower().endswith(".md")
                 and rel != SKILL_FILE
                 and not os.path.islink(full)

@@ -8,7 +8,6 @@ description and content dimensions with its own scores when asked for.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, skills_from_inventory
@@ -108,7 +107,7 @@ def check(doc: SkillDoc) -> dict[str, Any]:
         _check_description(data.get("description"), add)
     if doc.text is not None:
         _check_body(fm.body, add)
-        _check_references(doc, fm.body, add)
+        _check_references(doc, add)
 
     dims = score(out)
     return {"skill": v.ref(), "score": dims["total"], "dimensions": dims, "findings": out}
@@ -174,16 +173,10 @@ def _check_body(body: str, add) -> None:  # type: ignore[no-untyped-def]
             "Move detail into reference files linked from SKILL.md.", tokens=tokens)
 
 
-def _top_dirs(doc: SkillDoc) -> set[str]:
-    return {p for p in doc.files if "/" not in p and "." not in p}
-
-
-def _check_references(doc: SkillDoc, body: str, add) -> None:  # type: ignore[no-untyped-def]
-    tops = _top_dirs(doc)
+def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
+    tops = doc.top_dirs
     linked_md: list[str] = []
-    offset = doc.frontmatter.body_start_line - 1  # report SKILL.md line numbers, not body-relative ones
-    for ref in extract_refs(body, tops):
-        ref = replace(ref, line=ref.line + offset)
+    for ref in doc.body_refs():
         if ref.absolute:
             add("references.absolute", "warning", f"reference {ref.raw!r} is an absolute path",
                 "Use a path relative to the skill folder.", ref=ref.raw, line=ref.line)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, skills_from_inventory
-from skill_insights.analyzers.refs import extract_refs
 
 PHASE = "staleness"
 DAY = 86_400.0
@@ -212,13 +211,12 @@ def usage_for(view: SkillView, usage: dict[str, dict[str, Any]], folder: str = "
 
 
 def broken_references(doc: SkillDoc) -> list[dict[str, Any]]:
-    tops = {p for p in doc.files if "/" not in p and "." not in p}
     out = []
-    for ref in extract_refs(doc.frontmatter.body if doc.text is not None else "", tops):
+    for ref in doc.body_refs():
         if ref.absolute or ref.escapes:
             continue  # outside the skill root: the inventory reports those, and they are never read
         if not doc.exists(ref.path):
-            out.append({"ref": ref.raw, "path": ref.path, "line": ref.line + doc.frontmatter.body_start_line - 1})
+            out.append({"ref": ref.raw, "path": ref.path, "line": ref.line})
     return out
 
 
@@ -287,8 +285,8 @@ def assess(
 
 def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     views = skills_from_inventory(inventory)
-    docs = [load_doc(v) for v in views]
-    roots = [v.root() for v in views]
+    docs = [load_doc(v, texts=False) for v in views]  # the file list for references; no other texts
+    roots = [d.root for d in docs]
     git_facts, processes = collect_git([r for r in roots if r is not None])
     usage: dict[str, dict[str, Any]] = options.get("usage") or {}
     by_skill: dict[str, dict[str, Any]] | None = options.get("usage_by_skill")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, skills_from_inventory
+from skill_insights.analyzers.model import SkillDoc, finding, load_doc, skills_from_inventory
 from skill_insights.analyzers.refs import extract_refs
+from skill_insights.collectors.skills.skillmd import SPEC_FIELDS, approx_tokens
 
 PHASE = "quality"
 
-ALLOWED_KEYS = {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
+ALLOWED_KEYS = SPEC_FIELDS  # the spec's top-level keys, as the scanner knows them
 # Keys one agent understands and the spec does not: worth knowing, not wrong.
 AGENT_KEYS = {
     "argument-hint": "Claude Code",
@@ -61,11 +62,6 @@ WEIGHTS = {"validation": 0.2, "description": 0.4, "content": 0.4}
 def _dimension(rule: str) -> str:
     key = rule.split(".", 1)[0]
     return DIMENSION.get(rule) or DIMENSION.get(key, "content")
-
-
-def approx_tokens(text: str) -> int:
-    # ~4 characters per token for English prose and code: good enough for a 5k budget check
-    return (len(text) + 3) // 4
 
 
 def has_toc(text: str) -> bool:
@@ -279,7 +275,3 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
             "llm": llm_status,
         },
     }
-
-
-def check_view(view: SkillView) -> dict[str, Any]:
-    return check(load_doc(view))

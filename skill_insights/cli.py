@@ -539,13 +539,9 @@ def open_report() -> None:
 
 
 def _run_step(name: str, args: list[str]) -> None:
-    """Run another subcommand in-process; a missing or failing step is a note, not the end of `run`."""
-    cmd = cli.commands.get(name)
-    if cmd is None:
-        click.echo(f"{name}: skipped (not available in this version)", err=True)
-        return
+    """Run another subcommand in-process; a failing step is a note, not the end of `run`."""
     try:
-        cmd.main(args=args, prog_name=f"skill-insights {name}", standalone_mode=False)
+        cli.commands[name].main(args=args, prog_name=f"skill-insights {name}", standalone_mode=False)
     except click.ClickException as e:
         click.echo(f"{name}: failed: {e.format_message()}", err=True)
     except SystemExit as e:
@@ -611,7 +607,6 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
 def _analysis_inventory(inventory_file: Path | None, db) -> dict:
     """--inventory FILE, else the latest stored scan, else a fresh `scan` (the inventory subsystem's command)."""
     import contextlib
-    import tempfile
 
     from skill_insights.analyzers.source import InventoryError, latest_stored, read_inventory_file
 
@@ -621,19 +616,17 @@ def _analysis_inventory(inventory_file: Path | None, db) -> dict:
         doc = latest_stored(db)
         if doc is not None:
             return doc
-        scan_cmd = cli.commands.get("scan")
-        if scan_cmd is None:
-            raise InventoryError("no stored scan and no `scan` command: pass --inventory FILE")
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "inventory.json"
-            try:
-                # the scan's own summary goes to stderr: stdout stays the analysis (JSON with --json)
-                with contextlib.redirect_stdout(sys.stderr):
-                    scan_cmd.main(args=["-o", str(out)], prog_name="skill-insights scan", standalone_mode=False)
-            except SystemExit as e:
-                if e.code:
-                    raise InventoryError(f"scan exited with {e.code}") from None
-            return latest_stored(db) or read_inventory_file(out)
+        try:
+            # the scan's own summary goes to stderr: stdout stays the analysis (JSON with --json)
+            with contextlib.redirect_stdout(sys.stderr):
+                scan.main(args=[], prog_name="skill-insights scan", standalone_mode=False)
+        except SystemExit as e:
+            if e.code:
+                raise InventoryError(f"scan exited with {e.code}") from None
+        doc = latest_stored(db)  # the scan stores what it found
+        if doc is None:
+            raise InventoryError("the scan stored no inventory: pass --inventory FILE")
+        return doc
     except InventoryError as e:
         raise click.ClickException(str(e)) from None
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skill_insights.analyzers.model import finding, load_doc, skills_from_inventory
+from skill_insights.analyzers.model import finding, load_doc, phase_output, skills_from_inventory
 
 PHASE = "duplicates"
 NUM_PERM = 128
@@ -195,17 +195,5 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                 "Keep one copy and link the others to it, so an edit reaches every agent.", {"paths": copies}))
     if judge is not None:
         llm_status = judge.status()
-    return {
-        "phase": PHASE,
-        "schema_version": 1,
-        "groups": groups,
-        "findings": findings,
-        "summary": {
-            "skills": len(views),
-            "findings": len(findings),
-            "exact_groups": len(res["exact"]),
-            "near_groups": len(res["near"]),
-            "threshold": threshold,
-            "llm": llm_status,
-        },
-    }
+    return phase_output(PHASE, "groups", groups, findings, len(views), exact_groups=len(res["exact"]),
+                        near_groups=len(res["near"]), threshold=threshold, llm=llm_status)

@@ -259,3 +259,16 @@ def finding(
         "fix": fix,
         "evidence": evidence or {},
     }
+
+
+def phase_output(phase: str, items_key: str, items: list[dict[str, Any]], findings: list[dict[str, Any]],
+                 skills: int, **summary: Any) -> dict[str, Any]:
+    """A phase's document: its records under `items_key`, its findings, and a summary that always starts with
+    the skill and finding counts."""
+    return {
+        "phase": phase,
+        "schema_version": 1,
+        items_key: items,
+        "findings": findings,
+        "summary": {"skills": skills, "findings": len(findings), **summary},
+    }

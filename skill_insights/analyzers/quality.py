@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from skill_insights.analyzers.model import SkillDoc, finding, load_doc, skills_from_inventory
+from skill_insights.analyzers.model import SkillDoc, finding, load_doc, phase_output, skills_from_inventory
 from skill_insights.analyzers.refs import extract_refs
 from skill_insights.collectors.skills.skillmd import SPEC_FIELDS, approx_tokens
 
@@ -263,15 +263,5 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     if judge is not None:
         llm_status = judge.status()
     scores = [s["score"] for s in skills]
-    return {
-        "phase": PHASE,
-        "schema_version": 1,
-        "skills": skills,
-        "findings": findings,
-        "summary": {
-            "skills": len(skills),
-            "findings": len(findings),
-            "mean_score": round(sum(scores) / len(scores), 1) if scores else None,
-            "llm": llm_status,
-        },
-    }
+    return phase_output(PHASE, "skills", skills, findings, len(skills),
+                        mean_score=round(sum(scores) / len(scores), 1) if scores else None, llm=llm_status)

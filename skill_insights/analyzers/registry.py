@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from skill_insights.analyzers.model import SkillView, finding, skills_from_inventory
+from skill_insights.analyzers.model import SkillView, finding, phase_output, skills_from_inventory
 from skill_insights.outputs import write_atomic
 
 PHASE = "registry"
@@ -206,16 +206,5 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {
-        "phase": PHASE,
-        "schema_version": 1,
-        "skills": records,
-        "findings": findings,
-        "summary": {
-            "skills": len(records),
-            "findings": len(findings),
-            "checked": counts.get("checked", 0),
-            "not_checked": counts.get("not checked", 0),
-            "skipped": counts.get("skipped", 0),
-        },
-    }
+    return phase_output(PHASE, "skills", records, findings, len(records), checked=counts.get("checked", 0),
+                        not_checked=counts.get("not checked", 0), skipped=counts.get("skipped", 0))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, skills_from_inventory
+from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, phase_output, skills_from_inventory
 
 PHASE = "staleness"
 DAY = 86_400.0
@@ -312,19 +312,12 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         rec, fs = assess(doc, facts, mtime, use, now=now, stale_days=days, usage_known=usage_known)
         records.append(rec)
         findings.extend(fs)
-    return {
-        "phase": PHASE,
-        "schema_version": 1,
-        "skills": records,
-        "findings": findings,
-        "summary": {
-            "skills": len(records),
-            "findings": len(findings),
-            "stale": sum(1 for r in records if r["stale"]),
-            "in_git": sum(1 for r in records if r["git"]),
-            "repositories": len(processes),
-            "git_processes": sum(processes.values()),
-            "usage": "captured" if usage_known else "no captured activations",
-            "stale_days": days,
-        },
-    }
+    return phase_output(
+        PHASE, "skills", records, findings, len(records),
+        stale=sum(1 for r in records if r["stale"]),
+        in_git=sum(1 for r in records if r["git"]),
+        repositories=len(processes),
+        git_processes=sum(processes.values()),
+        usage="captured" if usage_known else "no captured activations",
+        stale_days=days,
+    )

@@ -699,13 +699,22 @@ def _validated_inventory(doc: dict) -> dict:
     return doc
 
 
-def _session_projects() -> list[Path]:
-    """The cwd of every captured session, when the store exists (a scan never creates it just for this)."""
-    paths = get_paths()
-    if not paths.database.is_file():
+def _existing_db():
+    """The store if it exists and opens, else None (a scan never creates it just to read it)."""
+    if not get_paths().database.is_file():
+        return None
+    try:
+        return _db()
+    except Exception:
+        return None
+
+
+def _session_projects(db) -> list[Path]:
+    """The cwd of every captured session in `db` (None: no store yet)."""
+    if db is None:
         return []
     try:
-        rows = _db().execute("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL").fetchall()
+        rows = db.execute("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL").fetchall()
     except Exception:
         return []
     return [Path(r[0]) for r in rows if r[0] and Path(r[0]).is_dir()]
@@ -734,9 +743,10 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         except NotRegularFile as e:
             raise click.ClickException(str(e)) from None
     paths = get_paths()
+    db = _existing_db()  # opened once: it names the sessions' folders to scan and stores the result
     registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
     try:
-        doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(),
+        doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(db),
                        registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
     finally:
         registry.close()
@@ -750,7 +760,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
             raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
-    diff = store_scan(_db(), doc)
+    diff = store_scan(db if db is not None else _db(), doc)
     if as_json:
         _echo_json(doc)
         return

@@ -801,10 +801,9 @@ def skills_group() -> None:
 def skills_usage(as_json: bool, days: int) -> None:
     """Activations, sessions and last use per installed skill; unused and no-longer-installed skills."""
     from skill_insights.inventory import skill_usage
-    from skill_insights.store.rollups import flush
 
     db = _db()
-    flush(db)
+    _catch_up(db)
     doc = skill_usage(db, days=days)
     if as_json:
         _echo_json(doc)

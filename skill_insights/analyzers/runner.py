@@ -123,23 +123,31 @@ def _run_pool(names: list[str], targets: dict[str, str], inventory: dict[str, An
     return broken
 
 
+def _phase_entry(status: str, seconds: float, summary: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+    """One phase in the `analyze --json` document: status and time, the phase's summary, its error."""
+    entry: dict[str, Any] = {"status": status, "seconds": seconds}
+    entry.update({k: v for k, v in (summary or {}).items() if k not in entry})
+    if error:
+        entry["error"] = error
+    return entry
+
+
+def _sort_findings(findings: list[dict[str, Any]]) -> None:
+    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["phase"], f["skill"]["name"], f["rule"]))
+
+
 def report(results: dict[str, PhaseResult]) -> dict[str, Any]:
     """The `analyze --json` document."""
     phases: dict[str, Any] = {}
     findings: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     for name, r in results.items():
-        entry: dict[str, Any] = {"status": r.status, "seconds": r.seconds}
-        if r.output is not None:
-            entry.update({k: v for k, v in r.output.get("summary", {}).items() if k not in entry})
-            for f in r.output.get("findings", []):
-                findings.append({"phase": name, **f})
-            for g in r.output.get("groups", []):
-                groups.append({"kind": g["kind"], "similarity": g["similarity"], "skills": g["skills"]})
-        if r.error:
-            entry["error"] = r.error
-        phases[name] = entry
-    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["phase"], f["skill"]["name"], f["rule"]))
+        out = r.output or {}
+        phases[name] = _phase_entry(r.status, r.seconds, out.get("summary"), r.error)
+        findings.extend({"phase": name, **f} for f in out.get("findings", []))
+        groups.extend({"kind": g["kind"], "similarity": g["similarity"], "skills": g["skills"]}
+                      for g in out.get("groups", []))
+    _sort_findings(findings)
     return {"phases": phases, "findings": findings, "duplicate_groups": groups}
 
 
@@ -197,11 +205,7 @@ def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
         "SELECT phase, status, seconds, error, summary FROM analysis_phase_results WHERE run_id = ? ORDER BY rowid",
         [run_id],
     ):
-        entry: dict[str, Any] = {"status": status, "seconds": seconds}
-        entry.update({k: v for k, v in (json.loads(summary) or {}).items() if k not in entry} if summary else {})
-        if error:
-            entry["error"] = error
-        phases[phase] = entry
+        phases[phase] = _phase_entry(status, seconds, json.loads(summary) if summary else None, error)
     findings = [
         {"phase": ph, "skill": {"id": sid, "name": name}, "rule": rule, "severity": sev, "message": msg, "fix": fix,
          "evidence": json.loads(ev or "{}")}
@@ -209,7 +213,7 @@ def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
             "SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings "
             "WHERE run_id = ? ORDER BY id", [run_id])
     ]
-    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["phase"], f["skill"]["name"], f["rule"]))
+    _sort_findings(findings)
     groups = [
         {"kind": kind, "similarity": sim, "skills": json.loads(skills)}
         for kind, sim, skills in db.execute(

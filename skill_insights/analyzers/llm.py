@@ -6,6 +6,7 @@ Used only with `--llm`. The API key comes from `ANTHROPIC_API_KEY` or a file rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -89,6 +90,7 @@ class Judge:
         self.calls = self.cached = self.failures = 0
         self.last_error: str | None = None
         self._broken = False  # after the service is unreachable, stop asking (one timeout, not N)
+        self._db: Any = None
 
     def status(self) -> dict[str, Any]:
         s = "ok" if not self.failures else ("unavailable" if self._broken else "partial")
@@ -101,11 +103,14 @@ class Judge:
     # -- cache ------------------------------------------------------------------------------------------
 
     def _conn(self):  # type: ignore[no-untyped-def]
+        """One store connection per judge, opened on first use (not one per cache lookup)."""
         if not self.db_path:
             return None
-        from skill_insights.store import connect
+        if self._db is None:
+            from skill_insights.store import connect
 
-        return connect(self.db_path)
+            self._db = connect(self.db_path)
+        return self._db
 
     def _cache_get(self, key: str) -> dict[str, Any] | None:
         conn = self._conn()
@@ -115,24 +120,18 @@ class Judge:
             row = conn.execute("SELECT response FROM analysis_llm_cache WHERE key = ?", [key]).fetchone()
         except Exception:
             row = None
-        finally:
-            conn.close()
         return json.loads(row[0]) if row else None
 
     def _cache_put(self, key: str, kind: str, value: dict[str, Any]) -> None:
         conn = self._conn()
         if conn is None:
             return
-        try:
+        with contextlib.suppress(Exception):  # no cache only means asking again next run
             conn.execute(
                 "INSERT OR REPLACE INTO analysis_llm_cache (key, kind, model, response, created_at) "
                 "VALUES (?, ?, ?, ?, datetime('now'))",
                 [key, kind, self.model, json.dumps(value)],
             )
-        except Exception:
-            pass
-        finally:
-            conn.close()
 
     # -- calls ------------------------------------------------------------------------------------------
 

@@ -94,20 +94,20 @@ def test_spool_drain_keeps_a_payload_it_could_not_read(tmp_path: Path, monkeypat
     garbage, kept = d / "1-garbage.json", d / "2-kept.json"
     garbage.write_bytes(b"not json")
     kept.write_bytes(b'{"hook_event_name": "SessionEnd"}')
-    real_read = Path.read_bytes
+    real_open = Path.open
 
-    def flaky_read(self: Path) -> bytes:
+    def flaky_open(self: Path, *args, **kwargs):
         if self == kept:
             raise OSError(5, "Input/output error")
-        return real_read(self)
+        return real_open(self, *args, **kwargs)
 
     db = open_db(tmp_path / "store.db")
-    monkeypatch.setattr(Path, "read_bytes", flaky_read)
+    monkeypatch.setattr(Path, "open", flaky_open)
     res = spool.drain(db, PriceTable.bundled(), d)
     assert (res.payloads, res.garbage) == (1, 1)
     assert not garbage.exists()  # read (as garbage): may go
     assert kept.exists()  # not read: stays for the next drain
-    monkeypatch.setattr(Path, "read_bytes", real_read)
+    monkeypatch.setattr(Path, "open", real_open)
     res = spool.drain(db, PriceTable.bundled(), d)
     assert res.payloads == 1 and spool.pending(d) == []
 

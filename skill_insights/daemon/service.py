@@ -45,7 +45,7 @@ from skill_insights import __version__
 from skill_insights.daemon import control
 from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
-from skill_insights.hooks import locations, payload
+from skill_insights.hooks import locations, payload, spool
 from skill_insights.settings import Paths, default_projects_dirs, get_paths
 
 log = logging.getLogger("skill_insights.daemon")
@@ -625,26 +625,20 @@ class Daemon:
 
     def drain_spool(self) -> None:
         """Ingest what hooks spooled while no daemon listened, then remove each payload file."""
-        d = locations.spool_dir()
-        try:
-            names = sorted(n for n in os.listdir(d) if n.endswith(".json"))
-        except OSError:
-            return
-        for name in names:
-            f = os.path.join(d, name)
+        pending = spool.pending(Path(locations.spool_dir()))
+        for f in pending:
             try:
-                with open(f, "rb") as fh:
-                    raw = fh.read(locations.MAX_PAYLOAD + 1)
+                raw = spool.read_payload(f)
             except OSError:
                 continue
             files = self._files_of(raw)
             if files:
                 self.ingest(files, "spool")
             with contextlib.suppress(OSError):
-                os.unlink(f)
+                f.unlink()
             self.stats["spooled"] += 1
-        if names:
-            log.info("drained %d spooled payloads", len(names))
+        if pending:
+            log.info("drained %d spooled payloads", len(pending))
 
     def _files_of(self, raw: bytes) -> list[str]:
         p = payload.parse(raw)

@@ -34,6 +34,12 @@ def pending(directory: Path) -> list[Path]:
     return sorted(directory / n for n in names if n.endswith(".json") and not n.startswith("."))
 
 
+def read_payload(f: Path) -> bytes:
+    """A spooled payload, cut one byte past MAX_PAYLOAD (enough for `payload.parse` to refuse an oversized one)."""
+    with f.open("rb") as fh:
+        return fh.read(locations.MAX_PAYLOAD + 1)
+
+
 def transcripts_for(raw: bytes) -> list[Path] | None:
     """The session transcript and its subagents' files, or None when the payload is garbage."""
     p = payload.parse(raw)
@@ -77,7 +83,7 @@ def drain(db, prices, directory: Path | None = None) -> DrainResult:
         read: list[Path] = []
         for f in files:
             try:
-                raw = f.read_bytes()[: locations.MAX_PAYLOAD + 1]
+                raw = read_payload(f)
             except OSError:
                 unread.add(f)  # left for the next drain, and not retried in this one
                 continue

@@ -296,9 +296,7 @@ class ServiceResult:
 
 
 def systemd_unit_path() -> Path:
-    xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if xdg.strip() else Path.home() / ".config"
-    return base / "systemd" / "user" / UNIT_NAME
+    return Path(locations.xdg_config_home()) / "systemd" / "user" / UNIT_NAME
 
 
 def launchd_plist_path() -> Path:

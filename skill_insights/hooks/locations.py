@@ -62,9 +62,13 @@ def config_dir() -> str:
         return os.path.join(os.path.expanduser(home), "config")
     if sys.platform == "darwin":
         return os.path.join(os.path.expanduser("~/Library/Application Support"), APP)
+    return os.path.join(xdg_config_home(), APP)
+
+
+def xdg_config_home() -> str:
+    """`$XDG_CONFIG_HOME`, or `~/.config` when it is unset or blank (as platformdirs reads it)."""
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    base = xdg if xdg.strip() else os.path.expanduser("~/.config")
-    return os.path.join(base, APP)
+    return xdg if xdg.strip() else os.path.expanduser("~/.config")
 
 
 def config_file() -> str:

@@ -232,14 +232,11 @@ def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return {r[0]: {"activations": r[1], "sessions": r[2], "last_used": r[3]} for r in rows if r[3] is not None}
 
 
-def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Captured activations per inventory skill id, each resolved the way Claude Code picks a skill (a project
-    skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver.
-    None when that resolver is not available (then staleness matches activations by name)."""
-    try:
-        from skill_insights.inventory import Resolver, activations
-    except ImportError:
-        return None
+    skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver."""
+    from skill_insights.inventory import Resolver, activations
+
     locs = []
     for s in inventory.get("skills") or []:
         for loc in s.get("locations") or []:

@@ -40,9 +40,7 @@ def read_inventory_file(path: Path) -> dict[str, Any]:
 
 def latest_stored(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The newest inventory document the scan stored (`skill-insights scan`), if any."""
-    try:
-        from skill_insights.collectors.skills.store import latest_inventory
-    except ImportError:  # an install without the inventory subsystem: only --inventory FILE works
-        return None
+    from skill_insights.collectors.skills.store import latest_inventory
+
     doc = latest_inventory(db)
     return doc if isinstance(doc, dict) else None

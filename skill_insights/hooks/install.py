@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skill_insights.hooks import locations
+from skill_insights.hooks.fastpath import DAEMON_ARGS
 from skill_insights.outputs import NotRegularFile, check_output_path
 
 HOOKS_DIR = Path(__file__).resolve().parent
@@ -37,7 +38,6 @@ LAUNCHD_LABEL = "dev.skill-insights.daemon"
 SERVICE_HEADER = "# Written by `skill-insights install`; removed by `skill-insights uninstall`."
 # Passed on to the service so the daemon reads the same store and transcripts as the hooks.
 SERVICE_ENV = ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR")
-DAEMON_ARGS = ("-P", "-m", "skill_insights", "daemon", "run")
 
 
 class SettingsError(Exception):

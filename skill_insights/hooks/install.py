@@ -328,66 +328,63 @@ def _write_marker(kind: str) -> None:
     write_atomic(Path(locations.service_marker()), f"{kind}\n".encode(), 0o644)
 
 
-def install_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
-    python = sys.executable
-    if platform.startswith("linux"):
-        path = systemd_unit_path()
-        res = ServiceResult("systemd", path)
-        if not _ours_or_absent(path):
-            res.messages.append(f"{path} exists and was not written by us; left alone")
-            return res
-        text = systemd_unit(python)
-        if dry_run:
-            res.messages.append(f"would write {path}")
-            return res
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            write_atomic(path, text.encode(), 0o644)
-            res.messages.append(f"wrote {path}")
-        else:
-            res.messages.append(f"{path} already up to date")
-        systemctl = shutil.which("systemctl")
-        if not systemctl:
-            res.messages.append("systemctl not found: the SessionStart hook will start the daemon instead")
-            return res
-        ok, msg = _run([systemctl, "--user", "daemon-reload"])
-        if ok:
-            ok, msg = _run([systemctl, "--user", "enable", "--now", UNIT_NAME])
-        if ok:
-            _write_marker("systemd")
-            res.managed = True
-            res.messages.append("systemd user service enabled and started")
-        else:
-            # No user manager here (containers, WSL, SSH without lingering): the hook starts the daemon.
-            res.messages.append(f"systemctl --user failed ({msg}); the SessionStart hook will start the daemon")
-        return res
-    if platform == "darwin":
-        path = launchd_plist_path()
-        res = ServiceResult("launchd", path)
-        if not _ours_or_absent(path):
-            res.messages.append(f"{path} exists and was not written by us; left alone")
-            return res
-        from skill_insights.settings import get_paths
+def _record_start(res: ServiceResult, ok: bool, msg: str, started: str, command: str) -> None:
+    """After asking the service manager to start the daemon: mark it as the daemon's owner, or say why not."""
+    if ok:
+        _write_marker(res.kind)
+        res.managed = True
+        res.messages.append(started)
+    else:
+        # No user manager here (containers, WSL, SSH without lingering): the hook starts the daemon.
+        res.messages.append(f"{command} failed ({msg}); the SessionStart hook will start the daemon")
 
-        log_dir = str(get_paths().log_dir)
-        data = launchd_plist(python, log_dir)
-        if dry_run:
-            res.messages.append(f"would write {path}")
-            return res
-        Path(log_dir).mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data, 0o644)
+
+def _install_systemd(res: ServiceResult, path: Path) -> None:
+    text = systemd_unit(sys.executable)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        write_atomic(path, text.encode(), 0o644)
         res.messages.append(f"wrote {path}")
-        launchctl = shutil.which("launchctl")
-        if launchctl and sys.platform == "darwin":
-            _run([launchctl, "bootout", f"gui/{os.getuid()}/{LAUNCHD_LABEL}"])  # reload if it was loaded
-            ok, msg = _run([launchctl, "bootstrap", f"gui/{os.getuid()}", str(path)])
-            if ok:
-                _write_marker("launchd")
-                res.managed = True
-                res.messages.append("LaunchAgent loaded")
-            else:
-                res.messages.append(f"launchctl bootstrap failed ({msg}); the SessionStart hook will start the daemon")
-        return res
-    return ServiceResult("none", messages=[f"no service manager support on {platform}; the hook starts the daemon"])
+    else:
+        res.messages.append(f"{path} already up to date")
+    systemctl = shutil.which("systemctl")
+    if not systemctl:
+        res.messages.append("systemctl not found: the SessionStart hook will start the daemon instead")
+        return
+    ok, msg = _run([systemctl, "--user", "daemon-reload"])
+    if ok:
+        ok, msg = _run([systemctl, "--user", "enable", "--now", UNIT_NAME])
+    _record_start(res, ok, msg, "systemd user service enabled and started", "systemctl --user")
+
+
+def _install_launchd(res: ServiceResult, path: Path) -> None:
+    from skill_insights.settings import get_paths
+
+    log_dir = get_paths().log_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, launchd_plist(sys.executable, str(log_dir)), 0o644)
+    res.messages.append(f"wrote {path}")
+    launchctl = shutil.which("launchctl")
+    if launchctl and sys.platform == "darwin":
+        _run([launchctl, "bootout", f"gui/{os.getuid()}/{LAUNCHD_LABEL}"])  # reload if it was loaded
+        ok, msg = _run([launchctl, "bootstrap", f"gui/{os.getuid()}", str(path)])
+        _record_start(res, ok, msg, "LaunchAgent loaded", "launchctl bootstrap")
+
+
+def install_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
+    if platform.startswith("linux"):
+        kind, path, write = "systemd", systemd_unit_path(), _install_systemd
+    elif platform == "darwin":
+        kind, path, write = "launchd", launchd_plist_path(), _install_launchd
+    else:
+        return ServiceResult("none", messages=[f"no service manager support on {platform}; the hook starts the daemon"])
+    res = ServiceResult(kind, path)
+    if not _ours_or_absent(path):
+        res.messages.append(f"{path} exists and was not written by us; left alone")
+    elif dry_run:
+        res.messages.append(f"would write {path}")
+    else:
+        write(res, path)
+    return res
 
 
 def uninstall_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:

@@ -79,11 +79,11 @@ class DaemonConfig:
     def from_env(cls, **overrides: Any) -> DaemonConfig:
         polling = os.environ.get("SKILL_INSIGHTS_DAEMON_POLLING", "").lower() in ("1", "true", "yes")
         cfg = cls(
-            debounce_s=_env_float("SKILL_INSIGHTS_DEBOUNCE_MS", 150.0) / 1000,
-            reconcile_s=_env_float("SKILL_INSIGHTS_RECONCILE_S", 300.0),
-            spool_s=_env_float("SKILL_INSIGHTS_SPOOL_S", 60.0),
+            debounce_s=_env_float("SKILL_INSIGHTS_DEBOUNCE_MS", cls.debounce_s * 1000) / 1000,
+            reconcile_s=_env_float("SKILL_INSIGHTS_RECONCILE_S", cls.reconcile_s),
+            spool_s=_env_float("SKILL_INSIGHTS_SPOOL_S", cls.spool_s),
             polling=polling,
-            poll_interval_s=_env_float("SKILL_INSIGHTS_POLL_S", 1.0),
+            poll_interval_s=_env_float("SKILL_INSIGHTS_POLL_S", cls.poll_interval_s),
         )
         for k, v in overrides.items():
             if v is not None:

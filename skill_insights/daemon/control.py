@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from skill_insights.hooks import locations
+from skill_insights.hooks.fastpath import DAEMON_ARGS
 
 STATUS_NAME = "daemon.status.json"
 STATUS_REQUEST = b'{"skill_insights_request": "status"}'
@@ -195,7 +196,7 @@ def start(wait_s: float = 10.0, extra_args: list[str] | None = None) -> tuple[in
     if pid:
         return pid, False, f"daemon already running (pid {pid})"
     ensure_runtime_dir()
-    cmd = [sys.executable, "-m", "skill_insights", "daemon", "run", *(extra_args or [])]
+    cmd = [sys.executable, *DAEMON_ARGS, *(extra_args or [])]
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,

@@ -6,9 +6,11 @@ or a second profile then lives entirely under one folder.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from skill_insights.hooks import locations
 
@@ -45,29 +47,39 @@ class Paths:
 
 
 def get_paths() -> Paths:
-    home = os.environ.get("SKILL_INSIGHTS_HOME")
+    # The runtime and config dirs come from `locations`, which the hook uses too (it cannot import platformdirs).
+    runtime, config = Path(locations.runtime_dir()), Path(locations.config_dir())
+    home = locations.home_override()
     if home:
         root = Path(home).expanduser()
         return Paths(
             data_dir=root / "data",
-            config_dir=root / "config",
+            config_dir=config,
             log_dir=root / "logs",
             reports_dir=root / "reports",
-            runtime_dir=root / "run",
+            runtime_dir=runtime,
             cache_dir=root / "cache",
         )
     import platformdirs  # only without the override: every command pays for settings
 
     dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
-    runtime = Path(locations.runtime_dir())
     return Paths(
         data_dir=Path(dirs.user_data_dir),
-        config_dir=Path(dirs.user_config_dir),
+        config_dir=config,
         log_dir=Path(dirs.user_log_dir),
         reports_dir=Path(dirs.user_data_dir) / "reports",
         runtime_dir=runtime,
         cache_dir=Path(dirs.user_cache_dir),
     )
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
+    """The user's config.json as a dict; {} when it is missing, unreadable or not an object."""
+    try:
+        doc = json.loads((path or get_paths().config_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def claude_config_dir() -> Path:

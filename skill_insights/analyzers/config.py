@@ -5,27 +5,17 @@ or its file themselves, so it is never pickled, stored or printed.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from skill_insights.settings import get_paths
+from skill_insights.settings import get_paths, read_config
 
 DEFAULT_STALE_DAYS = 180
 DEFAULT_LLM_MODEL = "claude-haiku-4-5"
 # The public Messages API; only used with an explicit `--llm`.
 DEFAULT_LLM_BASE_URL = "https://api.anthropic.com"
 DEFAULT_TIMEOUT = 10.0
-
-
-def read_config(path: Path | None = None) -> dict[str, Any]:
-    p = path or get_paths().config_file
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def _section(cfg: dict[str, Any], name: str) -> dict[str, Any]:

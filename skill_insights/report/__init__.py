@@ -6,11 +6,11 @@ into the reports dir, refreshes `latest.html`, and keeps only the newest `keep` 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from skill_insights.outputs import check_output_path, write_atomic
+from skill_insights.settings import read_config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,11 +41,10 @@ def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None =
 def configured_keep(paths: Paths) -> int:
     """`report_keep` from config.json, else 20."""
     try:
-        cfg = json.loads(paths.config_file.read_text(encoding="utf-8"))
-        keep = int(cfg.get("report_keep", DEFAULT_KEEP))
-        return keep if keep > 0 else DEFAULT_KEEP
-    except (OSError, ValueError, TypeError, AttributeError):
+        keep = int(read_config(paths.config_file).get("report_keep", DEFAULT_KEEP))
+    except (ValueError, TypeError):
         return DEFAULT_KEEP
+    return keep if keep > 0 else DEFAULT_KEEP
 
 
 def prune(reports_dir: Path, keep: int) -> list[Path]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from skill_insights.outputs import write_atomic
+from skill_insights.settings import read_config
 
 ENV_REGISTRY_URL = "SKILL_INSIGHTS_TESSL_REGISTRY_URL"
 CACHE_TTL_SECONDS = 24 * 3600
@@ -104,14 +105,10 @@ def registry_base_url(config_file: Path | None = None) -> str | None:
     env = os.environ.get(ENV_REGISTRY_URL)
     if env:
         return env.rstrip("/")
-    if config_file is not None and config_file.is_file():
-        try:
-            cfg = json.loads(config_file.read_text())
-            url = cfg.get("tessl_registry_url") if isinstance(cfg, dict) else None
-            if isinstance(url, str) and url:
-                return url.rstrip("/")
-        except (OSError, ValueError):
-            pass
+    if config_file is not None:
+        url = read_config(config_file).get("tessl_registry_url")
+        if isinstance(url, str) and url:
+            return url.rstrip("/")
     return None
 
 

@@ -779,14 +779,11 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
 @click.argument("name", default="inventory")
 def schema_cmd(name: str) -> None:
     """Print a JSON Schema shipped with skill-insights (inventory, analysis_quality, ...)."""
-    from importlib import resources
+    from skill_insights.schemas.validate import schema_names, schema_text
 
-    files = resources.files("skill_insights.schemas")
-    available = sorted(f.name.removesuffix(".schema.json") for f in files.iterdir()
-                       if f.name.endswith(".schema.json"))
-    if name not in available:
-        raise click.ClickException(f"no schema {name!r}; available: {', '.join(available)}")
-    click.echo(files.joinpath(f"{name}.schema.json").read_text("utf-8").rstrip("\n"))
+    if name not in schema_names():
+        raise click.ClickException(f"no schema {name!r}; available: {', '.join(schema_names())}")
+    click.echo(schema_text(name).rstrip("\n"))
 
 
 @cli.group("skills")

@@ -18,14 +18,19 @@ class SchemaError(ValueError):
 
 
 @cache
-def load_schema(name: str) -> dict[str, Any]:
-    """`inventory` → the parsed `inventory.schema.json`."""
-    text = resources.files("skill_insights.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
-    return json.loads(text)
+def schema_names() -> list[str]:
+    """The shipped schemas: `inventory`, `analysis_quality`, …"""
+    files = resources.files("skill_insights.schemas").iterdir()
+    return sorted(f.name.removesuffix(".schema.json") for f in files if f.name.endswith(".schema.json"))
 
 
 def schema_text(name: str) -> str:
     return resources.files("skill_insights.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """`inventory` → the parsed `inventory.schema.json`."""
+    return json.loads(schema_text(name))
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,14 @@ def test_daemon_run_refuses_a_projects_dir_that_is_not_a_folder(kind: str, monke
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
     assert result.output.strip().splitlines() == [f"Error: no such projects folder: {target}"]
     assert not (tmp_path / "si" / "run" / "daemon.pid").exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give a folder to another user")
+def test_runtime_dir_of_another_user_is_refused(tmp_path, monkeypatch):
+    run = tmp_path / "home" / "run"
+    run.mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "home"))
+    assert control.ensure_runtime_dir() == str(run)
+    os.chown(run, 65534, 65534)
+    with pytest.raises(PermissionError, match="not a private folder"):
+        control.ensure_runtime_dir()

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from skill_insights.hooks import locations
-from skill_insights.hooks.fastpath import DAEMON_ARGS
+from skill_insights.hooks.fastpath import DAEMON_ARGS, private_dir
 
 STATUS_NAME = "daemon.status.json"
 STATUS_REQUEST = b'{"skill_insights_request": "status"}'
@@ -31,10 +31,9 @@ def status_path() -> str:
 def ensure_runtime_dir() -> str:
     """The runtime dir, created 0700 (it holds the socket: only this user may talk to the daemon)."""
     d = locations.runtime_dir()
-    os.makedirs(d, mode=0o700, exist_ok=True)
-    st = os.stat(d)
-    if st.st_uid == os.getuid() and st.st_mode & 0o077:
-        os.chmod(d, 0o700)
+    # The hook's own rule: on the shared /tmp fallback, a folder another user made must not get our socket.
+    if not private_dir(d):
+        raise PermissionError(f"runtime folder {d} is not a private folder of this user")
     return d
 
 

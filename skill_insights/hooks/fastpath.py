@@ -33,7 +33,7 @@ DAEMON_ARGS = ("-P", "-m", "skill_insights", "daemon", "run")
 # -- small helpers ----------------------------------------------------------------------------------------
 
 
-def _private_dir(path: str) -> bool:
+def private_dir(path: str) -> bool:
     """Create a 0700 directory, or accept an existing one only if we own it (the /tmp fallback is shared)."""
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
@@ -53,7 +53,7 @@ def _private_dir(path: str) -> bool:
 def log(event: str, message: str) -> None:
     """Append one line to the hook log, rotating it (one `.1` generation) once it passes LOG_MAX_BYTES."""
     try:
-        if not _private_dir(locations.runtime_dir()):
+        if not private_dir(locations.runtime_dir()):
             return
         path = locations.hook_log()
         try:
@@ -181,7 +181,7 @@ def send_to_daemon(raw: bytes) -> str | None:
 def spool(raw: bytes) -> str:
     """Write the payload into the spool dir atomically (tmp file, then rename). Returns the final path."""
     directory = locations.spool_dir()
-    if not _private_dir(locations.runtime_dir()) or not _private_dir(directory):
+    if not private_dir(locations.runtime_dir()) or not private_dir(directory):
         raise OSError(f"cannot use spool dir {directory}")
     name = f"{time.time_ns()}-{os.getpid()}.json"
     tmp = os.path.join(directory, f".{name}.tmp")

@@ -90,11 +90,14 @@ MIN_TIMESTAMP = 946_684_800.0  # 2000-01-01
 MAX_TIMESTAMP = 4_102_444_800.0  # 2100-01-01
 
 
+_fromisoformat = datetime.fromisoformat  # reads a trailing "Z" since Python 3.11
+
+
 def parse_timestamp(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return None
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        ts = _fromisoformat(value).timestamp()
     except (ValueError, OverflowError, OSError):
         return None
     return ts if MIN_TIMESTAMP <= ts < MAX_TIMESTAMP else None
@@ -107,13 +110,6 @@ def _int(usage: dict, key: str) -> int:
     if type(v) is not int or v < 0:  # bool is not a token count either
         raise MalformedLine(f"usage.{key} is not a non-negative integer")
     return v
-
-
-def _str_or_none(obj: dict, key: str) -> str | None:
-    v = obj.get(key)
-    if v is None or isinstance(v, str):
-        return v
-    raise MalformedLine(f"{key} is not a string")
 
 
 def parse_usage(usage: object) -> Usage:
@@ -258,42 +254,58 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
 
 def parse_line(raw: bytes) -> ParsedLine | None:
     """Parse one line (without its newline). None for a blank line; MalformedLine for a bad one."""
-    size = len(raw)
+    return parse_span(raw, 0, len(raw))
+
+
+def parse_span(buf: bytes, start: int, end: int) -> ParsedLine | None:
+    """`parse_line(buf[start:end])`, without copying the large lines that are never decoded."""
+    size = end - start
     if size > MAX_LINE_BYTES:
         raise MalformedLine(f"line of {size} bytes is over the {MAX_LINE_BYTES} byte cap")
-    if size >= LAZY_LINE_BYTES and _CONVERSATION.search(raw) is None:
+    if size >= LAZY_LINE_BYTES and _CONVERSATION.search(buf, start, end) is None:
         # A large line that cannot be a user or assistant line (2.1.330's prompt snapshots and request blobs,
         # ~80% of a transcript's bytes): only its framing and timestamp matter, so it is not decoded.
-        body = raw.strip()
-        if not (body.startswith(b"{") and body.endswith(b"}")):
+        if not _framed(buf, start, end):
             raise MalformedLine("not a JSON object")
-        m = _TIMESTAMP.search(raw)
+        m = _TIMESTAMP.search(buf, start, end)
         return ParsedLine(type="", timestamp=parse_timestamp(m.group(1).decode()) if m else None)
+    raw = buf[start:end] if start or end != len(buf) else buf
     if not raw.strip():
         return None
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:  # includes invalid UTF-8
         raise MalformedLine(f"not JSON: {e}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise MalformedLine("not a JSON object")
-    ltype = obj.get("type")
-    if not isinstance(ltype, str):
+    get = obj.get
+    ltype = get("type")
+    uuid, cwd, branch, version = get("uuid"), get("cwd"), get("gitBranch"), get("version")
+    if type(ltype) is not str:
         raise MalformedLine("type is not a string")
-    line = ParsedLine(
-        type=ltype,
-        timestamp=parse_timestamp(obj.get("timestamp")),
-        uuid=_str_or_none(obj, "uuid"),
-        cwd=_str_or_none(obj, "cwd"),
-        git_branch=_str_or_none(obj, "gitBranch"),
-        version=_str_or_none(obj, "version"),
-    )
-    if ltype in ("user", "assistant"):
-        message = obj.get("message")
-        if not isinstance(message, dict):
+    # One check for the four optional strings: this runs for every line.
+    if not (
+        (uuid is None or type(uuid) is str)
+        and (cwd is None or type(cwd) is str)
+        and (branch is None or type(branch) is str)
+        and (version is None or type(version) is str)
+    ):
+        raise MalformedLine("uuid, cwd, gitBranch and version must be strings")
+    line = ParsedLine(ltype, parse_timestamp(get("timestamp")), uuid, cwd, branch, version)
+    if ltype == "assistant" or ltype == "user":
+        message = get("message")
+        if type(message) is not dict:
             raise MalformedLine("message is not an object")
         if ltype == "user":
             _parse_user(line, obj, message)
         else:
             _parse_assistant(line, obj, message)
     return line
+
+
+def _framed(buf: bytes, start: int, end: int) -> bool:
+    """Does buf[start:end] look like one JSON object (`{` … `}`, surrounding whitespace allowed)?"""
+    if buf[start] == 0x7B and buf[end - 1] == 0x7D:
+        return True
+    body = buf[start:end].strip()
+    return body.startswith(b"{") and body.endswith(b"}")

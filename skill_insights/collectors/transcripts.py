@@ -10,6 +10,7 @@ its earlier rows are removed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from skill_insights.collectors import git
-from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_line
+from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_span
 from skill_insights.pricing import PriceTable
 from skill_insights.store import write_transaction
 from skill_insights.store.activity import add_timestamp
@@ -86,7 +87,14 @@ def discover(roots: Iterable[Path]) -> list[Path]:
 
 
 def local_date(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(ts))
+    # Every UTC offset in use is a multiple of 15 minutes, so the local date is constant over each
+    # 15-minute-aligned span of time: one localtime() per span instead of one per line.
+    return _local_date_of_span(int(ts // 900))
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_date_of_span(span: int) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(span * 900))
 
 
 @dataclass
@@ -315,7 +323,8 @@ class TranscriptTailer:
             return None
         work = {**cp, "blocks": [list(b) for b in cp["blocks"]]}
         fh.seek(work["offset"])
-        buf = fh.read(CHUNK_BYTES)
+        # Only what the file holds: read(CHUNK_BYTES) would allocate 8 MB for every small file.
+        buf = fh.read(max(0, min(CHUNK_BYTES, st.st_size - work["offset"])))
         at_eof = work["offset"] + len(buf) >= st.st_size
         consumed, chunk = self._parse_chunk(fh, tf, work, buf, at_eof)
         head = work["head_hash"]
@@ -408,10 +417,14 @@ class TranscriptTailer:
             at_eof = cp["offset"] + len(buf) >= os.fstat(fh.fileno()).st_size
         if cp["offset"] == 0 and tf.agent_id:
             self._link_from_meta(tf, chunk)
-        pos = cp["offset"]
-        for raw in buf[:end].split(b"\n")[:-1] if end else []:
-            self._absorb(tf, cp, chunk, raw, pos)
-            pos += len(raw) + 1
+        # Lines are parsed in place (spans of buf), so the large ones that are never decoded are never copied.
+        base = cp["offset"]
+        find = buf.find
+        start = 0
+        while start < end:
+            stop = find(b"\n", start, end)
+            self._absorb(tf, cp, chunk, buf, start, stop, base + start)
+            start = stop + 1
         consumed = end
         tail = buf[end:]
         # A last line without its newline is normally still being written. If it is already a whole JSON
@@ -422,13 +435,14 @@ class TranscriptTailer:
             except orjson.JSONDecodeError:
                 complete = False
             if complete:
-                self._absorb(tf, cp, chunk, tail, pos)
+                self._absorb(tf, cp, chunk, tail, 0, len(tail), base + end)
                 consumed += len(tail)
         return consumed, chunk
 
-    def _absorb(self, tf: TranscriptFile, cp: dict, chunk: _Chunk, raw: bytes, pos: int) -> None:
+    def _absorb(self, tf: TranscriptFile, cp: dict, chunk: _Chunk, buf: bytes, start: int, stop: int, pos: int) -> None:
+        """Fold the line buf[start:stop], at byte `pos` of its file, into the chunk and the checkpoint `cp`."""
         try:
-            line = parse_line(raw)
+            line = parse_span(buf, start, stop)
         except MalformedLine:
             chunk.lines += 1
             chunk.malformed += 1
@@ -445,6 +459,8 @@ class TranscriptTailer:
             if cp["last_ts"] is None or ts > cp["last_ts"]:
                 cp["last_ts"] = ts
             add_timestamp(cp["blocks"], ts)
+        if not line.type:  # a large line read lazily: its timestamp is all it gives
+            return
         if line.cwd and not cp["cwd"]:
             cp["cwd"] = line.cwd
         if line.git_branch and not cp["git_branch"]:
@@ -453,8 +469,8 @@ class TranscriptTailer:
             cp["client_version"] = line.version
         if line.is_prompt:
             chunk.user_messages += 1
-        if ts is None and not (line.response or line.tool_uses or line.tool_results or line.slash_command):
-            return
+        if not (line.response or line.tool_uses or line.tool_results or line.slash_command):
+            return  # no response and no event (an agent link comes with a tool result): no date needed
         date = local_date(ts if ts is not None else (cp["last_ts"] or time.time()))
         self._collect(tf, chunk, line, ts, date, pos)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -33,18 +34,67 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(schema_text(name))
 
 
+_MAX_MESSAGE = 300
+_JSON_PATH_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")  # the names jsonschema's json_path writes bare
+
+
 @cache
 def _validator(name: str) -> Any:
+    """The compiled Rust validator (jsonschema-rs): ~0.05 s for a 10k-skill inventory where the pure-Python
+    `jsonschema` takes several seconds. Compiling it also checks the schema against its meta-schema."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(load_schema(name), validate_formats=True)
+
+
+def json_path(parts: Any) -> str:
+    """Instance path parts → `$.skills[3].locations[0].scope`, the form of jsonschema's `json_path`."""
+    path = "$"
+    for p in parts:
+        if isinstance(p, int):
+            path += f"[{p}]"
+        elif _JSON_PATH_NAME.match(p):
+            path += "." + p
+        else:
+            path += "['" + p.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return path
+
+
+def _first(errors: Any, path_of: Any) -> Any:
+    # The shallowest failure first, then by path: the same pick whichever validator found them.
+    return min(errors, key=lambda e: (len(path_of(e)), list(map(str, path_of(e)))), default=None)
+
+
+def _short(message: str) -> str:
+    return message if len(message) < _MAX_MESSAGE else message[:_MAX_MESSAGE] + "…"
+
+
+def _rs_message(e: Any) -> str:
+    kind = e.kind
+    if type(kind).__name__ == "Enum":  # jsonschema-rs elides all but two options: name them all
+        return f"{e.instance!r} is not one of {list(kind.options)!r}"
+    return e.message
+
+
+def _validate_pure(doc: Any, name: str) -> None:
+    """The pure-Python `jsonschema` path, for documents jsonschema-rs can't take (e.g. non-string keys)."""
     from jsonschema import Draft202012Validator
 
-    schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    v = Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    e = _first(v.iter_errors(doc), lambda e: e.absolute_path)
+    if e is not None:
+        raise SchemaError(e.json_path, _short(e.message))
 
 
 def validate(doc: Any, name: str) -> None:
     """Raise SchemaError naming the failing path (e.g. `$.skills[3].locations[0].scope`)."""
-    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
-    if errors:
-        e = errors[0]
-        raise SchemaError(e.json_path, e.message if len(e.message) < 300 else e.message[:300] + "…")
+    v = _validator(name)
+    try:
+        if v.is_valid(doc):
+            return
+        e = _first(v.iter_errors(doc), lambda e: e.instance_path)
+    except (ValueError, TypeError, OverflowError):  # a value with no JSON form: let jsonschema judge it
+        _validate_pure(doc, name)
+        return
+    if e is not None:
+        raise SchemaError(json_path(e.instance_path), _short(_rs_message(e)))

@@ -54,22 +54,32 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the store, as a sqlite-utils Database."""
     import sqlite_utils
 
-    db = sqlite_utils.Database(connect(path))
-    migrate(db)
-    return db
+    conn = connect(path)
+    _ensure_schema(conn)
+    return sqlite_utils.Database(conn)
 
 
 def open_reader(path: Path | str) -> sqlite3.Connection:
     """A plain connection to a migrated store: the quick path for commands that only query.
 
-    Importing sqlite-utils costs more than a whole usage query, so it is only loaded to migrate.
+    Importing sqlite-utils costs more than a whole usage query, so it is only loaded to migrate an older store.
     """
     conn = connect(path)
-    if _pending(conn):
-        import sqlite_utils
-
-        migrate(sqlite_utils.Database(conn))
+    _ensure_schema(conn)
     return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    """A new store is created from the schema snapshot; an older one is migrated (needs sqlite-utils)."""
+    if not _pending(conn):
+        return
+    from skill_insights.store.snapshot import create_from_snapshot
+
+    if create_from_snapshot(conn, [name for name, _ in MIGRATIONS]) and not _pending(conn):
+        return
+    import sqlite_utils
+
+    migrate(sqlite_utils.Database(conn))
 
 
 def _pending(conn: sqlite3.Connection) -> bool:

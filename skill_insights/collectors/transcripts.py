@@ -260,14 +260,16 @@ class TranscriptTailer:
                 batch.append((path, tf, fh, st, early))
             try:
                 with write_transaction(self.db) as conn:
-                    outcomes = [self._commit_chunk(conn, tf, fh, st, early) for _, tf, fh, st, early in batch]
+                    rows = _BatchRows()
+                    outcomes = [self._commit_chunk(conn, tf, fh, st, early, rows) for _, tf, fh, st, early in batch]
+                    new_responses = rows.write(conn)
             finally:
                 for _, _, fh, _, _ in batch:
                     fh.close()
-            for (path, *_), (lines, responses, malformed, reset, more) in zip(batch, outcomes, strict=True):
+            for (path, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
                 t = totals[path]
                 t[0] += lines
-                t[1] += responses
+                t[1] += new_responses.get(fid, 0)
                 t[2] += malformed
                 t[3] = max(t[3], reset)
                 if more:  # a file larger than one chunk, or one that grew meanwhile: its next chunk
@@ -275,9 +277,12 @@ class TranscriptTailer:
         return [tuple(totals[p]) for p in paths]  # type: ignore[misc]
 
     def _commit_chunk(
-        self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None
+        self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None, rows: _BatchRows
     ) -> tuple[int, int, int, int, bool]:
-        """Write one prepared chunk under the lock. Returns (lines, responses, malformed, reset, more to read)."""
+        """Move one file's checkpoint under the lock, adding its chunk's rows to the batch's `rows`.
+
+        Returns (file id, lines, malformed, reset, more to read).
+        """
         reset = 0
         cp = self._checkpoint(conn, tf, st)
         if early is not None and early.base == _base(cp):
@@ -291,7 +296,7 @@ class TranscriptTailer:
         if prep is None or prep.consumed == 0:
             # Nothing new, or only a partial line that the next pass will finish.
             conn.execute("UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]])
-            return 0, 0, 0, reset, False
+            return cp["id"], 0, 0, reset, False
         work = prep.cp
         # The checkpoint first: ownership of the chunk's responses below reads this file's opened_ts.
         conn.execute(
@@ -307,11 +312,11 @@ class TranscriptTailer:
                 work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
             ],
         )
-        new_responses = self._write_chunk(conn, tf, cp["id"], prep.chunk)
+        rows.add(tf, cp["id"], prep.chunk)
         if work["cwd"] and work["cwd"] not in self._remotes:
             self._remember_remote(conn, work["cwd"])
         more = work["offset"] + prep.consumed < st.st_size
-        return prep.chunk.lines, new_responses, prep.chunk.malformed, reset, more
+        return cp["id"], prep.chunk.lines, prep.chunk.malformed, reset, more
 
     def _prepare(self, fh, tf: TranscriptFile, cp: dict | None, st: os.stat_result) -> _Prepared | None:
         """Parse the next chunk after checkpoint `cp` (a copy is advanced, `cp` is left as it was)."""
@@ -371,7 +376,7 @@ class TranscriptTailer:
         """Forget everything derived from one file, then re-own the responses other files also show."""
         conn.execute("DELETE FROM temp.keys")
         conn.execute(
-            "INSERT OR IGNORE INTO temp.keys SELECT message_id, request_id FROM response_obs WHERE file_id=?",
+            "INSERT OR IGNORE INTO temp.keys SELECT message_id, request_id, file_id FROM response_obs WHERE file_id=?",
             [file_id],
         )
         # Events of this file, and the copies in other files that may now become the counted ones.
@@ -531,40 +536,6 @@ class TranscriptTailer:
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def _write_chunk(self, conn, tf: TranscriptFile, fid: int, chunk: _Chunk) -> int:
-        new_responses = 0
-        if chunk.obs:
-            conn.executemany(
-                """INSERT INTO response_obs (message_id, request_id, session_id, agent_id, model, ts, date,
-                       input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
-                       cache_creation_1h, cache_read_input_tokens, cost_usd, copied, file_id)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                   ON CONFLICT (message_id, request_id, file_id) DO UPDATE SET
-                       model=excluded.model, input_tokens=excluded.input_tokens,
-                       output_tokens=excluded.output_tokens,
-                       cache_creation_input_tokens=excluded.cache_creation_input_tokens,
-                       cache_creation_5m=excluded.cache_creation_5m, cache_creation_1h=excluded.cache_creation_1h,
-                       cache_read_input_tokens=excluded.cache_read_input_tokens, cost_usd=excluded.cost_usd
-                   WHERE excluded.output_tokens > response_obs.output_tokens""",
-                [(*o, fid) for o in chunk.obs.values()],
-            )
-            conn.execute("DELETE FROM temp.keys")
-            conn.executemany("INSERT OR IGNORE INTO temp.keys VALUES (?, ?)", list(chunk.obs.keys()))
-            new_responses = conn.execute(
-                """SELECT count(*) FROM temp.keys k WHERE NOT EXISTS (
-                       SELECT 1 FROM responses r WHERE r.message_id = k.message_id AND r.request_id = k.request_id)"""
-            ).fetchone()[0]
-            _recompute_canonical(conn)
-        if chunk.events:
-            conn.executemany(
-                """INSERT OR IGNORE INTO events (kind, key, session_id, agent_id, ts, date, name, detail, file_id)
-                   VALUES (?,?,?,?,?,?,?,?,?)""",
-                [(*e, fid) for e in chunk.events],
-            )
-        conn.execute("INSERT OR IGNORE INTO dirty VALUES ('session', ?)", [tf.session_id])
-        conn.executemany("INSERT OR IGNORE INTO dirty VALUES ('date', ?)", [(d,) for d in chunk.dates])
-        return new_responses
-
     def _remember_remote(self, conn, cwd: str) -> None:
         remote = git.remote_of(cwd)
         self._remotes[cwd] = remote
@@ -593,6 +564,60 @@ def _fresh_checkpoint() -> dict:
 def _base(cp: dict) -> tuple:
     """What a parse started from: if the stored checkpoint still says this, the parse is still valid."""
     return (cp["offset"], cp["head_hash"], cp["processor_version"], cp["first_ts"], cp["last_ts"])
+
+
+class _BatchRows:
+    """The rows of every chunk one transaction commits, written together: a few statements per batch of
+    files instead of a dozen per file."""
+
+    def __init__(self) -> None:
+        self.obs: list[tuple] = []
+        self.keys: list[tuple[str, str, int]] = []
+        self.events: list[tuple] = []
+        self.dirty: set[tuple[str, str]] = set()
+
+    def add(self, tf: TranscriptFile, fid: int, chunk: _Chunk) -> None:
+        self.obs.extend((*o, fid) for o in chunk.obs.values())
+        self.keys.extend((mid, rid, fid) for mid, rid in chunk.obs)
+        self.events.extend((*e, fid) for e in chunk.events)
+        self.dirty.add(("session", tf.session_id))
+        self.dirty.update(("date", d) for d in chunk.dates)
+
+    def write(self, conn) -> dict[int, int]:
+        """Write the rows; returns the number of responses new to the store, per file id that first showed them."""
+        new: dict[int, int] = {}
+        if self.obs:
+            conn.executemany(
+                """INSERT INTO response_obs (message_id, request_id, session_id, agent_id, model, ts, date,
+                       input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
+                       cache_creation_1h, cache_read_input_tokens, cost_usd, copied, file_id)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT (message_id, request_id, file_id) DO UPDATE SET
+                       model=excluded.model, input_tokens=excluded.input_tokens,
+                       output_tokens=excluded.output_tokens,
+                       cache_creation_input_tokens=excluded.cache_creation_input_tokens,
+                       cache_creation_5m=excluded.cache_creation_5m, cache_creation_1h=excluded.cache_creation_1h,
+                       cache_read_input_tokens=excluded.cache_read_input_tokens, cost_usd=excluded.cost_usd
+                   WHERE excluded.output_tokens > response_obs.output_tokens""",
+                self.obs,
+            )
+            conn.execute("DELETE FROM temp.keys")
+            # A key several files of the batch show is new for the first of them, as if committed one by one.
+            conn.executemany("INSERT OR IGNORE INTO temp.keys VALUES (?, ?, ?)", self.keys)
+            new = dict(conn.execute(
+                """SELECT file_id, count(*) FROM temp.keys k WHERE NOT EXISTS (
+                       SELECT 1 FROM responses r WHERE r.message_id = k.message_id AND r.request_id = k.request_id)
+                   GROUP BY file_id"""
+            ).fetchall())
+            _recompute_canonical(conn)
+        if self.events:
+            conn.executemany(
+                """INSERT OR IGNORE INTO events (kind, key, session_id, agent_id, ts, date, name, detail, file_id)
+                   VALUES (?,?,?,?,?,?,?,?,?)""",
+                self.events,
+            )
+        conn.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", sorted(self.dirty))
+        return new
 
 
 @dataclass(slots=True)

@@ -31,7 +31,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     # Scratch set of response keys whose canonical row an ingest recomputes (per connection).
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS keys (message_id TEXT, request_id TEXT, PRIMARY KEY (message_id, request_id))"
+        "CREATE TEMP TABLE IF NOT EXISTS keys (message_id TEXT, request_id TEXT, file_id INTEGER,"
+        " PRIMARY KEY (message_id, request_id))"
     )
     return conn
 

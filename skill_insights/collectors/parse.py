@@ -103,8 +103,7 @@ def parse_timestamp(value: object) -> float | None:
     return ts if MIN_TIMESTAMP <= ts < MAX_TIMESTAMP else None
 
 
-def _int(usage: dict, key: str) -> int:
-    v = usage.get(key)
+def _tokens(v: object, key: str) -> int:
     if v is None:
         return 0
     if type(v) is not int or v < 0:  # bool is not a token count either
@@ -113,26 +112,27 @@ def _int(usage: dict, key: str) -> int:
 
 
 def parse_usage(usage: object) -> Usage:
-    if not isinstance(usage, dict):
+    if type(usage) is not dict:
         raise MalformedLine("message.usage is not an object")
-    cc_total = _int(usage, "cache_creation_input_tokens")
-    split = usage.get("cache_creation")
+    get = usage.get
+    cc_total = _tokens(get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+    split = get("cache_creation")
     cc5 = cc1 = 0
-    if isinstance(split, dict):
-        cc5 = _int(split, "ephemeral_5m_input_tokens")
-        cc1 = _int(split, "ephemeral_1h_input_tokens")
+    if type(split) is dict:
+        cc5 = _tokens(split.get("ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens")
+        cc1 = _tokens(split.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens")
     elif split is not None:
         raise MalformedLine("usage.cache_creation is not an object")
     # Older transcripts carry only the total: it was all 5-minute cache writes then.
     if cc5 + cc1 < cc_total:
         cc5 += cc_total - cc5 - cc1
     return Usage(
-        input_tokens=_int(usage, "input_tokens"),
-        output_tokens=_int(usage, "output_tokens"),
-        cache_creation_input_tokens=max(cc_total, cc5 + cc1),
-        cache_creation_5m=cc5,
-        cache_creation_1h=cc1,
-        cache_read_input_tokens=_int(usage, "cache_read_input_tokens"),
+        _tokens(get("input_tokens"), "input_tokens"),
+        _tokens(get("output_tokens"), "output_tokens"),
+        max(cc_total, cc5 + cc1),
+        cc5,
+        cc1,
+        _tokens(get("cache_read_input_tokens"), "cache_read_input_tokens"),
     )
 
 

@@ -348,7 +348,9 @@ class TranscriptTailer:
         consumed, chunk = self._parse_chunk(fh, tf, work, buf, at_eof)
         head = work["head_hash"]
         if consumed and (work["offset"] == 0 or (head and int(head.split(":")[0]) < HEAD_BYTES)):
-            head = _head_hash(fh, min(HEAD_BYTES, work["offset"] + consumed))
+            n = min(HEAD_BYTES, work["offset"] + consumed)
+            # From the start of the file, buf already holds the head: no second read.
+            head = _digest_head(buf[:n]) if work["offset"] == 0 else _head_hash(fh, n)
         return _Prepared(base=_base(cp), cp=work, consumed=consumed, chunk=chunk, head=head)
 
     # -- checkpoint -------------------------------------------------------------------------------------
@@ -687,6 +689,10 @@ def _head_hash(fh, n: int) -> str:
     fh.seek(0)
     data = fh.read(n)
     fh.seek(pos)
+    return _digest_head(data)
+
+
+def _digest_head(data: bytes) -> str:
     return f"{len(data)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
 
 

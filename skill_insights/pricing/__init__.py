@@ -12,7 +12,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from skill_insights.collectors.parse import Usage
@@ -102,7 +101,8 @@ class PriceTable:
 
     @classmethod
     def bundled(cls) -> PriceTable:
-        text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
+        # Beside this module (package data): importlib.resources would cost an import of its own per command.
+        text = Path(__file__).with_name("prices.json").read_text(encoding="utf-8")
         return cls.from_document(json.loads(text), source="bundled")
 
     @classmethod

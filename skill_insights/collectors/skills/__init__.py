@@ -7,10 +7,12 @@ and assemble the one inventory document (`schemas/inventory.schema.json`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,36 +25,105 @@ from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
 from skill_insights.outputs import write_atomic
 
 SCHEMA_VERSION = "1.0"
-POOL_THRESHOLD = 300  # below this many skills a process pool costs more than it saves
+POOL_THRESHOLD = 300  # below this many skills forking workers costs more than it saves
+MAX_WORKERS = 8
 CACHE_VERSION = 1  # bump when process_skill's output changes shape or meaning
 _SCOPE_ORDER = {"tile": 0, "plugin": 1, "user": 2, "project": 3}
 
 
-def _batch(items: list[tuple[str, list | None, dict[str, Any] | None]]) -> bytes:
-    # orjson, not pickle, back to the parent: decoding ~100k small dicts is several times faster.
-    return orjson.dumps([process_skill(real, listing, cached) for real, listing, cached in items])
+def _work_share(items: list[tuple[str, list | None, dict[str, Any] | None]]) -> bytes:
+    """A forked worker's share: [[realpath, result or None]], None where the cached result still holds (the
+    parent has it already: only what changed crosses the pipe). orjson, not pickle: much faster to decode."""
+    out = []
+    for real, listing, cached in items:
+        r = process_skill(real, listing, cached)
+        out.append((real, None if r is cached else r))
+    return orjson.dumps(out)
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _fork_worker(share: list[tuple[str, list | None, dict[str, Any] | None]]) -> tuple[int, int] | None:
+    """Fork a child that processes `share` and writes the result to a pipe: (pid, read fd), or None."""
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child: compute, write, leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(r)
+            data = _work_share(share)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def worker_count(workers: int | None, n_items: int) -> int:
+    """How many processes share the skills: `workers` when given, else every CPU this process may use for a
+    job of POOL_THRESHOLD skills or more. Only on Linux and in a single-threaded process: fork is the cheap way
+    to hand a worker the parent's state, and forking a threaded process can deadlock the child on a lock some
+    other thread held."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return 1
+    if workers is None:
+        if n_items < POOL_THRESHOLD:
+            return 1
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            workers = os.cpu_count() or 1
+    return max(1, min(workers, MAX_WORKERS, n_items // 50 or 1))
 
 
 def _process_all(jobs: dict[str, list | None], workers: int | None,
                  cache: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """realpath → process_skill result; a cached result is reused when its files' stat signature still
-    matches. A process pool for big trees when asked (`workers`): hashing is CPU-bound, but forking and
-    decoding results only pay off with spare cores."""
+    matches. Big jobs are shared with forked workers (reading, hashing and stat calls are mostly system
+    time, which a second core halves); the parent does a share itself. A worker that fails leaves its share
+    to the parent, so the result never depends on the fork."""
     cache = cache or {}
     items = [(real, listing, cache.get(real)) for real, listing in jobs.items()]
-    n = workers if workers is not None else 1
-    if n <= 1 or len(items) < POOL_THRESHOLD:
+    n = worker_count(workers, len(items))
+    if n <= 1 or not hasattr(os, "fork"):
         return {real: process_skill(real, listing, cached) for real, listing, cached in items}
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    size = max(50, len(items) // (n * 8))  # several batches per worker evens out uneven skills
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
-    out: dict[str, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as ex:
-        for res in ex.map(_batch, batches):
-            for r in orjson.loads(res):
-                out[r["realpath"]] = r
+    # Interleaved runs of skills: each share gets neighbours (locality) and a fair mix of big and small.
+    run = max(8, min(64, len(items) // (n * 16)))
+    shares: list[list[tuple[str, list | None, dict[str, Any] | None]]] = [[] for _ in range(n)]
+    for i in range(0, len(items), run):
+        shares[(i // run) % n].extend(items[i:i + run])
+    children = [(share, _fork_worker(share)) for share in shares[1:]]
+    out = {real: process_skill(real, listing, cached) for real, listing, cached in shares[0]}
+    for share, child in children:
+        got: list | None = None
+        if child is not None:
+            pid, fd = child
+            try:
+                data = _read_all(fd)
+            finally:
+                os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) == 0:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    got = orjson.loads(data)
+        if got is None or len(got) != len(share):  # the worker failed: its share is done here
+            out.update((real, process_skill(real, listing, cached)) for real, listing, cached in share)
+            continue
+        for (real, res), (_, _, cached) in zip(got, share, strict=True):
+            out[real] = res if res is not None else cached  # type: ignore[assignment]
     return out
 
 
@@ -67,6 +138,11 @@ def load_cache(path: Path | None) -> dict[str, dict[str, Any]]:
     if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION or not isinstance(doc.get("skills"), dict):
         return {}
     return doc["skills"]
+
+
+def _same_results(results: dict[str, dict[str, Any]], cache: dict[str, dict[str, Any]]) -> bool:
+    """True when every result is the cached one as loaded (nothing changed): the cache file needs no rewrite."""
+    return len(results) == len(cache) and all(cache.get(k) is v for k, v in results.items())
 
 
 def save_cache(path: Path, results: dict[str, dict[str, Any]]) -> None:
@@ -190,6 +266,36 @@ def scan(
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """The inventory document for every skill found. Never raises on a hostile or broken file tree."""
+    with paused_gc():
+        return _scan(roots, agent_dirs=agent_dirs, project_dirs=project_dirs, registry=registry, workers=workers,
+                     home=home, claude_dir=claude_dir, cache_file=cache_file, now=now)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a scan builds its ~10 objects per file: the collector would walk
+    them over and over (a fifth of a big scan's time) to find no cycles — the inventory holds none."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _scan(
+    roots: list[Path] | None,
+    *,
+    agent_dirs: bool,
+    project_dirs: list[Path] | None,
+    registry: TesslRegistry | None,
+    workers: int | None,
+    home: Path | None,
+    claude_dir: Path | None,
+    cache_file: Path | None,
+    now: Callable[[], datetime] | None,
+) -> dict[str, Any]:
     started = (now or (lambda: datetime.now(UTC)))()
     d = discover([Path(r) for r in roots or []], agent_dirs=agent_dirs, project_dirs=project_dirs, home=home,
                  claude_dir=claude_dir)
@@ -212,7 +318,7 @@ def scan(
         results.update(more)
         pending = [(d.candidates[p], more[c.realpath]) for p, c in list(d.candidates.items())
                    if c.realpath in more and more[c.realpath]["nested"]]
-    if cache_file is not None:
+    if cache_file is not None and not _same_results(results, cache):
         save_cache(cache_file, results)
     skills = build_skills(d, results)
     manifests = sorted(d.manifests.values(), key=lambda m: m["path"])

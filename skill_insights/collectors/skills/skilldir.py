@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 from skill_insights.collectors.skills.skillmd import finding, parse_skill_md
@@ -47,12 +48,21 @@ _FIRST = 32 * 1024  # below malloc's mmap threshold: a bigger first read costs a
 _CHUNK = 1024 * 1024
 
 
-def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int, int]]:
-    """(size, sha256 or None when too large, content, (ino, size, mtime_ns) for the re-scan signature).
+def _read_rest(fd: int, first: bytes) -> bytes:
+    """The rest of a file whose first read filled the buffer, up to one chunk past the size cap."""
+    parts = [first]
+    total = len(first)
+    while total <= MAX_FILE_BYTES and (chunk := os.read(fd, _CHUNK)):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
 
-    Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill files
-    are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK:
-    a FIFO planted in a skill folder can't hang the scan.
+
+def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int, int]]:
+    """(size, sha256 or None when too large, content, (ino, size, mtime_ns)) of one file (a link's target).
+
+    O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK: a FIFO
+    can't hang the scan.
     """
     fd = os.open(path, _O_FLAGS)
     try:
@@ -62,10 +72,7 @@ def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int
             return st.st_size, None, None, stamp
         data = os.read(fd, _FIRST)
         if len(data) == _FIRST:  # a bigger file: read on, up to the cap
-            parts = [data]
-            while chunk := os.read(fd, _CHUNK):
-                parts.append(chunk)
-            data = b"".join(parts)
+            data = _read_rest(fd, data)
             if len(data) > MAX_FILE_BYTES:  # it grew while we read
                 return len(data), None, None, stamp
     finally:
@@ -73,12 +80,14 @@ def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int
     return len(data), hashlib.sha256(data).hexdigest(), data, stamp
 
 
-def _entries(root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
-             nested: list[str]) -> Iterator[tuple[str, str, bool]]:
-    """(abs path, rel posix path, is_link) of every file/link in the skill, by the walk rules; the same for a
-    full read and for a re-scan signature, so both see the same set."""
+def _folders(root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
+             nested: list[str]) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]:
+    """(abs folder, rel posix prefix, [(file name, is_link)]) of every folder holding files of the skill, by
+    the walk rules; the same for a full read and for a re-scan signature, so both see the same files in the
+    same order. One item per folder rather than per file: the per-file loops stay in the callers, tight."""
     stack: list[tuple[str, str, int, list[tuple[str, bool, bool]] | None]] = [(root, "", 0, top)]
     count = 0
+    sep = os.sep
     while stack:
         d, rel, depth, listing = stack.pop()
         if listing is None:
@@ -91,6 +100,7 @@ def _entries(root: str, top: list[tuple[str, bool, bool]] | None, findings: list
         if depth > 0 and any(n == SKILL_MD and not isd for n, isd, _ in listing):
             nested.append(d)  # a skill inside a skill is its own skill, not supporting files
             continue
+        files: list[tuple[str, bool]] = []
         for name, is_dir, is_link in listing:
             if is_dir and not is_link:
                 if name in SKIP_DIRS:
@@ -99,27 +109,35 @@ def _entries(root: str, top: list[tuple[str, bool, bool]] | None, findings: list
                     findings.append(finding("depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed",
                                             "info", f"{rel}{name}"))
                     continue
-                stack.append((f"{d}{os.sep}{name}", f"{rel}{name}/", depth + 1, None))
+                stack.append((f"{d}{sep}{name}", f"{rel}{name}/", depth + 1, None))
                 continue
-            count += 1
-            if count > MAX_FILES:
-                findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed",
-                                        "warning"))
-                return
-            yield f"{d}{os.sep}{name}", f"{rel}{name}", is_link  # plain concatenation: d is absolute, normalised
+            files.append((name, is_link))
+        count += len(files)
+        if count > MAX_FILES:
+            del files[len(files) - (count - MAX_FILES):]
+            if files:
+                yield d, rel, files
+            findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed",
+                                    "warning"))
+            return
+        if files:
+            yield d, rel, files
 
 
 def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str:
     """A digest of every file's (path, inode, size, mtime): equal digests → the cached result still holds.
     One lstat per file instead of open/read/close: what makes a re-scan cheap."""
-    h = hashlib.blake2b(digest_size=16)
-    for p, r, _ in _entries(root, top, [], []):
-        try:
-            st = os.lstat(p)
-        except OSError:
-            continue
-        h.update(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    lines: list[str] = []
+    lstat = os.lstat
+    for d, rel, files in _folders(root, top, [], []):
+        prefix = d + os.sep
+        for name, _ in files:
+            try:
+                st = lstat(prefix + name)
+            except OSError:
+                continue
+            lines.append(f"{rel}{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
+    return hashlib.blake2b("".join(lines).encode(), digest_size=16).hexdigest()
 
 
 def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
@@ -136,33 +154,57 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     nested: list[str] = []
     skill_md: bytes | None = None
     skill_md_error: str | None = None
-    sig = hashlib.blake2b(digest_size=16)
-    stamps: list[tuple[str, tuple[int, int, int]]] = []
-    for p, r, is_link in _entries(root, top_names, findings, nested):
-        if is_link:
-            _link(p, r, root, files, findings)
+    stamps: list[str] = []  # the signature's lines, in `signature`'s order
+    sha256 = hashlib.sha256
+    os_open, os_fstat, os_read, os_close, lstat = os.open, os.fstat, os.read, os.close, os.lstat
+    for d, rel, names in _folders(root, top_names, findings, nested):
+        prefix = d + os.sep
+        top = rel.split("/", 1)[0] if rel else ""
+        kind = _KIND_BY_TOP.get(top, "other") if top else "other"
+        for name, is_link in names:
+            p = prefix + name
+            r = rel + name
+            if is_link:
+                _link(p, r, root, files, findings)
+                try:
+                    st = lstat(p)
+                    stamps.append(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
+                except OSError:
+                    pass
+                continue
+            # Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill
+            # files are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not
+            # followed; O_NONBLOCK: a FIFO planted in a skill folder can't hang the scan.
             try:
-                st = os.lstat(p)
-                stamps.append((r, (st.st_ino, st.st_size, st.st_mtime_ns)))
-            except OSError:
-                pass
-            continue
-        try:
-            size, sha, data, stamp = _read_hash(p)
-        except OSError as e:
-            findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
-            continue
-        stamps.append((r, stamp))
-        rec: dict[str, Any] = {"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": False}
-        if sha is None:
-            findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
-        files.append(rec)
-        if r == SKILL_MD:
-            skill_md = data
-            if data is None:
-                skill_md_error = "too_large"
-    for r, (ino, size, mtime) in stamps:  # same order as `signature` walks
-        sig.update(f"{r}\0{ino}\0{size}\0{mtime}\n".encode())
+                fd = os_open(p, _O_FLAGS)
+                try:
+                    st = os_fstat(fd)
+                    data: bytes | None = None
+                    if st.st_size <= MAX_FILE_BYTES:
+                        data = os_read(fd, _FIRST)
+                        if len(data) == _FIRST:
+                            data = _read_rest(fd, data)
+                finally:
+                    os_close(fd)
+            except OSError as e:
+                findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
+                continue
+            stamps.append(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
+            if data is not None and len(data) <= MAX_FILE_BYTES:
+                size = len(data)
+                sha: str | None = sha256(data).hexdigest()
+            else:  # too large (or it grew past the cap while we read)
+                size = st.st_size if data is None else len(data)
+                sha = data = None
+                findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
+            if not rel and name == SKILL_MD:
+                files.append({"path": r, "size": size, "sha256": sha, "kind": "skill_md", "is_link": False})
+                skill_md = data
+                if data is None:
+                    skill_md_error = "too_large"
+            else:
+                files.append({"path": r, "size": size, "sha256": sha, "kind": kind, "is_link": False})
+    sig = hashlib.blake2b("".join(stamps).encode(), digest_size=16)
 
     doc: dict[str, Any] = {"realpath": root, "nested": nested, "sig": sig.hexdigest()}
     if skill_md is None or len(skill_md) > MAX_SKILL_MD_BYTES:
@@ -181,11 +223,10 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
         by_rel = {f["path"]: f for f in files}
         for ref in parsed.refs:
             links.append(_resolve_ref(ref.target, ref.kind, ref.line, root, by_rel, findings))
-    files.sort(key=lambda f: f["path"])
-    h = hashlib.sha256()
-    for f in files:
-        # Outside links carry no content of ours: their target string still distinguishes two copies.
-        h.update(f"{f['path']}\0{f['sha256'] or f.get('link_target') or f['size']}\n".encode())
+    files.sort(key=itemgetter("path"))
+    # Outside links carry no content of ours: their target string still distinguishes two copies.
+    h = hashlib.sha256("".join([f"{f['path']}\0{f['sha256'] or f.get('link_target') or f['size']}\n"
+                                for f in files]).encode())
     doc.update(
         content_hash=h.hexdigest(),
         files=files,

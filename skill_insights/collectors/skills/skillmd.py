@@ -214,14 +214,28 @@ def extract_refs(body: str) -> list[Ref]:
         return any(a <= pos < b for a, b in fences)
 
     found: list[tuple[int, str, str]] = []
-    if "](" in body or "]:" in body:
-        found += [(m.start(), "link", m.group(1)) for m in _MD_LINK.finditer(body) if not fenced(m.start())]
+    scan = body
+    if "](" in body:
+        links = list(_MD_LINK.finditer(body))
+        found += [(m.start(), "link", m.group(1)) for m in links if not fenced(m.start())]
+        if links:  # the same offsets, links blanked
+            parts: list[str] = []
+            pos = 0
+            for m in links:
+                parts += (body[pos:m.start()], " " * (m.end() - m.start()))
+                pos = m.end()
+            parts.append(body[pos:])
+            scan = "".join(parts)
+    if "]:" in body:
         found += [(m.start(), "link", m.group(1)) for m in _REF_LINK.finditer(body) if not fenced(m.start())]
-        scan = _MD_LINK.sub(lambda m: " " * len(m.group(0)), body)  # same offsets, links blanked
-    else:
-        scan = body
-    if "/" in scan:
-        for m in _PATH.finditer(scan):
+    # A path mention has a slash and never spans lines: the pattern runs on the lines with a slash only.
+    slash = scan.find("/")
+    while slash >= 0:
+        a = scan.rfind("\n", 0, slash) + 1
+        b = scan.find("\n", slash)
+        if b < 0:
+            b = len(scan)
+        for m in _PATH.finditer(scan, a, b):
             tok = m.group(1)
             start = m.start(1)
             if scan[max(0, start - 3):start].endswith("://") or "//" in tok:
@@ -229,6 +243,7 @@ def extract_refs(body: str) -> list[Ref]:
             # Keep it only when it looks like a file path, not prose like "and/or".
             if tok.startswith(("./", "../", "~/", "/")) or _EXT.search(tok.rstrip("/")):
                 found.append((start, "path", tok))
+        slash = scan.find("/", b)
     if not found:
         return []
     found.sort()

@@ -28,11 +28,9 @@ def _reader():
 
 
 def _catch_up(db) -> None:
-    """Bring rollups up to date before a query; the rollup code is only imported when there is work."""
-    if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is not None:
-        from skill_insights.store.rollups import flush
+    from skill_insights.usage import catch_up
 
-        flush(db)
+    catch_up(db)
 
 
 def _prices():
@@ -115,8 +113,10 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
 
 
 def _warn_unpriced(models: list[str]) -> None:
+    from skill_insights.usage import unpriced_warning
+
     for model in models:
-        click.echo(f"warning: no price for model {model!r}; its cost is unknown (null)", err=True)
+        click.echo(unpriced_warning(model), err=True)
 
 
 def _fmt_cost(v) -> str:
@@ -155,19 +155,16 @@ def _usage_table(doc: dict, key: str, title: str) -> None:
 def _check_date(_ctx, _param, value: str | None) -> str | None:
     if value is None:
         return None
-    from datetime import date
+    from skill_insights.usage import parse_day
 
-    v = value.replace("/", "-")
-    if len(v) == 8 and v.isdigit():
-        v = f"{v[:4]}-{v[4:6]}-{v[6:]}"
     try:
-        return date.fromisoformat(v).isoformat()
+        return parse_day(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @cli.command()
-@click.argument("period", type=click.Choice(["daily", "monthly", "session"]))
+@click.argument("period", type=click.Choice(["daily", "monthly", "session"]))  # usage.PERIODS
 @click.option("--json", "as_json", is_flag=True, help="JSON: {rows: [...], totals: {...}}.")
 @click.option("--since", callback=_check_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--until", callback=_check_date, help="Last day (YYYY-MM-DD), inclusive.")
@@ -177,14 +174,10 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     from skill_insights import usage as reports
-    db = _reader()
-    _catch_up(db)
-    if period == "session":
-        doc = reports.by_session(db, since, until, project)
-        key = "session_id"
-    else:
-        doc = reports.by_period(db, period, since, until, project)
-        key = "date" if period == "daily" else "month"
+
+    # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
+    doc = reports.report(_reader(), period, since, until, project)
+    key = {"daily": "date", "monthly": "month", "session": "session_id"}[period]
     _warn_unpriced(doc["totals"]["unpriced_models"])
     if as_json:
         _echo_json(doc)
@@ -728,6 +721,7 @@ def _session_projects(db) -> list[Path]:
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
+    from skill_insights.collectors.skills import paused_gc
     from skill_insights.collectors.skills import scan as run_scan
     from skill_insights.collectors.skills.store import store_scan
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
@@ -743,24 +737,33 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         except NotRegularFile as e:
             raise click.ClickException(str(e)) from None
     paths = get_paths()
-    db = _existing_db()  # opened once: it names the sessions' folders to scan and stores the result
-    registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
-    try:
-        doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(db),
-                       registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
-    finally:
-        registry.close()
-    _validated_inventory(doc)
-    if output is not None:
-        import orjson
-
-        from skill_insights.outputs import write_atomic
-
+    # Opened once: it names the sessions' folders to scan and stores the result. A plain connection: the
+    # store takes one, and sqlite-utils costs more to import than a small scan.
+    db = None
+    if paths.database.is_file():
         try:
-            write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
-            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
-    diff = store_scan(db if db is not None else _db(), doc)
+            db = _reader()
+        except click.ClickException:
+            db = None  # a scan never fails on a store it only reads from; storing says why below
+    registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
+    # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
+    with paused_gc():
+        try:
+            doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(db),
+                           registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
+        finally:
+            registry.close()
+        _validated_inventory(doc)
+        if output is not None:
+            import orjson
+
+            from skill_insights.outputs import write_atomic
+
+            try:
+                write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
+                raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+        diff = store_scan(db if db is not None else _reader(), doc)
     if as_json:
         _echo_json(doc)
         return

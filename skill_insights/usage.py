@@ -13,6 +13,39 @@ if TYPE_CHECKING:
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
+PERIODS = ("daily", "monthly", "session")
+
+
+def parse_day(value: str) -> str:
+    """`2026-11-02`, `2026/11/02` or `20261102` → `2026-11-02`; ValueError for anything else."""
+    from datetime import date
+
+    v = value.replace("/", "-")
+    if len(v) == 8 and v.isdigit():
+        v = f"{v[:4]}-{v[4:6]}-{v[6:]}"
+    return date.fromisoformat(v).isoformat()
+
+
+def unpriced_warning(model: str) -> str:
+    return f"warning: no price for model {model!r}; its cost is unknown (null)"
+
+
+def catch_up(db) -> None:
+    """Bring rollups up to date before a query; the rollup code is only imported when there is work."""
+    if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is not None:
+        from skill_insights.store.rollups import flush
+
+        flush(db)
+
+
+def report(db, period: str, since: str | None, until: str | None, project: str | None) -> dict[str, Any]:
+    """`usage daily|monthly|session`: {rows, totals}, rollups brought up to date first."""
+    catch_up(db)
+    if period == "session":
+        return by_session(db, since, until, project)
+    return by_period(db, period, since, until, project)
+
+
 def _empty() -> dict[str, Any]:
     return {**dict.fromkeys(TOKEN_FIELDS, 0), "total_tokens": 0, "cost_usd": None, "unpriced_models": []}
 

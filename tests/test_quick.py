@@ -1,0 +1,106 @@
+"""The console script's quick path for `usage … --json`: same bytes as the click command, without click."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from transcript_corpus import assistant_line, copy_projects
+
+from skill_insights.cli import cli
+from skill_insights.quick import parse_usage_json
+
+# What the console script runs (pyproject's [project.scripts]), reporting whether click was imported.
+ENTRY = (
+    "import sys; from skill_insights.quick import main; sys.argv[0] = 'skill-insights'; main(); "
+    "sys.stderr.write('click imported: %s\\n' % ('click' in sys.modules))"
+)
+
+
+@pytest.fixture
+def home(tmp_path) -> dict[str, str]:
+    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
+               TZ="UTC")
+    projects = copy_projects(tmp_path, "2.1.197")
+    # One model with no price: its warning must come out of both paths alike.
+    (projects / "unpriced").mkdir()
+    (projects / "unpriced" / "u.jsonl").write_text(assistant_line("mu", model="mystery-model-9") + "\n")
+    result = subprocess.run([sys.executable, "-c", ENTRY, "ingest", "--projects-dir", str(projects)],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def _quick(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", ENTRY, *args], env=env, capture_output=True, text=True)
+
+
+def _click(env: dict[str, str], *args: str):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [
+    ["usage", "daily", "--json"],
+    ["usage", "monthly", "--json"],
+    ["usage", "session", "--json"],
+    ["usage", "--json", "daily", "--since", "2020-01-01", "--until=20991231"],
+    ["usage", "session", "--json", "--project", "demo", "--since", "2026/01/01"],
+])
+def test_quick_path_prints_what_the_click_command_prints_without_importing_click(home, args):
+    quick = _quick(home, *args)
+    assert quick.returncode == 0, quick.stderr
+    assert "click imported: False" in quick.stderr
+    slow = _click(home, *args)
+    assert slow.exit_code == 0, slow.stderr
+    assert quick.stdout == slow.stdout
+    assert quick.stderr.replace("click imported: False\n", "") == slow.stderr
+    doc = json.loads(quick.stdout)
+    assert doc["totals"]["total_tokens"] > 0 or "--project" in args
+
+
+def test_unpriced_model_warning_comes_from_the_quick_path(home):
+    quick = _quick(home, "usage", "daily", "--json")
+    assert "warning: no price for model 'mystery-model-9'" in quick.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["usage", "daily", "--json", "--since", "yesterday"], "is not a date"),
+    (["usage", "daily", "--json", "--since", "2026-02-01", "--until", "2026-01-01"], "is after --until"),
+    (["usage", "weekly", "--json"], "Invalid value"),
+    (["usage", "daily", "--json", "--bogus"], "No such option"),
+])
+def test_anything_the_quick_path_does_not_take_gets_clicks_error(home, args, message):
+    result = _quick(home, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_store_that_cannot_be_opened_gets_clicks_one_line_error(tmp_path):
+    (tmp_path / "si" / "data").mkdir(parents=True)
+    (tmp_path / "si" / "data" / "skill-insights.db").write_bytes(b"not a database" * 100)
+    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"))
+    result = _quick(env, "usage", "daily", "--json")
+    assert result.returncode == 1
+    assert "cannot open the store" in result.stderr or "cannot be used" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parse_usage_json_takes_only_what_it_fully_understands():
+    assert parse_usage_json(["usage", "daily", "--json"]) == ("daily", None, None, None)
+    assert parse_usage_json(["usage", "--since=20260102", "session", "--json", "--project", "p"]) == (
+        "session", "2026-01-02", None, "p")
+    for argv in (["usage", "daily"], ["usage", "daily", "--json", "--help"], ["ingest"], [],
+                 ["usage", "daily", "--json", "--since", "2026-01-01", "--since", "2026-01-02"],
+                 ["usage", "daily", "monthly", "--json"], ["usage", "daily", "--json", "--project"]):
+        assert parse_usage_json(argv) is None, argv
+
+
+def test_console_script_points_at_the_quick_entry():
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert 'skill-insights = "skill_insights.quick:main"' in pyproject

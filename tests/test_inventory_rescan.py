@@ -4,14 +4,15 @@ cache of a re-scan (and what it must notice), the walk's caps; and the store's i
 from __future__ import annotations
 
 import os
-import threading
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from skill_insights.collectors.skills import scan, worker_count
+from skill_insights.collectors.skills import scan
 from skill_insights.collectors.skills.skilldir import MAX_FILES, process_skill, signature
 
 
@@ -46,23 +47,38 @@ def tree(tmp_path: Path) -> tuple[Path, list[Path]]:
     return root, _tree(root, 130)
 
 
+_FORKED = """
+import sys, threading, orjson
+from pathlib import Path
+from skill_insights.collectors.skills import scan, worker_count
+assert threading.active_count() == 1 and worker_count(2, 131) == 2
+cache = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+doc = scan([Path(sys.argv[1])], agent_dirs=False, workers=2, cache_file=cache)
+sys.stdout.buffer.write(orjson.dumps(doc))
+"""
+
+
+def _forked_scan(root: Path, cache: Path | None = None) -> dict[str, Any]:
+    """A scan with two forked workers, in a fresh interpreter: one with no other thread, so it does fork
+    (this test process may hold threads other tests left, and then the scan stays serial)."""
+    args = [sys.executable, "-c", _FORKED, str(root)] + ([str(cache)] if cache else [])
+    out = subprocess.run(args, capture_output=True, check=True, timeout=120)
+    return orjson.loads(out.stdout)
+
+
 def test_forked_workers_give_the_same_inventory(tree: tuple[Path, list[Path]]) -> None:
     root, _ = tree
-    if threading.active_count() > 1 or not hasattr(os, "fork"):
-        pytest.skip("workers only fork in a single-threaded process")
-    assert worker_count(2, 131) == 2
     serial = scan([root], agent_dirs=False, workers=1)
-    forked = scan([root], agent_dirs=False, workers=2)
-    assert _content(forked) == _content(serial)
+    assert _content(_forked_scan(root)) == _content(serial)
     assert serial["stats"]["skills"] == 131  # 130 + the nested one; the vendored copy collapses into s000
 
 
 def test_rescan_reuses_unchanged_results_and_sees_every_change(tree: tuple[Path, list[Path]], tmp_path: Path) -> None:
     root, skills = tree
     cache = tmp_path / "cache.json"
-    first = scan([root], agent_dirs=False, cache_file=cache, workers=2)
+    first = _forked_scan(root, cache)
     written = cache.stat().st_mtime_ns
-    again = scan([root], agent_dirs=False, cache_file=cache, workers=2)
+    again = _forked_scan(root, cache)
     assert _content(again) == _content(first)
     assert cache.stat().st_mtime_ns == written  # nothing changed: the cache is not rewritten
 
@@ -72,7 +88,7 @@ def test_rescan_reuses_unchanged_results_and_sees_every_change(tree: tuple[Path,
     (skills[5] / "scripts" / "run.sh").unlink()
     os.unlink(skills[2] / "references" / "alias.md")
     os.symlink("../scripts/run.sh", skills[2] / "references" / "alias.md")
-    changed = scan([root], agent_dirs=False, cache_file=cache, workers=2)
+    changed = _forked_scan(root, cache)
     fresh = scan([root], agent_dirs=False)
     assert _content(changed) == _content(fresh)
     assert _content(changed) != _content(first)
@@ -98,3 +114,63 @@ def test_file_cap_keeps_the_first_files_and_says_so(tmp_path: Path) -> None:
     assert len(res["files"]) == MAX_FILES
     assert [f["code"] for f in res["findings"]].count("too_many_files") == 1
     assert res["sig"] == signature(os.path.realpath(d))
+
+
+def _tables(db: Any) -> dict[str, list[tuple[Any, ...]]]:
+    q = {"skills": "SELECT id, name, description, content_hash, names, frontmatter, body_lines, approx_tokens,"
+                   " size_bytes, findings FROM skills ORDER BY id",
+         "skill_locations": "SELECT * FROM skill_locations ORDER BY path",
+         "skill_files": "SELECT * FROM skill_files ORDER BY skill_id, path",
+         "manifests": "SELECT * FROM manifests ORDER BY path"}
+    return {t: db.execute(sql).fetchall() for t, sql in q.items()}
+
+
+def test_store_rewrites_only_what_changed_and_reads_back_every_scan(tree: tuple[Path, list[Path]],
+                                                                     tmp_path: Path) -> None:
+    from skill_insights.collectors.skills.store import latest_inventory, store_scan
+    from skill_insights.store import open_reader
+
+    root, skills = tree
+    db = open_reader(tmp_path / "a.db")
+    doc1 = scan([root], agent_dirs=False)
+    assert store_scan(db, doc1)["first"]
+    assert orjson.dumps(latest_inventory(db)) == orjson.dumps(doc1)  # same keys, same order
+
+    # Nothing changed: one more scan row, no second copy of the document, the newest stamps read back.
+    doc2 = scan([root], agent_dirs=False)
+    doc2["generated_at"], doc2["duration_seconds"] = "2099-01-01T00:00:00Z", 12.5
+    assert store_scan(db, doc2) == {"scan_id": 2, "first": False, "added": 0, "removed": 0, "changed": 0}
+    assert db.execute("SELECT count(*) FROM scans WHERE document IS NOT NULL").fetchone()[0] == 1
+    assert orjson.dumps(latest_inventory(db)) == orjson.dumps(doc2)
+    assert {r[0] for r in db.execute("SELECT DISTINCT scan_id FROM skills")} == {2}
+
+    # A file changes in place, another becomes a link to an identical file, a skill goes: the tables end up
+    # exactly as a store written from scratch would hold them.
+    (skills[7] / "scripts" / "run.sh").write_text("echo changed\n")
+    (skills[8] / "references" / "copy.md").write_text("# s008\n")
+    (skills[8] / "references" / "guide.md").unlink()
+    os.symlink("copy.md", skills[8] / "references" / "guide.md")
+    import shutil
+
+    shutil.rmtree(skills[9])
+    doc3 = scan([root], agent_dirs=False)
+    res = store_scan(db, doc3)
+    assert (res["changed"], res["removed"]) == (2, 1)
+    fresh = open_reader(tmp_path / "b.db")
+    store_scan(fresh, doc3)
+    assert _tables(db) == _tables(fresh)
+    assert orjson.dumps(latest_inventory(db)) == orjson.dumps(doc3)
+    assert db.execute("SELECT count(*) FROM scans WHERE document IS NOT NULL").fetchone()[0] == 1
+
+
+def test_latest_inventory_reads_documents_stored_whole(tmp_path: Path) -> None:
+    # Stores written before documents were kept without their stamps hold the whole document.
+    from skill_insights.collectors.skills.store import latest_inventory
+    from skill_insights.store import open_reader
+
+    db = open_reader(tmp_path / "old.db")
+    doc = {"schema_version": "1.0", "generated_at": "2026-01-01T00:00:00Z", "duration_seconds": 1.0, "roots": [],
+           "skills": [], "manifests": []}
+    db.execute("INSERT INTO scans (generated_at, document) VALUES (?, ?)",
+               [doc["generated_at"], orjson.dumps(doc).decode()])
+    assert latest_inventory(db) == doc

@@ -7,12 +7,19 @@ skills_changes. The current-state tables hold the latest scan only; `skills_chan
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlite_utils
 
 from skill_insights.store import write_transaction
+
+if TYPE_CHECKING:  # at run time either a sqlite-utils Database or a plain connection will do (both `execute`)
+    import sqlite3
+
+    import sqlite_utils
+
+    Store = sqlite_utils.Database | sqlite3.Connection
 
 KEEP_DOCUMENTS = 1  # full documents kept in `scans` (the newest); older scans keep their summary only
 
@@ -34,13 +41,69 @@ def _diff(old: dict[str, tuple[str, str]], new: list[dict[str, Any]]) -> list[tu
     return out
 
 
-def store_scan(db: sqlite_utils.Database, doc: dict[str, Any]) -> dict[str, Any]:
+def _store_files(conn: Any, skills: list[dict[str, Any]], fresh: bool) -> None:
+    """Make `skill_files` hold exactly the files of `skills`, rewriting only the skills whose rows differ:
+    a re-scan usually changes a few skills of thousands, and 100k row inserts are most of a store's time.
+    Rows go in (skill_id, path) order, the primary key's, so the B-tree grows at its end."""
+    old: dict[str, set[tuple[Any, ...]]] = {}
+    if fresh:
+        conn.execute("DELETE FROM skill_files")
+    else:
+        for row in conn.execute("SELECT skill_id, path, size, sha256, kind, is_link FROM skill_files"):
+            rows = old.get(row[0])
+            if rows is None:
+                old[row[0]] = {row}
+            else:
+                rows.add(row)
+    inserts: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    for s in sorted(skills, key=lambda s: s["id"]):
+        sid = s["id"]
+        if sid in seen:
+            continue  # INSERT OR IGNORE: the first skill with an id keeps its files
+        seen.add(sid)
+        rows_by_path: dict[str, tuple[Any, ...]] = {}
+        for f in s["files"]:
+            if f["path"] not in rows_by_path:
+                rows_by_path[f["path"]] = (sid, f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
+        prev = old.pop(sid, None)
+        if prev is not None:
+            if prev == set(rows_by_path.values()):
+                continue
+            conn.execute("DELETE FROM skill_files WHERE skill_id = ?", [sid])
+        inserts.extend(sorted(rows_by_path.values(), key=itemgetter(1)))
+    conn.executemany("DELETE FROM skill_files WHERE skill_id = ?", [(sid,) for sid in old])  # skills gone
+    conn.executemany(
+        "INSERT OR IGNORE INTO skill_files (skill_id, path, size, sha256, kind, is_link) VALUES (?,?,?,?,?,?)",
+        inserts)
+
+
+ROWS_VERSION = 1  # bump when the rows written from a document change: a stored document then never matches
+_STAMP_KEYS = ("generated_at", "duration_seconds")  # kept in their `scans` columns, not in the stored text
+_MARK = "stored_rows"
+
+
+def _stored_text(doc: dict[str, Any]) -> str:
+    """The document as `scans.document` keeps it: without what differs on every scan (the `scans` row has
+    those as columns), marked with the rows version — so equal text means the current tables already hold
+    exactly what this document would write."""
+    return orjson.dumps({_MARK: ROWS_VERSION, **{k: v for k, v in doc.items() if k not in _STAMP_KEYS}}).decode()
+
+
+def store_scan(db: Store, doc: dict[str, Any]) -> dict[str, Any]:
     """Replace the current inventory with `doc`, record the scan and its diff. Returns {scan_id, added,
-    removed, changed, first}; `first` is True when there was no earlier scan (everything counts as added)."""
+    removed, changed, first}; `first` is True when there was no earlier scan (everything counts as added).
+
+    A scan that found exactly what the latest stored document holds (the usual re-scan) records its row and
+    nothing else: the document is not stored twice and the current tables are already right. Otherwise the
+    document is stored and the tables rewritten (skill files only for the skills whose files differ)."""
+    text = _stored_text(doc)
     with write_transaction(db) as conn:
         old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
         first = conn.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
-        diff = _diff(old, doc["skills"])
+        prev = conn.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+        same = prev is not None and prev[0] == text
+        diff = [] if same else _diff(old, doc["skills"])
         counts = {k: sum(1 for d in diff if d[0] == k) for k in ("added", "removed", "changed")}
         cur = conn.execute(
             "INSERT INTO scans (generated_at, schema_version, roots, skills, locations, files, manifests, added,"
@@ -48,68 +111,88 @@ def store_scan(db: sqlite_utils.Database, doc: dict[str, Any]) -> dict[str, Any]
             [doc["generated_at"], doc["schema_version"], orjson.dumps(doc["roots"]).decode(), len(doc["skills"]),
              sum(len(s["locations"]) for s in doc["skills"]), sum(len(s["files"]) for s in doc["skills"]),
              len(doc["manifests"]), counts["added"], counts["removed"], counts["changed"],
-             doc.get("duration_seconds"), orjson.dumps(doc).decode()],
+             doc.get("duration_seconds"), None if same else text],
         )
         scan_id = cur.lastrowid
+        if same:
+            conn.execute("UPDATE skills SET scan_id = ?", [scan_id])
+            return {"scan_id": scan_id, "first": first, **counts}
         conn.execute(
-            "UPDATE scans SET document = NULL WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)",
+            "UPDATE scans SET document = NULL WHERE document IS NOT NULL AND id NOT IN"
+            " (SELECT id FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT ?)",
             [KEEP_DOCUMENTS],
         )
         conn.executemany(
             "INSERT INTO skills_changes (scan_id, at, change, skill_id, name, detail) VALUES (?,?,?,?,?,?)",
             [(scan_id, doc["generated_at"], c, sid, name, detail) for c, sid, name, detail in diff],
         )
-        kept = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, first_seen, last_changed FROM skills")}
-        for t in ("skill_files", "skill_locations", "skills", "manifests"):
-            conn.execute(f"DELETE FROM {t}")
-        conn.executemany(
-            "INSERT INTO skills (id, name, description, content_hash, names, frontmatter, body_lines,"
-            " approx_tokens, size_bytes, findings, first_seen, last_changed, scan_id) VALUES"
-            " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (s["id"], s["name"], s.get("description"), s["content_hash"], orjson.dumps(s.get("names", [])).decode(),
-                 orjson.dumps(s.get("frontmatter")).decode(), s.get("body_lines"), s.get("approx_tokens"),
-                 s.get("size_bytes"), orjson.dumps(s["findings"]).decode(),
-                 kept.get(s["id"], (doc["generated_at"],))[0] or doc["generated_at"],
-                 doc["generated_at"] if (s["id"] not in old or old[s["id"]][1] != s["content_hash"])
-                 else kept[s["id"]][1],
-                 scan_id)
-                for s in doc["skills"]
-            ],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO skill_locations (path, skill_id, realpath, agent, scope, is_link, installed,"
-            " project_root, plugin, tile, names) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (loc["path"], s["id"], loc.get("realpath"), loc["agent"], loc["scope"], int(loc["is_link"]),
-                 None if loc.get("installed") is None else int(loc["installed"]), loc.get("project_root"),
-                 (loc.get("plugin") or {}).get("name"), (loc.get("tile") or {}).get("name"),
-                 orjson.dumps(loc.get("names", [])).decode())
-                for s in doc["skills"] for loc in s["locations"]
-            ],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO skill_files (skill_id, path, size, sha256, kind, is_link) VALUES (?,?,?,?,?,?)",
-            [(s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
-             for s in doc["skills"] for f in s["files"]],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO manifests (path, kind, name, version, scope, data) VALUES (?,?,?,?,?,?)",
-            [(m["path"], m["kind"], m.get("name"), m.get("version"), m.get("scope"), orjson.dumps(m).decode())
-             for m in doc["manifests"]],
-        )
+        _store_rows(conn, doc, old, scan_id)
     return {"scan_id": scan_id, "first": first, **counts}
 
 
-def latest_inventory(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The newest stored inventory document (read by the analyzers and the report)."""
-    if "scans" not in db.table_names():
+def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[str, str]], scan_id: int) -> None:
+    kept = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, first_seen, last_changed FROM skills")}
+    for t in ("skill_locations", "skills", "manifests"):
+        conn.execute(f"DELETE FROM {t}")
+    at = doc["generated_at"]
+    conn.executemany(
+        "INSERT INTO skills (id, name, description, content_hash, names, frontmatter, body_lines,"
+        " approx_tokens, size_bytes, findings, first_seen, last_changed, scan_id) VALUES"
+        " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        sorted(
+            [(s["id"], s["name"], s.get("description"), s["content_hash"],
+              orjson.dumps(s.get("names", [])).decode(), orjson.dumps(s.get("frontmatter")).decode(),
+              s.get("body_lines"), s.get("approx_tokens"), s.get("size_bytes"), orjson.dumps(s["findings"]).decode(),
+              kept.get(s["id"], (at,))[0] or at,
+              at if (s["id"] not in old or old[s["id"]][1] != s["content_hash"]) else kept[s["id"]][1],
+              scan_id)
+             for s in doc["skills"]],
+            key=itemgetter(0),
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO skill_locations (path, skill_id, realpath, agent, scope, is_link, installed,"
+        " project_root, plugin, tile, names) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        sorted(
+            [(loc["path"], s["id"], loc.get("realpath"), loc["agent"], loc["scope"], int(loc["is_link"]),
+              None if loc.get("installed") is None else int(loc["installed"]), loc.get("project_root"),
+              (loc.get("plugin") or {}).get("name"), (loc.get("tile") or {}).get("name"),
+              orjson.dumps(loc.get("names", [])).decode())
+             for s in doc["skills"] for loc in s["locations"]],
+            key=itemgetter(0),
+        ),
+    )
+    _store_files(conn, doc["skills"], fresh=not old)
+    conn.executemany(
+        "INSERT OR IGNORE INTO manifests (path, kind, name, version, scope, data) VALUES (?,?,?,?,?,?)",
+        [(m["path"], m["kind"], m.get("name"), m.get("version"), m.get("scope"), orjson.dumps(m).decode())
+         for m in doc["manifests"]],
+    )
+
+
+def latest_inventory(db: Store) -> dict[str, Any] | None:
+    """The newest stored inventory document (read by the analyzers and the report): the newest stored text,
+    with the `generated_at` and `duration_seconds` of the newest scan (which found the same, when it stored
+    no text of its own)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scans'").fetchone() is None:
         return None
     row = db.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-    return orjson.loads(row[0]) if row and row[0] else None
+    if not row or not row[0]:
+        return None
+    stored = orjson.loads(row[0])
+    if _MARK not in stored:  # written before documents were stored without their stamps: whole as it is
+        return stored
+    stored.pop(_MARK)
+    at, duration = db.execute("SELECT generated_at, duration_seconds FROM scans ORDER BY id DESC LIMIT 1").fetchone()
+    doc: dict[str, Any] = {"schema_version": stored.pop("schema_version")} if "schema_version" in stored else {}
+    doc["generated_at"] = at
+    if duration is not None:
+        doc["duration_seconds"] = duration
+    doc.update(stored)
+    return doc
 
 
-def recent_changes(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
+def recent_changes(db: Store, limit: int = 200) -> list[dict[str, Any]]:
     rows = db.execute(
         "SELECT scan_id, at, change, skill_id, name, detail FROM skills_changes ORDER BY id DESC LIMIT ?", [limit]
     ).fetchall()

@@ -91,12 +91,11 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     for d in projects_dirs:
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
-    roots = list(projects_dirs) + list(files)
-    if not roots:
-        roots = default_projects_dirs()
+    roots = list(projects_dirs) + list(files) or default_projects_dirs()
     db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
     paths = discover(roots)
     tailer = TranscriptTailer(db, _prices())
+    # Without a terminal, skill_insights.quick runs this same ingest without importing click.
     if sys.stderr.isatty() and len(paths) > 20:
         from rich.progress import Progress
 

@@ -1,9 +1,10 @@
-"""The console script's entry point: `usage daily|monthly|session --json` without importing click.
+"""The console script's entry point: the commands run most often, without importing click.
 
-Status lines and scripts call the JSON usage query over and over, and importing click costs a third of its
-time. An argument list this module fully understands (and can answer without error) is answered here, by the
-same `usage.report` the click command calls; anything else (other commands, --help, a bad date, a store that
-cannot be opened) goes to the click CLI, which also gives every error message.
+`usage … --json` (status lines and scripts call it over and over) and `ingest` without a terminal (cron, hooks,
+scripts; a warm ingest is ~60 ms, a fifth of it click) are answered here when this module fully understands
+the argument list and meets no error, by the same calls the click commands make. Anything else (other
+commands, --help, a terminal's progress bar, a bad date or folder, a store that cannot be opened) goes to
+the click CLI, which also gives every error message.
 """
 
 from __future__ import annotations
@@ -49,21 +50,50 @@ def parse_usage_json(argv: list[str]) -> tuple[str, str | None, str | None, str 
     return period, since, until, values.get("--project")
 
 
-def main() -> None:
-    request = parse_usage_json(sys.argv[1:])
-    if request is not None:
-        try:
-            out, warnings = _usage_json(*request)
-        except Exception:  # whatever went wrong, the click command says it properly
-            pass
-        else:
-            for line in warnings:
-                sys.stderr.write(line + "\n")
-            sys.stdout.write(out)
-            return
-    from skill_insights.cli import cli
+def parse_ingest(argv: list[str]) -> list[str] | None:
+    """The roots of `ingest [--projects-dir DIR]... [--file PATH]...` when they all exist, else None."""
+    import os
 
-    cli(prog_name="skill-insights")
+    if not argv or argv[0] != "ingest":
+        return None
+    roots: list[str] = []
+    args = iter(argv[1:])
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if name not in ("--projects-dir", "--file"):
+            return None
+        if not eq:
+            value = next(args, None)  # type: ignore[assignment]
+            if value is None:
+                return None
+        if not (os.path.isdir(value) if name == "--projects-dir" else os.path.isfile(value)):
+            return None
+        roots.append(value)
+    return roots
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    answer = None
+    try:  # whatever goes wrong here, the click command says it properly
+        request = parse_usage_json(argv)
+        if request is not None:
+            answer = _usage_json(*request)
+        elif not sys.stderr.isatty():
+            roots = parse_ingest(argv)
+            if roots is not None:
+                answer = _ingest(roots)
+    except Exception:
+        answer = None
+    if answer is None:
+        from skill_insights.cli import cli
+
+        cli(prog_name="skill-insights")
+        return
+    out, warnings = answer
+    for line in warnings:
+        sys.stderr.write(line + "\n")
+    sys.stdout.write(out)
 
 
 def _usage_json(period: str, since: str | None, until: str | None, project: str | None) -> tuple[str, list[str]]:
@@ -80,3 +110,23 @@ def _usage_json(period: str, since: str | None, until: str | None, project: str 
         db.close()
     warnings = [unpriced_warning(m) for m in doc["totals"]["unpriced_models"]]
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n", warnings
+
+
+def _ingest(roots: list[str]) -> tuple[str, list[str]]:
+    from pathlib import Path
+
+    from skill_insights.collectors.transcripts import TranscriptTailer, discover
+    from skill_insights.pricing import PriceTable
+    from skill_insights.settings import default_projects_dirs, get_paths
+    from skill_insights.store import open_reader
+    from skill_insights.usage import unpriced_warning
+
+    paths = get_paths().ensure()
+    prices = PriceTable.load(paths.prices_file)
+    db = open_reader(paths.database)
+    try:
+        found = discover([Path(r) for r in roots] or default_projects_dirs())
+        summary = TranscriptTailer(db, prices).ingest_paths(found)
+    finally:
+        db.close()
+    return summary.line() + "\n", [unpriced_warning(m) for m in sorted(summary.unpriced_models)]

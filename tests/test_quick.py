@@ -1,4 +1,4 @@
-"""The console script's quick path for `usage … --json`: same bytes as the click command, without click."""
+"""The console script's quick path for `usage … --json` and `ingest`: what the click commands do, without click."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from transcript_corpus import assistant_line, copy_projects
 
+from skill_insights import quick
 from skill_insights.cli import cli
 from skill_insights.quick import parse_usage_json
 
@@ -104,3 +105,41 @@ def test_parse_usage_json_takes_only_what_it_fully_understands():
 def test_console_script_points_at_the_quick_entry():
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
     assert 'skill-insights = "skill_insights.quick:main"' in pyproject
+
+
+def test_quick_ingest_equals_the_click_ingest_and_skips_click(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330")
+    quick_env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "quick"), TZ="UTC")
+    click_env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "click"), TZ="UTC")
+    fast = _quick(quick_env, "ingest", f"--projects-dir={projects}")
+    assert fast.returncode == 0, fast.stderr
+    assert "click imported: False" in fast.stderr
+    slow = _click(click_env, "ingest", "--projects-dir", str(projects))
+    assert slow.exit_code == 0
+    # The same summary (but for its timing) and the same store.
+    assert fast.stdout.rsplit(" in ", 1)[0] == slow.stdout.rsplit(" in ", 1)[0]
+    assert " 0 new lines" not in fast.stdout
+    sessions = [_quick(env, "usage", "session", "--json").stdout for env in (quick_env, click_env)]
+    assert sessions[0] == sessions[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ingest", "--projects-dir", "/no/such/folder"], "no such projects folder"),
+    (["ingest", "--file", "/no/such/file.jsonl"], "no such transcript file"),
+    (["ingest", "--bogus"], "No such option"),
+])
+def test_ingest_arguments_the_quick_path_does_not_take_get_clicks_error(tmp_path, args, message):
+    result = _quick(dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si")), *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parse_ingest_needs_existing_roots(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text("")
+    assert quick.parse_ingest(["ingest"]) == []
+    assert quick.parse_ingest(["ingest", "--projects-dir", str(tmp_path), f"--file={f}"]) == [str(tmp_path), str(f)]
+    assert quick.parse_ingest(["ingest", "--file", str(tmp_path)]) is None  # a folder is not a file
+    assert quick.parse_ingest(["ingest", "--projects-dir"]) is None
+    assert quick.parse_ingest(["ingest", "--help"]) is None

@@ -720,7 +720,7 @@ def _session_projects(db) -> list[Path]:
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
-    from skill_insights.collectors.skills import paused_gc
+    from skill_insights.collectors.skills import POOL_THRESHOLD, beside, paused_gc
     from skill_insights.collectors.skills import scan as run_scan
     from skill_insights.collectors.skills.store import store_scan
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
@@ -752,17 +752,26 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
                            registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
         finally:
             registry.close()
-        _validated_inventory(doc)
-        if output is not None:
-            import orjson
 
-            from skill_insights.outputs import write_atomic
+        def check_and_write() -> None:
+            _validated_inventory(doc)
+            if output is not None:
+                import orjson
 
-            try:
-                write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
-                raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
-        diff = store_scan(db if db is not None else _reader(), doc)
+                from skill_insights.outputs import write_atomic
+
+                try:
+                    write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
+                    raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+
+        # A big inventory is checked and written by a forked child while this process stores it; the store
+        # commits only once the child succeeded, so an invalid document or a failed -o stores nothing.
+        joined = beside(check_and_write, (click.ClickException,), big=len(doc["skills"]) >= POOL_THRESHOLD)
+        try:
+            diff = store_scan(db if db is not None else _reader(), doc, before_commit=joined)
+        finally:
+            joined()  # reaps the child whatever happened (a second call does nothing)
     if as_json:
         _echo_json(doc)
         return

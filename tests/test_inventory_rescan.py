@@ -174,3 +174,35 @@ def test_latest_inventory_reads_documents_stored_whole(tmp_path: Path) -> None:
     db.execute("INSERT INTO scans (generated_at, document) VALUES (?, ?)",
                [doc["generated_at"], orjson.dumps(doc).decode()])
     assert latest_inventory(db) == doc
+
+
+def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """The real command in a fresh interpreter (single-threaded: a big scan forks there)."""
+    env = {**os.environ, "SKILL_INSIGHTS_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "skill_insights", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_cli_big_scan_checks_and_writes_beside_the_store(tmp_path: Path) -> None:
+    from skill_insights.collectors.skills import POOL_THRESHOLD
+
+    root = tmp_path / "tree"
+    _tree(root, POOL_THRESHOLD + 10)
+    home = tmp_path / "si"
+    out = tmp_path / "inv.json"
+    r = _cli(["scan", str(root), "--no-agent-dirs", "-o", str(out)], home)
+    assert r.returncode == 0, r.stderr
+    doc = orjson.loads(out.read_bytes())
+    assert doc["stats"]["skills"] == POOL_THRESHOLD + 11
+    import sqlite3
+
+    db = sqlite3.connect(home / "data" / "skill-insights.db")
+    assert db.execute("SELECT count(*) FROM skills").fetchone()[0] == POOL_THRESHOLD + 11
+
+    # An -o that can't be written: one line, and the scan is not stored (the store waits for the write).
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x\n")
+    r = _cli(["scan", str(root), "--no-agent-dirs", "-o", str(blocker / "inv.json")], home)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot write" in r.stderr
+    assert db.execute("SELECT count(*) FROM scans").fetchone()[0] == 1

@@ -72,12 +72,16 @@ def _fork_worker(share: list[tuple[str, list | None, dict[str, Any] | None]]) ->
     return pid, r
 
 
+def can_fork() -> bool:
+    """Fork only on Linux and from a single-threaded process: fork is the cheap way to hand a worker the
+    parent's state, and forking a threaded process can deadlock the child on a lock another thread held."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+
+
 def worker_count(workers: int | None, n_items: int) -> int:
     """How many processes share the skills: `workers` when given, else every CPU this process may use for a
-    job of POOL_THRESHOLD skills or more. Only on Linux and in a single-threaded process: fork is the cheap way
-    to hand a worker the parent's state, and forking a threaded process can deadlock the child on a lock some
-    other thread held."""
-    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+    job of POOL_THRESHOLD skills or more; 1 when forking is out (`can_fork`)."""
+    if not can_fork():
         return 1
     if workers is None:
         if n_items < POOL_THRESHOLD:
@@ -98,7 +102,7 @@ def _process_all(jobs: dict[str, list | None], workers: int | None,
     cache = cache or {}
     items = [(real, listing, cache.get(real)) for real, listing in jobs.items()]
     n = worker_count(workers, len(items))
-    if n <= 1 or not hasattr(os, "fork"):
+    if n <= 1:
         return {real: process_skill(real, listing, cached) for real, listing, cached in items}
     # Interleaved runs of skills: each share gets neighbours (locality) and a fair mix of big and small.
     run = max(8, min(64, len(items) // (n * 16)))
@@ -125,6 +129,61 @@ def _process_all(jobs: dict[str, list | None], workers: int | None,
         for (real, res), (_, _, cached) in zip(got, share, strict=True):
             out[real] = res if res is not None else cached  # type: ignore[assignment]
     return out
+
+
+def beside(fn: Callable[[], None], errors: tuple[type[Exception], ...], *, big: bool = True) -> Callable[[], None]:
+    """Start fn() in a forked child while the caller goes on (e.g. validate and write the inventory while
+    the caller stores it); the returned `join` waits for it and raises what fn raised — an exception of one
+    of `errors`, rebuilt from its message; any other failure of the child runs fn() again here, so the
+    outcome never depends on the fork. Without fork (not Linux, other threads, `big` false: not worth
+    forking) fn() runs at once and `join` does nothing. `join` waits once; later calls do nothing."""
+    if not big or not can_fork():
+        fn()
+        return lambda: None
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        fn()
+        return lambda: None
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            try:
+                fn()
+                msg = b"ok"
+            except errors as e:
+                kind = next(i for i, t in enumerate(errors) if isinstance(e, t))
+                msg = orjson.dumps([kind, getattr(e, "message", None) or str(e)])
+            view = memoryview(msg)
+            while view:
+                view = view[os.write(w, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    done: list[bool] = []
+
+    def join() -> None:
+        if done:
+            return
+        done.append(True)
+        try:
+            data = _read_all(r)
+        finally:
+            os.close(r)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not data:
+            fn()  # the child died: do it here, where a failure surfaces as it would have
+            return
+        if data != b"ok":
+            kind, message = orjson.loads(data)
+            raise errors[kind](message)
+
+    return join
 
 
 def load_cache(path: Path | None) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ skills_changes. The current-state tables hold the latest scan only; `skills_chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -90,13 +91,14 @@ def _stored_text(doc: dict[str, Any]) -> str:
     return orjson.dumps({_MARK: ROWS_VERSION, **{k: v for k, v in doc.items() if k not in _STAMP_KEYS}}).decode()
 
 
-def store_scan(db: Store, doc: dict[str, Any]) -> dict[str, Any]:
+def store_scan(db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
     """Replace the current inventory with `doc`, record the scan and its diff. Returns {scan_id, added,
     removed, changed, first}; `first` is True when there was no earlier scan (everything counts as added).
 
     A scan that found exactly what the latest stored document holds (the usual re-scan) records its row and
     nothing else: the document is not stored twice and the current tables are already right. Otherwise the
-    document is stored and the tables rewritten (skill files only for the skills whose files differ)."""
+    document is stored and the tables rewritten (skill files only for the skills whose files differ).
+    `before_commit` runs last inside the transaction: whatever it raises rolls the whole scan back."""
     text = _stored_text(doc)
     with write_transaction(db) as conn:
         old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
@@ -116,17 +118,19 @@ def store_scan(db: Store, doc: dict[str, Any]) -> dict[str, Any]:
         scan_id = cur.lastrowid
         if same:
             conn.execute("UPDATE skills SET scan_id = ?", [scan_id])
-            return {"scan_id": scan_id, "first": first, **counts}
-        conn.execute(
-            "UPDATE scans SET document = NULL WHERE document IS NOT NULL AND id NOT IN"
-            " (SELECT id FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT ?)",
-            [KEEP_DOCUMENTS],
-        )
-        conn.executemany(
-            "INSERT INTO skills_changes (scan_id, at, change, skill_id, name, detail) VALUES (?,?,?,?,?,?)",
-            [(scan_id, doc["generated_at"], c, sid, name, detail) for c, sid, name, detail in diff],
-        )
-        _store_rows(conn, doc, old, scan_id)
+        else:
+            conn.execute(
+                "UPDATE scans SET document = NULL WHERE document IS NOT NULL AND id NOT IN"
+                " (SELECT id FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT ?)",
+                [KEEP_DOCUMENTS],
+            )
+            conn.executemany(
+                "INSERT INTO skills_changes (scan_id, at, change, skill_id, name, detail) VALUES (?,?,?,?,?,?)",
+                [(scan_id, doc["generated_at"], c, sid, name, detail) for c, sid, name, detail in diff],
+            )
+            _store_rows(conn, doc, old, scan_id)
+        if before_commit is not None:
+            before_commit()
     return {"scan_id": scan_id, "first": first, **counts}
 
 

@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,27 +200,24 @@ class TranscriptTailer:
     ) -> list[tuple[int, int, int, int]]:
         """Parse on every core; writes still serialize on the store's write lock.
 
-        Ownership of copied lines does not depend on ingest order (see `_recompute_canonical`), so files are
-        simply spread over the workers by size, largest first.
+        Ownership of copied lines does not depend on ingest order (see `_recompute_canonical`), so workers
+        simply take the next batch of files from one shared list, largest first: they finish together
+        however the work per byte varies between files.
         """
         import multiprocessing
 
-        buckets: list[list[Path]] = [[] for _ in range(workers)]
-        loads = [0] * workers
-        for path, size in sorted(pending, key=lambda t: -t[1]):
-            i = loads.index(min(loads))
-            buckets[i].append(path)
-            loads[i] += size
+        order = sorted(pending, key=lambda t: -t[1])
         db_path = self.db.execute("PRAGMA database_list").fetchone()[2]
         # fork: workers start at once with everything imported. They never touch the parent's connection,
         # and a forked worker ends with os._exit, so it never closes (and checkpoints) that connection.
-        # One Process per bucket, not a pool: a pool's queues and threads cost ~20 ms to start, 5% of a
-        # 200 MB ingest, and each worker has exactly one job.
+        # A Process per worker, not a pool: a pool's queues and threads cost ~20 ms to start, 5% of a
+        # 200 MB ingest.
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        cursor = ctx.Value("q", 0)  # index of the next file not taken by any worker
         started = []
-        for bucket in (b for b in buckets if b):
+        for _ in range(min(workers, len(order))):
             receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_bucket_worker, args=(send, os.getpid(), db_path, self.prices, bucket),
+            proc = ctx.Process(target=_bucket_worker, args=(send, os.getpid(), db_path, self.prices, order, cursor),
                                daemon=True)
             proc.start()
             send.close()
@@ -248,33 +245,44 @@ class TranscriptTailer:
         """Bring one file's rows up to date. Returns (new lines, new responses, malformed, reset)."""
         return self.ingest_files([path])[0]
 
-    def ingest_files(self, paths: list[Path]) -> list[tuple[int, int, int, int]]:
-        """Bring files up to date, committing up to BATCH_FILES small files per transaction.
+    def ingest_files(self, paths: Iterable[Path]) -> list[tuple[int, int, int, int]]:
+        """Bring files up to date, committing up to BATCH_FILES files or BATCH_BYTES per transaction.
 
         Each file's chunk is parsed before the write lock is taken, so parsing overlaps other writers; under
         the lock its checkpoint is read again, and the chunk parsed anew only if another writer moved it.
+        `paths` may be a generator (the workers' shared queue): a path is taken only when a batch has room.
+        Returns (new lines, new responses, malformed, reset) per file, in the order they were taken.
         """
-        totals = {p: [0, 0, 0, 0] for p in paths}
-        todo = list(paths)
-        while todo:
+        totals: dict[Path, list[int]] = {}
+        source = iter(paths)
+        again: list[Path] = []  # files with another chunk to read, before any new file
+        carried: tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None] | None = None
+        while True:
             batch: list[tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
             budget = BATCH_BYTES
-            while todo and len(batch) < BATCH_FILES:
-                path = todo[0]
+            if carried is not None:  # parsed already, but it did not fit the last batch
+                batch.append(carried)
+                budget -= carried[4].consumed if carried[4] else 0
+                carried = None
+            while len(batch) < BATCH_FILES:
+                path = again.pop() if again else next(source, None)
+                if path is None:
+                    break
+                totals.setdefault(path, [0, 0, 0, 0])
                 tf = classify(Path(path))
                 fh = _open_regular(tf.path)
                 if fh is None:
-                    todo.pop(0)
                     continue
                 st = os.fstat(fh.fileno())
                 early = self._prepare(fh, tf, self._read_checkpoint(self.db, tf), st)
                 size = early.consumed if early else 0
                 if batch and size > budget:
-                    fh.close()
+                    carried = (path, tf, fh, st, early)
                     break
-                todo.pop(0)
                 budget -= size
                 batch.append((path, tf, fh, st, early))
+            if not batch:
+                return [tuple(t) for t in totals.values()]  # type: ignore[misc]
             try:
                 with write_transaction(self.db) as conn:
                     rows = _BatchRows()
@@ -290,8 +298,7 @@ class TranscriptTailer:
                 t[2] += malformed
                 t[3] = max(t[3], reset)
                 if more:  # a file larger than one chunk, or one that grew meanwhile: its next chunk
-                    todo.insert(0, path)
-        return [tuple(totals[p]) for p in paths]  # type: ignore[misc]
+                    again.append(path)
 
     def _commit_chunk(
         self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None, rows: _BatchRows
@@ -660,11 +667,10 @@ def _open_regular(path: Path):
     return os.fdopen(fd, "rb")
 
 
-def _bucket_worker(send, parent: int, db_path: str, prices: PriceTable, paths: list[Path]) -> None:
-    """Worker: ingest some files with a connection of its own (no rollups: the parent flushes once).
-
-    Sends back (counts, unpriced models, paths), or the exception that stopped it.
-    """
+def _bucket_worker(send, parent: int, db_path: str, prices: PriceTable, order: list[tuple[Path, int]], cursor) -> None:
+    """Worker: ingest the files of `order` it takes one by one at the shared `cursor` (so the workers end
+    together), with a connection of its own (no rollups: the parent flushes once). Sends back (counts,
+    unpriced models, paths taken), or the exception that stopped it."""
     import threading
 
     def exit_with_parent() -> None:
@@ -676,11 +682,22 @@ def _bucket_worker(send, parent: int, db_path: str, prices: PriceTable, paths: l
     threading.Thread(target=exit_with_parent, daemon=True).start()
     from skill_insights.store import open_reader
 
+    def claim() -> Iterator[Path]:
+        while True:
+            with cursor.get_lock():
+                i = cursor.value
+                if i >= len(order):
+                    return
+                cursor.value = i + 1
+            done.append(order[i][0])
+            yield order[i][0]
+
+    done: list[Path] = []
     try:
         tailer = TranscriptTailer(open_reader(db_path), prices)
-        counts = tailer.ingest_files(paths)
+        counts = tailer.ingest_files(claim())
         tailer.db.close()
-        send.send((counts, tailer.unpriced, paths))
+        send.send((counts, tailer.unpriced, done))
     except BaseException as e:  # to the parent, which raises it
         send.send(e)
     finally:

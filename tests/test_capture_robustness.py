@@ -294,6 +294,21 @@ def test_large_lines_of_unread_types_are_checked_for_framing_only():
     assert parse_line(big_user).tool_results == [("t1", True)]
 
 
+def test_large_unread_lines_take_the_top_level_timestamp_not_one_inside_their_payload():
+    from skill_insights.collectors.parse import LAZY_LINE_BYTES
+
+    pad = "x" * LAZY_LINE_BYTES
+    inner = {"type": "queued", "text": pad, "timestamp": "2020-01-01T00:00:00Z"}
+    # An attachment: the payload first, the line's own keys after it.
+    after = json.dumps({"parentUuid": None, "attachment": inner, "type": "attachment",
+                        "timestamp": "2026-11-20T10:00:00Z"}).encode()
+    assert parse_line(after).timestamp == 1795168800.0
+    # A request shape: the line's own keys first, the payload after them.
+    first = json.dumps({"type": "api-request-shape", "timestamp": "2026-11-20T10:00:00Z", "shape": inner}).encode()
+    assert parse_line(first).timestamp == 1795168800.0
+    assert parse_line(json.dumps({"type": "attachment", "attachment": {"text": pad}}).encode()).timestamp is None
+
+
 def test_out_of_range_timestamps_do_not_block_rollups(tmp_path):
     d = tmp_path / "projects" / "-p"
     d.mkdir(parents=True)

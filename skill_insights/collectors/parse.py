@@ -14,7 +14,8 @@ well-typed JSON object. Facts verified with the real client (see DESIGN.md §2):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -26,7 +27,9 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # Lines at least this large that hold no top-level user/assistant type are not decoded (see parse_line).
 LAZY_LINE_BYTES = 4096
 _CONVERSATION = re.compile(rb'"type": ?"(?:user|assistant)"')
-_TIMESTAMP = re.compile(rb'"timestamp":\s?"([^"]{10,40})"')
+_TIMESTAMP_KEY = b'"timestamp":'
+_TIMESTAMP_VALUE = re.compile(rb'\s?"([^"]{10,40})"')
+_HEAD_BYTES = 512
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 _COMMAND_TAG = re.compile(r"<command-name>\s*(/?[^<\s]+)\s*</command-name>")
@@ -76,9 +79,10 @@ class ParsedLine:
     git_branch: str | None = None
     version: str | None = None
     response: Response | None = None
-    tool_uses: list[ToolUse] = field(default_factory=list)
+    # Shared empty tuples by default: most lines have neither, and a list per line costs.
+    tool_uses: Sequence[ToolUse] = ()
     # (tool_use_id, is_error)
-    tool_results: list[tuple[str, bool]] = field(default_factory=list)
+    tool_results: Sequence[tuple[str, bool]] = ()
     is_prompt: bool = False
     slash_command: str | None = None
     # (agent_id, agent_type) from an Agent/Task tool_result: links a subagent file to its tool call
@@ -175,6 +179,7 @@ def slash_command_of(text: str) -> str | None:
 def _parse_user(line: ParsedLine, obj: dict, message: dict) -> None:
     content = message.get("content")
     texts: list[str] = []
+    results: list[tuple[str, bool]] = []
     if isinstance(content, str):
         texts.append(content)
     elif isinstance(content, list):
@@ -186,13 +191,15 @@ def _parse_user(line: ParsedLine, obj: dict, message: dict) -> None:
                 tid = block.get("tool_use_id")
                 if not isinstance(tid, str):
                     raise MalformedLine("tool_result without a string tool_use_id")
-                line.tool_results.append((tid, block.get("is_error") is True))
+                results.append((tid, block.get("is_error") is True))
             elif btype == "text":
                 t = block.get("text")
                 if isinstance(t, str):
                     texts.append(t)
     elif content is not None:
         raise MalformedLine("message.content is neither a string nor a list")
+    if results:
+        line.tool_results = results
 
     result = obj.get("toolUseResult")
     if isinstance(result, dict):
@@ -214,14 +221,20 @@ def _parse_user(line: ParsedLine, obj: dict, message: dict) -> None:
         line.is_prompt = True
 
 
+def _block(block: object, role: str) -> dict:
+    if type(block) is not dict:
+        raise MalformedLine(f"{role} content block is not an object")
+    return block
+
+
 def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     content = message.get("content")
     if isinstance(content, list):
-        for block in content:
-            if not isinstance(block, dict):
-                raise MalformedLine("assistant content block is not an object")
-            if block.get("type") == "tool_use":
-                line.tool_uses.append(parse_tool_use(block))
+        uses = [
+            parse_tool_use(block) for block in content if _block(block, "assistant").get("type") == "tool_use"
+        ]
+        if uses:
+            line.tool_uses = uses
     elif content is not None and not isinstance(content, str):
         raise MalformedLine("message.content is neither a string nor a list")
 
@@ -244,11 +257,8 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
         raise MalformedLine("requestId is not a string")
     origin = obj.get("requestSessionId")
     line.response = Response(
-        message_id=mid,
-        request_id=rid or "",
-        model=model or "unknown",
-        usage=parse_usage(usage),
-        copied_from=origin if isinstance(origin, str) and origin != obj.get("sessionId") else None,
+        mid, rid or "", model or "unknown", parse_usage(usage),
+        origin if isinstance(origin, str) and origin != obj.get("sessionId") else None,
     )
 
 
@@ -267,14 +277,13 @@ def parse_span(buf: bytes, start: int, end: int) -> ParsedLine | None:
         # ~80% of a transcript's bytes): only its framing and timestamp matter, so it is not decoded.
         if not _framed(buf, start, end):
             raise MalformedLine("not a JSON object")
-        m = _TIMESTAMP.search(buf, start, end)
-        return ParsedLine(type="", timestamp=parse_timestamp(m.group(1).decode()) if m else None)
+        return ParsedLine(type="", timestamp=_lazy_timestamp(buf, start, end))
     raw = buf[start:end] if start or end != len(buf) else buf
-    if not raw.strip():
-        return None
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:  # includes invalid UTF-8
+        if not raw.strip():
+            return None  # a blank line
         raise MalformedLine(f"not JSON: {e}") from None
     if type(obj) is not dict:
         raise MalformedLine("not a JSON object")
@@ -301,6 +310,22 @@ def parse_span(buf: bytes, start: int, end: int) -> ParsedLine | None:
         else:
             _parse_assistant(line, obj, message)
     return line
+
+
+def _lazy_timestamp(buf: bytes, start: int, end: int) -> float | None:
+    """The `timestamp` of a line that is not decoded: the key within its first bytes, else its last one.
+
+    Claude Code writes a line's own keys either first (`api-request-shape`) or after the bulk of the line (an
+    attachment's payload, which may hold timestamps of its own), so this finds the line's own timestamp where
+    the first one in the line could be the payload's; and it reads two short stretches, not the whole line.
+    """
+    i = buf.find(_TIMESTAMP_KEY, start, min(end, start + _HEAD_BYTES))
+    if i < 0:
+        i = buf.rfind(_TIMESTAMP_KEY, start, end)
+    if i < 0:
+        return None
+    m = _TIMESTAMP_VALUE.match(buf, i + len(_TIMESTAMP_KEY), min(end, i + 64))
+    return parse_timestamp(m.group(1).decode(errors="replace")) if m else None
 
 
 def _framed(buf: bytes, start: int, end: int) -> bool:

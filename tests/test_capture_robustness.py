@@ -361,3 +361,31 @@ def test_fork_owner_does_not_depend_on_ingest_order(tmp_path):
     assert rows["f25f68eb"]["total_tokens"] == 4 + 12 + 29_694
     tools = dict(db.execute("SELECT session_id, tool_calls FROM sessions").fetchall())
     assert tools[original.stem] == 2 and tools[fork.stem] == 0
+
+
+def test_fork_ownership_with_equal_opening_times_does_not_depend_on_ingest_order(tmp_path):
+    # Two sessions whose files open at the same instant and show the same response (a fork copied whole):
+    # the owner is the first by path, whichever file the store saw first (file ids follow ingest order).
+    projects = tmp_path / "projects" / "-p"
+    projects.mkdir(parents=True)
+    tool = {"type": "tool_use", "id": "toolu_same", "name": "Skill", "input": {"skill": "pdf"}}
+    line = json.loads(assistant_line("m1", 40))
+    line["message"]["content"] = [tool]
+    for sid in ("aaaa", "bbbb"):
+        (projects / f"{sid}.jsonl").write_text(json.dumps({**line, "sessionId": sid}) + "\n")
+    owners = []
+    for order in (("aaaa", "bbbb"), ("bbbb", "aaaa")):
+        db = open_db(tmp_path / f"{order[0]}-first.db")
+        tailer = TranscriptTailer(db, PriceTable.load())
+        for sid in order:
+            tailer.ingest_file(projects / f"{sid}.jsonl")
+        from skill_insights.store.rollups import flush
+
+        flush(db)
+        owners.append((
+            db.execute("SELECT session_id FROM responses").fetchall(),
+            db.execute("SELECT session_id, total_tokens, skill_calls FROM sessions ORDER BY 1").fetchall(),
+        ))
+    assert owners[0] == owners[1]
+    assert owners[0][0] == [("aaaa",)]
+    assert owners[0][1] == [("aaaa", 43, 1), ("bbbb", 0, 0)]

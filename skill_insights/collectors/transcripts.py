@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 # Bump when parsing or derivation changes: stored files are then re-derived on the next ingest.
-PROCESSOR_VERSION = 1
+# 2: fork ownership ties are broken by file path, not by file id (ingest order).
+PROCESSOR_VERSION = 2
 
 CHUNK_BYTES = 8 * 1024 * 1024
 # Files committed together: one transaction for many files. A larger transaction writes each B-tree page it
@@ -763,8 +764,9 @@ def _recompute_canonical(conn) -> None:
     """Rebuild `responses` for the keys in temp.keys from their observations, marking what changed dirty.
 
     The owner is an observation not marked as a fork's copy, from the file opened first (see files.opened_ts),
-    so ownership does not depend on which file was ingested first; the tokens are those of the observation
-    with the largest output_tokens.
+    then the first by path: so ownership does not depend on which file was ingested first (file ids follow
+    ingest order, which parallel workers vary). The tokens are those of the observation with the largest
+    output_tokens.
     """
     _mark_dirty_responses(conn)
     conn.execute(
@@ -781,10 +783,10 @@ def _recompute_canonical(conn) -> None:
            JOIN response_obs own ON own.rowid = (
                SELECT o.rowid FROM response_obs o JOIN files f ON f.id = o.file_id
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id
-               ORDER BY o.copied, coalesce(f.opened_ts, 9e18), o.file_id LIMIT 1)
+               ORDER BY o.copied, coalesce(f.opened_ts, 9e18), f.path LIMIT 1)
            JOIN response_obs best ON best.rowid = (
-               SELECT o.rowid FROM response_obs o
+               SELECT o.rowid FROM response_obs o JOIN files f ON f.id = o.file_id
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id
-               ORDER BY o.output_tokens DESC, o.rowid LIMIT 1)"""
+               ORDER BY o.output_tokens DESC, f.path LIMIT 1)"""
     )
     _mark_dirty_responses(conn)

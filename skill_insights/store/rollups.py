@@ -30,12 +30,14 @@ TOKEN_COLS = (
 )
 _SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
 # The row of an event's (kind, key) that counts: the one from the file opened first (a fork's copies lose to
-# the original whatever the ingest order), then the lowest file id.
+# the original whatever the ingest order), then the first by path (file ids follow ingest order).
 OWNED_EVENT = _OWNER = """NOT EXISTS (
     SELECT 1 FROM events o
     WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id
-      AND (coalesce((SELECT opened_ts FROM files WHERE id = o.file_id), 9e18), o.file_id)
-          < (coalesce((SELECT opened_ts FROM files WHERE id = e.file_id), 9e18), e.file_id))"""
+      AND (coalesce((SELECT opened_ts FROM files WHERE id = o.file_id), 9e18),
+           coalesce((SELECT path FROM files WHERE id = o.file_id), ''), o.file_id)
+          < (coalesce((SELECT opened_ts FROM files WHERE id = e.file_id), 9e18),
+             coalesce((SELECT path FROM files WHERE id = e.file_id), ''), e.file_id))"""
 # A tool call failed when any copy of its result says so.
 _FAILED = "EXISTS (SELECT 1 FROM events x WHERE x.kind = 'tool_error' AND x.key = e.key)"
 

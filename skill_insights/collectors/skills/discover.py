@@ -92,6 +92,8 @@ def read_json(path: str) -> Any:
 
 def _agent_for(path: str) -> tuple[str | None, str | None]:
     """(agent, project root) when `path` is an agent skills dir."""
+    if not path.endswith("skills"):  # every agent skills dir does: most folders go no further
+        return None, None
     norm = path.replace(os.sep, "/")
     for suf in _SUFFIXES:
         if norm.endswith("/" + suf):
@@ -141,15 +143,17 @@ class Walker:
             c = self._manifests(path, real, names, c, depth)
             if "pyvenv.cfg" in names:
                 continue  # a virtualenv, whatever its name
+            prefix = path if path.endswith(os.sep) else path + os.sep  # os.path.join, for names from a listing
+            real_prefix = real if real.endswith(os.sep) else real + os.sep
             for name, is_dir, is_link in listing:
                 if not (is_dir or is_link) or name in SKIP_DIRS:
                     continue
-                child = os.path.join(path, name)
+                child = prefix + name
                 cc = self._child_ctx(child, c, depth + 1)
                 if is_link:
                     self._follow_link(child, cc)
                     continue
-                child_real = os.path.join(real, name)
+                child_real = real_prefix + name
                 if depth + 1 > max_depth or child_real in d._starts:
                     continue  # too deep, or a start of its own (walked with its own scope)
                 stack.append((child, child_real, cc, depth + 1))

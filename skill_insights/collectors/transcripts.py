@@ -16,6 +16,7 @@ import os
 import stat
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -631,11 +632,29 @@ class _BatchRows:
             conn.execute("DELETE FROM temp.keys")
             # A key several files of the batch show is new for the first of them, as if committed one by one.
             conn.executemany("INSERT OR IGNORE INTO temp.keys VALUES (?, ?, ?)", self.keys)
-            new = dict(conn.execute(
-                """SELECT file_id, count(*) FROM temp.keys k WHERE NOT EXISTS (
-                       SELECT 1 FROM responses r WHERE r.message_id = k.message_id AND r.request_id = k.request_id)
-                   GROUP BY file_id"""
-            ).fetchall())
+            fresh = conn.execute(
+                """SELECT message_id, request_id, file_id FROM temp.keys k WHERE NOT EXISTS (
+                       SELECT 1 FROM responses r WHERE r.message_id = k.message_id AND r.request_id = k.request_id)"""
+            ).fetchall()
+            for *_, fid in fresh:
+                new[fid] = new.get(fid, 0) + 1
+            # A response new to the store that one file alone shows is its own canonical row, written as is
+            # (most of a first ingest); the others are recomputed from all their observations.
+            shown = Counter((mid, rid) for mid, rid, _ in self.keys)
+            alone = {(mid, rid) for mid, rid, _ in fresh if shown[mid, rid] == 1}
+            if alone:
+                conn.executemany(
+                    """INSERT INTO responses (message_id, request_id, file_id, session_id, agent_id, model, ts, date,
+                           input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
+                           cache_creation_1h, cache_read_input_tokens, cost_usd)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    [(o[0], o[1], o[15], *o[2:14]) for o in self.obs if (o[0], o[1]) in alone],
+                )
+                conn.execute("DELETE FROM temp.keys")
+                conn.executemany(
+                    "INSERT OR IGNORE INTO temp.keys VALUES (?, ?, ?)",
+                    [k for k in self.keys if (k[0], k[1]) not in alone],
+                )
             _recompute_canonical(conn)
         if self.events:
             conn.executemany(

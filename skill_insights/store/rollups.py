@@ -251,9 +251,10 @@ def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO temp.days VALUES (?)", [(d,) for d in dates])
     for table in ("usage_daily", "tools_daily", "skills_daily"):
         conn.execute(f"DELETE FROM {table} WHERE date IN (SELECT date FROM temp.days)")
+    # Cost rounded, as a session's: a float sum depends on row order, which follows ingest order.
     conn.execute(
         f"""INSERT INTO usage_daily (date, model, responses, {", ".join(TOKEN_COLS)}, cost_usd, unpriced_responses)
-            SELECT date, model, count(*), {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL)
+            SELECT date, model, count(*), {_SUMS}, round(sum(cost_usd), 10), sum(cost_usd IS NULL)
             FROM responses WHERE date IN (SELECT date FROM temp.days) GROUP BY date, model"""
     )
     conn.execute(

@@ -753,21 +753,24 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         finally:
             registry.close()
 
-        def check_and_write() -> None:
-            _validated_inventory(doc)
-            if output is not None:
-                import orjson
+        _validated_inventory(doc)
 
-                from skill_insights.outputs import write_atomic
+        def write_output() -> None:
+            if output is None:
+                return
+            import orjson
 
-                try:
-                    write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-                except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
-                    raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+            from skill_insights.outputs import write_atomic
 
-        # A big inventory is checked and written by a forked child while this process stores it; the store
-        # commits only once the child succeeded, so an invalid document or a failed -o stores nothing.
-        joined = beside(check_and_write, (click.ClickException,), big=len(doc["skills"]) >= POOL_THRESHOLD)
+            try:
+                write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
+                raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+
+        # A big -o file is written by a forked child while this process stores the scan; the store commits
+        # only once the file is written, so a failed -o stores nothing.
+        big = output is not None and len(doc["skills"]) >= POOL_THRESHOLD
+        joined = beside(write_output, (click.ClickException,), big=big)
         try:
             diff = store_scan(db if db is not None else _reader(), doc, before_commit=joined)
         finally:

@@ -203,8 +203,8 @@ class TranscriptTailer:
         """Parse on every core; writes still serialize on the store's write lock.
 
         Ownership of copied lines does not depend on ingest order (see `_recompute_canonical`), so workers
-        simply take the next batch of files from one shared list, largest first: they finish together
-        however the work per byte varies between files.
+        simply take files one by one from one shared list, largest first: they finish together however the
+        work per byte varies between files.
         """
         import multiprocessing
 
@@ -290,6 +290,10 @@ class TranscriptTailer:
                     rows = _BatchRows()
                     outcomes = [self._commit_chunk(conn, tf, fh, st, early, rows) for _, tf, fh, st, early in batch]
                     new_responses = rows.write(conn)
+            except BaseException:
+                if carried is not None:
+                    carried[2].close()
+                raise
             finally:
                 for _, _, fh, _, _ in batch:
                     fh.close()

@@ -720,7 +720,7 @@ def _session_projects(db) -> list[Path]:
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
-    from skill_insights.collectors.skills import POOL_THRESHOLD, beside, paused_gc
+    from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc
     from skill_insights.collectors.skills import scan as run_scan
     from skill_insights.collectors.skills.store import store_scan
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
@@ -753,28 +753,32 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         finally:
             registry.close()
 
-        _validated_inventory(doc)
+        # A big -o file is serialized and written by a forked child meanwhile; it is renamed into place only
+        # once the document passed its schema, and the store commits only once the file is in place.
+        writer = None
+        if output is not None:
+            from skill_insights.collectors.skills.output import InventoryWriter
+
+            writer = InventoryWriter(output, doc, fork=len(doc["skills"]) >= POOL_THRESHOLD)
 
         def write_output() -> None:
-            if output is None:
+            if writer is None:
                 return
-            import orjson
-
-            from skill_insights.outputs import write_atomic
-
             try:
-                write_atomic(output, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                writer.finish()
             except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
                 raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
 
-        # A big -o file is written by a forked child while this process stores the scan; the store commits
-        # only once the file is written, so a failed -o stores nothing.
-        big = output is not None and len(doc["skills"]) >= POOL_THRESHOLD
-        joined = beside(write_output, (click.ClickException,), big=big)
         try:
-            diff = store_scan(db if db is not None else _reader(), doc, before_commit=joined)
+            _validated_inventory(doc)
+        except BaseException:
+            if writer is not None:
+                writer.abort()  # an invalid document is not written
+            raise
+        try:
+            diff = store_scan(db if db is not None else _reader(), doc, before_commit=write_output)
         finally:
-            joined()  # reaps the child whatever happened (a second call does nothing)
+            write_output()  # the store failed: the file is still written, as it was before storing
     if as_json:
         _echo_json(doc)
         return

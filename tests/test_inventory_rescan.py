@@ -206,3 +206,46 @@ def test_cli_big_scan_checks_and_writes_beside_the_store(tmp_path: Path) -> None
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "cannot write" in r.stderr
     assert db.execute("SELECT count(*) FROM scans").fetchone()[0] == 1
+
+
+_WRITER = """
+import sys, orjson
+from pathlib import Path
+from skill_insights.collectors.skills import can_fork
+from skill_insights.collectors.skills.output import InventoryWriter
+assert can_fork()
+folder = Path(sys.argv[1])
+doc = {"skills": [{"id": i} for i in range(1000)]}
+w = InventoryWriter(folder / "kept.json", doc, fork=True)
+w.finish()
+w.finish()  # a second call does nothing
+w = InventoryWriter(folder / "dropped.json", doc, fork=True)
+w.abort()
+w.finish()  # the first call decided
+blocked = folder / "blocker"
+blocked.write_text("")
+w = InventoryWriter(blocked / "x.json", doc, fork=True)
+try:
+    w.finish()
+except OSError as e:
+    print("error", e.strerror)
+"""
+
+
+def test_inventory_writer_renames_only_when_told(tmp_path: Path) -> None:
+    from skill_insights.collectors.skills.output import InventoryWriter
+
+    out = subprocess.run([sys.executable, "-c", _WRITER, str(tmp_path)], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.startswith("error ")  # an unwritable target: the OSError of the write, raised by finish()
+    doc = {"skills": [{"id": i} for i in range(1000)]}
+    assert orjson.loads((tmp_path / "kept.json").read_bytes()) == doc
+    assert not (tmp_path / "dropped.json").exists()
+    assert not list(tmp_path.glob(".tmp-*"))  # no temporary file left behind
+    # Without fork: nothing happens before finish(), which writes here.
+    w = InventoryWriter(tmp_path / "serial.json", doc, fork=False)
+    assert not (tmp_path / "serial.json").exists()
+    w.finish()
+    assert orjson.loads((tmp_path / "serial.json").read_bytes()) == doc
+    InventoryWriter(tmp_path / "never.json", doc, fork=False).abort()
+    assert not (tmp_path / "never.json").exists()

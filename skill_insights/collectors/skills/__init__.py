@@ -150,61 +150,6 @@ def _process_all(jobs: dict[str, list | None], workers: int | None, prev: Previo
     return out
 
 
-def beside(fn: Callable[[], None], errors: tuple[type[Exception], ...], *, big: bool = True) -> Callable[[], None]:
-    """Start fn() in a forked child while the caller goes on (e.g. validate and write the inventory while
-    the caller stores it); the returned `join` waits for it and raises what fn raised — an exception of one
-    of `errors`, rebuilt from its message; any other failure of the child runs fn() again here, so the
-    outcome never depends on the fork. Without fork (not Linux, other threads, `big` false: not worth
-    forking) fn() runs at once and `join` does nothing. `join` waits once; later calls do nothing."""
-    if not big or not can_fork():
-        fn()
-        return lambda: None
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        fn()
-        return lambda: None
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            try:
-                fn()
-                msg = b"ok"
-            except errors as e:
-                kind = next(i for i, t in enumerate(errors) if isinstance(e, t))
-                msg = orjson.dumps([kind, getattr(e, "message", None) or str(e)])
-            view = memoryview(msg)
-            while view:
-                view = view[os.write(w, view):]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    done: list[bool] = []
-
-    def join() -> None:
-        if done:
-            return
-        done.append(True)
-        try:
-            data = _read_all(r)
-        finally:
-            os.close(r)
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0 or not data:
-            fn()  # the child died: do it here, where a failure surfaces as it would have
-            return
-        if data != b"ok":
-            kind, message = orjson.loads(data)
-            raise errors[kind](message)
-
-    return join
-
-
 class PreviousScan:
     """The previous scan's per-skill results (the stat-signature cache). The file holds two JSON lines: the
     signatures alone (realpath → sig), which is all a forked worker needs to tell what changed, then the

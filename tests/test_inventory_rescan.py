@@ -207,6 +207,15 @@ def test_cli_big_scan_checks_and_writes_beside_the_store(tmp_path: Path) -> None
     assert len(r.stderr.strip().splitlines()) == 1 and "cannot write" in r.stderr
     assert db.execute("SELECT count(*) FROM scans").fetchone()[0] == 1
 
+    # Re-scans: nothing changed stores a row and no second document; a change stores the new document.
+    r = _cli(["scan", str(root), "--no-agent-dirs", "-o", str(out)], home)
+    assert r.returncode == 0 and "0 added, 0 removed, 0 changed" in r.stdout, r.stdout + r.stderr
+    assert db.execute("SELECT count(*), count(document) FROM scans").fetchone() == (2, 1)
+    (root / "repo3" / ".claude" / "skills" / "s003" / "SKILL.md").write_text("---\nname: s003\n---\nNew.\n")
+    r = _cli(["scan", str(root), "--no-agent-dirs"], home)
+    assert r.returncode == 0 and "0 added, 0 removed, 1 changed" in r.stdout, r.stdout + r.stderr
+    assert db.execute("SELECT count(*), count(document) FROM scans").fetchone() == (3, 1)
+
 
 _WRITER = """
 import sys, orjson

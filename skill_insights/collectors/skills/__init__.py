@@ -10,6 +10,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -127,8 +128,17 @@ def _process_all(jobs: dict[str, list | None], workers: int | None, prev: Previo
     # Decoding the previous results takes the parent about a fifth of a re-scan's checks: it checks fewer.
     shares = _shares(items, [0.6 if sigs else 1.0] + [1.0] * (n - 1))
     children = [(share, _fork_worker(share)) for share in shares[1:]]
-    cache = prev.results()
-    out = {real: process_skill(real, listing, cache.get(real)) for real, listing, _ in shares[0]}
+    try:
+        cache = prev.results()
+        out = {real: process_skill(real, listing, cache.get(real)) for real, listing, _ in shares[0]}
+    except BaseException:  # interrupted: the workers would wait forever on a pipe nobody reads
+        for _, child in children:
+            if child is not None:
+                os.close(child[1])
+                with contextlib.suppress(OSError):
+                    os.kill(child[0], signal.SIGKILL)
+                    os.waitpid(child[0], 0)
+        raise
     for share, child in children:
         got: list | None = None
         if child is not None:

@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 FRONTMATTER_MAX_BYTES = 64 * 1024  # the spec's fields fit in a few hundred bytes; 64 KiB is generous
 MAX_ALIASES = 32  # a real frontmatter has no reason to alias much; billion laughs needs many
 MAX_DEPTH = 20  # nesting depth kept when making frontmatter JSON-safe
@@ -30,30 +28,15 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 
 
-class AliasLimitError(yaml.YAMLError):
-    """Raised when a document uses more aliases than a frontmatter plausibly needs (billion laughs)."""
-
-
-class _CountingLoader(yaml.SafeLoader):
-    """SafeLoader that stops at MAX_ALIASES aliases: alias expansion is what makes a YAML bomb explode."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise AliasLimitError(f"more than {MAX_ALIASES} YAML aliases")
-        return super().compose_node(parent, index)
-
-
-_FAST_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 _SIMPLE_LINE = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+([^\s\-?:,\[\]{}#&*!|>'\"%@`][^\n]*?)[ \t]*$")
-_RESOLVER = yaml.resolver.Resolver()
+
+
+def _yaml() -> Any:
+    """The YAML side (PyYAML, the alias-capped loader): imported on the first frontmatter to parse, so a
+    re-scan that parses nothing never loads it."""
+    from skill_insights.collectors.skills import _yaml as y
+
+    return y
 
 
 def _simple_mapping(text: str) -> dict[str, str] | None:
@@ -62,6 +45,7 @@ def _simple_mapping(text: str) -> dict[str, str] | None:
     Exactly what YAML would give: each value must be a plain scalar that YAML resolves to a string.
     """
     out: dict[str, str] = {}
+    resolve = _yaml().simple_tag
     for line in text.split("\n"):
         m = _SIMPLE_LINE.match(line.rstrip("\r"))
         if m is None:
@@ -70,7 +54,7 @@ def _simple_mapping(text: str) -> dict[str, str] | None:
         if ": " in value or " #" in value or value.endswith(":") or "\t" in value:
             return None
         for scalar in (m.group(1), value):
-            if _RESOLVER.resolve(yaml.ScalarNode, scalar, (True, False)) != "tag:yaml.org,2002:str":
+            if resolve(scalar) != "tag:yaml.org,2002:str":
                 return None  # true, 1.5, 2024-01-01, null, on… keep YAML's types
         out[m.group(1)] = value
     return out
@@ -81,13 +65,7 @@ def safe_yaml(text: str) -> Any:
     simple = _simple_mapping(text)
     if simple is not None:
         return simple
-    if "&" not in text and "*" not in text:
-        return yaml.load(text, Loader=_FAST_LOADER)
-    loader = _CountingLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
+    return _yaml().load(text)
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
@@ -169,12 +147,13 @@ def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[
         findings.append(finding("frontmatter_too_large", f"frontmatter over {FRONTMATTER_MAX_BYTES} bytes: not parsed",
                                 "error"))
         return None, body, findings
+    y = _yaml()
     try:
         data = safe_yaml(raw)
-    except AliasLimitError as e:
+    except y.AliasLimitError as e:
         findings.append(finding("frontmatter_aliases", f"frontmatter refused ({e}): possible YAML bomb", "error"))
         return None, body, findings
-    except yaml.YAMLError as e:
+    except y.yaml.YAMLError as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {msg}", "error"))
         return None, body, findings

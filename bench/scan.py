@@ -8,8 +8,9 @@ and its diff all included:
 - first scan: a new, empty SKILL_INSIGHTS_HOME for every run (no stat cache, no database yet);
 - re-scan: the same home again (stat-signature cache and stored previous scan present, nothing changed).
 
-Each is the median of --runs runs, printed next to the median of `find` with the ratio and PASS/MISS
-against 3×. Library-level figures (collectors.skills.scan, validation alone) follow as secondary lines.
+Each is the median of --runs rounds (find, first scan, re-scan, interleaved so a changing machine load
+weighs on all alike), printed next to the median of `find` with the ratio and PASS/MISS against 3×.
+Library-level figures (collectors.skills.scan, validation alone) follow as secondary lines.
 
     python bench/scan.py [--skills N] [--runs N] [--keep DIR] [--no-library]
 
@@ -84,7 +85,7 @@ def line(label: str, t: float, t_find: float | None = None, times: list[float] |
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skills", type=int, default=10_000)
-    ap.add_argument("--runs", type=int, default=5, help="runs per figure; the median is reported")
+    ap.add_argument("--runs", type=int, default=5, help="rounds; the median of each figure is reported")
     ap.add_argument("--keep", type=Path, help="build (or reuse) the tree here instead of a temp dir")
     ap.add_argument("--no-library", action="store_true", help="skip the library-level secondary figures")
     args = ap.parse_args()
@@ -98,20 +99,19 @@ def main() -> None:
             print(f"built {args.skills} skills, {nfiles} files in {time.perf_counter() - t:.1f}s under {root}")
         find = ["find", str(root), "-name", "SKILL.md"]
         wall(find)  # warm the page cache for both contenders alike
-        find_runs = []
+        cmd = cli_command()
+        base_env = {k: v for k, v in os.environ.items() if k != "SKILL_INSIGHTS_HOME"}
+        find_runs: list[float] = []
+        first_runs: list[float] = []
+        rescan_runs: list[float] = []
         found = 0
-        for _ in range(args.runs):
+        out_file = tmp / "inventory.json"
+        # Interleaved (find, first scan, re-scan) rounds: a machine whose load changes meanwhile weighs on
+        # all three alike, and the medians compare like with like.
+        for i in range(args.runs):
             dt, out = wall(find)
             find_runs.append(dt)
             found = out.count(b"\n")
-        t_find = statistics.median(find_runs)
-
-        cmd = cli_command()
-        base_env = {k: v for k, v in os.environ.items() if k != "SKILL_INSIGHTS_HOME"}
-        first_runs: list[float] = []
-        rescan_runs: list[float] = []
-        out_file = tmp / "inventory.json"
-        for i in range(args.runs):
             home = tmp / f"home{i}"  # fresh: no stat cache, no store, no previous scan
             env = {**base_env, "SKILL_INSIGHTS_HOME": str(home)}
             argv = [*cmd, "scan", str(root), "--no-agent-dirs", "-o", str(out_file)]
@@ -120,6 +120,7 @@ def main() -> None:
             dt, _ = wall(argv, env)  # the same home again: cache and stored scan present, nothing changed
             rescan_runs.append(dt)
             shutil.rmtree(home, ignore_errors=True)
+        t_find = statistics.median(find_runs)
         import orjson
 
         doc = orjson.loads(out_file.read_bytes())

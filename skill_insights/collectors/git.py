@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import re
 from pathlib import Path
 
@@ -71,6 +70,8 @@ def remote_of(cwd: str | Path) -> str | None:
         return None
     if git_dir is None:
         return None
+    import configparser  # only for a cwd in a repository: capture imports this module
+
     cfg = configparser.RawConfigParser(strict=False)
     try:
         cfg.read(git_dir / "config", encoding="utf-8")

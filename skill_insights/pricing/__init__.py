@@ -7,7 +7,6 @@ where it takes precedence. An unknown model costs `None`, never a silent 0.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -148,6 +147,8 @@ class PriceTable:
     def fingerprint(self) -> str:
         """Changes whenever a stored cost could change: used to re-price stored responses."""
         parts = sorted(f"{k}:{v}" for k, v in self.models.items())
+        import hashlib  # only here: every capture loads prices, few fingerprint them
+
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

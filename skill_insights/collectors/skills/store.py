@@ -46,16 +46,19 @@ def _store_files(conn: Any, skills: list[dict[str, Any]], fresh: bool) -> None:
     """Make `skill_files` hold exactly the files of `skills`, rewriting only the skills whose rows differ:
     a re-scan usually changes a few skills of thousands, and 100k row inserts are most of a store's time.
     Rows go in (skill_id, path) order, the primary key's, so the B-tree grows at its end."""
-    old: dict[str, set[tuple[Any, ...]]] = {}
-    if fresh:
+    sql = "INSERT OR IGNORE INTO skill_files (skill_id, path, size, sha256, kind, is_link) VALUES (?,?,?,?,?,?)"
+    if fresh:  # nothing to compare with: every row, in key order (a skill's files come sorted by path)
         conn.execute("DELETE FROM skill_files")
-    else:
-        for row in conn.execute("SELECT skill_id, path, size, sha256, kind, is_link FROM skill_files"):
-            rows = old.get(row[0])
-            if rows is None:
-                old[row[0]] = {row}
-            else:
-                rows.add(row)
+        conn.executemany(sql, [(s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
+                               for s in sorted(skills, key=itemgetter("id")) for f in s["files"]])
+        return
+    old: dict[str, set[tuple[Any, ...]]] = {}
+    for row in conn.execute("SELECT skill_id, path, size, sha256, kind, is_link FROM skill_files"):
+        rows = old.get(row[0])
+        if rows is None:
+            old[row[0]] = {row}
+        else:
+            rows.add(row)
     inserts: list[tuple[Any, ...]] = []
     seen: set[str] = set()
     for s in sorted(skills, key=lambda s: s["id"]):
@@ -74,9 +77,7 @@ def _store_files(conn: Any, skills: list[dict[str, Any]], fresh: bool) -> None:
             conn.execute("DELETE FROM skill_files WHERE skill_id = ?", [sid])
         inserts.extend(sorted(rows_by_path.values(), key=itemgetter(1)))
     conn.executemany("DELETE FROM skill_files WHERE skill_id = ?", [(sid,) for sid in old])  # skills gone
-    conn.executemany(
-        "INSERT OR IGNORE INTO skill_files (skill_id, path, size, sha256, kind, is_link) VALUES (?,?,?,?,?,?)",
-        inserts)
+    conn.executemany(sql, inserts)
 
 
 ROWS_VERSION = 1  # bump when the rows written from a document change: a stored document then never matches

@@ -389,3 +389,40 @@ def test_fork_ownership_with_equal_opening_times_does_not_depend_on_ingest_order
     assert owners[0] == owners[1]
     assert owners[0][0] == [("aaaa",)]
     assert owners[0][1] == [("aaaa", 43, 1), ("bbbb", 0, 0)]
+
+
+def test_parallel_flush_equals_serial_flush(tmp_path, monkeypatch):
+    from skill_insights.store import rollups
+
+    monkeypatch.setattr(rollups, "PARALLEL_MIN_SESSIONS", 2)
+    projects = copy_projects(tmp_path, "2.1.330")
+    tables = {}
+    for parallel in (False, True):
+        db = open_db(tmp_path / f"parallel-{parallel}.db")
+        TranscriptTailer(db, PriceTable.load()).ingest_files(discover([projects]))
+        # Enough dirty sessions for the reader process to take a share.
+        assert db.execute("SELECT count(*) FROM dirty WHERE kind = 'session'").fetchone()[0] >= 3
+        rollups.flush(db, parallel=parallel)
+        assert db.execute("SELECT count(*) FROM dirty").fetchone()[0] == 0
+        cols = [c for c in db["sessions"].columns_dict if c != "updated_at"]
+        tables[parallel] = (
+            db.execute(f"SELECT {', '.join(cols)} FROM sessions ORDER BY session_id").fetchall(),
+            db.execute("SELECT * FROM usage_daily ORDER BY date, model").fetchall(),
+        )
+    assert tables[True] == tables[False]
+    assert len(tables[True][0]) >= 3
+
+
+def test_session_rows_reader_answers_from_its_own_process_while_the_lock_is_held(tmp_path):
+    from skill_insights.store import rollups, write_transaction
+
+    db = open_db(tmp_path / "s.db")
+    TranscriptTailer(db, PriceTable.load()).ingest_files(discover([copy_projects(tmp_path, "2.1.197")]))
+    sids = [r[0] for r in db.execute("SELECT DISTINCT session_id FROM files ORDER BY 1")] + ["no-such-session"]
+    with write_transaction(db) as conn:
+        reader = rollups._SessionRowsReader(conn, sids)
+        rows = reader.rows()
+        assert reader.answered and reader.proc.exitcode == 0
+        assert rows == [rollups.session_row(conn, sid) for sid in sids]
+    assert rows[-1] == ("no-such-session", None)
+    assert all(row is not None for _, row in rows[:-1])

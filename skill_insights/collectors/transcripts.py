@@ -172,7 +172,8 @@ class TranscriptTailer:
             pending.append((Path(path), st.st_size - (cp[4] if cp else 0)))
 
         workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-        if workers > 1 and len(pending) >= 4 * workers and sum(n for _, n in pending) >= PARALLEL_MIN_BYTES:
+        parallel = workers > 1 and len(pending) >= 4 * workers and sum(n for _, n in pending) >= PARALLEL_MIN_BYTES
+        if parallel:
             results = self._ingest_parallel(pending, workers, progress)
         else:
             results = []
@@ -192,7 +193,7 @@ class TranscriptTailer:
             summary.reset_files += reset
         from skill_insights.store.rollups import flush
 
-        flush(self.db)
+        flush(self.db, parallel=parallel)
         summary.unpriced_models = set(self.unpriced)
         summary.seconds = time.perf_counter() - started
         return summary

@@ -42,20 +42,91 @@ OWNED_EVENT = _OWNER = """NOT EXISTS (
 _FAILED = "EXISTS (SELECT 1 FROM events x WHERE x.kind = 'tool_error' AND x.key = e.key)"
 
 
-def flush(db: sqlite_utils.Database | sqlite3.Connection) -> int:
-    """Recompute every dirty session and day. Returns how many were recomputed."""
+# Below this many dirty sessions, a second process costs more than it saves.
+PARALLEL_MIN_SESSIONS = 64
+
+
+def flush(db: sqlite_utils.Database | sqlite3.Connection, parallel: bool = False) -> int:
+    """Recompute every dirty session and day. Returns how many were recomputed.
+
+    With `parallel` (after a large ingest), a forked reader computes most of the sessions while this
+    process computes the rest and the days: the write lock, taken first, keeps what both read unchanged.
+    """
     if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is None:
         return 0
     with write_transaction(db) as conn:
         dirty = conn.execute("SELECT kind, value FROM dirty").fetchall()
         sessions = [v for k, v in dirty if k == "session" and v]
         dates = [v for k, v in dirty if k == "date" and v]
-        for sid in sessions:
-            recompute_session(conn, sid)
+        helper = None
+        if parallel and len(sessions) >= PARALLEL_MIN_SESSIONS:
+            # The days take this process about as long as a third of the sessions: the reader takes 2/3.
+            cut = len(sessions) // 3
+            helper = _SessionRowsReader(conn, sessions[cut:])
+            sessions = sessions[:cut]
+        rows = [session_row(conn, sid) for sid in sessions]
         if dates:
             recompute_days(conn, dates)
+        if helper is not None:
+            rows += helper.rows()
+        _write_session_rows(conn, rows)
         conn.execute("DELETE FROM dirty")
-    return len(sessions) + len(dates)
+    return len(rows) + len(dates)
+
+
+class _SessionRowsReader:
+    """`session_row` for some sessions, computed by a forked process with a read-only connection of its own."""
+
+    def __init__(self, conn: sqlite3.Connection, sessions: list[str]) -> None:
+        import multiprocessing
+        import sys
+
+        self.conn = conn
+        self.sessions = sessions
+        self.db_path = conn.execute("PRAGMA database_list").fetchone()[2]
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        self.receive, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_session_rows_worker, args=(send, self.db_path, sessions), daemon=True)
+        self.proc.start()
+        send.close()
+
+    def rows(self) -> list[tuple[str, dict | None]]:
+        try:
+            outcome = self.receive.recv()
+        except EOFError:
+            outcome = None
+        finally:
+            self.receive.close()
+            self.proc.join()
+        self.answered = isinstance(outcome, list)
+        if not self.answered:  # the reader failed: compute its share here
+            return [session_row(self.conn, sid) for sid in self.sessions]
+        return outcome
+
+
+def _session_rows_worker(send, db_path: str, sessions: list[str]) -> None:
+    try:
+        # Read-only and without the store's pragmas: the parent holds the write lock until this answers.
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        send.send([session_row(conn, sid) for sid in sessions])
+        conn.close()
+    except BaseException as e:  # the parent computes these sessions itself
+        send.send(e)
+    finally:
+        send.close()
+
+
+def _write_session_rows(conn: sqlite3.Connection, rows: list[tuple[str, dict | None]]) -> None:
+    gone = [(sid,) for sid, row in rows if row is None]
+    conn.executemany("DELETE FROM sessions WHERE session_id = ?", gone)
+    for _, row in rows:
+        if row is not None:
+            cols = ", ".join(row)
+            conn.execute(
+                f"INSERT OR REPLACE INTO sessions ({cols}, updated_at) "
+                f"VALUES ({', '.join('?' * len(row))}, datetime('now'))",
+                list(row.values()),
+            )
 
 
 def _iso(ts: float | None) -> str | None:
@@ -64,15 +135,15 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
+def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
+    """(session id, its `sessions` row computed from the store; None when it has no file any more). Reads only."""
     files = conn.execute(
         """SELECT agent_id, project_dir, malformed, user_messages, first_ts, last_ts, blocks, cwd, git_branch
            FROM files WHERE session_id = ? ORDER BY agent_id IS NOT NULL, id""",
         [sid],
     ).fetchall()
     if not files:
-        conn.execute("DELETE FROM sessions WHERE session_id = ?", [sid])
-        return
+        return sid, None
     cwd = next((f[7] for f in files if f[7]), None)
     branch = next((f[8] for f in files if f[8]), None)
     firsts = [f[4] for f in files if f[4] is not None]
@@ -172,11 +243,7 @@ def recompute_session(conn: sqlite3.Connection, sid: str) -> None:
         "malformed": sum(f[2] or 0 for f in files),
         "processor_version": PROCESSOR_VERSION,
     }
-    cols = ", ".join(row)
-    conn.execute(
-        f"INSERT OR REPLACE INTO sessions ({cols}, updated_at) VALUES ({', '.join('?' * len(row))}, datetime('now'))",
-        list(row.values()),
-    )
+    return sid, row
 
 
 def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:

@@ -102,10 +102,13 @@ def store_scan(db: Store, doc: dict[str, Any], before_commit: Callable[[], None]
     `before_commit` runs last inside the transaction: whatever it raises rolls the whole scan back."""
     text = _stored_text(doc)
     with write_transaction(db) as conn:
-        old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
         first = conn.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
         prev = conn.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
         same = prev is not None and prev[0] == text
+        del prev
+        old: dict[str, tuple[str, str]] = {}
+        if not same:
+            old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
         diff = [] if same else _diff(old, doc["skills"])
         counts = {k: sum(1 for d in diff if d[0] == k) for k in ("added", "removed", "changed")}
         cur = conn.execute(

@@ -142,7 +142,8 @@ def test_store_rewrites_only_what_changed_and_reads_back_every_scan(tree: tuple[
     assert store_scan(db, doc2) == {"scan_id": 2, "first": False, "added": 0, "removed": 0, "changed": 0}
     assert db.execute("SELECT count(*) FROM scans WHERE document IS NOT NULL").fetchone()[0] == 1
     assert orjson.dumps(latest_inventory(db)) == orjson.dumps(doc2)
-    assert {r[0] for r in db.execute("SELECT DISTINCT scan_id FROM skills")} == {2}
+    # The rows are left alone: they stay those of the scan that wrote them.
+    assert {r[0] for r in db.execute("SELECT DISTINCT scan_id FROM skills")} == {1}
 
     # A file changes in place, another becomes a link to an identical file, a skill goes: the tables end up
     # exactly as a store written from scratch would hold them.
@@ -258,3 +259,23 @@ def test_inventory_writer_renames_only_when_told(tmp_path: Path) -> None:
     assert orjson.loads((tmp_path / "serial.json").read_bytes()) == doc
     InventoryWriter(tmp_path / "never.json", doc, fork=False).abort()
     assert not (tmp_path / "never.json").exists()
+
+
+def test_a_rescan_that_finds_the_stored_document_is_known_valid(tree: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    from skill_insights.collectors.skills import store
+    from skill_insights.store import open_reader
+
+    root, skills = tree
+    db = open_reader(tmp_path / "a.db")
+    doc = scan([root], agent_dirs=False)
+    assert not store.is_stored(db, store.stored_text(doc))  # nothing stored yet
+    store.store_scan(db, doc)
+    again = scan([root], agent_dirs=False)
+    assert store.is_stored(db, store.stored_text(again))  # only the stamps differ
+    (skills[0] / "SKILL.md").write_text("---\nname: changed\ndescription: changed\n---\nnew body\n")
+    assert not store.is_stored(db, store.stored_text(scan([root], agent_dirs=False)))
+    # A document stored by code with another rows version or schema does not count as checked.
+    text = store.stored_text(again)
+    db.execute("UPDATE scans SET document = ?", [text.replace(store._mark(), "0:00000000")])
+    assert not store.is_stored(db, text)
+    assert not store.is_stored(open_reader(tmp_path / "empty.db"), text)

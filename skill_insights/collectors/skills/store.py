@@ -7,6 +7,8 @@ skills_changes. The current-state tables hold the latest scan only; `skills_chan
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -16,8 +18,6 @@ import orjson
 from skill_insights.store import write_transaction
 
 if TYPE_CHECKING:  # at run time either a sqlite-utils Database or a plain connection will do (both `execute`)
-    import sqlite3
-
     import sqlite_utils
 
     Store = sqlite_utils.Database | sqlite3.Connection
@@ -85,27 +85,54 @@ _STAMP_KEYS = ("generated_at", "duration_seconds")  # kept in their `scans` colu
 _MARK = "stored_rows"
 
 
-def _stored_text(doc: dict[str, Any]) -> str:
+@functools.cache
+def _mark() -> str:
+    """The rows version and the shipped inventory schema's digest: a document stored under another mark was
+    written by other code or checked against another schema."""
+    import zlib
+
+    from skill_insights.schemas.validate import schema_text
+
+    return f"{ROWS_VERSION}:{zlib.crc32(schema_text('inventory').encode()):08x}"
+
+
+def stored_text(doc: dict[str, Any]) -> str:
     """The document as `scans.document` keeps it: without what differs on every scan (the `scans` row has
-    those as columns), marked with the rows version — so equal text means the current tables already hold
-    exactly what this document would write."""
-    return orjson.dumps({_MARK: ROWS_VERSION, **{k: v for k, v in doc.items() if k not in _STAMP_KEYS}}).decode()
+    those as columns), marked with the rows version and schema — so equal text means the current tables
+    already hold exactly what this document would write, and that it passed this schema when stored."""
+    return orjson.dumps({_MARK: _mark(), **{k: v for k, v in doc.items() if k not in _STAMP_KEYS}}).decode()
 
 
-def store_scan(db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
+def _latest_text(conn: Any) -> str | None:
+    row = conn.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def is_stored(db: Store, text: str) -> bool:
+    """Is `text` (from `stored_text`) the latest stored document? Then it was valid when stored, and a scan
+    that found it again (the usual re-scan) needs no second schema check."""
+    try:
+        return _latest_text(db) == text
+    except sqlite3.OperationalError:  # no `scans` table: nothing stored yet
+        return False
+
+
+def store_scan(
+    db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None, text: str | None = None
+) -> dict[str, Any]:
     """Replace the current inventory with `doc`, record the scan and its diff. Returns {scan_id, added,
     removed, changed, first}; `first` is True when there was no earlier scan (everything counts as added).
 
     A scan that found exactly what the latest stored document holds (the usual re-scan) records its row and
     nothing else: the document is not stored twice and the current tables are already right. Otherwise the
     document is stored and the tables rewritten (skill files only for the skills whose files differ).
-    `before_commit` runs last inside the transaction: whatever it raises rolls the whole scan back."""
-    text = _stored_text(doc)
+    `before_commit` runs last inside the transaction: whatever it raises rolls the whole scan back. `text` is
+    `stored_text(doc)` when the caller has it already."""
+    if text is None:
+        text = stored_text(doc)
     with write_transaction(db) as conn:
         first = conn.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
-        prev = conn.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-        same = prev is not None and prev[0] == text
-        del prev
+        same = _latest_text(conn) == text
         old: dict[str, tuple[str, str]] = {}
         if not same:
             old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
@@ -120,9 +147,7 @@ def store_scan(db: Store, doc: dict[str, Any], before_commit: Callable[[], None]
              doc.get("duration_seconds"), None if same else text],
         )
         scan_id = cur.lastrowid
-        if same:
-            conn.execute("UPDATE skills SET scan_id = ?", [scan_id])
-        else:
+        if not same:  # (same: the rows stay those of the scan that wrote them)
             conn.execute(
                 "UPDATE scans SET document = NULL WHERE document IS NOT NULL AND id NOT IN"
                 " (SELECT id FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT ?)",

@@ -780,8 +780,13 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             raise
         try:
             diff = store_scan(db if db is not None else _reader(), doc, before_commit=write_output, text=text)
-        finally:
+        except Exception:
             write_output()  # the store failed: the file is still written, as it was before storing
+            raise
+        except BaseException:  # interrupted (Ctrl-C): nothing is written
+            if writer is not None:
+                writer.abort()
+            raise
     if as_json:
         _echo_json(doc)
         return

@@ -48,9 +48,10 @@ def tree(tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 _FORKED = """
-import sys, threading, orjson
+import logging, sys, threading, orjson
 from pathlib import Path
 from skill_insights.collectors.skills import scan, worker_count
+logging.basicConfig(stream=sys.stderr)  # a failed worker says so (its share is then redone serially)
 assert threading.active_count() == 1 and worker_count(2, 131) == 2
 cache = Path(sys.argv[2]) if len(sys.argv) > 2 else None
 doc = scan([Path(sys.argv[1])], agent_dirs=False, workers=2, cache_file=cache)
@@ -63,6 +64,7 @@ def _forked_scan(root: Path, cache: Path | None = None) -> dict[str, Any]:
     (this test process may hold threads other tests left, and then the scan stays serial)."""
     args = [sys.executable, "-c", _FORKED, str(root)] + ([str(cache)] if cache else [])
     out = subprocess.run(args, capture_output=True, check=True, timeout=120)
+    assert b"scan worker failed" not in out.stderr  # the workers' results were used, not redone here
     return orjson.loads(out.stdout)
 
 
@@ -279,3 +281,49 @@ def test_a_rescan_that_finds_the_stored_document_is_known_valid(tree: tuple[Path
     db.execute("UPDATE scans SET document = ?", [text.replace(store._mark(), "0:00000000")])
     assert not store.is_stored(db, text)
     assert not store.is_stored(open_reader(tmp_path / "empty.db"), text)
+
+
+_INTERRUPTED = """
+import os, signal, sys, time
+from pathlib import Path
+import skill_insights.collectors.skills as S
+work = S._work_share
+S._work_share = lambda share: (time.sleep(2), work(share))[1]  # workers still busy when the interrupt comes
+def interrupt(*_):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, interrupt)
+signal.alarm(1)
+try:
+    S.scan([Path(sys.argv[1])], agent_dirs=False, workers=3)
+except KeyboardInterrupt:
+    print("interrupted")
+print(open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux only")
+def test_an_interrupted_scan_leaves_no_worker_behind(tree: tuple[Path, list[Path]]) -> None:
+    root, _ = tree
+    out = subprocess.run([sys.executable, "-c", _INTERRUPTED, str(root)], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()
+    assert out[0] == "interrupted"
+    assert out[-1] == "[]"  # every forked worker killed and reaped: no child left, not even a zombie
+
+
+def test_rescan_sees_a_change_behind_a_link_into_a_skipped_folder(tmp_path: Path) -> None:
+    skill = tmp_path / "repo" / ".claude" / "skills" / "a"
+    (skill / "node_modules").mkdir(parents=True)  # the walk skips it; the link below points into it
+    (skill / "SKILL.md").write_text("---\nname: a\ndescription: d\n---\nSee [x](l.md).\n")
+    target = skill / "node_modules" / "x.md"
+    target.write_text("one\n")
+    os.symlink("node_modules/x.md", skill / "l.md")
+    cache = tmp_path / "cache.json"
+
+    def hashes(doc: dict[str, Any]) -> dict[str, str]:
+        return {f["path"]: f["sha256"] for f in doc["skills"][0]["files"]}
+
+    before = hashes(scan([tmp_path / "repo"], agent_dirs=False, cache_file=cache))
+    target.write_text("two, and longer\n")
+    after = hashes(scan([tmp_path / "repo"], agent_dirs=False, cache_file=cache))
+    assert after["l.md"] != before["l.md"]
+    assert after == hashes(scan([tmp_path / "repo"], agent_dirs=False))  # what a scan without cache finds

@@ -55,3 +55,18 @@ def test_refs_links_paths_and_fences():
     assert not any(t in ("fenced.md", "and/or") or t.startswith("https") for _, t, _ in refs)
     p = parse_skill_md("---\nname: a\ndescription: b\n---\n" + body)
     assert p.body_lines == 7 and p.approx_tokens > 0 and p.name == "a"
+
+
+def test_a_huge_integer_in_frontmatter_is_kept_as_text_and_the_scan_goes_on(tmp_path):
+    from skill_insights.collectors.skills import scan
+    from skill_insights.collectors.skills.store import stored_text
+
+    skill = tmp_path / "repo" / ".claude" / "skills" / "big"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: big\ndescription: d\nversion: 123456789012345678901234567890\n"
+                                    "build: 9223372036854775807\n---\nbody\n")
+    doc = scan([tmp_path / "repo"], agent_dirs=False, cache_file=tmp_path / "cache.json")
+    fm = doc["skills"][0]["frontmatter"]
+    assert fm["version"] == "123456789012345678901234567890"
+    assert fm["build"] == 9223372036854775807  # the largest 64-bit integer stays a number
+    assert "123456789012345678901234567890" in stored_text(doc)  # storable, and cached above

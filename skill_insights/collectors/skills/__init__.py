@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import logging
 import os
 import signal
 import sys
@@ -25,6 +26,8 @@ from skill_insights.collectors.skills.discover import Candidate, Discovery, disc
 from skill_insights.collectors.skills.skilldir import process_skill, signature, within
 from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
 from skill_insights.outputs import write_atomic
+
+_log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1.0"
 POOL_THRESHOLD = 300  # below this many skills forking workers costs more than it saves
@@ -127,36 +130,46 @@ def _process_all(jobs: dict[str, list | None], workers: int | None, prev: Previo
     items = [(real, listing, sigs.get(real)) for real, listing in jobs.items()]
     # Decoding the previous results takes the parent about a fifth of a re-scan's checks: it checks fewer.
     shares = _shares(items, [0.6 if sigs else 1.0] + [1.0] * (n - 1))
-    children = [(share, _fork_worker(share)) for share in shares[1:]]
+    children: list[tuple[list, tuple[int, int] | None]] = []
+    unreaped: dict[int, int | None] = {}  # pid → its pipe's read end, None once closed
     try:
+        for share in shares[1:]:
+            child = _fork_worker(share)
+            children.append((share, child))
+            if child is not None:
+                unreaped[child[0]] = child[1]
         cache = prev.results()
         out = {real: process_skill(real, listing, cache.get(real)) for real, listing, _ in shares[0]}
-    except BaseException:  # interrupted: the workers would wait forever on a pipe nobody reads
-        for _, child in children:
+        for share, child in children:
+            got: list | None = None
             if child is not None:
-                os.close(child[1])
+                pid, fd = child
+                try:
+                    data = _read_all(fd)
+                finally:
+                    os.close(fd)
+                    unreaped[pid] = None
+                _, status = os.waitpid(pid, 0)
+                del unreaped[pid]
+                if os.waitstatus_to_exitcode(status) == 0:
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        got = orjson.loads(data)
+            if got is None or len(got) != len(share):  # the worker failed: its share is done here
+                _log.warning("a scan worker failed; its %d skills are scanned again in this process", len(share))
+                out.update((real, process_skill(real, listing, cache.get(real))) for real, listing, _ in share)
+                continue
+            for (real, res), (_, listing, _) in zip(got, share, strict=True):
+                # None: the signature matched the previous result's (read afresh if that result is missing)
+                out[real] = res if res is not None else cache.get(real) or process_skill(real, listing)
+    except BaseException:  # interrupted: no worker is left blocked on a pipe nobody reads, or unreaped
+        for pid, fd in unreaped.items():
+            if fd is not None:
                 with contextlib.suppress(OSError):
-                    os.kill(child[0], signal.SIGKILL)
-                    os.waitpid(child[0], 0)
+                    os.close(fd)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
         raise
-    for share, child in children:
-        got: list | None = None
-        if child is not None:
-            pid, fd = child
-            try:
-                data = _read_all(fd)
-            finally:
-                os.close(fd)
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) == 0:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    got = orjson.loads(data)
-        if got is None or len(got) != len(share):  # the worker failed: its share is done here
-            out.update((real, process_skill(real, listing, cache.get(real))) for real, listing, _ in share)
-            continue
-        for (real, res), (_, listing, _) in zip(got, share, strict=True):
-            # None: the signature matched the previous result's (read afresh if that result is missing)
-            out[real] = res if res is not None else cache.get(real) or process_skill(real, listing)
     return out
 
 

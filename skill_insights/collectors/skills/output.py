@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -70,27 +71,29 @@ class InventoryWriter:
             return None
         if pid == 0:  # the child: prepare, wait for the verdict, rename or drop, report
             code = 1
+            tmp: str | None = None
             try:
+                # A Ctrl-C reaches the whole process group: the parent decides (abort), the child waits for it.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(res_r)
                 os.close(go_w)
-                tmp: str | None = None
                 err: OSError | None = None
                 try:
                     tmp = _prepare(self.path, self.doc)
                 except OSError as e:
                     err = e
-                go = os.read(go_r, 1) == b"1"
-                if tmp is not None:
-                    if go:
-                        try:
-                            _commit(tmp, self.path)
-                        except OSError as e:
-                            err = e
-                    else:
-                        Path(tmp).unlink(missing_ok=True)
+                if os.read(go_r, 1) == b"1" and tmp is not None:  # b"" when the parent is gone: drop it
+                    try:
+                        _commit(tmp, self.path)
+                    except OSError as e:
+                        err = e
+                    tmp = None  # renamed, or removed by _commit
                 _write_all(res_w, b"ok" if err is None else orjson.dumps([err.errno, err.strerror or str(err)]))
                 code = 0
             finally:
+                if tmp is not None:  # not renamed into place, whatever stopped it: never left behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
                 os._exit(code)
         os.close(res_w)
         os.close(go_r)

@@ -6,6 +6,7 @@ folder's real path; nothing outside it is ever opened — a symlink or link that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -131,13 +132,35 @@ def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str
     lstat = os.lstat
     for d, rel, files in _folders(root, top, [], []):
         prefix = d + os.sep
-        for name, _ in files:
+        for name, is_link in files:
+            if is_link:
+                line = _link_stamp(prefix + name, rel + name, root)
+                if line is not None:
+                    lines.append(line)
+                continue
             try:
                 st = lstat(prefix + name)
             except OSError:
                 continue
             lines.append(f"{rel}{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
     return hashlib.blake2b("".join(lines).encode(), digest_size=16).hexdigest()
+
+
+def _link_stamp(path: str, rel: str, root: str) -> str | None:
+    """A symlink's signature line: the link, and its target when that is inside the skill (its content is
+    hashed as the link's), which may sit in a folder the walk skips (`node_modules/`) and so on no other line.
+    A target outside the skill is never looked at."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    line = f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+    real = os.path.realpath(path)
+    if within(real, root):
+        with contextlib.suppress(OSError):
+            t = os.stat(real)
+            line += f"\0{t.st_ino}\0{t.st_size}\0{t.st_mtime_ns}"
+    return line + "\n"
 
 
 def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
@@ -156,7 +179,7 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     skill_md_error: str | None = None
     stamps: list[str] = []  # the signature's lines, in `signature`'s order
     sha256 = hashlib.sha256
-    os_open, os_fstat, os_read, os_close, lstat = os.open, os.fstat, os.read, os.close, os.lstat
+    os_open, os_fstat, os_read, os_close = os.open, os.fstat, os.read, os.close
     for d, rel, names in _folders(root, top_names, findings, nested):
         prefix = d + os.sep
         top = rel.split("/", 1)[0] if rel else ""
@@ -166,11 +189,9 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
             r = rel + name
             if is_link:
                 _link(p, r, root, files, findings)
-                try:
-                    st = lstat(p)
-                    stamps.append(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
-                except OSError:
-                    pass
+                line = _link_stamp(p, r, root)
+                if line is not None:
+                    stamps.append(line)
                 continue
             # Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill
             # files are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not

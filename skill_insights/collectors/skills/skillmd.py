@@ -72,8 +72,12 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     """YAML values → JSON values (dates as ISO text, keys as strings), depth-capped."""
     if depth > MAX_DEPTH:
         return None
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, int):
+        # JSON encoders here take 64-bit integers: a bigger one (`version: 123456789012345678901234567890`)
+        # is kept as its digits instead of failing the whole scan.
+        return value if -(2**63) <= value < 2**63 else str(value)
     if isinstance(value, float):
         return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
     if isinstance(value, _dt.date | _dt.datetime):

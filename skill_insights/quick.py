@@ -1,10 +1,10 @@
 """The console script's entry point: the commands run most often, without importing click.
 
-`usage … --json` (status lines and scripts call it over and over) and `ingest` without a terminal (cron, hooks,
-scripts; a warm ingest is ~60 ms, a fifth of it click) are answered here when this module fully understands
-the argument list and meets no error, by the same calls the click commands make. Anything else (other
-commands, --help, a terminal's progress bar, a bad date or folder, a store that cannot be opened) goes to
-the click CLI, which also gives every error message.
+`usage … --json` (status lines and scripts call it over and over), `ingest` without a terminal (cron,
+scripts; a warm ingest is ~60 ms, a fifth of it click) and `hook` (the plugin's hooks) are answered here
+when this module fully understands the argument list and meets no error, by the same calls the click
+commands make. Anything else (other commands, --help, a terminal's progress bar, a bad date or folder, a
+store that cannot be opened) goes to the click CLI, which also gives every error message.
 """
 
 from __future__ import annotations
@@ -74,6 +74,12 @@ def parse_ingest(argv: list[str]) -> list[str] | None:
 
 def main() -> None:
     argv = sys.argv[1:]
+    if argv[:1] == ["hook"] and "--help" not in argv:
+        # A Claude Code hook through the console script (the plugin's): the same stdlib-only code `install`
+        # points the hook at, and the same exit (always 0), without click.
+        from skill_insights.hooks import fastpath
+
+        sys.exit(fastpath.main(argv[1:2]))
     answer = None
     try:  # whatever goes wrong here, the click command says it properly
         request = parse_usage_json(argv)

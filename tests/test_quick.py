@@ -143,3 +143,16 @@ def test_parse_ingest_needs_existing_roots(tmp_path):
     assert quick.parse_ingest(["ingest", "--file", str(tmp_path)]) is None  # a folder is not a file
     assert quick.parse_ingest(["ingest", "--projects-dir"]) is None
     assert quick.parse_ingest(["ingest", "--help"]) is None
+
+
+def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path):
+    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"))
+    for args, stdin in ((["hook", "session-end"], "not json"), (["hook", "no-such-event"], "{}"), (["hook"], "")):
+        result = subprocess.run([sys.executable, "-c", ENTRY, *args], input=stdin, env=env, capture_output=True,
+                                text=True, timeout=30)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        # sys.exit ends the process before ENTRY can report: click's absence shows as no report at all.
+        assert "click imported" not in result.stderr
+    log = (tmp_path / "si" / "run" / "hook.log").read_text()
+    assert "unknown event 'no-such-event'" in log

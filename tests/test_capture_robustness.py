@@ -416,7 +416,7 @@ def test_parallel_flush_equals_serial_flush(tmp_path, monkeypatch):
 def test_session_rows_reader_answers_from_its_own_process_while_the_lock_is_held(tmp_path):
     from skill_insights.store import rollups, write_transaction
 
-    db = open_db(tmp_path / "s.db")
+    db = open_db(tmp_path / "a ?#% folder" / "s.db")  # characters a URI would misread
     TranscriptTailer(db, PriceTable.load()).ingest_files(discover([copy_projects(tmp_path, "2.1.197")]))
     sids = [r[0] for r in db.execute("SELECT DISTINCT session_id FROM files ORDER BY 1")] + ["no-such-session"]
     with write_transaction(db) as conn:

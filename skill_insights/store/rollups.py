@@ -107,7 +107,9 @@ class _SessionRowsReader:
 def _session_rows_worker(send, db_path: str, sessions: list[str]) -> None:
     try:
         # Read-only and without the store's pragmas: the parent holds the write lock until this answers.
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        from pathlib import Path
+
+        conn = sqlite3.connect(Path(db_path).as_uri() + "?mode=ro", uri=True)  # as_uri escapes `?`, `#`, `%`
         send.send([session_row(conn, sid) for sid in sessions])
         conn.close()
     except BaseException as e:  # the parent computes these sessions itself

@@ -9,6 +9,7 @@ store that cannot be opened) goes to the click CLI, which also gives every error
 
 from __future__ import annotations
 
+import os
 import sys
 
 _VALUE_OPTIONS = ("--since", "--until", "--project")
@@ -52,8 +53,6 @@ def parse_usage_json(argv: list[str]) -> tuple[str, str | None, str | None, str 
 
 def parse_ingest(argv: list[str]) -> list[str] | None:
     """The roots of `ingest [--projects-dir DIR]... [--file PATH]...` when they all exist, else None."""
-    import os
-
     if not argv or argv[0] != "ingest":
         return None
     roots: list[str] = []
@@ -91,15 +90,24 @@ def main() -> None:
                 answer = _ingest(roots)
     except Exception:
         answer = None
+    except KeyboardInterrupt:  # as click ends an interrupted command
+        sys.stderr.write("\nAborted!\n")
+        sys.exit(1)
     if answer is None:
         from skill_insights.cli import cli
 
         cli(prog_name="skill-insights")
         return
     out, warnings = answer
-    for line in warnings:
-        sys.stderr.write(line + "\n")
-    sys.stdout.write(out)
+    try:
+        for line in warnings:
+            sys.stderr.write(line + "\n")
+        sys.stdout.write(out)
+        sys.stdout.flush()
+    except BrokenPipeError:  # a reader that went away (`| head`): one line, as the click command says it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # nothing is flushed into the closed pipe at exit
+        sys.stderr.write("Error: Broken pipe\n")
+        sys.exit(1)
 
 
 def _usage_json(period: str, since: str | None, until: str | None, project: str | None) -> tuple[str, list[str]]:

@@ -426,3 +426,50 @@ def test_session_rows_reader_answers_from_its_own_process_while_the_lock_is_held
         assert rows == [rollups.session_row(conn, sid) for sid in sids]
     assert rows[-1] == ("no-such-session", None)
     assert all(row is not None for _, row in rows[:-1])
+
+
+def test_an_ingest_that_read_a_file_before_another_read_it_further_does_not_wipe_it(tmp_path):
+    # Ingest A opens and parses a file; meanwhile it grows and ingest B reads all of it. A's commit must see
+    # the file as it is now, not as a file smaller than B's checkpoint (a "shrunk" file would be wiped).
+    from skill_insights.store import open_reader
+
+    f = tmp_path / "projects" / "-p" / "11111111-1111-1111-1111-111111111111.jsonl"
+    f.parent.mkdir(parents=True)
+    f.write_text("".join(assistant_line(f"m{i}") + "\n" for i in range(10)))
+    a = TranscriptTailer(open_reader(tmp_path / "s.db"), PriceTable.load())
+    b = TranscriptTailer(open_reader(tmp_path / "s.db"), PriceTable.load())
+
+    def paths_for_a():
+        yield f  # A takes the file and parses its 10 lines when it asks for the next path:
+        with open(f, "a") as fh:
+            fh.write("".join(assistant_line(f"n{i}") + "\n" for i in range(10)))
+        assert b.ingest_files([f]) == [(20, 20, 0, 0)]
+
+    assert a.ingest_files(paths_for_a()) == [(0, 0, 0, 0)]  # nothing left for A, and no reset
+    db = open_reader(tmp_path / "s.db")
+    assert db.execute("SELECT lines, offset = size FROM files").fetchall() == [(20, 1)]
+    assert db.execute("SELECT count(*) FROM responses").fetchone() == (20,)
+
+
+def test_a_file_given_twice_is_ingested_once(tmp_path):
+    f = tmp_path / "projects" / "-p" / "s.jsonl"
+    f.parent.mkdir(parents=True)
+    f.write_text(assistant_line("m1") + "\n")
+    db = open_db(tmp_path / "s.db")
+    counts = TranscriptTailer(db, PriceTable.load()).ingest_files([f, str(f), tmp_path / "projects/-p/../-p/s.jsonl"])
+    assert counts == [(1, 1, 0, 0)]
+    assert db.execute("SELECT count(*) FROM files").fetchone() == (1,)
+
+
+def test_session_rows_reader_that_cannot_answer_leaves_the_work_to_the_caller(tmp_path, monkeypatch):
+    from skill_insights.store import rollups, write_transaction
+
+    db = open_db(tmp_path / "s.db")
+    TranscriptTailer(db, PriceTable.load()).ingest_files(discover([copy_projects(tmp_path, "2.1.197")]))
+    sids = [r[0] for r in db.execute("SELECT DISTINCT session_id FROM files ORDER BY 1")]
+    monkeypatch.setattr(rollups._SessionRowsReader, "READER_TIMEOUT", 0.0)  # gives up before any answer
+    with write_transaction(db) as conn:
+        reader = rollups._SessionRowsReader(conn, sids)
+        rows = reader.rows()
+        assert not reader.answered and not reader.proc.is_alive()
+        assert rows == [rollups.session_row(conn, sid) for sid in sids]

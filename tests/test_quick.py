@@ -156,3 +156,13 @@ def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path
         assert "click imported" not in result.stderr
     log = (tmp_path / "si" / "run" / "hook.log").read_text()
     assert "unknown event 'no-such-event'" in log
+
+
+def test_a_reader_that_goes_away_gets_one_line_not_a_traceback(home):
+    proc = subprocess.Popen([sys.executable, "-c", ENTRY, "usage", "session", "--json"], env=home,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `| head` does once it has enough
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 1
+    assert "Error: Broken pipe" in err
+    assert "Traceback" not in err

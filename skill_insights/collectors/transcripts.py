@@ -92,14 +92,15 @@ def discover(roots: Iterable[Path]) -> list[Path]:
 
 
 def local_date(ts: float) -> str:
-    # Every UTC offset in use is a multiple of 15 minutes, so the local date is constant over each
-    # 15-minute-aligned span of time: one localtime() per span instead of one per line.
-    return _local_date_of_span(int(ts // 900))
+    # Since 2000 (older timestamps are refused) every UTC offset and every clock change falls on a whole minute
+    # (not always a quarter hour: St. John's changed clocks at 00:01), so the local date is constant within
+    # each minute: one localtime() per minute instead of one per line.
+    return _local_date_of_minute(int(ts // 60))
 
 
 @functools.lru_cache(maxsize=4096)
-def _local_date_of_span(span: int) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(span * 900))
+def _local_date_of_minute(minute: int) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(minute * 60))
 
 
 @dataclass
@@ -256,23 +257,30 @@ class TranscriptTailer:
         `paths` may be a generator (the workers' shared queue): a path is taken only when a batch has room.
         Returns (new lines, new responses, malformed, reset) per file, in the order they were taken.
         """
-        totals: dict[Path, list[int]] = {}
+        totals: dict[str, list[int]] = {}  # by the file's one spelling (see `classify`)
         source = iter(paths)
-        again: list[Path] = []  # files with another chunk to read, before any new file
-        carried: tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None] | None = None
+        again: list[TranscriptFile] = []  # files with another chunk to read, before any new file
+        carried: tuple[str, TranscriptFile, Any, os.stat_result, _Prepared | None] | None = None
         while True:
-            batch: list[tuple[Path, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
+            batch: list[tuple[str, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
             budget = BATCH_BYTES
             if carried is not None:  # parsed already, but it did not fit the last batch
                 batch.append(carried)
                 budget -= carried[4].consumed if carried[4] else 0
                 carried = None
             while len(batch) < BATCH_FILES:
-                path = again.pop() if again else next(source, None)
-                if path is None:
-                    break
-                totals.setdefault(path, [0, 0, 0, 0])
-                tf = classify(Path(path))
+                if again:
+                    tf = again.pop()
+                else:
+                    path = next(source, None)
+                    if path is None:
+                        break
+                    tf = classify(Path(path))
+                    if str(tf.path) in totals:
+                        continue  # the same file given twice: one pass brings it up to date (and one batch
+                        # never holds a file twice, whose second copy a reset would not see)
+                    totals[str(tf.path)] = [0, 0, 0, 0]
+                path = str(tf.path)
                 fh = _open_regular(tf.path)
                 if fh is None:
                     continue
@@ -298,14 +306,14 @@ class TranscriptTailer:
             finally:
                 for _, _, fh, _, _ in batch:
                     fh.close()
-            for (path, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
+            for (path, tf, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
                 t = totals[path]
                 t[0] += lines
                 t[1] += new_responses.get(fid, 0)
                 t[2] += malformed
                 t[3] = max(t[3], reset)
                 if more:  # a file larger than one chunk, or one that grew meanwhile: its next chunk
-                    again.append(path)
+                    again.append(tf)
 
     def _commit_chunk(
         self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None, rows: _BatchRows
@@ -315,6 +323,9 @@ class TranscriptTailer:
         Returns (file id, lines, malformed, reset, more to read).
         """
         reset = 0
+        # The size now, under the lock: another ingest may have read the file further since `st` was taken,
+        # and an old size below its new offset would look like a shrunk file (and wipe it).
+        st = os.fstat(fh.fileno())
         cp = self._checkpoint(conn, tf, st)
         if early is not None and early.base == _base(cp):
             prep: _Prepared | None = early  # parsed from this very checkpoint, already checked for a reset

@@ -75,7 +75,11 @@ def flush(db: sqlite_utils.Database | sqlite3.Connection, parallel: bool = False
 
 
 class _SessionRowsReader:
-    """`session_row` for some sessions, computed by a forked process with a read-only connection of its own."""
+    """`session_row` for some sessions, computed by a forked process with a read-only connection of its own.
+    Whatever keeps it from answering (no process to start, a crash, no answer in READER_TIMEOUT seconds while
+    the caller holds the write lock), the caller computes those sessions itself."""
+
+    READER_TIMEOUT = 120.0
 
     def __init__(self, conn: sqlite3.Connection, sessions: list[str]) -> None:
         import multiprocessing
@@ -83,21 +87,31 @@ class _SessionRowsReader:
 
         self.conn = conn
         self.sessions = sessions
+        self.answered = False
         self.db_path = conn.execute("PRAGMA database_list").fetchone()[2]
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         self.receive, send = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_session_rows_worker, args=(send, self.db_path, sessions), daemon=True)
-        self.proc.start()
-        send.close()
+        try:
+            self.proc.start()
+        except OSError:  # no process to be had (a process limit): rows() computes them here
+            self.proc = None
+        finally:
+            send.close()
 
     def rows(self) -> list[tuple[str, dict | None]]:
+        outcome = None
         try:
-            outcome = self.receive.recv()
+            if self.proc is not None and self.receive.poll(self.READER_TIMEOUT):
+                outcome = self.receive.recv()
         except EOFError:
-            outcome = None
+            pass
         finally:
             self.receive.close()
-            self.proc.join()
+            if self.proc is not None:
+                if outcome is None and self.proc.is_alive():  # no answer in time: it is not waited for
+                    self.proc.kill()
+                self.proc.join()
         self.answered = isinstance(outcome, list)
         if not self.answered:  # the reader failed: compute its share here
             return [session_row(self.conn, sid) for sid in self.sessions]

@@ -91,6 +91,17 @@ def discover(roots: Iterable[Path]) -> list[Path]:
     return [p for _, p in sorted(found.values(), key=lambda t: (t[0], str(t[1])))]
 
 
+def known_checkpoints(db) -> dict[str, tuple]:
+    """path → the part of its checkpoint `is_current` compares, for every file in the store."""
+    rows = db.execute("SELECT path, size, mtime, inode, dev, offset, processor_version FROM files").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def is_current(checkpoint: tuple | None, st: os.stat_result) -> bool:
+    """Has a file (stat `st`) nothing its checkpoint (from `known_checkpoints`) has not read?"""
+    return checkpoint == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION)
+
+
 def local_date(ts: float) -> str:
     # Since 2000 (older timestamps are refused) every UTC offset and every clock change falls on a whole minute
     # (not always a quarter hour: St. John's changed clocks at 00:01), so the local date is constant within
@@ -151,12 +162,7 @@ class TranscriptTailer:
     ) -> IngestSummary:
         started = time.perf_counter()
         summary = IngestSummary()
-        known = {
-            r[0]: r[1:]
-            for r in self.db.execute(
-                "SELECT path, size, mtime, inode, dev, offset, processor_version FROM files"
-            ).fetchall()
-        }
+        known = known_checkpoints(self.db)
         pending: list[tuple[Path, int]] = []
         for path in paths:
             summary.files += 1
@@ -165,8 +171,7 @@ class TranscriptTailer:
             except OSError:
                 continue
             cp = known.get(str(path))
-            # The warm path: nothing about the file changed since its checkpoint.
-            if cp and cp == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION):
+            if is_current(cp, st):  # the warm path: nothing about the file changed since its checkpoint
                 if progress:
                     progress(path)
                 continue

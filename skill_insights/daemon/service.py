@@ -589,19 +589,14 @@ class Daemon:
 
     def reconcile(self) -> None:
         """Stat every transcript under the roots; queue those whose checkpoint is behind."""
-        from skill_insights.collectors.transcripts import PROCESSOR_VERSION, discover
+        from skill_insights.collectors.transcripts import discover, is_current, known_checkpoints
 
         started = time.perf_counter()
         self.ensure_watches()
         if self.paths.prices_file.exists() and self.paths.prices_file.stat().st_mtime != self._prices_mtime:
             self.tailer.prices = self._load_prices()
             log.info("price table reloaded")
-        known = {
-            r[0]: r[1:]
-            for r in self.db.execute(
-                "SELECT path, size, mtime, inode, dev, offset, processor_version FROM files"
-            ).fetchall()
-        }
+        known = known_checkpoints(self.db)
         found = discover(self.roots)
         self._known = {str(p) for p in found}
         queued = 0
@@ -611,7 +606,7 @@ class Daemon:
                 st = os.stat(key)
             except OSError:
                 continue
-            if known.get(key) == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION):
+            if is_current(known.get(key), st):
                 continue
             if key not in self._bulk_set:
                 self._bulk.append(key)
@@ -626,12 +621,8 @@ class Daemon:
     def drain_spool(self) -> None:
         """Ingest what hooks spooled while no daemon listened, then remove each payload file."""
         pending = spool.pending(Path(locations.spool_dir()))
-        for f in pending:
-            try:
-                raw = spool.read_payload(f)
-            except OSError:
-                continue
-            files = self._files_of(raw)
+        for f, raw in spool.readable(pending):
+            files = self._files_of(payload.parse(raw), len(raw))
             if files:
                 self.ingest(files, "spool")
             with contextlib.suppress(OSError):
@@ -640,11 +631,11 @@ class Daemon:
         if pending:
             log.info("drained %d spooled payloads", len(pending))
 
-    def _files_of(self, raw: bytes) -> list[str]:
-        p = payload.parse(raw)
+    def _files_of(self, p: payload.HookPayload | None, size: int) -> list[str]:
+        """The transcripts a parsed hook payload (None: not hook JSON, of `size` bytes) names."""
         if p is None:
             self.stats["bad_payloads"] += 1
-            log.info("ignored a payload that is not hook JSON (%d bytes)", len(raw))
+            log.info("ignored a payload that is not hook JSON (%d bytes)", size)
             return []
         return [self.canonical(f) for f in payload.transcript_files(p)]
 
@@ -703,7 +694,7 @@ class Daemon:
             self._close_conn(fd)
             return
         self._close_conn(fd)
-        files = self._files_of(raw)
+        files = self._files_of(p, len(raw))
         log.debug("payload %s for %d files", p.event if p else None, len(files))
         for f in files:
             self.note_file(f, 0.0)

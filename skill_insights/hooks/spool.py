@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def read_payload(f: Path) -> bytes:
     """A spooled payload, cut one byte past MAX_PAYLOAD (enough for `payload.parse` to refuse an oversized one)."""
     with f.open("rb") as fh:
         return fh.read(locations.MAX_PAYLOAD + 1)
+
+
+def readable(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
+    """(file, its payload) for each spool file that can be read now. One that cannot is left alone: deleting
+    it would lose its payload, and the next drainer reads it."""
+    for f in files:
+        try:
+            yield f, read_payload(f)
+        except OSError:
+            continue
 
 
 def transcripts_for(raw: bytes) -> list[Path] | None:
@@ -81,12 +92,7 @@ def drain(db, prices, directory: Path | None = None) -> DrainResult:
             break
         batch: dict[str, Path] = {}
         read: list[Path] = []
-        for f in files:
-            try:
-                raw = read_payload(f)
-            except OSError:
-                unread.add(f)  # left for the next drain, and not retried in this one
-                continue
+        for f, raw in readable(files):
             read.append(f)
             found = transcripts_for(raw)
             result.payloads += 1
@@ -94,6 +100,7 @@ def drain(db, prices, directory: Path | None = None) -> DrainResult:
                 result.garbage += 1
             for p in found or []:
                 batch.setdefault(str(p), p)
+        unread.update(set(files) - set(read))  # not retried in this drain
         if batch:
             summary = tailer.ingest_paths(list(batch.values()))
             lines.append(summary.line())

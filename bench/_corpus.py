@@ -94,10 +94,6 @@ class Usage:
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
 
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return (self.input_tokens, self.output_tokens, self.cache_creation_input_tokens,
-                self.cache_read_input_tokens)
-
 
 @dataclass
 class Expected:

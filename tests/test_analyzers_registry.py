@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from test_analyzers_support import closed_port_url, inventory, serve, skill_entry, write_skill
+from test_analyzers_support import by_name, closed_port_url, inventory, serve, skill_entry, write_skill
 
 from skill_insights.analyzers import registry
 from skill_insights.analyzers.runner import validate
@@ -43,10 +43,6 @@ def search_answer(req) -> tuple[int, Any]:
             {"id": "acme/pdf-extract", "name": "pdf-extract", "installs": 1200, "source": "acme/skills"},
             {"id": "x/unrelated", "name": "spreadsheet-magic", "installs": 5, "source": "x/skills"}]}
     return 200, {"skills": []}
-
-
-def by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["skill"]["name"]: s for s in out["skills"]}
 
 
 def test_standalone_skills_are_searched_and_alternatives_found(tmp_path: Path) -> None:

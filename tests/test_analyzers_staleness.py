@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_analyzers_support import commit_all, init_repo, inventory, skill_entry, write_skill
+from test_analyzers_support import by_name, commit_all, init_repo, inventory, skill_entry, write_skill
 
 from skill_insights.analyzers import staleness
 from skill_insights.analyzers.runner import usage_from_store, validate
@@ -57,10 +57,6 @@ def world(tmp_path: Path) -> dict[str, Any]:
     inv = inventory(*(skill_entry(skills / n) for n in names), skill_entry(repo2 / ".agents" / "skills" /
                     "other-skill", scope="project"), skill_entry(loose, scope="user"))
     return {"now": now, "inv": inv, "usage": usage_from_store(db), "repo": repo}
-
-
-def by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["skill"]["name"]: s for s in out["skills"]}
 
 
 def rules(out: dict[str, Any], name: str) -> set[str]:

@@ -69,6 +69,11 @@ def inventory(*entries: dict[str, Any]) -> dict[str, Any]:
             "manifests": []}
 
 
+def by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An analyzer output's per-skill results, keyed by skill name."""
+    return {s["skill"]["name"]: s for s in out["skills"]}
+
+
 def write_inventory(path: Path, inv: dict[str, Any]) -> Path:
     path.write_text(json.dumps(inv))
     return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -15,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
-_IDS = re.compile(rb'"((?:msg|req|toolu)_[A-Za-z0-9]+)"')
+from transcript_corpus import FIXTURES, rewrite_ids
 
 
 def make_env(root: Path) -> dict[str, str]:
@@ -142,11 +140,6 @@ class DaemonProc:
 
 def fixture_sessions(version: str = "2.1.197") -> list[Path]:
     return sorted(FIXTURES.glob(f"{version}/*/projects/*/*.jsonl"))
-
-
-def rewrite_ids(data: bytes, n: int) -> bytes:
-    """Give every message/request/tool id a suffix, so a copy counts as new responses."""
-    return _IDS.sub(lambda m: b'"' + m.group(1) + b"x%d" % n + b'"', data)
 
 
 def assistant_template() -> dict[str, Any]:

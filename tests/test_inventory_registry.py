@@ -4,46 +4,27 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import pytest
+from test_analyzers_support import Request, Server, serve
 
 from skill_insights.collectors.skills import scan
 from skill_insights.collectors.skills.tessl import TesslRegistry, is_behind, registry_base_url
 
 
-class _Handler(BaseHTTPRequestHandler):
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        type(self).hits.append(self.path)
-        if self.path == "/v1/tiles/ws/tile":
-            body = json.dumps({"data": {"name": "ws/tile", "latestVersion": "1.2.0",
-                                        "updatedAt": "2026-10-01T00:00:00Z"}}).encode()
-            self.send_response(200)
-        else:
-            body = b'{"error": "not found"}'
-            self.send_response(404)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _answer(req: Request) -> tuple[int, Any]:
+    if req.path == "/v1/tiles/ws/tile":
+        return 200, {"data": {"name": "ws/tile", "latestVersion": "1.2.0", "updatedAt": "2026-10-01T00:00:00Z"}}
+    return 404, {"error": "not found"}
 
 
 @pytest.fixture
-def server():
-    _Handler.hits = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler.hits
-    srv.shutdown()
-    srv.server_close()
+def server() -> Iterator[Server]:
+    with serve(_answer) as srv:
+        yield srv
 
 
 def _project(tmp: Path) -> Path:
@@ -59,9 +40,8 @@ def _project(tmp: Path) -> Path:
 
 
 def test_signals_from_a_live_registry_are_cached(tmp_path, server):
-    base, hits = server
     proj = _project(tmp_path)
-    reg = TesslRegistry(base, tmp_path / "cache")
+    reg = TesslRegistry(server.url, tmp_path / "cache")
     doc = scan([proj], agent_dirs=False, registry=reg)
     reg.close()
     tessl = next(m for m in doc["manifests"] if m["kind"] == "tessl.json")
@@ -71,12 +51,13 @@ def test_signals_from_a_live_registry_are_cached(tmp_path, server):
     assert tessl["dependencies"]["ws/gone"]["registry"]["status"] == "not_found"
     tile = next(m for m in doc["manifests"] if m["kind"] == "tile.json")
     assert tile["registry"]["behind"] is True
+    hits = [r.path for r in server.requests]
     assert sorted(hits) == ["/v1/tiles/ws/gone", "/v1/tiles/ws/tile"]  # once per tile, not per manifest
 
     # A second client reads the disk cache: no request reaches the server.
-    reg2 = TesslRegistry(base, tmp_path / "cache")
+    reg2 = TesslRegistry(server.url, tmp_path / "cache")
     assert reg2.signals("ws/tile")["latest_version"] == "1.2.0"
-    assert len(hits) == 2
+    assert len(server.requests) == 2
 
 
 def test_offline_after_the_first_failure(tmp_path):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
 from click.testing import CliRunner
+from test_analyzers_support import serve
 from transcript_corpus import copy_projects
 
 from skill_insights.cli import cli
@@ -76,33 +75,14 @@ def test_from_litellm_keeps_claude_models_and_prefers_the_plain_entry():
         from_litellm({"gpt-4o": LITELLM["gpt-4o"]})
 
 
-def _serve(body: bytes, status: int = 200):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_pricing_update_from_url_reprices_stored_responses(home):
     projects = copy_projects(home, "2.1.330", ["hello"])
     runner = CliRunner()
     runner.invoke(cli, ["ingest", "--projects-dir", str(projects)], catch_exceptions=False)
     before = json.loads(runner.invoke(cli, ["usage", "daily", "--json"]).output)["totals"]
-    server = _serve(json.dumps(LITELLM).encode())
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/prices.json"
+    with serve(lambda req: (200, LITELLM)) as server:
+        url = f"{server.url}/prices.json"
         r = runner.invoke(cli, ["pricing", "update", "--from", url], catch_exceptions=False)
-    finally:
-        server.shutdown()
     assert r.exit_code == 0, r.output
     assert "re-priced" in r.output
     after = json.loads(runner.invoke(cli, ["usage", "daily", "--json"]).output)["totals"]
@@ -119,12 +99,8 @@ def test_pricing_update_refuses_bad_sources_and_keeps_prices(home):
     bad.write_text("{not json")
     r = runner.invoke(cli, ["pricing", "update", "--from", str(bad)])
     assert r.exit_code == 1 and "cannot load prices" in r.output
-    server = _serve(b"oops", status=500)
-    try:
-        r = runner.invoke(cli, ["pricing", "update", "--from", f"http://127.0.0.1:{server.server_port}/x",
-                                "--timeout", "2"])
-    finally:
-        server.shutdown()
+    with serve(lambda req: (500, b"oops")) as server:
+        r = runner.invoke(cli, ["pricing", "update", "--from", f"{server.url}/x", "--timeout", "2"])
     assert r.exit_code == 1 and "500" in r.output
     shown = json.loads(runner.invoke(cli, ["pricing", "show", "--json"]).output)
     assert shown["source"] == "bundled"

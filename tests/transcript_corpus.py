@@ -45,6 +45,11 @@ def copy_projects(dest: Path, version: str, scenarios: list[str] | None = None) 
     return projects
 
 
+def rewrite_ids(data: bytes, n: int) -> bytes:
+    """Give every message/request/tool id a suffix, so a copy counts as new responses."""
+    return _IDS.sub(lambda m: b'"' + m.group(1) + b"x%d" % n + b'"', data)
+
+
 def clone_session(src: Path, dest_dir: Path, n: int) -> list[Path]:
     """A copy of a session file (and its subagents) with fresh ids, so it counts as new responses."""
     sid = src.stem
@@ -52,8 +57,7 @@ def clone_session(src: Path, dest_dir: Path, n: int) -> list[Path]:
     out: list[Path] = []
 
     def rewrite(data: bytes) -> bytes:
-        data = data.replace(sid.encode(), new_sid.encode())
-        return _IDS.sub(lambda m: b'"' + m.group(1) + b"x%d" % n + b'"', data)
+        return rewrite_ids(data.replace(sid.encode(), new_sid.encode()), n)
 
     target = dest_dir / f"{new_sid}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -43,9 +43,9 @@ def _prices():
 
 
 def _echo_json(doc) -> None:
-    import orjson  # indent makes the stdlib encoder fall back to pure Python: orjson is ~20x faster
+    from skill_insights.outputs import to_json
 
-    click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    click.echo(to_json(doc))
 
 
 class _Cli(click.Group):
@@ -287,17 +287,14 @@ def pricing_update(source: str, timeout: float) -> None:
         import json
 
         doc = from_litellm(json.loads(raw), updated=date.today().isoformat())
-        table = PriceTable.from_document(doc, source=source)
+        PriceTable.from_document(doc, source=source)  # refuses a table we could not price with
     except Exception as e:
         raise click.ClickException(f"cannot load prices from {source}: {e}") from None
     db = _db()  # before the price file changes: a store we cannot open leaves prices and costs as they were
     paths = get_paths().ensure()
-    tmp = paths.prices_file.with_suffix(".tmp")
-    import json
+    from skill_insights.outputs import write_atomic
 
-    tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
-    tmp.replace(paths.prices_file)
-    del table
+    write_atomic(paths.prices_file, json.dumps(doc, indent=1, allow_nan=False).encode(), 0o644)
     n = reprice(db, PriceTable.load(paths.prices_file))
     click.echo(f"loaded {len(doc['models'])} Claude models from {source}; re-priced {n} responses")
 

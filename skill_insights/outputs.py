@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -18,6 +17,13 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCH
 
 class NotRegularFile(OSError):
     """The output path is empty, or names something that exists and is not a regular file."""
+
+
+def to_json(doc: object) -> str:
+    """A document as the CLI prints it (indented JSON; orjson: the stdlib encoder with indent is ~20x slower)."""
+    import orjson
+
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
 
 
 def check_output_path(path: Path | str) -> None:
@@ -33,13 +39,24 @@ def check_output_path(path: Path | str) -> None:
         raise NotRegularFile(f"refusing to write {path}: it is {kind}, not a regular file")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` next to `path` and rename it over: a reader never sees half a file."""
+def write_atomic(path: Path, data: bytes, mode: int | None = None, durable: bool = False) -> None:
+    """Write `data` next to `path` and rename it over: a reader never sees half a file.
+
+    The file is private (0600) unless `mode` says otherwise; `durable` syncs it to disk before the rename
+    (a user's own configuration, which a crash must not leave empty).
+    """
+    import tempfile  # here: `usage --json` imports this module for to_json and writes nothing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

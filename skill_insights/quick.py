@@ -111,8 +111,7 @@ def main() -> None:
 
 
 def _usage_json(period: str, since: str | None, until: str | None, project: str | None) -> tuple[str, list[str]]:
-    import orjson
-
+    from skill_insights.outputs import to_json
     from skill_insights.settings import get_paths
     from skill_insights.store import open_reader
     from skill_insights.usage import report, unpriced_warning
@@ -123,7 +122,7 @@ def _usage_json(period: str, since: str | None, until: str | None, project: str 
     finally:
         db.close()
     warnings = [unpriced_warning(m) for m in doc["totals"]["unpriced_models"]]
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n", warnings
+    return to_json(doc) + "\n", warnings
 
 
 def _ingest(roots: list[str]) -> tuple[str, list[str]]:

@@ -46,6 +46,7 @@ from skill_insights.daemon import control
 from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
 from skill_insights.hooks import locations, payload, spool
+from skill_insights.outputs import write_atomic
 from skill_insights.settings import Paths, default_projects_dirs, get_paths
 
 log = logging.getLogger("skill_insights.daemon")
@@ -735,11 +736,8 @@ class Daemon:
     def _write_status(self) -> None:
         self._status_written = time.monotonic()
         path = control.status_path()
-        tmp = f"{path}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
-            os.replace(tmp, path)
+            write_atomic(Path(path), orjson.dumps(self.status(), option=orjson.OPT_INDENT_2), 0o644)
         except OSError:
             log.exception("cannot write %s", path)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from skill_insights.hooks import locations
 from skill_insights.hooks.fastpath import DAEMON_ARGS
-from skill_insights.outputs import NotRegularFile, check_output_path
+from skill_insights.outputs import NotRegularFile, check_output_path, write_atomic
 
 HOOKS_DIR = Path(__file__).resolve().parent
 ENTRY = HOOKS_DIR / "entry.py"
@@ -235,21 +235,6 @@ def _backup(path: Path) -> Path:
     return backup
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _dump(doc: dict) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -280,7 +265,7 @@ def update_settings(path: Path, transform: Callable[[dict], dict], dry_run: bool
         return SettingsChange(path, changed=True, created=not existed)
     backup = _backup(real) if existed else None
     mode = real.stat().st_mode & 0o7777 if existed else 0o600
-    write_atomic(real, _dump(new), mode)
+    write_atomic(real, _dump(new), mode, durable=True)
     return SettingsChange(path, changed=True, backup=backup, created=not existed)
 
 
@@ -325,7 +310,7 @@ def _ours_or_absent(path: Path) -> bool:
 
 
 def _write_marker(kind: str) -> None:
-    write_atomic(Path(locations.service_marker()), f"{kind}\n".encode(), 0o644)
+    write_atomic(Path(locations.service_marker()), f"{kind}\n".encode(), 0o644, durable=True)
 
 
 def _record_start(res: ServiceResult, ok: bool, msg: str, started: str, command: str) -> None:
@@ -342,7 +327,7 @@ def _record_start(res: ServiceResult, ok: bool, msg: str, started: str, command:
 def _install_systemd(res: ServiceResult, path: Path) -> None:
     text = systemd_unit(sys.executable)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        write_atomic(path, text.encode(), 0o644)
+        write_atomic(path, text.encode(), 0o644, durable=True)
         res.messages.append(f"wrote {path}")
     else:
         res.messages.append(f"{path} already up to date")
@@ -361,7 +346,7 @@ def _install_launchd(res: ServiceResult, path: Path) -> None:
 
     log_dir = get_paths().log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, launchd_plist(sys.executable, str(log_dir)), 0o644)
+    write_atomic(path, launchd_plist(sys.executable, str(log_dir)), 0o644, durable=True)
     res.messages.append(f"wrote {path}")
     launchctl = shutil.which("launchctl")
     if launchctl and sys.platform == "darwin":

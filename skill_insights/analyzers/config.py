@@ -16,6 +16,7 @@ DEFAULT_LLM_MODEL = "claude-haiku-4-5"
 # The public Messages API; only used with an explicit `--llm`.
 DEFAULT_LLM_BASE_URL = "https://api.anthropic.com"
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_CACHE_TTL_DAYS = 7
 
 
 def _section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
@@ -50,6 +51,6 @@ def build_options(
             # No default: with no registry configured every skill is "not checked".
             "skills_api_url": os.environ.get("SKILLS_API_URL") or rc.get("skills_api_url"),
             "timeout": float(rc.get("timeout") or DEFAULT_TIMEOUT),
-            "cache_ttl_days": float(rc.get("cache_ttl_days") or 7),
+            "cache_ttl_days": float(rc.get("cache_ttl_days") or DEFAULT_CACHE_TTL_DAYS),
         },
     }

@@ -11,24 +11,25 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from skill_insights.analyzers.refs import Ref, extract_refs
+from skill_insights.collectors.skills.skilldir import _O_FLAGS
+from skill_insights.collectors.skills.skilldir import MAX_DEPTH as MAX_WALK_DEPTH
+from skill_insights.collectors.skills.skilldir import MAX_FILES as MAX_WALK_FILES
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 1_000_000
 MAX_FRONTMATTER_BYTES = 64_000
 MAX_REF_BYTES = 512_000
-MAX_WALK_FILES = 2_000
-MAX_WALK_DEPTH = 8
+# MAX_WALK_FILES, MAX_WALK_DEPTH and _O_FLAGS are the inventory scan's own (skilldir), imported above.
 # Folders a walk never enters: they are not part of a skill's own content.
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
 SEVERITIES = ("error", "warning", "info")
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,6 @@ class SkillView:
     content_hash: str
     locations: tuple[Location, ...]
     names: tuple[str, ...] = ()  # every name an activation may use (`plugin:skill`, folder name, ...)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
     def scopes(self) -> set[str]:
@@ -98,7 +98,6 @@ def skills_from_inventory(inventory: dict[str, Any]) -> list[SkillView]:
                 content_hash=str(s.get("content_hash") or ""),
                 locations=locs,
                 names=tuple(str(n) for n in s.get("names") or () if n),
-                raw=s,
             )
         )
     return views

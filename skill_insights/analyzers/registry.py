@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from skill_insights.analyzers.config import DEFAULT_CACHE_TTL_DAYS, DEFAULT_TIMEOUT
 from skill_insights.analyzers.model import SkillView, finding, phase_output, skills_from_inventory
 from skill_insights.outputs import write_atomic
 
@@ -49,7 +50,7 @@ class SkillsApiAdapter:
 
     name = "skills-api"
 
-    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
 
@@ -190,7 +191,7 @@ def adapters_from_options(options: dict[str, Any]) -> list[RegistryAdapter]:
     reg = options.get("registry") or {}
     out: list[RegistryAdapter] = []
     if reg.get("skills_api_url"):
-        out.append(SkillsApiAdapter(reg["skills_api_url"], timeout=float(reg.get("timeout") or 10.0)))
+        out.append(SkillsApiAdapter(reg["skills_api_url"], timeout=float(reg.get("timeout") or DEFAULT_TIMEOUT)))
     return out
 
 
@@ -200,7 +201,8 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     now = float(options.get("now") or time.time())
     cache = None
     if options.get("cache_dir"):
-        cache = DiskCache(Path(options["cache_dir"]) / "registry", float(reg.get("cache_ttl_days") or 7) * 86_400, now)
+        ttl_days = float(reg.get("cache_ttl_days") or DEFAULT_CACHE_TTL_DAYS)
+        cache = DiskCache(Path(options["cache_dir"]) / "registry", ttl_days * 86_400, now)
     installed = lock_file_skills(Path(options.get("home") or Path.home()))
     records, findings = search_all(views, adapters_from_options(options), cache, installed)
     counts: dict[str, int] = {}

@@ -6,8 +6,6 @@ raises, hangs on I/O or crashes its interpreter is reported as failed while the 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import importlib
 import json
 import os
@@ -21,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from skill_insights.schemas.validate import load_schema
+from skill_insights.schemas.validate import is_valid, load_schema
 
 PHASES: dict[str, str] = {
     "staleness": "skill_insights.analyzers.staleness:run",
@@ -58,35 +56,23 @@ def _call(target: str, inventory: dict[str, Any], options: dict[str, Any]) -> tu
         return "error", time.perf_counter() - t0, {"error": f"{type(e).__name__}: {e}", "traceback": tb[-3:]}
 
 
-def schema_for(phase: str) -> dict[str, Any] | None:
-    try:
-        return load_schema(f"analysis_{phase}")
-    except OSError:
-        return None
-
-
-@functools.cache
-def _compiled(phase: str) -> Any:
-    import jsonschema_rs
-
-    return jsonschema_rs.Draft202012Validator(schema_for(phase))
-
-
 def validate(phase: str, output: Any) -> list[str]:
     """Problems with `output` against the phase's schema, each naming the failing path; [] when valid.
 
-    The compiled validator answers whether it is valid (the pure-Python one takes seconds on 10k skills);
-    only an invalid output is walked again by `jsonschema` for its messages.
+    The compiled validator (cached in `schemas.validate`) answers whether it is valid (the pure-Python one
+    takes seconds on 10k skills); only an invalid output is walked again by `jsonschema` for its messages.
     """
-    schema = schema_for(phase)
-    if schema is None:
-        return [f"no schema analysis_{phase}.schema.json"]
-    with contextlib.suppress(ValueError, TypeError, OverflowError):  # a value the compiled one cannot take
-        if _compiled(phase).is_valid(output):
+    name = f"analysis_{phase}"
+    try:
+        if is_valid(output, name):
             return []
+    except OSError:
+        return [f"no schema {name}.schema.json"]
+    except (ValueError, TypeError, OverflowError):  # a value the compiled one cannot take
+        pass
     from jsonschema import Draft202012Validator
 
-    errors = sorted(Draft202012Validator(schema).iter_errors(output), key=lambda e: list(e.absolute_path))
+    errors = sorted(Draft202012Validator(load_schema(name)).iter_errors(output), key=lambda e: list(e.absolute_path))
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skill_insights.analyzers.config import DEFAULT_STALE_DAYS
 from skill_insights.analyzers.model import SkillDoc, SkillView, finding, load_doc, phase_output, skills_from_inventory
 
 PHASE = "staleness"
@@ -293,7 +294,7 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     # With nothing captured at all, "never used" would flag every skill: say so once instead.
     usage_known = bool(usage)
     now = float(options["now"])
-    days = int(options.get("stale_days") or 180)
+    days = int(options.get("stale_days") or DEFAULT_STALE_DAYS)
     records: list[dict[str, Any]] = []
     findings: list[dict[str, Any]] = []
     for view, doc, root in zip(views, docs, roots, strict=True):

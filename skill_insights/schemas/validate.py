@@ -47,6 +47,12 @@ def _validator(name: str) -> Any:
     return jsonschema_rs.Draft202012Validator(load_schema(name), validate_formats=True)
 
 
+def is_valid(doc: Any, name: str) -> bool:
+    """Whether `doc` matches schema `name`, by the cached compiled validator. OSError when there is no such
+    schema; ValueError, TypeError or OverflowError for a value with no JSON form."""
+    return _validator(name).is_valid(doc)
+
+
 def json_path(parts: Any) -> str:
     """Instance path parts → `$.skills[3].locations[0].scope`, the form of jsonschema's `json_path`."""
     path = "$"

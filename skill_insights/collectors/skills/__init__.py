@@ -46,11 +46,19 @@ def _work_share(items: list[tuple[str, list | None, str | None]]) -> bytes:
     return orjson.dumps(out)
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
+    """Everything a pipe's read end gives until the writer closes it."""
     parts = []
     while chunk := os.read(fd, 1 << 20):
         parts.append(chunk)
     return b"".join(parts)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to a pipe's write end, however short the single writes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _fork_worker(share: list[tuple[str, list | None, str | None]]) -> tuple[int, int] | None:
@@ -66,10 +74,7 @@ def _fork_worker(share: list[tuple[str, list | None, str | None]]) -> tuple[int,
         code = 1
         try:
             os.close(r)
-            data = _work_share(share)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w, view):]
+            write_all(w, _work_share(share))
             code = 0
         finally:
             os._exit(code)
@@ -145,7 +150,7 @@ def _process_all(jobs: dict[str, list | None], workers: int | None, prev: Previo
             if child is not None:
                 pid, fd = child
                 try:
-                    data = _read_all(fd)
+                    data = read_all(fd)
                 finally:
                     os.close(fd)
                     unreaped[pid] = None
@@ -206,11 +211,6 @@ class PreviousScan:
             self._results = doc if isinstance(doc, dict) else {}
             self._rest = None
         return self._results
-
-
-def load_cache(path: Path | None) -> dict[str, dict[str, Any]]:
-    """Per-skill results of the previous scan (realpath → result), or {} when absent or unreadable."""
-    return PreviousScan(path).results()
 
 
 def _same_results(results: dict[str, dict[str, Any]], cache: dict[str, dict[str, Any]]) -> bool:

@@ -17,12 +17,18 @@ from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills import can_fork
+from skill_insights.collectors.skills import can_fork, read_all, write_all
+from skill_insights.outputs import write_atomic
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
 
 def _prepare(path: Path, doc: dict[str, Any]) -> str:
-    """The indented JSON in a temporary file next to `path` (same folder: the rename is atomic)."""
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    """The indented JSON in a temporary file next to `path` (same folder: the rename is atomic); `_commit`
+    renames it over `path`. The two halves of `outputs.write_atomic`, for a child that waits between them."""
+    data = _json(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
@@ -40,12 +46,6 @@ def _commit(tmp: str, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class InventoryWriter:
@@ -88,7 +88,7 @@ class InventoryWriter:
                     except OSError as e:
                         err = e
                     tmp = None  # renamed, or removed by _commit
-                _write_all(res_w, b"ok" if err is None else orjson.dumps([err.errno, err.strerror or str(err)]))
+                write_all(res_w, b"ok" if err is None else orjson.dumps([err.errno, err.strerror or str(err)]))
                 code = 0
             finally:
                 if tmp is not None:  # not renamed into place, whatever stopped it: never left behind
@@ -106,14 +106,11 @@ class InventoryWriter:
         with contextlib.suppress(OSError):  # a child already gone: its exit status says so below
             os.write(go_w, b"1" if go else b"0")
         os.close(go_w)
-        parts = []
         try:
-            while chunk := os.read(res_r, 65536):
-                parts.append(chunk)
+            data = read_all(res_r)
         finally:
             os.close(res_r)
         _, status = os.waitpid(pid, 0)
-        data = b"".join(parts)
         return data if os.waitstatus_to_exitcode(status) == 0 and data else None
 
     def finish(self) -> None:
@@ -122,7 +119,7 @@ class InventoryWriter:
         self._done = True
         report = self._verdict(True) if self._child is not None else None
         if report is None:  # no child, or it died: write here, where a failure surfaces as it would have
-            _commit(_prepare(self.path, self.doc), self.path)
+            write_atomic(self.path, _json(self.doc))
         elif report != b"ok":
             errno, strerror = orjson.loads(report)
             raise OSError(errno, strerror)

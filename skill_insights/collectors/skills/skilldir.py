@@ -59,8 +59,8 @@ def _read_rest(fd: int, first: bytes) -> bytes:
     return b"".join(parts)
 
 
-def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int, int]]:
-    """(size, sha256 or None when too large, content, (ino, size, mtime_ns)) of one file (a link's target).
+def _read_hash(path: str) -> tuple[int, str | None]:
+    """(size, sha256 or None when too large) of one file (a link's target).
 
     O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK: a FIFO
     can't hang the scan.
@@ -68,17 +68,16 @@ def _read_hash(path: str) -> tuple[int, str | None, bytes | None, tuple[int, int
     fd = os.open(path, _O_FLAGS)
     try:
         st = os.fstat(fd)
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if st.st_size > MAX_FILE_BYTES:
-            return st.st_size, None, None, stamp
+            return st.st_size, None
         data = os.read(fd, _FIRST)
         if len(data) == _FIRST:  # a bigger file: read on, up to the cap
             data = _read_rest(fd, data)
             if len(data) > MAX_FILE_BYTES:  # it grew while we read
-                return len(data), None, None, stamp
+                return len(data), None
     finally:
         os.close(fd)
-    return len(data), hashlib.sha256(data).hexdigest(), data, stamp
+    return len(data), hashlib.sha256(data).hexdigest()
 
 
 def _folders(root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
@@ -125,6 +124,11 @@ def _folders(root: str, top: list[tuple[str, bool, bool]] | None, findings: list
             yield d, rel, files
 
 
+def _stamp(rel: str, st: os.stat_result) -> str:
+    """One file's signature line: its path, inode, size and mtime."""
+    return f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n"
+
+
 def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str:
     """A digest of every file's (path, inode, size, mtime): equal digests → the cached result still holds.
     One lstat per file instead of open/read/close: what makes a re-scan cheap."""
@@ -142,7 +146,7 @@ def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str
                 st = lstat(prefix + name)
             except OSError:
                 continue
-            lines.append(f"{rel}{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
+            lines.append(_stamp(rel + name, st))
     return hashlib.blake2b("".join(lines).encode(), digest_size=16).hexdigest()
 
 
@@ -154,13 +158,12 @@ def _link_stamp(path: str, rel: str, root: str) -> str | None:
         st = os.lstat(path)
     except OSError:
         return None
-    line = f"{rel}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+    line = _stamp(rel, st)
     real = os.path.realpath(path)
     if within(real, root):
         with contextlib.suppress(OSError):
-            t = os.stat(real)
-            line += f"\0{t.st_ino}\0{t.st_size}\0{t.st_mtime_ns}"
-    return line + "\n"
+            line = line[:-1] + _stamp("", os.stat(real))  # the target's fields on the same line
+    return line
 
 
 def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
@@ -210,7 +213,7 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
             except OSError as e:
                 findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
                 continue
-            stamps.append(f"{r}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n")
+            stamps.append(_stamp(r, st))
             if data is not None and len(data) <= MAX_FILE_BYTES:
                 size = len(data)
                 sha: str | None = sha256(data).hexdigest()
@@ -288,7 +291,7 @@ def _link(p: str, r: str, root: str, files: list[dict[str, Any]], findings: list
     if len(files) >= MAX_FILES:
         return
     try:
-        size, sha, _, _ = _read_hash(target)
+        size, sha = _read_hash(target)
     except OSError:
         return
     files.append({"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": True,

@@ -550,8 +550,10 @@ def _has_history() -> bool:
         return False
     import sqlite3
 
+    from skill_insights.store import open_readonly
+
     try:
-        with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
+        with open_readonly(db_file) as conn:
             return conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
     except sqlite3.OperationalError as e:
         if "no such table" in str(e):  # a store created before any capture
@@ -689,12 +691,13 @@ def _validated_inventory(doc: dict) -> dict:
 
 
 def _existing_db():
-    """The store if it exists and opens, else None (a scan never creates it just to read it)."""
+    """The store (a plain connection) if it exists and opens, else None: a scan never creates it just to read
+    it, nor fails on a store it only reads from (storing says why)."""
     if not get_paths().database.is_file():
         return None
     try:
-        return _db()
-    except Exception:
+        return _reader()
+    except click.ClickException:
         return None
 
 
@@ -735,12 +738,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     paths = get_paths()
     # Opened once: it names the sessions' folders to scan and stores the result. A plain connection: the
     # store takes one, and sqlite-utils costs more to import than a small scan.
-    db = None
-    if paths.database.is_file():
-        try:
-            db = _reader()
-        except click.ClickException:
-            db = None  # a scan never fails on a store it only reads from; storing says why below
+    db = _existing_db()
     registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
     # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
     with paused_gc():

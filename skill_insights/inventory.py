@@ -16,7 +16,7 @@ import orjson
 import sqlite_utils
 
 # The row of an event's (kind, key) that counts (forks copy events into other files): the capture's own rule.
-from skill_insights.store.rollups import OWNED_EVENT as _OWNER
+from skill_insights.store.rollups import OWNED_EVENT
 
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
 _CLAUDE_AGENTS = ("claude-code",)
@@ -81,7 +81,7 @@ def activations(db: sqlite_utils.Database) -> list[tuple[str, str, float | None,
             FROM events e
             LEFT JOIN sessions s ON s.session_id = e.session_id
             LEFT JOIN files f ON f.id = e.file_id
-            WHERE e.kind = 'skill' AND e.name IS NOT NULL AND {_OWNER}"""
+            WHERE e.kind = 'skill' AND e.name IS NOT NULL AND {OWNED_EVENT}"""
     ).fetchall()
 
 

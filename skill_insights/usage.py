@@ -115,16 +115,17 @@ def by_period(
     project: str | None = None,
 ) -> dict[str, Any]:
     """`period` is "daily" (rows keyed `date`) or "monthly" (rows keyed `month`)."""
-    where, params = _filters(since, until, "date")
     if project:
+        where, params = _filters(since, until, "r.date")
         pclause, pparams = _project_clause(project)
         sql = f"""SELECT r.date, r.model, sum(r.input_tokens), sum(r.output_tokens),
                          sum(r.cache_creation_input_tokens), sum(r.cache_read_input_tokens),
                          sum(r.cost_usd), count(*), sum(r.cost_usd IS NULL)
                   FROM responses r JOIN sessions s USING (session_id)
-                  WHERE {where.replace("date", "r.date")} AND {pclause} GROUP BY r.date, r.model"""
+                  WHERE {where} AND {pclause} GROUP BY r.date, r.model"""
         params = params + pparams
     else:
+        where, params = _filters(since, until, "date")
         sql = f"""SELECT date, model, input_tokens, output_tokens, cache_creation_input_tokens,
                          cache_read_input_tokens, cost_usd, responses, unpriced_responses
                   FROM usage_daily WHERE {where}"""

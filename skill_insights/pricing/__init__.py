@@ -144,12 +144,6 @@ class PriceTable:
         )
         return total / MTOK
 
-    def fingerprint(self) -> str:
-        """Changes whenever a stored cost could change: used to re-price stored responses."""
-        parts = sorted(f"{k}:{v}" for k, v in self.models.items())
-        import hashlib  # only here: every capture loads prices, few fingerprint them
-
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def from_litellm(doc: dict, updated: str | None = None) -> dict:

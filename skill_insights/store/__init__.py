@@ -83,6 +83,11 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
     migrate(sqlite_utils.Database(conn))
 
 
+def open_readonly(path: Path | str) -> sqlite3.Connection:
+    """A read-only connection, as it is: no migration, no pragma, no lock taken (a reader beside a writer)."""
+    return sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True)  # as_uri escapes `?`, `#` and `%`
+
+
 def _pending(conn: sqlite3.Connection) -> bool:
     try:
         done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}

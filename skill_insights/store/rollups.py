@@ -31,7 +31,7 @@ TOKEN_COLS = (
 _SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
 # The row of an event's (kind, key) that counts: the one from the file opened first (a fork's copies lose to
 # the original whatever the ingest order), then the first by path (file ids follow ingest order).
-OWNED_EVENT = _OWNER = """NOT EXISTS (
+OWNED_EVENT = """NOT EXISTS (
     SELECT 1 FROM events o
     WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id
       AND (coalesce((SELECT opened_ts FROM files WHERE id = o.file_id), 9e18),
@@ -121,9 +121,9 @@ class _SessionRowsReader:
 def _session_rows_worker(send, db_path: str, sessions: list[str]) -> None:
     try:
         # Read-only and without the store's pragmas: the parent holds the write lock until this answers.
-        from pathlib import Path
+        from skill_insights.store import open_readonly
 
-        conn = sqlite3.connect(Path(db_path).as_uri() + "?mode=ro", uri=True)  # as_uri escapes `?`, `#`, `%`
+        conn = open_readonly(db_path)
         send.send([session_row(conn, sid) for sid in sessions])
         conn.close()
     except BaseException as e:  # the parent computes these sessions itself
@@ -202,7 +202,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
     errors: dict[str, int] = defaultdict(int)
     for kind, name, detail, n, failed in conn.execute(
         f"""SELECT kind, name, detail, count(*), sum(kind = 'tool' AND {_FAILED}) FROM events e
-            WHERE session_id = ? AND kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash') AND {_OWNER}
+            WHERE session_id = ? AND kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash') AND {OWNED_EVENT}
             GROUP BY kind, name, detail""",
         [sid],
     ):
@@ -284,7 +284,7 @@ def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
     out: list[dict] = []
     seen: set[str] = set()
     for tool_use_id, stype in conn.execute(
-        f"""SELECT key, name FROM events e WHERE session_id = ? AND kind = 'subagent' AND {_OWNER}
+        f"""SELECT key, name FROM events e WHERE session_id = ? AND kind = 'subagent' AND {OWNED_EVENT}
             ORDER BY ts, rowid""",
         [sid],
     ):
@@ -343,13 +343,13 @@ def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
     conn.execute(
         f"""INSERT INTO tools_daily (date, tool, calls, errors)
             SELECT e.date, e.name, count(*), sum({_FAILED}) FROM events e
-            WHERE e.kind = 'tool' AND e.date IN (SELECT date FROM temp.days) AND {_OWNER}
+            WHERE e.kind = 'tool' AND e.date IN (SELECT date FROM temp.days) AND {OWNED_EVENT}
             GROUP BY e.date, e.name"""
     )
     conn.execute(
         f"""INSERT INTO skills_daily (date, skill, activations, sessions)
             SELECT e.date, e.name, count(*), count(DISTINCT e.session_id) FROM events e
-            WHERE e.kind = 'skill' AND e.date IN (SELECT date FROM temp.days) AND {_OWNER}
+            WHERE e.kind = 'skill' AND e.date IN (SELECT date FROM temp.days) AND {OWNED_EVENT}
             GROUP BY e.date, e.name"""
     )
 

@@ -722,7 +722,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
     from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc
     from skill_insights.collectors.skills import scan as run_scan
-    from skill_insights.collectors.skills.store import is_stored, store_scan, stored_text
+    from skill_insights.collectors.skills.store import store_scan
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
 
     for r in roots:
@@ -764,17 +764,19 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
                 raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
 
-        text = stored_text(doc)
-        try:
-            # The usual re-scan finds the latest stored document again: it passed this schema when stored.
-            if db is None or not is_stored(db, text):
+        def check() -> None:  # run by store_scan unless the usual re-scan found the stored document again
+            try:
                 _validated_inventory(doc)
-        except BaseException:
-            if writer is not None:
-                writer.abort()  # an invalid document is not written
-            raise
+            except BaseException:
+                if writer is not None:
+                    writer.abort()  # an invalid document is not written
+                raise
+
+        if db is None:  # no store yet: checked before one is made for it
+            check()
         try:
-            diff = store_scan(db if db is not None else _reader(), doc, before_commit=write_output, text=text)
+            diff = store_scan(db if db is not None else _reader(), doc, before_commit=write_output,
+                              check=check if db is not None else None)
         except Exception:
             write_output()  # the store failed: the file is still written, as it was before storing
             raise

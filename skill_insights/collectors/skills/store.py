@@ -118,7 +118,8 @@ def is_stored(db: Store, text: str) -> bool:
 
 
 def store_scan(
-    db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None, text: str | None = None
+    db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Replace the current inventory with `doc`, record the scan and its diff. Returns {scan_id, added,
     removed, changed, first}; `first` is True when there was no earlier scan (everything counts as added).
@@ -126,13 +127,15 @@ def store_scan(
     A scan that found exactly what the latest stored document holds (the usual re-scan) records its row and
     nothing else: the document is not stored twice and the current tables are already right. Otherwise the
     document is stored and the tables rewritten (skill files only for the skills whose files differ).
-    `before_commit` runs last inside the transaction: whatever it raises rolls the whole scan back. `text` is
-    `stored_text(doc)` when the caller has it already."""
-    if text is None:
-        text = stored_text(doc)
+    `check` (the schema check) runs first for a document that is not the stored one: a stored one passed it
+    when stored. `before_commit` runs last inside the transaction. Whatever either raises rolls the whole scan
+    back."""
+    text = stored_text(doc)
     with write_transaction(db) as conn:
         first = conn.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
-        same = _latest_text(conn) == text
+        same = is_stored(conn, text)
+        if not same and check is not None:
+            check()
         old: dict[str, tuple[str, str]] = {}
         if not same:
             old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
@@ -209,10 +212,10 @@ def latest_inventory(db: Store) -> dict[str, Any] | None:
     no text of its own)."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scans'").fetchone() is None:
         return None
-    row = db.execute("SELECT document FROM scans WHERE document IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-    if not row or not row[0]:
+    text = _latest_text(db)
+    if not text:
         return None
-    stored = orjson.loads(row[0])
+    stored = orjson.loads(text)
     if _MARK not in stored:  # written before documents were stored without their stamps: whole as it is
         return stored
     stored.pop(_MARK)

@@ -7,7 +7,7 @@ into the reports dir, refreshes `latest.html`, and keeps only the newest `keep` 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from skill_insights.outputs import check_output_path, write_atomic
 from skill_insights.settings import read_config
@@ -24,11 +24,11 @@ LATEST = "latest.html"
 PREFIX = "report-"
 
 
-def build_html(db: sqlite_utils.Database, *, now: datetime | None = None, **gather_opts: Any) -> str:
+def build_html(db: sqlite_utils.Database, *, now: datetime | None = None) -> str:
     from skill_insights.report.data import gather
     from skill_insights.report.render import render
 
-    return render(gather(db, now=now, **gather_opts))
+    return render(gather(db, now=now))
 
 
 def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None = None) -> Path:

@@ -31,6 +31,11 @@ def _inventory_doc(st: Store) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and isinstance(doc.get("skills"), list) else None
 
 
+def _scan_finding(f: dict, skill_id: str | None, skill_name: str | None) -> dict:
+    return {"phase": "scan", "skill_id": skill_id, "skill_name": skill_name, "rule": f.get("code") or f.get("rule"),
+            "severity": f.get("severity") or "warning", "message": f.get("message") or "", "fix": f.get("fix")}
+
+
 def _skill(s: dict[str, Any], scan_findings: list[dict[str, Any]]) -> dict[str, Any]:
     locs = [
         {"path": str(loc.get("path") or ""), "agent": loc.get("agent") or "unknown", "scope": loc.get("scope") or "",
@@ -39,13 +44,7 @@ def _skill(s: dict[str, Any], scan_findings: list[dict[str, Any]]) -> dict[str, 
     ]
     sid = str(s.get("id") or s.get("content_hash") or s.get("name"))
     name = str(s.get("name") or "(unnamed)")
-    for f in s.get("findings") or []:
-        if isinstance(f, dict):
-            scan_findings.append({
-                "phase": "scan", "skill_id": sid, "skill_name": name, "rule": f.get("code") or f.get("rule"),
-                "severity": f.get("severity") or "warning", "message": f.get("message") or "",
-                "fix": f.get("fix"),
-            })
+    scan_findings.extend(_scan_finding(f, sid, name) for f in s.get("findings") or [] if isinstance(f, dict))
     files = s.get("files")
     return {
         "id": sid,
@@ -93,11 +92,10 @@ def inventory(st: Store) -> dict[str, Any]:
     out["available"] = True
     out["scanned_at"] = doc.get("generated_at")
     out["skills"] = [_skill(s, out["scan_findings"]) for s in doc["skills"] if isinstance(s, dict)]
-    for f in doc.get("findings") or []:  # workspace-level scan findings (a bad manifest, a link loop)
-        if isinstance(f, dict):
-            out["scan_findings"].append({"phase": "scan", "skill_id": None, "skill_name": f.get("path"),
-                                         "rule": f.get("code") or f.get("rule"), "severity": f.get("severity") or
-                                         "warning", "message": f.get("message") or "", "fix": f.get("fix")})
+    # Workspace-level scan findings (a bad manifest, a link loop) belong to no skill: named by their path.
+    out["scan_findings"].extend(
+        _scan_finding(f, None, f.get("path")) for f in doc.get("findings") or [] if isinstance(f, dict)
+    )
     out["manifests"] = [_manifest(m) for m in doc.get("manifests") or [] if isinstance(m, dict)]
     out["manifests"].sort(key=lambda m: (m["kind"] != "tessl.json", m["path"]))
     out["changes"] = recent_changes(st.db)  # added / removed / changed skills between the last scans

@@ -292,7 +292,6 @@ def gather(
             s["last_used"] = use["last_used"] if use else None
         else:
             by_name_used.update(s.get("use_keys") or [s["name"]])
-        s["days_since_used"] = _staleness(s.get("last_used"), today)
         s["days_since_change"] = _staleness(s.get("last_changed"), today)
         s["never_used"] = not s["activations"]
         s.pop("use_keys", None)

@@ -8,12 +8,13 @@ process pool or a render runs, and a crash there never takes the daemon down.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
 import time
 from typing import Any
+
+from skill_insights.daemon import env_float
 
 log = logging.getLogger("skill_insights.daemon")
 
@@ -21,10 +22,7 @@ JOBS_LOG_MAX_BYTES = 1_000_000
 
 
 def _env_seconds(name: str, default: float) -> float:
-    try:
-        return max(1.0, float(os.environ[name]))
-    except (KeyError, ValueError):
-        return default
+    return max(1.0, env_float(name, default))  # every default is at least 1 s
 
 
 class BackgroundJobs:

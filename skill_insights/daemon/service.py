@@ -42,7 +42,7 @@ from watchdog.events import (
 )
 
 from skill_insights import __version__
-from skill_insights.daemon import control
+from skill_insights.daemon import control, env_float
 from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
 from skill_insights.hooks import locations, payload, spool
@@ -54,13 +54,6 @@ log = logging.getLogger("skill_insights.daemon")
 # Later features register their periodic jobs here (skills scan, analysis in a process pool, report
 # regeneration, telemetry): each provider is called once at start with the scheduler and the daemon.
 JOB_PROVIDERS: list[Callable[[Scheduler, Daemon], None]] = [register_background_jobs]
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ[name])
-    except (KeyError, ValueError):
-        return default
 
 
 @dataclass
@@ -80,11 +73,11 @@ class DaemonConfig:
     def from_env(cls, **overrides: Any) -> DaemonConfig:
         polling = os.environ.get("SKILL_INSIGHTS_DAEMON_POLLING", "").lower() in ("1", "true", "yes")
         cfg = cls(
-            debounce_s=_env_float("SKILL_INSIGHTS_DEBOUNCE_MS", cls.debounce_s * 1000) / 1000,
-            reconcile_s=_env_float("SKILL_INSIGHTS_RECONCILE_S", cls.reconcile_s),
-            spool_s=_env_float("SKILL_INSIGHTS_SPOOL_S", cls.spool_s),
+            debounce_s=env_float("SKILL_INSIGHTS_DEBOUNCE_MS", cls.debounce_s * 1000) / 1000,
+            reconcile_s=env_float("SKILL_INSIGHTS_RECONCILE_S", cls.reconcile_s),
+            spool_s=env_float("SKILL_INSIGHTS_SPOOL_S", cls.spool_s),
             polling=polling,
-            poll_interval_s=_env_float("SKILL_INSIGHTS_POLL_S", cls.poll_interval_s),
+            poll_interval_s=env_float("SKILL_INSIGHTS_POLL_S", cls.poll_interval_s),
         )
         for k, v in overrides.items():
             if v is not None:

@@ -355,13 +355,21 @@ def _install_launchd(res: ServiceResult, path: Path) -> None:
         _record_start(res, ok, msg, "LaunchAgent loaded", "launchctl bootstrap")
 
 
-def install_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
+def _service_target(platform: str) -> tuple[str, Path] | None:
+    """The service manager of `platform` and the file `install` writes for it; None where there is none."""
     if platform.startswith("linux"):
-        kind, path, write = "systemd", systemd_unit_path(), _install_systemd
-    elif platform == "darwin":
-        kind, path, write = "launchd", launchd_plist_path(), _install_launchd
-    else:
+        return "systemd", systemd_unit_path()
+    if platform == "darwin":
+        return "launchd", launchd_plist_path()
+    return None
+
+
+def install_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
+    target = _service_target(platform)
+    if target is None:
         return ServiceResult("none", messages=[f"no service manager support on {platform}; the hook starts the daemon"])
+    kind, path = target
+    write = _install_systemd if kind == "systemd" else _install_launchd
     res = ServiceResult(kind, path)
     if not _ours_or_absent(path):
         res.messages.append(f"{path} exists and was not written by us; left alone")
@@ -374,12 +382,10 @@ def install_service(dry_run: bool = False, platform: str = sys.platform) -> Serv
 
 def uninstall_service(dry_run: bool = False, platform: str = sys.platform) -> ServiceResult:
     marker = Path(locations.service_marker())
-    if platform.startswith("linux"):
-        path, kind = systemd_unit_path(), "systemd"
-    elif platform == "darwin":
-        path, kind = launchd_plist_path(), "launchd"
-    else:
+    target = _service_target(platform)
+    if target is None:
         return ServiceResult("none")
+    kind, path = target
     res = ServiceResult(kind, path)
     if not path.exists():
         if marker.exists() and not dry_run:

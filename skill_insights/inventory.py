@@ -85,13 +85,10 @@ def activations(db: sqlite_utils.Database) -> list[tuple[str, str, float | None,
     ).fetchall()
 
 
-def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = None) -> dict[str, Any]:
-    """Per inventory skill: activations, sessions, last used; the skills installed but unused in `days`
-    days; the activation names used but not installed any more."""
-    now = time.time() if now is None else now
-    cutoff = now - days * 86400
-    locs = _locations(db)
-    resolver = Resolver(locs)
+def tally(db: sqlite_utils.Database, resolver: Resolver) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Captured activations resolved to inventory skills: ({skill id: record}, {unresolved name: record}), a
+    record counting activations, the set of sessions, the last timestamp and (per skill) the scopes it was
+    resolved through."""
     per: dict[str, dict[str, Any]] = {}
     missing: dict[str, dict[str, Any]] = {}
     for name, sid, ts, cwd in activations(db):
@@ -106,15 +103,24 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
             rec["sessions"].add(sid)
         if ts is not None and (rec["last_ts"] is None or ts > rec["last_ts"]):
             rec["last_ts"] = ts
+    return per, missing
 
-    skills_rows = db.execute("SELECT id, name, names FROM skills ORDER BY name, id").fetchall() \
+
+def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = None) -> dict[str, Any]:
+    """Per inventory skill: activations, sessions, last used; the skills installed but unused in `days`
+    days; the activation names used but not installed any more."""
+    now = time.time() if now is None else now
+    cutoff = now - days * 86400
+    locs = _locations(db)
+    per, missing = tally(db, Resolver(locs))
+    skills_rows = db.execute("SELECT id, name FROM skills ORDER BY name, id").fetchall() \
         if "skills" in db.table_names() else []
     locs_by_skill: dict[str, list[dict[str, Any]]] = {}
     for loc in locs:
         locs_by_skill.setdefault(loc["skill_id"], []).append(loc)
     skills: list[dict[str, Any]] = []
     unused: list[dict[str, Any]] = []
-    for sid, name, _names in skills_rows:
+    for sid, name in skills_rows:
         u = per.get(sid)
         ls = locs_by_skill.get(sid, [])
         rec = {

@@ -237,7 +237,7 @@ def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
 def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Captured activations per inventory skill id, each resolved the way Claude Code picks a skill (a project
     skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver."""
-    from skill_insights.inventory import Resolver, activations
+    from skill_insights.inventory import Resolver, tally
 
     locs = []
     for s in inventory.get("skills") or []:
@@ -246,20 +246,9 @@ def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict
             locs.append({"path": loc.get("path"), "skill_id": s.get("id"), "agent": loc.get("agent"),
                          "scope": loc.get("scope"), "installed": loc.get("installed", True),
                          "project_root": loc.get("project_root"), "names": [n for n in names if n]})
-    resolver = Resolver(locs)
-    per: dict[str, dict[str, Any]] = {}
-    for name, session_id, ts, cwd in activations(db):
-        hit = resolver.resolve(name, cwd)
-        if hit is None:
-            continue
-        rec = per.setdefault(hit[0], {"activations": 0, "sessions": set(), "last_used": None})
-        rec["activations"] += 1
-        if session_id:
-            rec["sessions"].add(session_id)
-        if ts is not None and (rec["last_used"] is None or ts > rec["last_used"]):
-            rec["last_used"] = ts
-    return {k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_used"]}
-            for k, v in per.items() if v["last_used"] is not None}
+    per, _missing = tally(db, Resolver(locs))
+    return {k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_ts"]}
+            for k, v in per.items() if v["last_ts"] is not None}
 
 
 def analyze(

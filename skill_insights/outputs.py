@@ -45,6 +45,12 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None, durable: bool
     The file is private (0600) unless `mode` says otherwise; `durable` syncs it to disk before the rename
     (a user's own configuration, which a crash must not leave empty).
     """
+    commit(stage(path, data, mode, durable), path)
+
+
+def stage(path: Path, data: bytes, mode: int | None = None, durable: bool = False) -> str:
+    """The first half of `write_atomic`: `data` in a temporary file beside `path` (same folder, so the rename
+    is atomic); its name. For a writer that waits between the halves (`scan -o` until the check passed)."""
     import tempfile  # here: `usage --json` imports this module for to_json and writes nothing
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +63,15 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None, durable: bool
                 os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def commit(tmp: str, path: Path) -> None:
+    """The second half of `write_atomic`: rename the staged file over `path` (removed if that fails)."""
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

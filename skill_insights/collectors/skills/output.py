@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from skill_insights.collectors.skills import can_fork, read_all, write_all
-from skill_insights.outputs import write_atomic
+from skill_insights.outputs import commit, stage, write_atomic
 
 
 def _json(doc: dict[str, Any]) -> bytes:
@@ -26,26 +25,8 @@ def _json(doc: dict[str, Any]) -> bytes:
 
 
 def _prepare(path: Path, doc: dict[str, Any]) -> str:
-    """The indented JSON in a temporary file next to `path` (same folder: the rename is atomic); `_commit`
-    renames it over `path`. The two halves of `outputs.write_atomic`, for a child that waits between them."""
-    data = _json(doc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _commit(tmp: str, path: Path) -> None:
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The indented JSON staged beside `path`; `commit` renames it over `path`."""
+    return stage(path, _json(doc))
 
 
 class InventoryWriter:
@@ -84,10 +65,10 @@ class InventoryWriter:
                     err = e
                 if os.read(go_r, 1) == b"1" and tmp is not None:  # b"" when the parent is gone: drop it
                     try:
-                        _commit(tmp, self.path)
+                        commit(tmp, self.path)
                     except OSError as e:
                         err = e
-                    tmp = None  # renamed, or removed by _commit
+                    tmp = None  # renamed, or removed by commit
                 write_all(res_w, b"ok" if err is None else orjson.dumps([err.errno, err.strerror or str(err)]))
                 code = 0
             finally:

@@ -27,12 +27,6 @@ def _reader():
     return _db(plain=True)
 
 
-def _catch_up(db) -> None:
-    from skill_insights.usage import catch_up
-
-    catch_up(db)
-
-
 def _prices():
     from skill_insights.pricing import PriceTable
 
@@ -196,7 +190,7 @@ def session_show(session_id: str, as_json: bool) -> None:
     """Models, tokens, cost, tools, skills, subagents and time of one session (id or unique prefix)."""
     from skill_insights import usage as reports
     db = _reader()
-    _catch_up(db)
+    reports.catch_up(db)
     matches = reports.match_sessions(db, session_id)
     if len(matches) > 1:
         raise click.ClickException(f"{session_id!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
@@ -821,9 +815,10 @@ def skills_group() -> None:
 def skills_usage(as_json: bool, days: int) -> None:
     """Activations, sessions and last use per installed skill; unused and no-longer-installed skills."""
     from skill_insights.inventory import skill_usage
+    from skill_insights.usage import catch_up
 
     db = _db()
-    _catch_up(db)
+    catch_up(db)
     doc = skill_usage(db, days=days)
     if as_json:
         _echo_json(doc)

@@ -16,11 +16,11 @@ import orjson
 import sqlite_utils
 
 from skill_insights import __version__
+from skill_insights.usage import TOKEN_FIELDS
 
 SEVERITIES = ("critical", "error", "high", "warning", "medium", "info", "low")
 # Severity rank for ordering: lower is worse. Unknown severities sort with "info".
 SEV_RANK = {"critical": 0, "error": 1, "high": 1, "warning": 2, "medium": 2, "info": 3, "low": 3}
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def json_or(text: Any, default: Any) -> Any:

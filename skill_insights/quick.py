@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 _VALUE_OPTIONS = ("--since", "--until", "--project")
+
+
+def _value(eq: str, value: str, rest: Iterator[str]) -> str | None:
+    """An option's value: what follows its `=`, else the next argument (None when there is none)."""
+    return value if eq else next(rest, None)
 
 
 def parse_usage_json(argv: list[str]) -> tuple[str, str | None, str | None, str | None] | None:
@@ -30,11 +36,10 @@ def parse_usage_json(argv: list[str]) -> tuple[str, str | None, str | None, str 
         if arg == "--json":
             as_json = True
         elif name in _VALUE_OPTIONS and name not in values:
-            if not eq:
-                value = next(args, None)  # type: ignore[assignment]
-                if value is None:
-                    return None
-            values[name] = value
+            given = _value(eq, value, args)
+            if given is None:
+                return None
+            values[name] = given
         elif arg in PERIODS and period is None:
             period = arg
         else:  # help, an unknown or repeated option, a second argument: click's business
@@ -59,15 +64,10 @@ def parse_ingest(argv: list[str]) -> list[str] | None:
     args = iter(argv[1:])
     for arg in args:
         name, eq, value = arg.partition("=")
-        if name not in ("--projects-dir", "--file"):
+        given = _value(eq, value, args) if name in ("--projects-dir", "--file") else None
+        if given is None or not (os.path.isdir(given) if name == "--projects-dir" else os.path.isfile(given)):
             return None
-        if not eq:
-            value = next(args, None)  # type: ignore[assignment]
-            if value is None:
-                return None
-        if not (os.path.isdir(value) if name == "--projects-dir" else os.path.isfile(value)):
-            return None
-        roots.append(value)
+        roots.append(given)
     return roots
 
 

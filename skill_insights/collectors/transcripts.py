@@ -215,34 +215,19 @@ class TranscriptTailer:
         """
         import multiprocessing
 
+        from skill_insights.forked import Forked
+
         order = sorted(pending, key=lambda t: -t[1])
         db_path = self.db.execute("PRAGMA database_list").fetchone()[2]
-        # fork: workers start at once with everything imported. They never touch the parent's connection,
-        # and a forked worker ends with os._exit, so it never closes (and checkpoints) that connection.
-        # A Process per worker, not a pool: a pool's queues and threads cost ~20 ms to start, 5% of a
-        # 200 MB ingest.
+        # Workers never touch this process's connection, and a forked worker ends with os._exit, so it never
+        # closes (and checkpoints) it. A process per worker, not a pool: a pool's queues and threads cost
+        # ~20 ms to start, 5% of a 200 MB ingest.
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         cursor = ctx.Value("q", 0)  # index of the next file not taken by any worker
-        started = []
-        for _ in range(min(workers, len(order))):
-            receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_bucket_worker, args=(send, os.getpid(), db_path, self.prices, order, cursor),
-                               daemon=True)
-            proc.start()
-            send.close()
-            started.append((proc, receive))
+        started = [Forked(_ingest_worker, db_path, self.prices, order, cursor) for _ in range(min(workers, len(order)))]
         results: list[tuple[int, int, int, int]] = []
-        for proc, receive in started:
-            try:
-                outcome = receive.recv()
-            except EOFError:
-                outcome = RuntimeError(f"ingest worker {proc.pid} died")
-            finally:
-                receive.close()
-                proc.join()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            counts, unpriced, done = outcome
+        for child in started:
+            counts, unpriced, done = child.result()
             results.extend(counts)
             self.unpriced |= unpriced
             if progress:
@@ -708,20 +693,13 @@ def _open_regular(path: Path):
     return os.fdopen(fd, "rb")
 
 
-def _bucket_worker(send, parent: int, db_path: str, prices: PriceTable, order: list[tuple[Path, int]], cursor) -> None:
-    """Worker: ingest the files of `order` it takes one by one at the shared `cursor` (so the workers end
-    together), with a connection of its own (no rollups: the parent flushes once). Sends back (counts,
-    unpriced models, paths taken), or the exception that stopped it."""
-    import threading
-
-    def exit_with_parent() -> None:
-        # A worker whose parent was killed (kill -9 of an ingest) exits instead of writing on alone.
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(1)
-
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+def _ingest_worker(db_path: str, prices: PriceTable, order: list[tuple[Path, int]], cursor):
+    """Worker (in a `Forked` child): ingest the files of `order` it takes one by one at the shared `cursor`
+    (so the workers end together), with a connection of its own (no rollups: the parent flushes once).
+    Returns (counts, unpriced models, paths taken)."""
     from skill_insights.store import open_reader
+
+    done: list[Path] = []
 
     def claim() -> Iterator[Path]:
         while True:
@@ -733,16 +711,10 @@ def _bucket_worker(send, parent: int, db_path: str, prices: PriceTable, order: l
             done.append(order[i][0])
             yield order[i][0]
 
-    done: list[Path] = []
-    try:
-        tailer = TranscriptTailer(open_reader(db_path), prices)
-        counts = tailer.ingest_files(claim())
-        tailer.db.close()
-        send.send((counts, tailer.unpriced, done))
-    except BaseException as e:  # to the parent, which raises it
-        send.send(e)
-    finally:
-        send.close()
+    tailer = TranscriptTailer(open_reader(db_path), prices)
+    counts = tailer.ingest_files(claim())
+    tailer.db.close()
+    return counts, tailer.unpriced, done
 
 
 def _head_hash(fh, n: int) -> str:

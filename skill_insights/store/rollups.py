@@ -82,54 +82,32 @@ class _SessionRowsReader:
     READER_TIMEOUT = 120.0
 
     def __init__(self, conn: sqlite3.Connection, sessions: list[str]) -> None:
-        import multiprocessing
-        import sys
+        from skill_insights.forked import Forked
 
         self.conn = conn
         self.sessions = sessions
         self.answered = False
-        self.db_path = conn.execute("PRAGMA database_list").fetchone()[2]
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        self.receive, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_session_rows_worker, args=(send, self.db_path, sessions), daemon=True)
-        try:
-            self.proc.start()
-        except OSError:  # no process to be had (a process limit): rows() computes them here
-            self.proc = None
-        finally:
-            send.close()
+        self._child = Forked(_session_rows, conn.execute("PRAGMA database_list").fetchone()[2], sessions)
+        self.proc = self._child.proc
 
     def rows(self) -> list[tuple[str, dict | None]]:
-        outcome = None
         try:
-            if self.proc is not None and self.receive.poll(self.READER_TIMEOUT):
-                outcome = self.receive.recv()
-        except EOFError:
-            pass
-        finally:
-            self.receive.close()
-            if self.proc is not None:
-                if outcome is None and self.proc.is_alive():  # no answer in time: it is not waited for
-                    self.proc.kill()
-                self.proc.join()
-        self.answered = isinstance(outcome, list)
-        if not self.answered:  # the reader failed: compute its share here
+            rows = self._child.result(self.READER_TIMEOUT)
+            self.answered = True
+            return rows
+        except Exception:  # the reader failed: compute its share here
             return [session_row(self.conn, sid) for sid in self.sessions]
-        return outcome
 
 
-def _session_rows_worker(send, db_path: str, sessions: list[str]) -> None:
+def _session_rows(db_path: str, sessions: list[str]) -> list[tuple[str, dict | None]]:
+    # Read-only and without the store's pragmas: the parent holds the write lock until this answers.
+    from skill_insights.store import open_readonly
+
+    conn = open_readonly(db_path)
     try:
-        # Read-only and without the store's pragmas: the parent holds the write lock until this answers.
-        from skill_insights.store import open_readonly
-
-        conn = open_readonly(db_path)
-        send.send([session_row(conn, sid) for sid in sessions])
-        conn.close()
-    except BaseException as e:  # the parent computes these sessions itself
-        send.send(e)
+        return [session_row(conn, sid) for sid in sessions]
     finally:
-        send.close()
+        conn.close()
 
 
 def _write_session_rows(conn: sqlite3.Connection, rows: list[tuple[str, dict | None]]) -> None:

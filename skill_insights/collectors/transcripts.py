@@ -149,7 +149,8 @@ class TranscriptTailer:
     def __init__(self, db: sqlite_utils.Database | sqlite3.Connection, prices: PriceTable):
         self.db = db
         self.prices = prices
-        self._remotes: dict[str, str | None] = {}
+        self._remotes: dict[str, str | None] = {}  # cwd → its git remote, read once per tailer
+        self._remotes_stored: set[str] = set()
         self.unpriced: set[str] = set()
 
     # -- public -----------------------------------------------------------------------------------------
@@ -345,7 +346,7 @@ class TranscriptTailer:
             ],
         )
         rows.add(tf, cp["id"], prep.chunk)
-        if work["cwd"] and work["cwd"] not in self._remotes:
+        if work["cwd"] and work["cwd"] not in self._remotes_stored:
             self._remember_remote(conn, work["cwd"])
         more = work["offset"] + prep.consumed < st.st_size
         return cp["id"], prep.chunk.lines, prep.chunk.malformed, reset, more
@@ -364,6 +365,7 @@ class TranscriptTailer:
         buf = fh.read(max(0, min(CHUNK_BYTES, st.st_size - work["offset"])))
         at_eof = work["offset"] + len(buf) >= st.st_size
         consumed, chunk = self._parse_chunk(fh, tf, work, buf, at_eof)
+        self._remote_of(work["cwd"])
         head = work["head_hash"]
         if consumed and (work["offset"] == 0 or (head and int(head.split(":")[0]) < HEAD_BYTES)):
             n = min(HEAD_BYTES, work["offset"] + consumed)
@@ -570,9 +572,15 @@ class TranscriptTailer:
 
     # -- writing ----------------------------------------------------------------------------------------
 
+    def _remote_of(self, cwd: str | None) -> None:
+        """Read the git remote of a session's folder, before the write lock (it reads files under .git)."""
+        if cwd and cwd not in self._remotes:
+            self._remotes[cwd] = git.remote_of(cwd)
+
     def _remember_remote(self, conn, cwd: str) -> None:
-        remote = git.remote_of(cwd)
-        self._remotes[cwd] = remote
+        self._remote_of(cwd)  # read in _prepare already, unless this chunk was parsed again under the lock
+        remote = self._remotes[cwd]
+        self._remotes_stored.add(cwd)
         conn.execute(
             """INSERT INTO repos (cwd, remote, checked_at) VALUES (?, ?, datetime('now'))
                ON CONFLICT(cwd) DO UPDATE SET remote=excluded.remote, checked_at=excluded.checked_at""",

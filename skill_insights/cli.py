@@ -673,15 +673,9 @@ def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None,
 # -- skills inventory (issue 4) -----------------------------------------------------------------------------
 
 
-def _validated_inventory(doc: dict) -> dict:
-    """Validate against the shipped schema; an invalid document is an error naming the failing path."""
-    from skill_insights.schemas.validate import SchemaError, validate
-
-    try:
-        validate(doc, "inventory")
-    except SchemaError as e:
-        raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
-    return doc
+def _schema_error(e) -> click.ClickException:
+    """A SchemaError of the inventory as the one line the user sees, naming the failing path."""
+    return click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}")
 
 
 def _existing_db():
@@ -742,13 +736,32 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         finally:
             registry.close()
 
-        # A big -o file is serialized and written by a forked child meanwhile; it is renamed into place only
-        # once the document passed its schema, and the store commits only once the file is in place.
+        # For a big inventory two forked children work while this process stores it: one serializes and
+        # writes the -o file, one checks the schema. The file is renamed into place only once the document
+        # passed, and the store commits only once the file is in place; a failure rolls the store back.
+        big = len(doc["skills"]) >= POOL_THRESHOLD
         writer = None
         if output is not None:
             from skill_insights.collectors.skills.output import InventoryWriter
 
-            writer = InventoryWriter(output, doc, fork=len(doc["skills"]) >= POOL_THRESHOLD)
+            writer = InventoryWriter(output, doc, fork=big)
+        checking = None  # started by store_scan, unless the usual re-scan found the stored document again
+
+        def start_check() -> None:
+            from skill_insights.schemas.validate import SchemaCheck
+
+            nonlocal checking
+            checking = SchemaCheck(doc, "inventory", background=big)
+
+        def finish_check() -> None:
+            from skill_insights.schemas.validate import SchemaError
+
+            try:
+                checking.wait()
+            except SchemaError as e:
+                if writer is not None:
+                    writer.abort()  # an invalid document is not written
+                raise _schema_error(e) from None
 
         def write_output() -> None:
             if writer is None:
@@ -758,21 +771,19 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
                 raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
 
-        def check() -> None:  # run by store_scan unless the usual re-scan found the stored document again
-            try:
-                _validated_inventory(doc)
-            except BaseException:
-                if writer is not None:
-                    writer.abort()  # an invalid document is not written
-                raise
+        def before_commit() -> None:
+            if checking is not None:
+                finish_check()
+            write_output()
 
-        if db is None:  # no store yet: checked before one is made for it
-            check()
         try:
-            diff = store_scan(db if db is not None else _reader(), doc, before_commit=write_output,
-                              check=check if db is not None else None)
-        except Exception:
-            write_output()  # the store failed: the file is still written, as it was before storing
+            diff = store_scan(db if db is not None else _reader(), doc, before_commit=before_commit,
+                              check=start_check)
+        except Exception:  # the store failed: the file is still written, once the document passed
+            if checking is None:
+                start_check()
+            finish_check()
+            write_output()
             raise
         except BaseException:  # interrupted (Ctrl-C): nothing is written
             if writer is not None:

@@ -104,3 +104,48 @@ def validate(doc: Any, name: str) -> None:
         return
     if e is not None:
         raise SchemaError(json_path(e.instance_path), _short(_rs_message(e)))
+
+
+def _first_failure(doc: Any, name: str) -> tuple[str, str] | None:
+    """validate() as a value: (path, message) of the failure, or None. A tuple crosses a pipe; SchemaError's
+    own arguments would not survive pickling."""
+    try:
+        validate(doc, name)
+    except SchemaError as e:
+        return e.path, e.message
+    return None
+
+
+class SchemaCheck:
+    """validate(doc, name), started now and judged by `wait()`, which raises SchemaError as validate would.
+
+    With `background`, a forked child checks while the caller goes on (a 10k-skill inventory takes ~0.1 s,
+    which the caller spends storing the same document instead); without it, or when no child can start,
+    `wait()` checks in this process. `wait()` gives the same verdict however often it is called."""
+
+    def __init__(self, doc: Any, name: str, *, background: bool) -> None:
+        self.doc, self.name = doc, name
+        self._judged = False
+        self._failure: tuple[str, str] | None = None
+        self._child: Any = None
+        if background:
+            from skill_insights.forked import Forked
+
+            self._child = Forked(_first_failure, doc, name)
+
+    def wait(self) -> None:
+        if not self._judged:
+            self._failure = self._from_child() if self._child is not None else _first_failure(self.doc, self.name)
+            self._judged = True
+        if self._failure is not None:
+            raise SchemaError(*self._failure)
+
+    def _from_child(self) -> tuple[str, str] | None:
+        from skill_insights.forked import ChildFailed
+
+        try:
+            return self._child.result()
+        except ChildFailed:  # it could not start, or died: checked here instead
+            return _first_failure(self.doc, self.name)
+        finally:
+            self._child = None

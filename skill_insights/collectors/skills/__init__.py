@@ -226,6 +226,32 @@ def save_cache(path: Path, results: dict[str, dict[str, Any]]) -> None:
         write_atomic(path, data)
 
 
+def _save_cache_meanwhile(path: Path, results: dict[str, dict[str, Any]], *, background: bool
+                          ) -> Callable[[], None] | None:
+    """save_cache, in a forked child when `background` (a big scan's ~20 MB file is written while the skills
+    are built): the returned call waits for that child. None when the cache was written here."""
+    if not (background and can_fork()):
+        save_cache(path, results)
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        save_cache(path, results)
+        return None
+    if pid == 0:  # the child: write, leave without running the parent's exit handlers
+        code = 1
+        try:
+            save_cache(path, results)
+            code = 0
+        finally:
+            os._exit(code)
+
+    def wait() -> None:
+        os.waitpid(pid, 0)
+
+    return wait
+
+
 def _longest_root(real: str, roots: dict[str, dict[str, Any]], key: str = "realpath") -> dict[str, Any] | None:
     best: dict[str, Any] | None = None
     for info in roots.values():
@@ -405,13 +431,18 @@ def _scan(
         results.update(more)
         pending = [(d.candidates[p], more[c.realpath]) for p, c in list(d.candidates.items())
                    if c.realpath in more and more[c.realpath]["nested"]]
+    cache_written = None
     if cache_file is not None and not _same_results(results, prev.results()):
-        save_cache(cache_file, results)
-    skills = build_skills(d, results)
-    manifests = sorted(d.manifests.values(), key=lambda m: m["path"])
-    _attach_skills_to_manifests(manifests, skills)
-    if registry is not None:
-        enrich(manifests, registry)
+        cache_written = _save_cache_meanwhile(cache_file, results, background=len(results) >= POOL_THRESHOLD)
+    try:
+        skills = build_skills(d, results)
+        manifests = sorted(d.manifests.values(), key=lambda m: m["path"])
+        _attach_skills_to_manifests(manifests, skills)
+        if registry is not None:
+            enrich(manifests, registry)
+    finally:
+        if cache_written is not None:
+            cache_written()
     finished = datetime.now(UTC)
     return {
         "schema_version": SCHEMA_VERSION,

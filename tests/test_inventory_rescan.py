@@ -162,8 +162,42 @@ def test_store_rewrites_only_what_changed_and_reads_back_every_scan(tree: tuple[
     fresh = open_reader(tmp_path / "b.db")
     store_scan(fresh, doc3)
     assert _tables(db) == _tables(fresh)
+    assert _tables(db)["skill_files"] == _file_rows(doc3)
     assert orjson.dumps(latest_inventory(db)) == orjson.dumps(doc3)
     assert db.execute("SELECT count(*) FROM scans WHERE document IS NOT NULL").fetchone()[0] == 1
+
+
+def _file_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sorted((s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
+                  for s in doc["skills"] for f in s["files"])
+
+
+def test_skill_files_of_a_store_from_before_the_view_are_the_stored_documents(tree: tuple[Path, list[Path]],
+                                                                               tmp_path: Path) -> None:
+    # skills_0002 replaced the skill_files table (rows written beside the document) by a view of the newest
+    # stored document: a store migrated across it lists the same files, without a re-scan.
+    import sqlite_utils
+
+    from skill_insights.collectors.skills.store import stored_text
+    from skill_insights.store import MIGRATIONS, connect, open_db
+
+    root, _ = tree
+    doc = scan([root], agent_dirs=False)
+    path = tmp_path / "behind.db"
+    db = sqlite_utils.Database(connect(path))
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    before = [(n, m) for n, m in MIGRATIONS if n != "skills_0002_files_view"]
+    for name, m in before:
+        m(db)
+        db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+    db["skill_files"].insert_all([dict(zip(("skill_id", "path", "size", "sha256", "kind", "is_link"), r,
+                                           strict=True)) for r in _file_rows(doc)])
+    db.execute("INSERT INTO scans (generated_at, document) VALUES (?, ?)", [doc["generated_at"], stored_text(doc)])
+    db.conn.commit()
+    db.conn.close()
+    upgraded = open_db(path)
+    assert "skill_files" in upgraded.view_names() and "skill_files" not in upgraded.table_names()
+    assert upgraded.execute("SELECT * FROM skill_files ORDER BY skill_id, path").fetchall() == _file_rows(doc)
 
 
 def test_latest_inventory_reads_documents_stored_whole(tmp_path: Path) -> None:

@@ -323,3 +323,19 @@ def skills_inventory(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["skills_changes"].create_index(["skill_id"])
+
+
+@migration("skills_0002_files_view")
+def skills_files_view(db: sqlite_utils.Database) -> None:
+    # The files of the current skills, read from the newest stored inventory document, which lists them all
+    # anyway: writing them again as 100k rows was half of a first 10k-skill scan's store (and a third of the
+    # database), for a table nothing in skill-insights reads — it is there for the user's own queries.
+    db.execute("DROP TABLE skill_files")
+    db.create_view(
+        "skill_files",
+        "SELECT json_extract(s.value, '$.id') AS skill_id, json_extract(f.value, '$.path') AS path,"
+        " json_extract(f.value, '$.size') AS size, json_extract(f.value, '$.sha256') AS sha256,"
+        " json_extract(f.value, '$.kind') AS kind, json_extract(f.value, '$.is_link') AS is_link"
+        " FROM scans, json_each(scans.document, '$.skills') AS s, json_each(s.value, '$.files') AS f"
+        " WHERE scans.id = (SELECT max(id) FROM scans WHERE document IS NOT NULL)",
+    )

@@ -1,8 +1,9 @@
 """The inventory in SQLite: the current skills, their locations, files and manifests, one row per scan, and
 the diff of each scan against the one before (added / removed / changed), for "recently changed".
 
-Tables (migration `skills_0001_inventory`): scans, skills, skill_locations, skill_files, manifests,
-skills_changes. The current-state tables hold the latest scan only; `skills_changes` keeps the history.
+Tables (migrations `skills_0001_inventory`, `skills_0002_files_view`): scans, skills, skill_locations,
+manifests, skills_changes, and the view skill_files (the files listed by the newest stored document). The
+current-state tables hold the latest scan only; `skills_changes` keeps the history.
 """
 
 from __future__ import annotations
@@ -40,44 +41,6 @@ def _diff(old: dict[str, tuple[str, str]], new: list[dict[str, Any]]) -> list[tu
         if sid not in seen:
             out.append(("removed", sid, name, None))
     return out
-
-
-def _store_files(conn: Any, skills: list[dict[str, Any]], fresh: bool) -> None:
-    """Make `skill_files` hold exactly the files of `skills`, rewriting only the skills whose rows differ:
-    a re-scan usually changes a few skills of thousands, and 100k row inserts are most of a store's time.
-    Rows go in (skill_id, path) order, the primary key's, so the B-tree grows at its end."""
-    sql = "INSERT OR IGNORE INTO skill_files (skill_id, path, size, sha256, kind, is_link) VALUES (?,?,?,?,?,?)"
-    if fresh:  # nothing to compare with: every row, in key order (a skill's files come sorted by path)
-        conn.execute("DELETE FROM skill_files")
-        conn.executemany(sql, [(s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
-                               for s in sorted(skills, key=itemgetter("id")) for f in s["files"]])
-        return
-    old: dict[str, set[tuple[Any, ...]]] = {}
-    for row in conn.execute("SELECT skill_id, path, size, sha256, kind, is_link FROM skill_files"):
-        rows = old.get(row[0])
-        if rows is None:
-            old[row[0]] = {row}
-        else:
-            rows.add(row)
-    inserts: list[tuple[Any, ...]] = []
-    seen: set[str] = set()
-    for s in sorted(skills, key=lambda s: s["id"]):
-        sid = s["id"]
-        if sid in seen:
-            continue  # INSERT OR IGNORE: the first skill with an id keeps its files
-        seen.add(sid)
-        rows_by_path: dict[str, tuple[Any, ...]] = {}
-        for f in s["files"]:
-            if f["path"] not in rows_by_path:
-                rows_by_path[f["path"]] = (sid, f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
-        prev = old.pop(sid, None)
-        if prev is not None:
-            if prev == set(rows_by_path.values()):
-                continue
-            conn.execute("DELETE FROM skill_files WHERE skill_id = ?", [sid])
-        inserts.extend(sorted(rows_by_path.values(), key=itemgetter(1)))
-    conn.executemany("DELETE FROM skill_files WHERE skill_id = ?", [(sid,) for sid in old])  # skills gone
-    conn.executemany(sql, inserts)
 
 
 ROWS_VERSION = 1  # bump when the rows written from a document change: a stored document then never matches
@@ -126,7 +89,7 @@ def store_scan(
 
     A scan that found exactly what the latest stored document holds (the usual re-scan) records its row and
     nothing else: the document is not stored twice and the current tables are already right. Otherwise the
-    document is stored and the tables rewritten (skill files only for the skills whose files differ).
+    document is stored and the tables rewritten (the skill_files view reads the stored document).
     `check` (the schema check) runs first for a document that is not the stored one: a stored one passed it
     when stored. `before_commit` runs last inside the transaction. Whatever either raises rolls the whole scan
     back."""
@@ -198,7 +161,6 @@ def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[str, str]],
             key=itemgetter(0),
         ),
     )
-    _store_files(conn, doc["skills"], fresh=not old)
     conn.executemany(
         "INSERT OR IGNORE INTO manifests (path, kind, name, version, scope, data) VALUES (?,?,?,?,?,?)",
         [(m["path"], m["kind"], m.get("name"), m.get("version"), m.get("scope"), orjson.dumps(m).decode())

@@ -708,7 +708,7 @@ def _session_projects(db) -> list[Path]:
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
-    from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc
+    from skill_insights.collectors.skills import POOL_THRESHOLD, can_fork, paused_gc
     from skill_insights.collectors.skills import scan as run_scan
     from skill_insights.collectors.skills.store import store_scan
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
@@ -751,7 +751,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             from skill_insights.schemas.validate import SchemaCheck
 
             nonlocal checking
-            checking = SchemaCheck(doc, "inventory", background=big)
+            checking = SchemaCheck(doc, "inventory", background=big and can_fork())
 
         def finish_check() -> None:
             from skill_insights.schemas.validate import SchemaError

@@ -673,11 +673,6 @@ def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None,
 # -- skills inventory (issue 4) -----------------------------------------------------------------------------
 
 
-def _schema_error(e) -> click.ClickException:
-    """A SchemaError of the inventory as the one line the user sees, naming the failing path."""
-    return click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}")
-
-
 def _existing_db():
     """The store (a plain connection) if it exists and opens, else None: a scan never creates it just to read
     it, nor fails on a store it only reads from (storing says why)."""
@@ -708,10 +703,11 @@ def _session_projects(db) -> list[Path]:
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
-    from skill_insights.collectors.skills import POOL_THRESHOLD, can_fork, paused_gc
+    from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc
     from skill_insights.collectors.skills import scan as run_scan
-    from skill_insights.collectors.skills.store import store_scan
+    from skill_insights.collectors.skills.output import OutputFailed, publish
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
+    from skill_insights.schemas.validate import SchemaError
 
     for r in roots:
         if not r.is_dir():
@@ -735,60 +731,13 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
                            registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
         finally:
             registry.close()
-
-        # For a big inventory two forked children work while this process stores it: one serializes and
-        # writes the -o file, one checks the schema. The file is renamed into place only once the document
-        # passed, and the store commits only once the file is in place; a failure rolls the store back.
-        big = len(doc["skills"]) >= POOL_THRESHOLD
-        writer = None
-        if output is not None:
-            from skill_insights.collectors.skills.output import InventoryWriter
-
-            writer = InventoryWriter(output, doc, fork=big)
-        checking = None  # started by store_scan, unless the usual re-scan found the stored document again
-
-        def start_check() -> None:
-            from skill_insights.schemas.validate import SchemaCheck
-
-            nonlocal checking
-            checking = SchemaCheck(doc, "inventory", background=big and can_fork())
-
-        def finish_check() -> None:
-            from skill_insights.schemas.validate import SchemaError
-
-            try:
-                checking.wait()
-            except SchemaError as e:
-                if writer is not None:
-                    writer.abort()  # an invalid document is not written
-                raise _schema_error(e) from None
-
-        def write_output() -> None:
-            if writer is None:
-                return
-            try:
-                writer.finish()
-            except OSError as e:  # an unwritable -o is a user error: one line, not a traceback
-                raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
-
-        def before_commit() -> None:
-            if checking is not None:
-                finish_check()
-            write_output()
-
         try:
-            diff = store_scan(db if db is not None else _reader(), doc, before_commit=before_commit,
-                              check=start_check)
-        except Exception:  # the store failed: the file is still written, once the document passed
-            if checking is None:
-                start_check()
-            finish_check()
-            write_output()
-            raise
-        except BaseException:  # interrupted (Ctrl-C): nothing is written
-            if writer is not None:
-                writer.abort()
-            raise
+            diff = publish(doc, lambda: db if db is not None else _reader(), output,
+                           background=len(doc["skills"]) >= POOL_THRESHOLD)
+        except SchemaError as e:
+            raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
+        except OutputFailed as e:  # an unwritable -o is a user error: one line, not a traceback
+            raise click.ClickException(f"cannot write {output}: {e.error.strerror or e.error}") from None
     if as_json:
         _echo_json(doc)
         return

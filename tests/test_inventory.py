@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from skill_insights.cli import _schema_error, cli
+from skill_insights.cli import cli
 from skill_insights.collectors.skills import scan
 from skill_insights.schemas.validate import SchemaError, validate
 
@@ -204,7 +204,18 @@ def test_schema_failure_names_the_path(env):
     with pytest.raises(SchemaError) as e:
         validate(doc, "inventory")
     assert e.value.path == "$.skills[0].locations[0].scope"
-    assert "schema at $.skills[0].locations[0].scope: 'galaxy'" in _schema_error(e.value).message
+    # Published, it is neither written nor stored, in a child or here.
+    from skill_insights.collectors.skills.output import publish
+    from skill_insights.store import open_reader
+
+    db = open_reader(env["tmp"] / "store.db")
+    for background in (True, False):
+        out = env["tmp"] / f"inv-{background}.json"
+        with pytest.raises(SchemaError) as again:
+            publish(doc, lambda: db, out, background=background)
+        assert again.value.path == e.value.path
+        assert not out.exists() and not list(env["tmp"].glob(".tmp-*"))
+        assert db.execute("SELECT count(*) FROM scans").fetchone()[0] == 0
     # The scan's check, in a forked child or here, gives the same verdict, as often as it is asked.
     from skill_insights.schemas.validate import SchemaCheck
 
@@ -332,3 +343,25 @@ def test_cli_scan_refuses_an_output_that_is_not_a_regular_file(env, kind):
     elif kind == "dir":
         assert out.is_dir() and not any(out.iterdir())
     assert not list(env["tmp"].glob("*.tmp"))
+
+
+def test_publish_writes_the_file_when_the_store_fails(env):
+    # The store can't be opened (its folder is a file): the -o file is still written, once the document
+    # passed its schema, and the store's error is what the caller sees.
+    from skill_insights.collectors.skills.output import publish
+    from skill_insights.store import open_reader
+
+    w = build_world(env)
+    doc = scan([w["proj"]], agent_dirs=False)
+    blocker = env["tmp"] / "not-a-folder"
+    blocker.write_text("x\n")
+    out = env["tmp"] / "inv.json"
+    with pytest.raises(FileExistsError):
+        publish(doc, lambda: open_reader(blocker / "store.db"), out, background=False)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
+    # Invalid as well: the schema's verdict wins, and nothing is written.
+    doc["skills"][0]["locations"][0]["scope"] = "galaxy"
+    out.unlink()
+    with pytest.raises(SchemaError):
+        publish(doc, lambda: open_reader(blocker / "store.db"), out, background=False)
+    assert not out.exists()

@@ -1,9 +1,10 @@
-"""Write the inventory JSON file (`scan -o`) while the caller checks and stores the same document.
+"""The inventory's two outputs, the `scan -o` JSON file and the store, written together: `publish`.
 
-Serializing and writing ~40 MB for 10k skills takes a tenth of a second; a forked child does it at once,
-into a temporary file beside the target, and renames it over the target only when the caller says the
-document passed its schema — so an invalid document is never written, as before, and the work overlaps
-the caller's validation and store. Without fork the same steps run in the caller, in that order.
+Serializing and writing ~40 MB for 10k skills takes a tenth of a second, and checking the schema another;
+for a big inventory forked children do both while this process stores the document. The file is written
+into a temporary file beside the target and renamed over it only once the document passed its schema — so
+an invalid document is never written — and the store commits only once the file is in place. Without fork
+the same steps run here, in that order.
 """
 
 from __future__ import annotations
@@ -11,13 +12,68 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from skill_insights.collectors.skills import can_fork, read_all, write_all
+from skill_insights.collectors.skills.store import store_scan
 from skill_insights.outputs import commit, stage, write_atomic
+from skill_insights.schemas.validate import SchemaCheck, SchemaError
+
+
+class OutputFailed(Exception):
+    """The -o file could not be written; `error` is the OSError of the write."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def publish(doc: dict[str, Any], open_store: Callable[[], Any], output: Path | None, *, background: bool
+            ) -> dict[str, Any]:
+    """Check `doc` against the inventory schema, write it to `output` (when given) and store it (store_scan's
+    diff is returned). SchemaError for an invalid document: nothing is written or stored. OutputFailed when
+    the file can't be written: nothing is stored. When the store fails (or can't be opened) the file is still
+    written, once the document passed, and the store's error raised. Interrupted: nothing is written.
+
+    `background` (a big inventory): the file and the check are each done by a forked child meanwhile. The
+    check is skipped when the store finds it already holds this very document (the usual re-scan): a stored
+    document passed it when stored."""
+    writer = InventoryWriter(output, doc, fork=background) if output is not None else None
+    checking: SchemaCheck | None = None
+
+    def start_check() -> None:
+        nonlocal checking
+        checking = SchemaCheck(doc, "inventory", background=background and can_fork())
+
+    def finish() -> None:  # the verdict, then the file
+        if checking is not None:
+            try:
+                checking.wait()
+            except SchemaError:
+                if writer is not None:
+                    writer.abort()
+                raise
+        if writer is not None:
+            try:
+                writer.finish()
+            except OSError as e:
+                raise OutputFailed(e) from None
+
+    try:
+        return store_scan(open_store(), doc, before_commit=finish, check=start_check)
+    except Exception:
+        if checking is None:
+            start_check()
+        finish()  # the same verdict again, or the file now; an error of its own replaces the store's
+        raise
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
 
 
 def _json(doc: dict[str, Any]) -> bytes:

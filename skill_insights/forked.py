@@ -58,6 +58,16 @@ class Forked:
         return value
 
 
+    def cancel(self) -> None:
+        """Kill the child if it still runs, and reap it: its answer is no longer wanted."""
+        self._receive.close()
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc.join()
+            self.proc = None
+
+
 def _child(send, parent: int, fn: Callable[..., Any], args: tuple) -> None:
     import threading
 

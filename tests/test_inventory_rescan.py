@@ -361,3 +361,49 @@ def test_rescan_sees_a_change_behind_a_link_into_a_skipped_folder(tmp_path: Path
     after = hashes(scan([tmp_path / "repo"], agent_dirs=False, cache_file=cache))
     assert after["l.md"] != before["l.md"]
     assert after == hashes(scan([tmp_path / "repo"], agent_dirs=False))  # what a scan without cache finds
+
+
+_PUBLISH_INTERRUPTED = """
+import os, sqlite3, sys
+from pathlib import Path
+from skill_insights.collectors.skills import scan
+from skill_insights.collectors.skills.output import publish
+from skill_insights.store import open_reader
+
+root, out, db_path, at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+doc = scan([root], agent_dirs=False, workers=1)
+open_reader(db_path).close()  # the schema
+
+
+class Interrupted(sqlite3.Connection):  # a Ctrl-C arriving while the store runs this statement
+    def execute(self, sql, *args):
+        if sql.startswith(at):
+            raise KeyboardInterrupt
+        return super().execute(sql, *args)
+
+
+try:
+    publish(doc, lambda: sqlite3.connect(db_path, isolation_level=None, factory=Interrupted), out, background=True)
+except KeyboardInterrupt:
+    print("interrupted")
+try:
+    print("child left", os.waitpid(-1, os.WNOHANG))
+except ChildProcessError:
+    print("no child left")
+"""
+
+
+@pytest.mark.parametrize("at", ["INSERT INTO scans", "DELETE FROM skill_locations"])
+def test_publish_interrupted_writes_nothing_and_leaves_no_child(tree: tuple[Path, list[Path]], tmp_path: Path,
+                                                               at: str) -> None:
+    # Regression: a Ctrl-C while storing left the schema check's child unreaped (a zombie).
+    root, _ = tree
+    out, db_path = tmp_path / "inv.json", tmp_path / "a.db"
+    r = subprocess.run([sys.executable, "-c", _PUBLISH_INTERRUPTED, str(root), str(out), str(db_path), at],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["interrupted", "no child left"], r.stdout
+    assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
+    import sqlite3
+
+    assert sqlite3.connect(db_path).execute("SELECT count(*) FROM scans").fetchone()[0] == 0

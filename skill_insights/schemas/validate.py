@@ -140,6 +140,12 @@ class SchemaCheck:
         if self._failure is not None:
             raise SchemaError(*self._failure)
 
+    def close(self) -> None:
+        """Stop a check still running in its child (the verdict is no longer wanted) and reap the child."""
+        if self._child is not None:
+            self._child.cancel()
+            self._child = None
+
     def _from_child(self) -> tuple[str, str] | None:
         from skill_insights.forked import ChildFailed
 

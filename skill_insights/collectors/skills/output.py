@@ -66,14 +66,22 @@ def publish(doc: dict[str, Any], open_store: Callable[[], Any], output: Path | N
     try:
         return store_scan(open_store(), doc, before_commit=finish, check=start_check)
     except Exception:
-        if checking is None:
-            start_check()
-        finish()  # the same verdict again, or the file now; an error of its own replaces the store's
+        try:
+            if checking is None:
+                start_check()
+            finish()  # the same verdict again, or the file now; an error of its own replaces the store's
+        except BaseException:
+            if writer is not None:
+                writer.abort()  # whatever stopped it (a Ctrl-C meanwhile): no child left waiting
+            raise
         raise
-    except BaseException:
+    except BaseException:  # interrupted: nothing is written
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        if checking is not None:
+            checking.close()  # a check still running when the store stopped: killed and reaped
 
 
 def _json(doc: dict[str, Any]) -> bytes:
@@ -145,9 +153,9 @@ class InventoryWriter:
         os.close(go_w)
         try:
             data = read_all(res_r)
-        finally:
+        finally:  # even when interrupted: the child, told what to do, finishes on its own and is reaped here
             os.close(res_r)
-        _, status = os.waitpid(pid, 0)
+            _, status = os.waitpid(pid, 0)
         return data if os.waitstatus_to_exitcode(status) == 0 and data else None
 
     def finish(self) -> None:

@@ -407,3 +407,65 @@ def test_publish_interrupted_writes_nothing_and_leaves_no_child(tree: tuple[Path
     import sqlite3
 
     assert sqlite3.connect(db_path).execute("SELECT count(*) FROM scans").fetchone()[0] == 0
+
+
+def test_a_folder_swapped_for_an_outside_link_after_discovery_is_not_read(tmp_path: Path) -> None:
+    # Regression: the root's listing comes from discovery; a subfolder replaced by a symlink to a folder
+    # outside the skill after that was walked into, and the outside file hashed as the skill's own.
+    import hashlib
+    import shutil
+
+    from skill_insights.collectors.skills.discover import discover
+
+    sk = _skill(tmp_path / "root" / "sk", "sk")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "guide.md").write_text("SECRET outside the skill\n")
+    [c] = discover([tmp_path / "root"], agent_dirs=False).candidates.values()
+    shutil.rmtree(sk / "references")
+    os.symlink(outside, sk / "references")
+    res = process_skill(c.realpath, c.listing)
+    secret = hashlib.sha256(b"SECRET outside the skill\n").hexdigest()
+    assert all(f["sha256"] != secret for f in res["files"])
+    assert [f["path"] for f in res["files"]] == ["SKILL.md", "scripts/run.sh"]
+    assert ("unreadable_dir", "references") in [(f["code"], f.get("path")) for f in res["findings"]]
+    assert res["sig"] != signature(c.realpath)  # the next scan reads it again (and lists the link)
+
+
+def test_names_that_are_not_utf8_are_findings_not_crashes(tmp_path: Path) -> None:
+    # Regression: a file name with bytes that are not UTF-8 came back with lone surrogates, which crashed
+    # the signature and every JSON encoding of the inventory.
+    sk = _skill(tmp_path / "repo" / ".claude" / "skills" / "sk", "sk")
+    bad = os.fsdecode(b"bad\xff.md")
+    (sk / "references" / bad).write_text("x\n")
+    os.symlink(bad, sk / "references" / "to-bad.md")
+    res = process_skill(os.path.realpath(sk))
+    assert ("name_not_utf8", "references/bad\ufffd.md") in [(f["code"], f.get("path")) for f in res["findings"]]
+    assert res["sig"] == signature(os.path.realpath(sk))
+    doc = scan([tmp_path / "repo"], agent_dirs=False)
+    link = next(f for f in doc["skills"][0]["files"] if f["path"] == "references/to-bad.md")
+    assert link["link_target"] == "bad\ufffd.md" and link["sha256"] is not None
+    orjson.dumps(doc)  # encodable
+
+
+def test_a_linked_skill_md_is_parsed_and_every_link_kind_keeps_the_signature(tmp_path: Path) -> None:
+    # Regression: SKILL.md as a link to a file inside the skill was listed but never parsed (no name).
+    sk = tmp_path / "sk"
+    _skill(sk, "ignored")
+    (sk / "README.md").write_text("---\nname: linked-md\ndescription: Through a link.\n---\nBody.\n")
+    (sk / "SKILL.md").unlink()
+    os.symlink("README.md", sk / "SKILL.md")
+    outside = tmp_path / "outside.md"
+    outside.write_text("out\n")
+    os.symlink(outside, sk / "out.md")  # outside: listed, not read
+    os.symlink("missing.md", sk / "broken.md")
+    os.symlink("references", sk / "refs-link")  # a folder inside
+    os.symlink("loop-b", sk / "loop-a")
+    os.symlink("loop-a", sk / "loop-b")
+    real = os.path.realpath(sk)
+    res = process_skill(real)
+    assert res["name"] == "linked-md" and res["description"] == "Through a link."
+    codes = {f["code"] for f in res["findings"]}
+    assert {"symlink_outside", "symlink_broken", "symlink_loop"} <= codes
+    assert res["sig"] == signature(real)
+    assert process_skill(real, None, res) is res

@@ -45,8 +45,26 @@ def file_kind(rel: str) -> str:
 
 
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FIRST = 32 * 1024  # below malloc's mmap threshold: a bigger first read costs an mmap per file
 _CHUNK = 1024 * 1024
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name is UTF-8 (one that is not comes from the OS with lone surrogates, which no JSON
+    document can hold)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A name as the inventory can show it: bytes that are not UTF-8 as replacement characters."""
+    return name if _utf8(name) else os.fsencode(name).decode("utf-8", "replace")
 
 
 def _read_rest(fd: int, first: bytes) -> bytes:
@@ -59,49 +77,70 @@ def _read_rest(fd: int, first: bytes) -> bytes:
     return b"".join(parts)
 
 
-def _read_hash(path: str) -> tuple[int, str | None]:
-    """(size, sha256 or None when too large) of one file (a link's target).
+def _read(fd: int) -> tuple[os.stat_result, bytes | None]:
+    """(stat, content) of an open file; content None when it is (or grew) over the size cap."""
+    st = os.fstat(fd)
+    if st.st_size > MAX_FILE_BYTES:
+        return st, None
+    data = os.read(fd, _FIRST)
+    if len(data) == _FIRST:  # a bigger file: read on, up to the cap
+        data = _read_rest(fd, data)
+        if len(data) > MAX_FILE_BYTES:  # it grew while we read
+            return st, None
+    return st, data
 
-    O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not followed; O_NONBLOCK: a FIFO
-    can't hang the scan.
-    """
-    fd = os.open(path, _O_FLAGS)
+
+def _open_beneath(root_fd: int, rel: str) -> int:
+    """Open `rel` below the skill root without following a symlink anywhere on the way: each folder is
+    opened from the one above with O_NOFOLLOW, so a path that became a link since it was resolved fails
+    (ELOOP, ENOTDIR) instead of leading out of the skill."""
+    parts = rel.split(os.sep)
+    fd = root_fd
     try:
-        st = os.fstat(fd)
-        if st.st_size > MAX_FILE_BYTES:
-            return st.st_size, None
-        data = os.read(fd, _FIRST)
-        if len(data) == _FIRST:  # a bigger file: read on, up to the cap
-            data = _read_rest(fd, data)
-            if len(data) > MAX_FILE_BYTES:  # it grew while we read
-                return len(data), None
+        for part in parts[:-1]:
+            below = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            if fd != root_fd:
+                os.close(fd)
+            fd = below
+        return os.open(parts[-1], _O_FLAGS, dir_fd=fd)
     finally:
-        os.close(fd)
-    return len(data), hashlib.sha256(data).hexdigest()
+        if fd != root_fd:
+            os.close(fd)
 
 
-def _folders(root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
-             nested: list[str]) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]:
-    """(abs folder, rel posix prefix, [(file name, is_link)]) of every folder holding files of the skill, by
-    the walk rules; the same for a full read and for a re-scan signature, so both see the same files in the
-    same order. One item per folder rather than per file: the per-file loops stay in the callers, tight."""
-    stack: list[tuple[str, str, int, list[tuple[str, bool, bool]] | None]] = [(root, "", 0, top)]
+def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
+             nested: list[str]) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
+    """(folder fd, abs folder, rel posix prefix, [(file name, is_link)]) of every folder holding files of the
+    skill, by the walk rules; the same for a full read and for a re-scan signature, so both see the same files
+    in the same order. One item per folder rather than per file: the per-file loops stay in the callers.
+
+    Each folder is opened from its parent's descriptor with O_NOFOLLOW and listed through it, and its files
+    are to be opened relative to the fd given (valid until the next item): a folder swapped for a symlink
+    after it was listed (even after discovery listed the root) is refused, never walked into."""
+    stopped = False
     count = 0
     sep = os.sep
-    while stack:
-        d, rel, depth, listing = stack.pop()
+
+    def visit(dfd: int, d: str, rel: str, depth: int, listing: list[tuple[str, bool, bool]] | None
+              ) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
+        nonlocal stopped, count
         if listing is None:
             try:
-                with os.scandir(d) as it:
+                with os.scandir(dfd) as it:
                     listing = [(e.name, e.is_dir(follow_symlinks=False), e.is_symlink()) for e in it]
             except OSError as e:
                 findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning", rel or "."))
-                continue
+                return
         if depth > 0 and any(n == SKILL_MD and not isd for n, isd, _ in listing):
             nested.append(d)  # a skill inside a skill is its own skill, not supporting files
-            continue
+            return
         files: list[tuple[str, bool]] = []
+        folders: list[str] = []
         for name, is_dir, is_link in listing:
+            if not _utf8(name):
+                findings.append(finding("name_not_utf8", "a name that is not UTF-8: not listed", "warning",
+                                        f"{rel}{shown(name)}"))
+                continue
             if is_dir and not is_link:
                 if name in SKIP_DIRS:
                     continue
@@ -109,19 +148,44 @@ def _folders(root: str, top: list[tuple[str, bool, bool]] | None, findings: list
                     findings.append(finding("depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed",
                                             "info", f"{rel}{name}"))
                     continue
-                stack.append((f"{d}{sep}{name}", f"{rel}{name}/", depth + 1, None))
+                folders.append(name)
                 continue
             files.append((name, is_link))
         count += len(files)
         if count > MAX_FILES:
             del files[len(files) - (count - MAX_FILES):]
             if files:
-                yield d, rel, files
+                yield dfd, d, rel, files
             findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed",
                                     "warning"))
+            stopped = True
             return
         if files:
-            yield d, rel, files
+            yield dfd, d, rel, files
+        for name in reversed(folders):  # the order of a stack: last listed first
+            try:
+                sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+            except OSError as e:  # gone, or swapped for a link since it was listed
+                findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning",
+                                        f"{rel}{name}"))
+                continue
+            try:
+                yield from visit(sub, f"{d}{sep}{name}", f"{rel}{name}/", depth + 1, None)
+            finally:
+                os.close(sub)
+            if stopped:
+                return
+
+    yield from visit(root_fd, root, "", 0, top)
+
+
+def _open_root(root: str, findings: list[dict[str, Any]] | None) -> int | None:
+    try:
+        return os.open(root, _DIR_FLAGS)
+    except OSError as e:
+        if findings is not None:
+            findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning", "."))
+        return None
 
 
 def _stamp(rel: str, st: os.stat_result) -> str:
@@ -133,37 +197,47 @@ def signature(root: str, top: list[tuple[str, bool, bool]] | None = None) -> str
     """A digest of every file's (path, inode, size, mtime): equal digests → the cached result still holds.
     One lstat per file instead of open/read/close: what makes a re-scan cheap."""
     lines: list[str] = []
-    lstat = os.lstat
-    for d, rel, files in _folders(root, top, [], []):
-        prefix = d + os.sep
-        for name, is_link in files:
-            if is_link:
-                line = _link_stamp(prefix + name, rel + name, root)
-                if line is not None:
-                    lines.append(line)
-                continue
-            try:
-                st = lstat(prefix + name)
-            except OSError:
-                continue
-            lines.append(_stamp(rel + name, st))
+    stat = os.stat
+    root_fd = _open_root(root, None)
+    if root_fd is not None:
+        try:
+            for dfd, d, rel, files in _folders(root_fd, root, top, [], []):
+                for name, is_link in files:
+                    if is_link:
+                        line = _link_stamp(dfd, d, name, rel + name, root)
+                        if line is not None:
+                            lines.append(line)
+                        continue
+                    try:
+                        st = stat(name, dir_fd=dfd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    lines.append(_stamp(rel + name, st))
+        finally:
+            os.close(root_fd)
     return hashlib.blake2b("".join(lines).encode(), digest_size=16).hexdigest()
 
 
-def _link_stamp(path: str, rel: str, root: str) -> str | None:
+def _link_stamp(dfd: int, d: str, name: str, rel: str, root: str) -> str | None:
     """A symlink's signature line: the link, and its target when that is inside the skill (its content is
     hashed as the link's), which may sit in a folder the walk skips (`node_modules/`) and so on no other line.
     A target outside the skill is never looked at."""
-    try:
-        st = os.lstat(path)
-    except OSError:
+    own = _link_own(dfd, name, rel)
+    if own is None:
         return None
-    line = _stamp(rel, st)
-    real = os.path.realpath(path)
+    real = os.path.realpath(f"{d}{os.sep}{name}")
     if within(real, root):
         with contextlib.suppress(OSError):
-            line = line[:-1] + _stamp("", os.stat(real))  # the target's fields on the same line
-    return line
+            return own + _stamp("", os.stat(real))  # the target's fields on the same line
+    return own + "\n"
+
+
+def _link_own(dfd: int, name: str, rel: str) -> str | None:
+    """The link's own fields of its signature line (no line end); None when it is gone."""
+    try:
+        return _stamp(rel, os.stat(name, dir_fd=dfd, follow_symlinks=False))[:-1]
+    except OSError:
+        return None
 
 
 def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
@@ -183,51 +257,55 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     stamps: list[str] = []  # the signature's lines, in `signature`'s order
     sha256 = hashlib.sha256
     os_open, os_fstat, os_read, os_close = os.open, os.fstat, os.read, os.close
-    for d, rel, names in _folders(root, top_names, findings, nested):
-        prefix = d + os.sep
-        top = rel.split("/", 1)[0] if rel else ""
-        kind = _KIND_BY_TOP.get(top, "other") if top else "other"
-        for name, is_link in names:
-            p = prefix + name
-            r = rel + name
-            if is_link:
-                _link(p, r, root, files, findings)
-                line = _link_stamp(p, r, root)
-                if line is not None:
-                    stamps.append(line)
-                continue
-            # Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most skill
-            # files are small. O_NOFOLLOW: a path swapped for a symlink since the listing is refused, not
-            # followed; O_NONBLOCK: a FIFO planted in a skill folder can't hang the scan.
-            try:
-                fd = os_open(p, _O_FLAGS)
+    root_fd = _open_root(root, findings)
+    try:
+        for dfd, d, rel, names in _folders(root_fd, root, top_names, findings, nested) if root_fd is not None else ():
+            top = rel.split("/", 1)[0] if rel else ""
+            kind = _KIND_BY_TOP.get(top, "other") if top else "other"
+            for name, is_link in names:
+                r = rel + name
+                if is_link:
+                    line, data = _link(dfd, d, name, r, root, root_fd, files, findings)
+                    if line is not None:
+                        stamps.append(line)
+                    if not rel and name == SKILL_MD and data is not None:
+                        skill_md = data  # SKILL.md linked to a file inside the skill: that file is it
+                    continue
+                # Raw os.open/os.read: a buffered `open()` costs several times more per small file, and most
+                # skill files are small. Relative to the folder's fd with O_NOFOLLOW: a file swapped for a
+                # symlink since the listing is refused, not followed; O_NONBLOCK: a FIFO can't hang the scan.
                 try:
-                    st = os_fstat(fd)
-                    data: bytes | None = None
-                    if st.st_size <= MAX_FILE_BYTES:
-                        data = os_read(fd, _FIRST)
-                        if len(data) == _FIRST:
-                            data = _read_rest(fd, data)
-                finally:
-                    os_close(fd)
-            except OSError as e:
-                findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
-                continue
-            stamps.append(_stamp(r, st))
-            if data is not None and len(data) <= MAX_FILE_BYTES:
-                size = len(data)
-                sha: str | None = sha256(data).hexdigest()
-            else:  # too large (or it grew past the cap while we read)
-                size = st.st_size if data is None else len(data)
-                sha = data = None
-                findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
-            if not rel and name == SKILL_MD:
-                files.append({"path": r, "size": size, "sha256": sha, "kind": "skill_md", "is_link": False})
-                skill_md = data
-                if data is None:
-                    skill_md_error = "too_large"
-            else:
-                files.append({"path": r, "size": size, "sha256": sha, "kind": kind, "is_link": False})
+                    fd = os_open(name, _O_FLAGS, dir_fd=dfd)
+                    try:
+                        st = os_fstat(fd)
+                        data: bytes | None = None
+                        if st.st_size <= MAX_FILE_BYTES:
+                            data = os_read(fd, _FIRST)
+                            if len(data) == _FIRST:
+                                data = _read_rest(fd, data)
+                    finally:
+                        os_close(fd)
+                except OSError as e:
+                    findings.append(finding("unreadable_file", f"cannot read: {e.strerror or e}", "warning", r))
+                    continue
+                stamps.append(_stamp(r, st))
+                if data is not None and len(data) <= MAX_FILE_BYTES:
+                    size = len(data)
+                    sha: str | None = sha256(data).hexdigest()
+                else:  # too large (or it grew past the cap while we read)
+                    size = st.st_size if data is None else len(data)
+                    sha = data = None
+                    findings.append(finding("file_too_large", f"{size} bytes: listed, not hashed", "info", r))
+                if not rel and name == SKILL_MD:
+                    files.append({"path": r, "size": size, "sha256": sha, "kind": "skill_md", "is_link": False})
+                    skill_md = data
+                    if data is None:
+                        skill_md_error = "too_large"
+                else:
+                    files.append({"path": r, "size": size, "sha256": sha, "kind": kind, "is_link": False})
+    finally:
+        if root_fd is not None:
+            os_close(root_fd)
     sig = hashlib.blake2b("".join(stamps).encode(), digest_size=16)
 
     doc: dict[str, Any] = {"realpath": root, "nested": nested, "sig": sig.hexdigest()}
@@ -266,36 +344,46 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     return doc
 
 
-def _link(p: str, r: str, root: str, files: list[dict[str, Any]], findings: list[dict[str, Any]]) -> None:
-    """A symlink inside the skill: read it only when it resolves inside the root, to a file."""
+def _link(dfd: int, d: str, name: str, r: str, root: str, root_fd: int, files: list[dict[str, Any]],
+          findings: list[dict[str, Any]]) -> tuple[str | None, bytes | None]:
+    """A symlink inside the skill: its target is read only when it resolves inside the root, to a file, and
+    is opened from the root without following any link on the way. (its signature line, the content read)
+    — the line built from the very file hashed, so a target changed meanwhile is read again next time."""
     try:
-        raw_target = os.readlink(p)
+        raw_target = shown(os.readlink(name, dir_fd=dfd))
     except OSError:
         raw_target = ""
+    p = f"{d}{os.sep}{name}"
     try:
         target = os.path.realpath(p, strict=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         code = "symlink_loop" if "loop" in str(e).lower() or getattr(e, "errno", 0) == 40 else "symlink_broken"
         findings.append(finding(code, f"symlink to {raw_target!r} does not resolve", "warning", r))
         files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
                       "link_target": raw_target, "outside": False})
-        return
+        return _link_stamp(dfd, d, name, r, root), None
     if not within(target, root):
         findings.append(finding("symlink_outside", f"symlink points outside the skill ({raw_target}): not read",
                                 "warning", r))
         files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
                       "link_target": raw_target, "outside": True})
-        return
-    if os.path.isdir(target):
-        return  # a folder link inside the skill: its files are listed at their real place (no loops)
-    if len(files) >= MAX_FILES:
-        return
+        return _link_stamp(dfd, d, name, r, root), None
+    if os.path.isdir(target) or len(files) >= MAX_FILES:
+        # A folder link inside the skill: its files are listed at their real place (no loops).
+        return _link_stamp(dfd, d, name, r, root), None
+    own = _link_own(dfd, name, r)
     try:
-        size, sha = _read_hash(target)
+        fd = _open_beneath(root_fd, target[len(root) + 1:])
+        try:
+            st, data = _read(fd)
+        finally:
+            os.close(fd)
     except OSError:
-        return
-    files.append({"path": r, "size": size, "sha256": sha, "kind": file_kind(r), "is_link": True,
-                  "link_target": raw_target, "outside": False})
+        return None, None  # changed since it was resolved: no line, so the next scan reads it again
+    files.append({"path": r, "size": st.st_size if data is None else len(data),
+                  "sha256": None if data is None else hashlib.sha256(data).hexdigest(), "kind": file_kind(r),
+                  "is_link": True, "link_target": raw_target, "outside": False})
+    return (None if own is None else own + _stamp("", st)), data
 
 
 def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str, dict[str, Any]],

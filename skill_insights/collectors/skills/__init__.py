@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from skill_insights.collectors.skills.discover import Candidate, Discovery, discover
-from skill_insights.collectors.skills.skilldir import process_skill, signature, within
+from skill_insights.collectors.skills.skilldir import process_skill, shown, signature, within
 from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
 from skill_insights.outputs import write_atomic
 
@@ -274,7 +274,7 @@ def _location(c: Candidate, d: Discovery, res: dict[str, Any]) -> dict[str, Any]
     }
     if c.is_link:
         try:
-            loc["link_target"] = os.readlink(c.path)
+            loc["link_target"] = shown(os.readlink(c.path))  # a target named in other bytes than UTF-8
         except OSError:
             loc["link_target"] = c.realpath  # a link further up the path
     if ctx.project_root:

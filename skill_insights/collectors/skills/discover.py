@@ -5,15 +5,23 @@ The walk uses os.scandir (file types come with the listing, no stat per entry), 
 holding SKILL.md (its contents are the skill's business), skips VCS/dependency/build folders, caps depth, and
 follows a directory symlink only when it is a skill or an agent skills dir — and then once per real path, so
 loops cannot recur.
+
+Hostile trees: manifests are opened non-blocking and read only when regular files (a FIFO named tessl.json
+can't hang the scan), and every manifest value is type-checked — what does not fit becomes a
+`manifest_invalid` finding, never a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS
 from skill_insights.collectors.skills.skillmd import finding
@@ -79,15 +87,91 @@ class Discovery:
     installed_plugins: dict[str, Any] | None = None
     _walked: set[str] = field(default_factory=set)  # real paths of folders already walked
     _starts: set[str] = field(default_factory=set)  # real paths of every start: a root walk skips them
+    _bad_manifests: set[str] = field(default_factory=set)  # manifests already reported: one finding each
 
 
-def read_json(path: str) -> Any:
-    """A small JSON file, or None when missing/too big/invalid (the caller records why)."""
-    with open(path, "rb") as f:
-        raw = f.read(MAX_MANIFEST_BYTES + 1)
+_O_MANIFEST = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_SYMLINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP), getattr(errno, "EFTYPE", errno.ELOOP)}
+
+
+def read_json(path: str, *, follow: bool = False) -> Any:
+    """A small JSON file. Raises OSError (missing, unreadable, a symlink unless `follow`) or ValueError (not a
+    regular file, over MAX_MANIFEST_BYTES, not JSON, nested too deeply): the caller records why.
+
+    O_NONBLOCK, then fstat on the open file: a FIFO or device is refused without a read that could block, and
+    the type checked is the one of the file read (no stat-then-open race). O_NOFOLLOW: a manifest that is a
+    symlink is refused rather than followed out of the tree (its directories may still be links)."""
+    fd = os.open(path, _O_MANIFEST if follow else _O_MANIFEST | _O_NOFOLLOW)
+    parts: list[bytes] = []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        total = 0
+        while total <= MAX_MANIFEST_BYTES and (chunk := os.read(fd, MAX_MANIFEST_BYTES + 1 - total)):
+            parts.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    raw = b"".join(parts)
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ValueError(f"over {MAX_MANIFEST_BYTES} bytes")
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def json_type(v: Any) -> str:
+    """How a finding names a JSON value's type (never the value: it may hold anything, newlines included)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
+
+
+def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optional: bool = False,
+                  follow: bool = False) -> dict[str, Any] | None:
+    """A manifest's top-level object, or None with a `manifest_invalid` finding (none when `optional` and the
+    file is simply not there)."""
+    try:
+        data = read_json(path, follow=follow)
+    except OSError as e:
+        if optional and e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        why = "a symlink: not followed" if e.errno in _SYMLINK_ERRNOS and not follow else (e.strerror or str(e))
+        findings.append(finding("manifest_invalid", f"{kind}: {_one_line(why)}", "warning", path))
+        return None
+    except ValueError as e:
+        findings.append(finding("manifest_invalid", f"{kind}: {_one_line(str(e))}", "warning", path))
+        return None
+    if not isinstance(data, dict):
+        findings.append(finding("manifest_invalid", f"{kind}: not a JSON object", "warning", path))
+        return None
+    return data
+
+
+def manifest_problems(kind: str, path: str, rec: dict[str, Any], problems: list[str],
+                      findings: list[dict[str, Any]]) -> bool:
+    """Report what a manifest held that did not fit (one finding); False when the record itself can't be kept
+    (text the inventory's JSON can't carry, e.g. a lone surrogate from a \\udXXX escape)."""
+    try:
+        orjson.dumps(rec)
+    except orjson.JSONEncodeError:
+        findings.append(finding("manifest_invalid", f"{kind}: text that is not valid Unicode: ignored", "warning",
+                                path))
+        return False
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        findings.append(finding("manifest_invalid", f"{kind}: ignored: {problems[0]}{more}", "warning", path))
+    return True
 
 
 def _agent_for(path: str) -> tuple[str | None, str | None]:
@@ -207,9 +291,9 @@ class Walker:
         if "tessl.json" in names:
             self._manifest(os.path.join(path, "tessl.json"), "tessl.json", c)
         for fname, kind in (("tile.json", "tile.json"), (".tessl-plugin/plugin.json", "tessl-plugin")):
-            if fname.split("/")[0] not in names or ("/" in fname and not os.path.isfile(os.path.join(path, fname))):
+            if fname.split("/")[0] not in names:
                 continue
-            m = self._manifest(os.path.join(path, fname), kind, c)
+            m = self._manifest(os.path.join(path, fname), kind, c, optional="/" in fname)
             if m is not None and path not in d.tiles:
                 name = m.get("name") if isinstance(m.get("name"), str) else None
                 ws, _, tile = (name or "").partition("/")
@@ -221,36 +305,34 @@ class Walker:
             if m is not None:
                 return replace(c, tile=path, scope="tile")
         if ".claude-plugin" in names:
-            pj = os.path.join(path, ".claude-plugin", "plugin.json")
-            mj = os.path.join(path, ".claude-plugin", "marketplace.json")
-            if os.path.isfile(pj):
-                m = self._manifest(pj, "claude-plugin", c)
-                if m is not None:
-                    prev = d.plugins.get(path) or {}
-                    mkt = prev.get("marketplace")
-                    if mkt is None and c.layout == "marketplaces":
-                        mkt = self._marketplace_of(path)
-                    d.plugins[path] = {"name": m.get("name") or prev.get("name") or os.path.basename(path),
-                                       "marketplace": mkt, "root": path,
-                                       "version": m.get("version") or prev.get("version")}
-                    return replace(c, plugin=path, scope="plugin", agent="claude-code")
-            if os.path.isfile(mj):
-                m = self._manifest(mj, "claude-marketplace", c)
-                if m is not None:
-                    for p in m.get("plugins") or []:
-                        src = p.get("source") if isinstance(p, dict) else None
-                        if not isinstance(src, str) or not isinstance(p.get("name"), str):
-                            continue  # a remote source (github, url): nothing on disk to map
-                        root = os.path.normpath(os.path.join(path, src))
-                        info = {"name": p["name"], "marketplace": m.get("name") or os.path.basename(path),
-                                "root": root, "version": p.get("version"), "declared_by": "marketplace"}
-                        d.plugins.setdefault(root, info)
-                        for sk in p.get("skills") or []:
-                            if isinstance(sk, str):
-                                d.plugins.setdefault(os.path.normpath(os.path.join(root, sk)), {**info})
-                    here = d.plugins.get(path)
-                    if here is not None:
-                        return replace(c, plugin=path)
+            # Opened, not isfile()-checked first: absent is ENOENT, and a FIFO or a link is a finding.
+            m = self._manifest(os.path.join(path, ".claude-plugin", "plugin.json"), "claude-plugin", c, True)
+            if m is not None:
+                prev = d.plugins.get(path) or {}
+                mkt = prev.get("marketplace")
+                if mkt is None and c.layout == "marketplaces":
+                    mkt = self._marketplace_of(path)
+                d.plugins[path] = {"name": m.get("name") or prev.get("name") or os.path.basename(path),
+                                   "marketplace": mkt, "root": path,
+                                   "version": m.get("version") or prev.get("version")}
+                return replace(c, plugin=path, scope="plugin", agent="claude-code")
+            m = self._manifest(os.path.join(path, ".claude-plugin", "marketplace.json"), "claude-marketplace", c,
+                               True)
+            if m is not None:
+                # The record's plugins: dicts with a non-empty str name, source str|None, skills [str].
+                for p in m["plugins"]:
+                    src = p["source"]
+                    if src is None:
+                        continue  # a remote source (github, url): nothing on disk to map
+                    root = os.path.normpath(os.path.join(path, src))
+                    info = {"name": p["name"], "marketplace": m.get("name") or os.path.basename(path),
+                            "root": root, "version": p["version"], "declared_by": "marketplace"}
+                    d.plugins.setdefault(root, info)
+                    for sk in p["skills"]:
+                        d.plugins.setdefault(os.path.normpath(os.path.join(root, sk)), {**info})
+                here = d.plugins.get(path)
+                if here is not None:
+                    return replace(c, plugin=path)
         return c
 
     def _marketplace_of(self, path: str) -> str | None:
@@ -260,50 +342,80 @@ class Walker:
             return parts[i + 1] if i + 1 < len(parts) else None
         return None
 
-    def _manifest(self, path: str, kind: str, c: Ctx) -> dict[str, Any] | None:
-        if path in self.d.manifests:
-            return self.d.manifests[path]
-        try:
-            data = read_json(path)
-        except (OSError, ValueError) as e:
-            self.d.findings.append(finding("manifest_invalid", f"{kind}: {e}", "warning", path))
+    def _manifest(self, path: str, kind: str, c: Ctx, optional: bool = False) -> dict[str, Any] | None:
+        d = self.d
+        if path in d.manifests:
+            return d.manifests[path]
+        if path in d._bad_manifests:
             return None
-        if not isinstance(data, dict):
-            self.d.findings.append(finding("manifest_invalid", f"{kind}: not a JSON object", "warning", path))
+        data = read_manifest(path, kind, d.findings, optional=optional)
+        if data is None:
+            d._bad_manifests.add(path)
             return None
         from skill_insights.collectors.skills.tessl import manifest_record
 
-        rec = manifest_record(kind, path, data, c.scope)
-        self.d.manifests[path] = rec
+        problems: list[str] = []
+        rec = manifest_record(kind, path, data, c.scope, problems)
+        if not manifest_problems(kind, path, rec, problems, d.findings):
+            d._bad_manifests.add(path)
+            return None
+        d.manifests[path] = rec
         return rec
 
 
 def _installed_plugins(claude_dir: Path, disc: Discovery) -> None:
-    """`installed_plugins.json` (v1: {key: {...}}, v2: {key: [{...}]}) → which plugin roots are installed."""
-    path = claude_dir / "plugins" / "installed_plugins.json"
-    if not path.is_file():
+    """`installed_plugins.json` (v1: {key: {...}}, v2: {key: [{...}]}) → which plugin roots are installed.
+
+    Claude Code's own file, so a link to it is followed (dotfile setups); still opened non-blocking and read
+    only when regular. A file whose `plugins` is not an object leaves `installed` unknown, not all-false."""
+    path = str(claude_dir / "plugins" / "installed_plugins.json")
+    kind = "installed_plugins.json"
+    data = read_manifest(path, kind, disc.findings, optional=True, follow=True)
+    if data is None:
         return
-    try:
-        data = read_json(str(path))
-    except (OSError, ValueError) as e:
-        disc.findings.append(finding("manifest_invalid", f"installed_plugins.json: {e}", "warning", str(path)))
+    plugins = data.get("plugins")
+    if plugins is not None and not isinstance(plugins, dict):
+        disc.findings.append(finding("manifest_invalid", f"{kind}: plugins is {json_type(plugins)}, not an object",
+                                     "warning", path))
         return
-    plugins = data.get("plugins") if isinstance(data, dict) else None
+    problems: list[str] = []
     keys: set[str] = set()
     install_paths: set[str] = set()
     entries: list[dict[str, Any]] = []
     for key, val in (plugins or {}).items():
+        if not isinstance(val, (dict, list)):
+            problems.append(f"a plugin entry is {json_type(val)}, not an object or a list")
+            continue
         keys.add(key)
         for inst in val if isinstance(val, list) else [val]:
-            if isinstance(inst, dict):
-                ip = inst.get("installPath")
-                if isinstance(ip, str):
+            if not isinstance(inst, dict):
+                problems.append(f"an install record is {json_type(inst)}, not an object")
+                continue
+            ip = inst.get("installPath")
+            if ip is not None and not isinstance(ip, str):
+                problems.append(f"an installPath is {json_type(ip)}, not a string")
+                ip = None
+            elif ip is not None:
+                try:
                     install_paths.add(os.path.realpath(os.path.expanduser(ip)))
-                entries.append({"plugin": key, "version": inst.get("version"), "scope": inst.get("scope"),
-                                "install_path": ip, "last_updated": inst.get("lastUpdated")})
+                except (OSError, ValueError):  # a NUL byte, or a name the OS refuses
+                    problems.append("an installPath is not a usable path")
+                    ip = None
+            entry: dict[str, Any] = {"plugin": key, "install_path": ip}
+            for field_name, json_key in (("version", "version"), ("scope", "scope"),
+                                         ("last_updated", "lastUpdated")):
+                v = inst.get(json_key)
+                if v is not None and not isinstance(v, str):
+                    problems.append(f"a {json_key} is {json_type(v)}, not a string")
+                    v = None
+                entry[field_name] = v
+            entries.append(entry)
+    rec = {"kind": "installed_plugins", "path": path, "scope": "user", "name": None, "version": None,
+           "plugins": entries}
+    if not manifest_problems(kind, path, rec, problems, disc.findings):
+        return
     disc.installed_plugins = {"keys": keys, "paths": install_paths}
-    disc.manifests[str(path)] = {"kind": "installed_plugins", "path": str(path), "scope": "user",
-                                 "name": None, "version": None, "plugins": entries}
+    disc.manifests[path] = rec
 
 
 def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[Path] | None = None,
@@ -336,8 +448,7 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
         for suf, agent in PROJECT_DIRS:
             w.start(proj / suf, Ctx("project", agent, project_root=str(proj)), "session-project", max_depth=4)
         w.start(proj / ".tessl", Ctx("project", project_root=str(proj)), "session-project", max_depth=6)
-        if (proj / "tessl.json").is_file():
-            w._manifest(str(proj / "tessl.json"), "tessl.json", Ctx("project", project_root=str(proj)))
+        w._manifest(str(proj / "tessl.json"), "tessl.json", Ctx("project", project_root=str(proj)), True)
     for r in roots:
         w.start(r, Ctx("project"), "root")
     return disc

@@ -5,12 +5,17 @@ Registry: `GET {base}/v1/tiles/{workspace}/{tile}`. The base URL comes from `SKI
 else `tessl_registry_url` in the config file. With neither, no request is made (remote services are off unless
 configured) and every signal is `unknown`. Answers are cached on disk; a failed or slow registry makes every
 signal `unknown` (after one short timeout, not one per tile) and the scan goes on.
+
+Nothing read here is trusted: a manifest value of the wrong type is dropped and named in the caller's
+`problems`; a registry answer is read up to MAX_MANIFEST_BYTES within a deadline and only its well-typed
+fields kept; a cache file that is not what `_store` writes is ignored (the tile is asked again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import time
@@ -19,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skill_insights.collectors.skills.discover import MAX_MANIFEST_BYTES, json_type, read_json
 from skill_insights.outputs import write_atomic
 from skill_insights.settings import read_config
 
@@ -29,55 +35,120 @@ TIMEOUT_SECONDS = 3.0
 _TILE_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
+class _Fields:
+    """Typed reads of a manifest's values: the wrong type reads as absent and is named in `problems` (by its
+    place, never its content)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def value(self, v: Any, where: str, path: bool = False) -> str | None:
+        """A string (None when empty or absent); `path`: one with no NUL byte, which no path can hold."""
+        if v is None or isinstance(v, str):
+            if path and v and "\0" in v:
+                self.problems.append(f"{where} holds a NUL byte")
+                return None
+            return v or None
+        self.problems.append(f"{where} is {json_type(v)}, not a string")
+        return None
+
+    def text(self, d: dict[str, Any], key: str, where: str = "") -> str | None:
+        return self.value(d.get(key), where + key)
+
+    def path(self, d: dict[str, Any], key: str, where: str = "") -> str | None:
+        return self.value(d.get(key), where + key, path=True)
+
+    def of(self, d: dict[str, Any], key: str, typ: type, where: str = "") -> Any:
+        v = d.get(key)
+        if v is None or isinstance(v, typ):
+            return v
+        self.problems.append(f"{where}{key} is {json_type(v)}, not {'a list' if typ is list else 'an object'}")
+        return None
 
 
-def manifest_record(kind: str, path: str, data: dict[str, Any], scope: str) -> dict[str, Any]:
-    """The inventory's view of one manifest: the fields later phases need, JSON-safe and bounded."""
-    rec: dict[str, Any] = {"kind": kind, "path": path, "scope": scope, "name": _str(data.get("name")),
-                           "version": _str(data.get("version"))}
+def manifest_record(kind: str, path: str, data: dict[str, Any], scope: str,
+                    problems: list[str] | None = None) -> dict[str, Any]:
+    """The inventory's view of one manifest: the fields later phases need, JSON-safe and bounded. Values of
+    the wrong type are left out and described in `problems`."""
+    f = _Fields(problems if problems is not None else [])
+    rec: dict[str, Any] = {"kind": kind, "path": path, "scope": scope, "name": f.text(data, "name"),
+                           "version": f.text(data, "version")}
     if kind == "tessl.json":
-        deps = data.get("dependencies")
-        rec["mode"] = _str(data.get("mode"))
-        rec["dependencies"] = {
-            k: {"version": _str(v.get("version")) if isinstance(v, dict) else _str(v)}
-            for k, v in (deps.items() if isinstance(deps, dict) else [])
-            if isinstance(k, str)
-        }
+        rec["mode"] = f.text(data, "mode")
+        deps: dict[str, Any] = {}
+        for k, v in (f.of(data, "dependencies", dict) or {}).items():
+            if isinstance(v, dict):
+                deps[k] = {"version": f.text(v, "version", "dependencies entry ")}
+            elif v is None or isinstance(v, str):
+                deps[k] = {"version": v or None}
+            else:
+                f.problems.append(f"a dependencies entry is {json_type(v)}, not an object or a string")
+        rec["dependencies"] = deps
     elif kind in ("tile.json", "tessl-plugin"):
-        rec["summary"] = _str(data.get("summary")) or _str(data.get("description"))
+        summary, description = f.text(data, "summary"), f.text(data, "description")
+        rec["summary"] = summary or description
         skills = data.get("skills")
+        rec["skills"] = {}
         if isinstance(skills, dict):
-            rec["skills"] = {k: _str(v.get("path")) if isinstance(v, dict) else _str(v) for k, v in skills.items()
-                             if isinstance(k, str)}
+            for k, v in skills.items():
+                if isinstance(v, dict):
+                    rec["skills"][k] = f.path(v, "path", "skills entry ")
+                elif v is None or isinstance(v, str):
+                    rec["skills"][k] = f.value(v, "a skills entry", path=True)
+                else:
+                    f.problems.append(f"a skills entry is {json_type(v)}, not an object or a string")
         elif isinstance(skills, list):  # plugin.json style: a list of paths
-            rec["skills"] = {os.path.basename(str(v).rstrip("/")): str(v) for v in skills if isinstance(v, str)}
-        else:
-            rec["skills"] = {}
-        rec["docs"] = _str(data.get("docs"))
-        steering = data.get("steering")
-        rec["steering"] = sorted(k for k in steering if isinstance(k, str)) if isinstance(steering, dict) else []
-        if isinstance(data.get("private"), bool):
-            rec["private"] = data["private"]
+            for i, v in enumerate(skills):
+                sp = f.value(v, f"skills[{i}]", path=True)
+                if sp is not None:
+                    rec["skills"][os.path.basename(sp.rstrip("/"))] = sp
+        elif skills is not None:
+            f.problems.append(f"skills is {json_type(skills)}, not an object or a list")
+        rec["docs"] = f.text(data, "docs")
+        steering = f.of(data, "steering", dict)
+        rec["steering"] = sorted(steering) if steering else []
+        private = data.get("private")
+        if isinstance(private, bool):
+            rec["private"] = private
+        elif private is not None:
+            f.problems.append(f"private is {json_type(private)}, not a boolean")
     elif kind == "claude-marketplace":
         plugins = []
-        for p in data.get("plugins") or []:
-            if not isinstance(p, dict) or not _str(p.get("name")):
+        for i, p in enumerate(f.of(data, "plugins", list) or []):
+            where = f"plugins[{i}]."
+            if not isinstance(p, dict):
+                f.problems.append(f"plugins[{i}] is {json_type(p)}, not an object")
                 continue
-            plugins.append({"name": p["name"], "source": p["source"] if isinstance(p.get("source"), str) else None,
-                            "version": _str(p.get("version")),
-                            "skills": [s for s in p.get("skills") or [] if isinstance(s, str)]})
+            name = f.text(p, "name", where)
+            src = p.get("source")
+            if isinstance(src, str):
+                src = f.path(p, "source", where)
+            elif src is not None and not isinstance(src, dict):  # an object: a remote source (github, url)
+                f.problems.append(f"{where}source is {json_type(src)}, not a string or an object")
+            version = f.text(p, "version", where)
+            skills = []
+            for j, sk in enumerate(f.of(p, "skills", list, where) or []):
+                sp = f.value(sk, f"{where}skills[{j}]", path=True)
+                if sp is not None:
+                    skills.append(sp)
+            if name:
+                plugins.append({"name": name, "source": src if isinstance(src, str) else None,
+                                "version": version, "skills": skills})
         rec["plugins"] = plugins
     elif kind == "claude-plugin":
-        rec["description"] = _str(data.get("description"))
+        rec["description"] = f.text(data, "description")
     return rec
 
 
 # -- versions ---------------------------------------------------------------------------------------------
 
 
+MAX_VERSION_CHARS = 100  # longer is no version: and int() refuses over 4300 digits
+
+
 def _version_key(v: str) -> tuple[tuple[int, ...], int, str] | None:
+    if len(v) > MAX_VERSION_CHARS:
+        return None
     m = re.match(r"^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+.*)?$", v.strip())
     if not m:
         return None
@@ -123,8 +194,23 @@ def _pick(d: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+def _answer_text(v: Any) -> str | None:
+    """A registry answer's version or date: a string (or a plain number) of sane length whose text the
+    inventory's JSON can hold; anything else is no answer."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str) or not v or len(v) > MAX_VERSION_CHARS:
+        return None
+    try:
+        v.encode("utf-8")  # a lone surrogate, from a JSON \udXXX escape
+    except UnicodeEncodeError:
+        return None
+    return v
+
+
 def parse_tile_answer(doc: Any) -> dict[str, Any]:
-    """Latest version and last update from a tile document, tolerant of envelope and key spelling."""
+    """Latest version and last update from a tile document, tolerant of envelope and key spelling; any value
+    of an unexpected type or size reads as absent."""
     if isinstance(doc, dict):
         for env in ("data", "tile"):
             if isinstance(doc.get(env), dict):
@@ -137,17 +223,18 @@ def parse_tile_answer(doc: Any) -> dict[str, Any]:
     latest = _pick(doc, "latestVersion", "latest_version", "version")
     if isinstance(latest, dict):
         latest = _pick(latest, "version", "name")
-    updated = _pick(doc, "updatedAt", "updated_at", "lastUpdated", "last_updated", "publishedAt", "published_at")
+    latest = _answer_text(latest)
+    updated = _answer_text(_pick(doc, "updatedAt", "updated_at", "lastUpdated", "last_updated", "publishedAt",
+                                 "published_at"))
     versions = doc.get("versions")
     if latest is None and isinstance(versions, list) and versions:
-        keyed = [(k, v) for v in versions
-                 if (s := v if isinstance(v, str) else _pick(v, "version") if isinstance(v, dict) else None)
-                 and (k := _version_key(str(s)))]
+        keyed = [(k, s) for v in versions
+                 if (s := _answer_text(v if isinstance(v, str) else _pick(v, "version") if isinstance(v, dict)
+                                       else None))
+                 and (k := _version_key(s))]
         if keyed:
-            latest_v = max(keyed, key=lambda kv: kv[0])[1]
-            latest = latest_v if isinstance(latest_v, str) else _pick(latest_v, "version")
-    return {"latest_version": str(latest) if latest is not None else None,
-            "updated_at": str(updated) if updated is not None else None}
+            latest = max(keyed, key=lambda kv: kv[0])[1]
+    return {"latest_version": latest, "updated_at": updated}
 
 
 class TesslRegistry:
@@ -170,17 +257,23 @@ class TesslRegistry:
         return self.cache_dir / f"{key}.json"
 
     def _cached(self, name: str) -> dict[str, Any] | None:
+        """The stored signals while fresh; None (ask again) when missing, stale, or not what `_store` writes."""
         p = self._cache_path(name)
-        if p is None or not p.is_file():
+        if p is None:
             return None
         try:
-            doc = json.loads(p.read_text())
-            ttl = CACHE_TTL_SECONDS if doc.get("status") in ("ok", "not_found") else NEGATIVE_TTL_SECONDS
-            if time.time() - float(doc["fetched"]) <= ttl:
-                return doc["signals"]
-        except (OSError, ValueError, KeyError, TypeError):
+            doc = read_json(str(p))  # non-blocking, regular files only, capped: a FIFO here can't hang a scan
+        except (OSError, ValueError):
             return None
-        return None
+        if not isinstance(doc, dict):
+            return None
+        fetched = doc.get("fetched")
+        signals = _cached_signals(doc.get("signals"))
+        if (signals is None or not isinstance(fetched, (int, float)) or isinstance(fetched, bool)
+                or not math.isfinite(fetched)):
+            return None
+        ttl = CACHE_TTL_SECONDS if signals["status"] in ("ok", "not_found") else NEGATIVE_TTL_SECONDS
+        return signals if time.time() - fetched <= ttl else None
 
     def _store(self, name: str, signals: dict[str, Any]) -> None:
         p = self._cache_path(name)
@@ -220,28 +313,77 @@ class TesslRegistry:
                                         headers={"accept": "application/json"}, follow_redirects=True)
         ws, tile = name.split("/", 1)
         url = f"{self.base_url}/v1/tiles/{ws}/{tile}"
+        body: bytes | None = None
         try:
-            resp = self._client.get(url)
+            with self._client.stream("GET", url) as resp:
+                code = resp.status_code
+                if code < 400:
+                    body = self._body(resp)
         except httpx.HTTPError:
-            self.offline = True  # down or unreachable: don't pay the timeout once per tile
+            self.offline = True  # down, unreachable or too slow: don't pay the timeout once per tile
             return base
         checked = _now_iso()
-        if resp.status_code == 404:
+        if code == 404:
             return {**base, "status": "not_found", "checked_at": checked}
-        if resp.status_code >= 400:
-            if resp.status_code >= 500:
+        if code >= 400:
+            if code >= 500:
                 self.offline = True
-            return {**base, "status": "error", "checked_at": checked, "http_status": resp.status_code}
+            return {**base, "status": "error", "checked_at": checked, "http_status": code}
         try:
-            sig = parse_tile_answer(resp.json())
-        except ValueError:
-            return {**base, "status": "error", "checked_at": checked, "http_status": resp.status_code}
+            if body is None:
+                raise ValueError(f"over {MAX_MANIFEST_BYTES} bytes")
+            sig = parse_tile_answer(json.loads(body))
+        except (ValueError, RecursionError):  # too big, not UTF-8, not JSON, nested too deeply
+            return {**base, "status": "error", "checked_at": checked, "http_status": code}
         return {**base, **sig, "status": "ok" if sig.get("latest_version") else "error", "checked_at": checked}
+
+    def _body(self, resp: Any) -> bytes | None:
+        """The answer's body, or None when over MAX_MANIFEST_BYTES (decompressed); a body still arriving after
+        the timeout counts as a registry too slow to use (httpx's timeouts are per read, not per answer)."""
+        import httpx
+
+        deadline = time.monotonic() + self.timeout
+        parts: list[bytes] = []
+        total = 0
+        for chunk in resp.iter_bytes():
+            parts.append(chunk)
+            total += len(chunk)
+            if total > MAX_MANIFEST_BYTES:
+                return None
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("answer too slow", request=resp.request)
+        return b"".join(parts)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+_STATUSES = ("ok", "not_found", "unknown", "error", "invalid_name")
+
+
+def _cached_signals(sig: Any) -> dict[str, Any] | None:
+    """Signals as `_store` wrote them, rebuilt from their well-typed fields only; None when not that shape."""
+    if not isinstance(sig, dict) or sig.get("status") not in _STATUSES:
+        return None
+    out: dict[str, Any] = {"status": sig["status"]}
+    for key in ("latest_version", "updated_at", "checked_at"):
+        v = sig.get(key)
+        if v is not None and _answer_text(v) != v:
+            return None
+        out[key] = v
+    source = sig.get("source")
+    if source is not None:
+        if not isinstance(source, str) or _answer_text(source[:MAX_VERSION_CHARS]) is None:
+            return None
+        out["source"] = source
+    code = sig.get("http_status")
+    if code is not None:
+        if not isinstance(code, int) or isinstance(code, bool):
+            return None
+        out["http_status"] = code
+    return out
 
 
 def enrich(manifests: Iterable[dict[str, Any]], registry: TesslRegistry) -> None:

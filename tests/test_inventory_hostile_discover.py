@@ -1,6 +1,6 @@
-"""Hostile files met during discovery: FIFOs named like manifests, manifests of every wrong shape, and a
-registry or registry cache that answers garbage. Real trees (files, FIFOs, symlinks); each must end as a
-finding, never a hang or a traceback, with the rest of the scan intact."""
+"""Hostile files met during discovery: FIFOs named like manifests, manifests of every wrong shape, names that
+are not UTF-8, and a registry or registry cache that answers garbage. Real trees (files, FIFOs, symlinks);
+each must end as a finding, never a hang or a traceback, with the rest of the scan intact."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from test_analyzers_support import Request, serve
 
+from skill_insights.cli import cli
 from skill_insights.collectors.skills import scan
 from skill_insights.collectors.skills.tessl import TesslRegistry, is_behind
 from skill_insights.schemas.validate import validate
@@ -59,6 +61,16 @@ def assert_publishable(doc: dict[str, Any]) -> None:
     orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     for f in doc["findings"]:
         assert "\n" not in f["message"], f
+
+
+def bytes_dir(parent: Path, name: bytes) -> Path:
+    """A folder whose name is not valid UTF-8 (Linux takes any bytes; a filesystem that refuses: skip)."""
+    raw = os.fsencode(parent) + b"/" + name
+    try:
+        os.mkdir(raw)
+    except OSError as e:
+        pytest.skip(f"this filesystem refuses non-UTF-8 names: {e}")
+    return Path(os.fsdecode(raw))
 
 
 # -- finding 1: a FIFO named like a manifest --------------------------------------------------------------
@@ -232,6 +244,69 @@ def test_a_linked_installed_plugins_json_is_followed(env: dict[str, Path]) -> No
     doc = scan([], agent_dirs=True, home=env["home"], claude_dir=claude)
     assert [m["kind"] for m in doc["manifests"]] == ["installed_plugins"]
     assert not doc["findings"]
+
+
+# -- finding 3: names that are not UTF-8 ---------------------------------------------------------------------
+
+
+def test_names_that_are_not_utf8_are_skipped_with_one_finding_each(env: dict[str, Path]) -> None:
+    # Regression: a folder b'bad\xff' came back from os.scandir with a lone surrogate, became a skill path,
+    # and the JSON encoding of the inventory (orjson) failed with a traceback.
+    root, tmp = env["root"], env["tmp"]
+    root.mkdir()
+    skill(root / "ok" / "fine", "fine")
+    skill(bytes_dir(root, b"bad\xff") / "inside", "inside")  # a folder: not descended into
+    skill(bytes_dir(root, b"skill\xfe"), "badname")  # a skill folder itself
+    # A plain file: discovery never records one, so it needs no finding (inside a skill: skilldir's business).
+    Path(os.fsdecode(os.fsencode(root / "ok") + b"/file\xe9")).write_text("latin-1 name")
+    skill(root / "ok" / "caf\u00e9", "cafe")  # valid UTF-8 beyond ASCII: scanned as ever
+    # A link, in an agent skills dir (so it would be followed), to a folder whose real path is not UTF-8.
+    target = skill(bytes_dir(tmp, b"target\xff"), "linked")
+    (root / "proj" / ".claude" / "skills").mkdir(parents=True)
+    (root / "proj" / ".claude" / "skills" / "linked").symlink_to(target)
+    # A root passed in whose own path is not UTF-8.
+    bad_root = bytes_dir(tmp, b"root\xfa")
+    skill(bad_root / "s", "in-bad-root")
+
+    doc = scan([root, bad_root], agent_dirs=False)
+    assert names(doc) == {"fine", "cafe"}
+    got = {(f["path"], f["message"]) for f in doc["findings"] if f["code"] == "name_not_utf8"}
+    assert got == {
+        (f"{root}/bad\ufffd", "name is not valid UTF-8: skipped"),
+        (f"{root}/skill\ufffd", "name is not valid UTF-8: skipped"),
+        (f"{root}/proj/.claude/skills/linked", f"link target '{tmp}/target\ufffd' is not valid UTF-8: skipped"),
+        (f"{tmp}/root\ufffd", "path is not valid UTF-8: skipped"),
+    }
+    assert all(f["severity"] == "warning" for f in doc["findings"])
+    assert [r["path"] for r in doc["roots"]] == [str(root)]
+    assert_publishable(doc)
+
+
+def test_a_session_project_whose_path_is_not_utf8_is_skipped(env: dict[str, Path]) -> None:
+    proj = bytes_dir(env["tmp"], b"proj\xff")
+    skill(proj / ".claude" / "skills" / "p", "p")
+    write(proj / "tessl.json", json.dumps({"dependencies": {}}))
+    doc = scan([], agent_dirs=False, project_dirs=[proj])
+    assert doc["skills"] == [] and doc["manifests"] == [] and doc["roots"] == []
+    assert [(f["code"], f["path"]) for f in doc["findings"]] == [("name_not_utf8", f"{env['tmp']}/proj\ufffd")]
+    assert_publishable(doc)
+
+
+def test_cli_scan_of_a_hostile_tree_exits_0_with_valid_json(env: dict[str, Path]) -> None:
+    root = env["root"]
+    root.mkdir()
+    skill(root / "fine", "fine")
+    skill(bytes_dir(root, b"bad\xff"), "bad")
+    write(root / "mkt" / ".claude-plugin" / "marketplace.json", json.dumps({"plugins": 5}))
+    write(root / "proj" / "tessl.json", "[" * 100_000)
+    res = CliRunner().invoke(cli, ["scan", str(root), "--no-agent-dirs", "--json"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    doc = json.loads(res.output)
+    assert names(doc) == {"fine"}
+    codes = sorted((f["code"], f["path"]) for f in doc["findings"])
+    assert codes == [("manifest_invalid", str(root / "mkt" / ".claude-plugin" / "marketplace.json")),
+                     ("manifest_invalid", str(root / "proj" / "tessl.json")),
+                     ("name_not_utf8", f"{root}/bad\ufffd")]
 
 
 # -- tessl.py: registry answers and cache files --------------------------------------------------------------

@@ -6,9 +6,10 @@ holding SKILL.md (its contents are the skill's business), skips VCS/dependency/b
 follows a directory symlink only when it is a skill or an agent skills dir — and then once per real path, so
 loops cannot recur.
 
-Hostile trees: manifests are opened non-blocking and read only when regular files (a FIFO named tessl.json
-can't hang the scan), and every manifest value is type-checked — what does not fit becomes a
-`manifest_invalid` finding, never a traceback.
+Hostile trees: a folder, link or root whose name is not valid UTF-8 is skipped with a `name_not_utf8` finding
+(the inventory is JSON: such a path could not be written); manifests are opened non-blocking and read only
+when regular files (a FIFO named tessl.json can't hang the scan), and every manifest value is type-checked —
+what does not fit becomes a `manifest_invalid` finding, never a traceback.
 """
 
 from __future__ import annotations
@@ -174,6 +175,27 @@ def manifest_problems(kind: str, path: str, rec: dict[str, Any], problems: list[
     return True
 
 
+def _utf8(s: str) -> bool:
+    """The slow half of `s.isascii() or _utf8(s)`: False for a name os.scandir gave back with lone surrogates."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(path: str) -> str:
+    """A path that is not valid UTF-8, printable: its undecodable bytes as U+FFFD."""
+    try:
+        return os.fsencode(path).decode("utf-8", "replace")
+    except UnicodeEncodeError:  # lone surrogates that are not surrogate-escaped bytes
+        return path.encode("utf-8", "replace").decode("utf-8")
+
+
+def not_utf8(path: str, what: str = "name") -> dict[str, Any]:
+    return finding("name_not_utf8", f"{what} is not valid UTF-8: skipped", "warning", shown(path))
+
+
 def _agent_for(path: str) -> tuple[str | None, str | None]:
     """(agent, project root) when `path` is an agent skills dir."""
     if not path.endswith("skills"):  # every agent skills dir does: most folders go no further
@@ -196,6 +218,12 @@ class Walker:
         except OSError:
             return
         if not os.path.isdir(real):
+            return
+        if not (p.isascii() or _utf8(p)):
+            self.d.findings.append(not_utf8(p, "path"))
+            return
+        if not (real.isascii() or _utf8(real)):
+            self.d.findings.append(not_utf8(p, f"real path {shown(real)!r}"))
             return
         root: dict[str, Any] = {"path": p, "kind": kind, "scope": ctx.scope}
         if ctx.agent:
@@ -233,6 +261,9 @@ class Walker:
                 if not (is_dir or is_link) or name in SKIP_DIRS:
                     continue
                 child = prefix + name
+                if not (name.isascii() or _utf8(name)):  # the JSON inventory could not hold it
+                    d.findings.append(not_utf8(child))
+                    continue
                 cc = self._child_ctx(child, c, depth + 1)
                 if is_link:
                     self._follow_link(child, cc)
@@ -251,6 +282,9 @@ class Walker:
                 self.d.findings.append(finding("symlink_loop", "symlink loop: not followed", "warning", child))
             return
         if not os.path.isdir(real):
+            return
+        if not (real.isascii() or _utf8(real)):
+            self.d.findings.append(not_utf8(child, f"link target {shown(real)!r}"))
             return
         if os.path.isfile(os.path.join(real, SKILL_MD)):
             self._candidate(child, real, True, c, None)
@@ -445,6 +479,10 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
         for p, c, kind in user_starts:
             w.start(p, c, kind, max_depth=8)
     for proj in project_dirs or []:
+        if not (str(proj).isascii() or _utf8(str(proj))):
+            if proj.is_dir():
+                disc.findings.append(not_utf8(str(proj), "project path"))
+            continue
         for suf, agent in PROJECT_DIRS:
             w.start(proj / suf, Ctx("project", agent, project_root=str(proj)), "session-project", max_depth=4)
         w.start(proj / ".tessl", Ctx("project", project_root=str(proj)), "session-project", max_depth=6)

@@ -13,6 +13,10 @@ from typing import Any
 FRONTMATTER_MAX_BYTES = 64 * 1024  # the spec's fields fit in a few hundred bytes; 64 KiB is generous
 MAX_ALIASES = 32  # a real frontmatter has no reason to alias much; billion laughs needs many
 MAX_DEPTH = 20  # nesting depth kept when making frontmatter JSON-safe
+# What a frontmatter may expand to once shared (aliased) nodes are copied out: far above any real one (a few
+# dozen values, a few KB), far below what 32 aliases can make of 64 KiB (3^32 copies of a list).
+MAX_VALUES = 10_000
+MAX_CHARS = 4 * FRONTMATTER_MAX_BYTES  # dates' ISO text and big integers' digits may outgrow their source
 SPEC_FIELDS = frozenset({"name", "description", "license", "compatibility", "metadata", "allowed-tools"})
 
 _FENCE = re.compile(r"^---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
@@ -61,34 +65,74 @@ def _simple_mapping(text: str) -> dict[str, str] | None:
 
 
 def safe_yaml(text: str) -> Any:
-    """`yaml.safe_load` under the alias cap. Text without `&`/`*` cannot alias, so it takes the C loader."""
+    """`yaml.safe_load` under the alias cap: plain `key: text` lines without a parser, the rest through _yaml."""
     simple = _simple_mapping(text)
     if simple is not None:
         return simple
     return _yaml().load(text)
 
 
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """YAML values → JSON values (dates as ISO text, keys as strings), depth-capped."""
-    if depth > MAX_DEPTH:
-        return None
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        # JSON encoders here take 64-bit integers: a bigger one (`version: 123456789012345678901234567890`)
-        # is kept as its digits instead of failing the whole scan.
-        return value if -(2**63) <= value < 2**63 else str(value)
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
-    if isinstance(value, _dt.date | _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [json_safe(v, depth + 1) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+class FrontmatterTooComplex(ValueError):
+    """json_safe met more values (or text) than a frontmatter plausibly holds."""
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # over Python's int→str digit limit (a `0b…` or `1:0:0:…` scalar): a finding
+        raise ValueError(f"an integer of {value.bit_length()} bits is too long to keep") from None
+
+
+def _key_text(k: Any) -> str:
+    return _int_text(k) if isinstance(k, int) else str(k)
+
+
+def json_safe(value: Any, depth: int = 0, max_values: int = MAX_VALUES, max_chars: int = MAX_CHARS) -> Any:
+    """YAML values → JSON values (dates as ISO text, keys as strings), depth-capped.
+
+    Raises FrontmatterTooComplex past `max_values` values or `max_chars` characters of text (keys included).
+    The alias cap bounds how many YAML nodes there are, not how often each is reached: 32 aliases of
+    `&lN [*prev, *prev, *prev]` over a 25,000-item list reach that list 3^N times, and a copy of each would
+    be 3^N copies. The budgets stop the copy early, whatever shares what.
+    """
+    values = max_values
+    chars = max_chars
+
+    def text(s: str) -> str:
+        nonlocal chars
+        chars -= len(s)
+        if chars < 0:
+            raise FrontmatterTooComplex(f"more than {max_chars} characters of text")
+        return s
+
+    def conv(value: Any, depth: int) -> Any:
+        nonlocal values
+        values -= 1
+        if values < 0:
+            raise FrontmatterTooComplex(f"more than {max_values} values")
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(value, str):
+            return text(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            # JSON encoders here take 64-bit integers: a bigger one (`version: 123456789012345678901234567890`)
+            # is kept as its digits instead of failing the whole scan.
+            return value if -(2**63) <= value < 2**63 else text(_int_text(value))
+        if isinstance(value, float):
+            return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        if isinstance(value, _dt.date | _dt.datetime):
+            return text(value.isoformat())
+        if isinstance(value, dict):
+            return {text(k if isinstance(k, str) else _key_text(k)): conv(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list | tuple | set):
+            return [conv(v, depth + 1) for v in value]
+        if isinstance(value, bytes):
+            return text(value.decode("utf-8", "replace"))
+        return text(str(value))
+
+    return conv(value, depth)
 
 
 @dataclass
@@ -134,6 +178,14 @@ def approx_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: PyYAML's messages run over several lines, and a bad scalar's repr
+    (`could not convert string to float: 'xxx…'`) can be as long as the frontmatter."""
+    msg = str(e).strip()
+    msg = msg.splitlines()[0] if msg else type(e).__name__
+    return msg if len(msg) <= limit else msg[:limit - 1] + "…"
+
+
 def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
     """(frontmatter or None, body, findings). Never raises on bad input."""
     findings: list[dict[str, Any]] = []
@@ -154,22 +206,27 @@ def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[
     y = _yaml()
     try:
         data = safe_yaml(raw)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            findings.append(finding("frontmatter_not_mapping", "frontmatter is not a mapping of fields", "error"))
+            return None, body, findings
+        fm = json_safe(data)
     except y.AliasLimitError as e:
         findings.append(finding("frontmatter_aliases", f"frontmatter refused ({e}): possible YAML bomb", "error"))
         return None, body, findings
-    except y.yaml.YAMLError as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {msg}", "error"))
+    except FrontmatterTooComplex as e:
+        findings.append(finding("frontmatter_too_complex", f"frontmatter refused: it expands to {e}", "error"))
         return None, body, findings
     except RecursionError:
         findings.append(finding("frontmatter_invalid_yaml", "frontmatter nests too deeply", "error"))
         return None, body, findings
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        findings.append(finding("frontmatter_not_mapping", "frontmatter is not a mapping of fields", "error"))
+    except Exception as e:  # YAMLError, and whatever PyYAML's constructors let out on bad values
+        # `2024-13-45`, `!!int abc`, `!!float x`, `2024-01-01 25:00:00` raise ValueError from the constructor,
+        # not a YAMLError; whatever a hostile frontmatter makes it raise is a finding, never a failed scan.
+        findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {_one_line(e)}",
+                                "error"))
         return None, body, findings
-    fm = json_safe(data)
     for key in ("name", "description"):
         if key not in fm:
             findings.append(finding(f"{key}_missing", f"frontmatter has no `{key}`", "error"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +21,20 @@ MAX_CHARS = 4 * FRONTMATTER_MAX_BYTES  # dates' ISO text and big integers' digit
 SPEC_FIELDS = frozenset({"name", "description", "license", "compatibility", "metadata", "allowed-tools"})
 
 _FENCE = re.compile(r"^---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
-_MD_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)")
-_REF_LINK = re.compile(r"^\s*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s+.*)?$", re.M)
-# A bare path mention: has a slash and either starts like a path or ends in an extension.
+# Each pattern below stays linear on a 1 MB body: no two starts rescan the same run of characters.
+# A link: group 1 its text, group 2 its target. The text holds brackets one level deep (`[see [1]](x)`,
+# `[![badge](img.png)](target)`) and no stray `[`, so no `[` starts a scan over text an earlier `[` scanned;
+# the target never holds a `](`, so each start in a long unclosed `[a](b[a](b…` scans only its own stretch.
+_MD_LINK = re.compile(
+    r"!?\[([^\[\]\n]*+(?:\[[^\[\]\n]*+\][^\[\]\n]*+)*+)\]"
+    r"\(\s*<?([^)\s>\]]++(?:\](?!\()[^)\s>\]]*+)*+|(?:\](?!\()[^)\s>\]]*+)++)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)"
+)
+# Leading blanks never span lines (`^\s*` did: a run of blank lines was rescanned from each of its lines).
+_REF_LINK = re.compile(r"^[^\S\n]*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s+.*)?$", re.M)
+# A bare path mention: has a slash and either starts like a path or ends in an extension. It starts only
+# after a character that can't be in one (the lookbehind holds every character the path can hold).
 _PATH = re.compile(
-    r"(?<![\w/.:@~-])((?:(?:\.{1,2}/)+|~/|/)[\w.@+-]+(?:/[\w.@+-]+)*/?"
+    r"(?<![\w/.:@~+-])((?:(?:\.{1,2}/)+|~/|/)[\w.@+-]+(?:/[\w.@+-]+)*/?"
     r"|[\w@+-][\w.@+-]*(?:/[\w.@+-]+)+/?)(?![\w/])"
 )
 _FENCE_BLOCK = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[^\n]*$|\Z)", re.M | re.S)
@@ -32,7 +42,8 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 
 
-_SIMPLE_LINE = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+([^\s\-?:,\[\]{}#&*!|>'\"%@`][^\n]*?)[ \t]*$")
+# Matched against a line without its trailing blanks (a lazy value before `[ \t]*$` was quadratic in them).
+_SIMPLE_LINE = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+([^\s\-?:,\[\]{}#&*!|>'\"%@`][^\n]*)$")
 
 
 def _yaml() -> Any:
@@ -51,7 +62,7 @@ def _simple_mapping(text: str) -> dict[str, str] | None:
     out: dict[str, str] = {}
     resolve = _yaml().simple_tag
     for line in text.split("\n"):
-        m = _SIMPLE_LINE.match(line.rstrip("\r"))
+        m = _SIMPLE_LINE.match(line.rstrip(" \t\r"))
         if m is None:
             return None
         value = m.group(2)
@@ -95,44 +106,46 @@ def json_safe(value: Any, depth: int = 0, max_values: int = MAX_VALUES, max_char
     `&lN [*prev, *prev, *prev]` over a 25,000-item list reach that list 3^N times, and a copy of each would
     be 3^N copies. The budgets stop the copy early, whatever shares what.
     """
-    values = max_values
-    chars = max_chars
+    return _json_value(value, depth, [max_values, max_chars, max_values, max_chars])
 
-    def text(s: str) -> str:
-        nonlocal chars
-        chars -= len(s)
-        if chars < 0:
-            raise FrontmatterTooComplex(f"more than {max_chars} characters of text")
-        return s
 
-    def conv(value: Any, depth: int) -> Any:
-        nonlocal values
-        values -= 1
-        if values < 0:
-            raise FrontmatterTooComplex(f"more than {max_values} values")
-        if depth > MAX_DEPTH:
-            return None
-        if isinstance(value, str):
-            return text(value)
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            # JSON encoders here take 64-bit integers: a bigger one (`version: 123456789012345678901234567890`)
-            # is kept as its digits instead of failing the whole scan.
-            return value if -(2**63) <= value < 2**63 else text(_int_text(value))
-        if isinstance(value, float):
-            return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
-        if isinstance(value, _dt.date | _dt.datetime):
-            return text(value.isoformat())
-        if isinstance(value, dict):
-            return {text(k if isinstance(k, str) else _key_text(k)): conv(v, depth + 1) for k, v in value.items()}
-        if isinstance(value, list | tuple | set):
-            return [conv(v, depth + 1) for v in value]
-        if isinstance(value, bytes):
-            return text(value.decode("utf-8", "replace"))
-        return text(str(value))
+def _text(s: str, budget: list[int]) -> str:
+    budget[1] -= len(s)
+    if budget[1] < 0:
+        raise FrontmatterTooComplex(f"more than {budget[3]} characters of text")
+    return s
 
-    return conv(value, depth)
+
+def _json_value(value: Any, depth: int, budget: list[int]) -> Any:
+    """json_safe's walk; budget: [values left, characters left, max values, max characters]."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise FrontmatterTooComplex(f"more than {budget[2]} values")
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(value, str):
+        return _text(value, budget)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # JSON encoders here take 64-bit integers: a bigger one (`version: 123456789012345678901234567890`)
+        # is kept as its digits instead of failing the whole scan.
+        return value if -(2**63) <= value < 2**63 else _text(_int_text(value), budget)
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, _dt.date | _dt.datetime):
+        return _text(value.isoformat(), budget)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _text(k if isinstance(k, str) else _key_text(k), budget)
+            out[key] = _json_value(v, depth + 1, budget)
+        return out
+    if isinstance(value, list | tuple | set):
+        return [_json_value(v, depth + 1, budget) for v in value]
+    if isinstance(value, bytes):
+        return _text(value.decode("utf-8", "replace"), budget)
+    return _text(str(value), budget)
 
 
 @dataclass
@@ -246,18 +259,27 @@ def _clean_target(t: str) -> str | None:
 def extract_refs(body: str) -> list[Ref]:
     """Markdown links and path mentions in the body, each once, in order of appearance.
 
-    Runs each pattern once over the whole body (not per line): this is on the scan's hot path.
+    Runs each pattern once over the whole body (not per line): this is on the scan's hot path. Linear in the
+    body, whatever it holds.
     """
     fences = [(m.start(), m.end()) for m in _FENCE_BLOCK.finditer(body)] if ("```" in body or "~~~" in body) else []
+    fence_starts = [a for a, _ in fences]
 
     def fenced(pos: int) -> bool:
-        return any(a <= pos < b for a, b in fences)
+        i = bisect_right(fence_starts, pos) - 1
+        return i >= 0 and pos < fences[i][1]
 
     found: list[tuple[int, str, str]] = []
     scan = body
     if "](" in body:
         links = list(_MD_LINK.finditer(body))
-        found += [(m.start(), "link", m.group(1)) for m in links if not fenced(m.start())]
+        for m in links:
+            if not fenced(m.start()):
+                found.append((m.start(), "link", m.group(2)))
+            a, b = m.span(1)
+            if body.find("](", a, b) >= 0:  # an image or link in the link text: `[![badge](img.png)](target)`
+                found += [(n.start(), "link", n.group(2)) for n in _MD_LINK.finditer(body, a, b)
+                          if not fenced(n.start())]
         if links:  # the same offsets, links blanked
             parts: list[str] = []
             pos = 0
@@ -289,12 +311,15 @@ def extract_refs(body: str) -> list[Ref]:
     found.sort()
     refs: list[Ref] = []
     seen: set[tuple[str, str]] = set()
+    line, counted = 1, 0  # lines counted up to `counted`, on from there: counting from 0 per ref was quadratic
     for pos, kind, raw in found:
         t = _clean_target(raw)
         if t is None or (kind, t) in seen:
             continue
         seen.add((kind, t))
-        refs.append(Ref(t, kind, body.count("\n", 0, pos) + 1))
+        line += body.count("\n", counted, pos)
+        counted = pos
+        refs.append(Ref(t, kind, line))
     return refs
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS
+from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown
 from skill_insights.collectors.skills.skillmd import finding
 
 MAX_WALK_DEPTH = 12
@@ -175,23 +175,6 @@ def manifest_problems(kind: str, path: str, rec: dict[str, Any], problems: list[
     return True
 
 
-def _utf8(s: str) -> bool:
-    """The slow half of `s.isascii() or _utf8(s)`: False for a name os.scandir gave back with lone surrogates."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def shown(path: str) -> str:
-    """A path that is not valid UTF-8, printable: its undecodable bytes as U+FFFD."""
-    try:
-        return os.fsencode(path).decode("utf-8", "replace")
-    except UnicodeEncodeError:  # lone surrogates that are not surrogate-escaped bytes
-        return path.encode("utf-8", "replace").decode("utf-8")
-
-
 def not_utf8(path: str, what: str = "name") -> dict[str, Any]:
     return finding("name_not_utf8", f"{what} is not valid UTF-8: skipped", "warning", shown(path))
 
@@ -219,10 +202,10 @@ class Walker:
             return
         if not os.path.isdir(real):
             return
-        if not (p.isascii() or _utf8(p)):
+        if not is_utf8(p):
             self.d.findings.append(not_utf8(p, "path"))
             return
-        if not (real.isascii() or _utf8(real)):
+        if not is_utf8(real):
             self.d.findings.append(not_utf8(p, f"real path {shown(real)!r}"))
             return
         root: dict[str, Any] = {"path": p, "kind": kind, "scope": ctx.scope}
@@ -261,7 +244,7 @@ class Walker:
                 if not (is_dir or is_link) or name in SKIP_DIRS:
                     continue
                 child = prefix + name
-                if not (name.isascii() or _utf8(name)):  # the JSON inventory could not hold it
+                if not is_utf8(name):  # the JSON inventory could not hold it
                     d.findings.append(not_utf8(child))
                     continue
                 cc = self._child_ctx(child, c, depth + 1)
@@ -283,7 +266,7 @@ class Walker:
             return
         if not os.path.isdir(real):
             return
-        if not (real.isascii() or _utf8(real)):
+        if not is_utf8(real):
             self.d.findings.append(not_utf8(child, f"link target {shown(real)!r}"))
             return
         if os.path.isfile(os.path.join(real, SKILL_MD)):
@@ -479,7 +462,7 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
         for p, c, kind in user_starts:
             w.start(p, c, kind, max_depth=8)
     for proj in project_dirs or []:
-        if not (str(proj).isascii() or _utf8(str(proj))):
+        if not is_utf8(str(proj)):
             if proj.is_dir():
                 disc.findings.append(not_utf8(str(proj), "project path"))
             continue

@@ -50,9 +50,9 @@ _FIRST = 32 * 1024  # below malloc's mmap threshold: a bigger first read costs a
 _CHUNK = 1024 * 1024
 
 
-def _utf8(name: str) -> bool:
-    """Whether a file name is UTF-8 (one that is not comes from the OS with lone surrogates, which no JSON
-    document can hold)."""
+def is_utf8(name: str) -> bool:
+    """Whether a name is UTF-8: one that is not comes from the OS with lone surrogates, which no JSON document
+    can hold. ASCII, nearly every name, is answered without encoding."""
     if name.isascii():
         return True
     try:
@@ -63,8 +63,13 @@ def _utf8(name: str) -> bool:
 
 
 def shown(name: str) -> str:
-    """A name as the inventory can show it: bytes that are not UTF-8 as replacement characters."""
-    return name if _utf8(name) else os.fsencode(name).decode("utf-8", "replace")
+    """A name as the inventory can show it: bytes that are not UTF-8 as U+FFFD."""
+    if is_utf8(name):
+        return name
+    try:
+        return os.fsencode(name).decode("utf-8", "replace")
+    except UnicodeEncodeError:  # lone surrogates that are not surrogate-escaped bytes
+        return name.encode("utf-8", "replace").decode("utf-8")
 
 
 def _read_rest(fd: int, first: bytes) -> bytes:
@@ -137,7 +142,7 @@ def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, 
         files: list[tuple[str, bool]] = []
         folders: list[str] = []
         for name, is_dir, is_link in listing:
-            if not _utf8(name):
+            if not is_utf8(name):
                 findings.append(finding("name_not_utf8", "a name that is not UTF-8: not listed", "warning",
                                         f"{rel}{shown(name)}"))
                 continue

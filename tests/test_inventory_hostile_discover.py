@@ -387,3 +387,30 @@ def test_a_corrupt_registry_cache_file_is_ignored(env: dict[str, Path], case: st
     sig = reg.signals("ws/tile")
     reg.close()
     assert sig["status"] == "unknown" and sig["latest_version"] is None
+
+
+def test_a_manifest_linked_to_a_file_of_its_own_folder_is_read(env: dict[str, Path]) -> None:
+    # Regression: marketplaces commit `.claude-plugin/marketplace.json -> ../marketplace.json` and
+    # `plugins/p/.claude-plugin/plugin.json -> ../plugin.json` (Claude Code reads them); refusing every
+    # manifest link lost the plugin's identity. A link that stays in the folder it describes is followed.
+    root = env["root"]
+    mkt = root / "mkt"
+    write(mkt / "marketplace.json", json.dumps({"name": "acme", "plugins": [
+        {"name": "aimate", "source": "./plugins/aimate", "version": "1.2.0"},
+        {"name": "extra", "source": "./plugins/extra", "skills": "./more/"}]}))  # a string: one path
+    (mkt / ".claude-plugin").mkdir()
+    (mkt / ".claude-plugin" / "marketplace.json").symlink_to("../marketplace.json")
+    plugin = mkt / "plugins" / "aimate"
+    write(plugin / "plugin.json", json.dumps({"name": "aimate", "version": "1.2.0"}))
+    (plugin / ".claude-plugin").mkdir()
+    (plugin / ".claude-plugin" / "plugin.json").symlink_to("../plugin.json")
+    skill(plugin / "skills" / "plan", "plan")
+    skill(mkt / "plugins" / "extra" / "more" / "tool", "tool")
+    doc = scan([root], agent_dirs=False)
+    assert not [f for f in doc["findings"] if f["code"] == "manifest_invalid"], doc["findings"]
+    assert {m["kind"] for m in doc["manifests"]} == {"claude-marketplace", "claude-plugin"}
+    [plan] = [s for s in doc["skills"] if s["name"] == "plan"]
+    assert plan["locations"][0]["plugin"]["name"] == "aimate" and plan["names"] == ["aimate:plan"]
+    [tool] = [s for s in doc["skills"] if s["name"] == "tool"]
+    assert tool["locations"][0]["plugin"]["name"] == "extra"
+    assert_publishable(doc)

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown
+from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown, within
 from skill_insights.collectors.skills.skillmd import finding
 
 MAX_WALK_DEPTH = 12
@@ -96,14 +96,24 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SYMLINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP), getattr(errno, "EFTYPE", errno.ELOOP)}
 
 
-def read_json(path: str, *, follow: bool = False) -> Any:
-    """A small JSON file. Raises OSError (missing, unreadable, a symlink unless `follow`) or ValueError (not a
-    regular file, over MAX_MANIFEST_BYTES, not JSON, nested too deeply): the caller records why.
+def read_json(path: str, *, follow: bool = False, inside: str | None = None) -> Any:
+    """A small JSON file. Raises OSError (missing, unreadable, a symlink refused) or ValueError (not a regular
+    file, over MAX_MANIFEST_BYTES, not JSON, nested too deeply): the caller records why.
 
     O_NONBLOCK, then fstat on the open file: a FIFO or device is refused without a read that could block, and
     the type checked is the one of the file read (no stat-then-open race). O_NOFOLLOW: a manifest that is a
-    symlink is refused rather than followed out of the tree (its directories may still be links)."""
-    fd = os.open(path, _O_MANIFEST if follow else _O_MANIFEST | _O_NOFOLLOW)
+    symlink is followed only with `follow`, or when it resolves inside `inside` (the real path of the folder
+    it describes: marketplaces commit `.claude-plugin/marketplace.json -> ../marketplace.json`); any other
+    link is refused rather than followed out of the tree (its directories may still be links)."""
+    try:
+        fd = os.open(path, _O_MANIFEST if follow else _O_MANIFEST | _O_NOFOLLOW)
+    except OSError as e:
+        if follow or inside is None or e.errno not in _SYMLINK_ERRNOS:
+            raise
+        real = os.path.realpath(path)
+        if not within(real, inside):
+            raise
+        fd = os.open(real, _O_MANIFEST | _O_NOFOLLOW)  # a real path: no link left to follow
     parts: list[bytes] = []
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -139,15 +149,16 @@ def json_type(v: Any) -> str:
 
 
 def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optional: bool = False,
-                  follow: bool = False) -> dict[str, Any] | None:
+                  follow: bool = False, inside: str | None = None) -> dict[str, Any] | None:
     """A manifest's top-level object, or None with a `manifest_invalid` finding (none when `optional` and the
-    file is simply not there)."""
+    file is simply not there). `follow`, `inside`: which symlinks are followed (read_json)."""
     try:
-        data = read_json(path, follow=follow)
+        data = read_json(path, follow=follow, inside=inside)
     except OSError as e:
         if optional and e.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
-        why = "a symlink: not followed" if e.errno in _SYMLINK_ERRNOS and not follow else (e.strerror or str(e))
+        why = ("a symlink out of its folder: not followed" if e.errno in _SYMLINK_ERRNOS and not follow
+               else (e.strerror or str(e)))
         findings.append(finding("manifest_invalid", f"{kind}: {_one_line(why)}", "warning", path))
         return None
     except ValueError as e:
@@ -306,11 +317,11 @@ class Walker:
     def _manifests(self, path: str, real: str, names: set[str], c: Ctx, depth: int) -> Ctx:
         d = self.d
         if "tessl.json" in names:
-            self._manifest(os.path.join(path, "tessl.json"), "tessl.json", c)
+            self._manifest(os.path.join(path, "tessl.json"), "tessl.json", c, real)
         for fname, kind in (("tile.json", "tile.json"), (".tessl-plugin/plugin.json", "tessl-plugin")):
             if fname.split("/")[0] not in names:
                 continue
-            m = self._manifest(os.path.join(path, fname), kind, c, optional="/" in fname)
+            m = self._manifest(os.path.join(path, fname), kind, c, real, optional="/" in fname)
             if m is not None and path not in d.tiles:
                 name = m.get("name") if isinstance(m.get("name"), str) else None
                 ws, _, tile = (name or "").partition("/")
@@ -323,7 +334,7 @@ class Walker:
                 return replace(c, tile=path, scope="tile")
         if ".claude-plugin" in names:
             # Opened, not isfile()-checked first: absent is ENOENT, and a FIFO or a link is a finding.
-            m = self._manifest(os.path.join(path, ".claude-plugin", "plugin.json"), "claude-plugin", c, True)
+            m = self._manifest(os.path.join(path, ".claude-plugin", "plugin.json"), "claude-plugin", c, real, True)
             if m is not None:
                 prev = d.plugins.get(path) or {}
                 mkt = prev.get("marketplace")
@@ -334,7 +345,7 @@ class Walker:
                                    "version": m.get("version") or prev.get("version")}
                 return replace(c, plugin=path, scope="plugin", agent="claude-code")
             m = self._manifest(os.path.join(path, ".claude-plugin", "marketplace.json"), "claude-marketplace", c,
-                               True)
+                               real, True)
             if m is not None:
                 # The record's plugins: dicts with a non-empty str name, source str|None, skills [str].
                 for p in m["plugins"]:
@@ -359,13 +370,16 @@ class Walker:
             return parts[i + 1] if i + 1 < len(parts) else None
         return None
 
-    def _manifest(self, path: str, kind: str, c: Ctx, optional: bool = False) -> dict[str, Any] | None:
+    def _manifest(self, path: str, kind: str, c: Ctx, inside: str, optional: bool = False
+                  ) -> dict[str, Any] | None:
+        """The record of the manifest at `path`, describing the folder whose real path is `inside` (a link
+        to a file in that folder is followed)."""
         d = self.d
         if path in d.manifests:
             return d.manifests[path]
         if path in d._bad_manifests:
             return None
-        data = read_manifest(path, kind, d.findings, optional=optional)
+        data = read_manifest(path, kind, d.findings, optional=optional, inside=inside)
         if data is None:
             d._bad_manifests.add(path)
             return None

@@ -127,7 +127,10 @@ def manifest_record(kind: str, path: str, data: dict[str, Any], scope: str,
                 f.problems.append(f"{where}source is {json_type(src)}, not a string or an object")
             version = f.text(p, "version", where)
             skills = []
-            for j, sk in enumerate(f.of(p, "skills", list, where) or []):
+            listed = p.get("skills")
+            if isinstance(listed, str):  # Claude Code takes `"skills": "./extra/"` as well as a list
+                listed = [listed]
+            for j, sk in enumerate(f.of({"skills": listed}, "skills", list, where) or []):
                 sp = f.value(sk, f"{where}skills[{j}]", path=True)
                 if sp is not None:
                     skills.append(sp)

@@ -226,3 +226,11 @@ def test_a_frontmatter_line_with_a_long_run_of_inner_blanks() -> None:
     assert p.findings == [] and p.frontmatter == {"name": "n", "description": "d", "k": value}
     p = parse_skill_md("---\nname: n \t \r\ndescription: d" + " " * 60_000 + "\n---\nbody\n")
     assert p.findings == [] and p.frontmatter == {"name": "n", "description": "d"}
+
+
+def test_reference_definitions_on_consecutive_lines_are_each_a_link() -> None:
+    # Regression: the optional title's `\s+.*` ran into the next line, so the second of two adjacent
+    # definitions was swallowed (found only as a path mention).
+    body = 'Intro.\n\n[a]: refs/a.md\n[b]: refs/b.md "Title"\n[c]: <refs/c.md>\nEnd.\n'
+    links = [(r.target, r.line) for r in extract_refs(body) if r.kind == "link"]
+    assert links == [("refs/a.md", 3), ("refs/b.md", 4), ("refs/c.md", 5)]

@@ -29,8 +29,9 @@ _MD_LINK = re.compile(
     r"!?\[([^\[\]\n]*+(?:\[[^\[\]\n]*+\][^\[\]\n]*+)*+)\]"
     r"\(\s*<?([^)\s>\]]++(?:\](?!\()[^)\s>\]]*+)*+|(?:\](?!\()[^)\s>\]]*+)++)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)"
 )
-# Leading blanks never span lines (`^\s*` did: a run of blank lines was rescanned from each of its lines).
-_REF_LINK = re.compile(r"^[^\S\n]*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s+.*)?$", re.M)
+# A reference definition: its leading blanks and its optional title stay on its line. `^\s*` rescanned a run
+# of blank lines from each of them; `\s+.*` after the target swallowed a definition on the next line.
+_REF_LINK = re.compile(r"^[^\S\n]*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:[^\S\n]+.*)?$", re.M)
 # A bare path mention: has a slash and either starts like a path or ends in an extension. It starts only
 # after a character that can't be in one (the lookbehind holds every character the path can hold).
 _PATH = re.compile(

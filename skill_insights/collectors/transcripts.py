@@ -251,13 +251,13 @@ class TranscriptTailer:
         totals: dict[str, list[int]] = {}  # by the file's one spelling (see `classify`)
         source = iter(paths)
         again: list[TranscriptFile] = []  # files with another chunk to read, before any new file
-        carried: tuple[str, TranscriptFile, Any, os.stat_result, _Prepared | None] | None = None
+        carried: tuple[str, TranscriptFile, Any, _Prepared | None] | None = None
         while True:
-            batch: list[tuple[str, TranscriptFile, Any, os.stat_result, _Prepared | None]] = []
+            batch: list[tuple[str, TranscriptFile, Any, _Prepared | None]] = []
             budget = BATCH_BYTES
             if carried is not None:  # parsed already, but it did not fit the last batch
                 batch.append(carried)
-                budget -= carried[4].consumed if carried[4] else 0
+                budget -= carried[3].consumed if carried[3] else 0
                 carried = None
             while len(batch) < BATCH_FILES:
                 if again:
@@ -279,23 +279,23 @@ class TranscriptTailer:
                 early = self._prepare(fh, tf, self._read_checkpoint(self.db, tf), st)
                 size = early.consumed if early else 0
                 if batch and size > budget:
-                    carried = (path, tf, fh, st, early)
+                    carried = (path, tf, fh, early)
                     break
                 budget -= size
-                batch.append((path, tf, fh, st, early))
+                batch.append((path, tf, fh, early))
             if not batch:
                 return [tuple(t) for t in totals.values()]  # type: ignore[misc]
             try:
                 with write_transaction(self.db) as conn:
                     rows = _BatchRows()
-                    outcomes = [self._commit_chunk(conn, tf, fh, st, early, rows) for _, tf, fh, st, early in batch]
+                    outcomes = [self._commit_chunk(conn, tf, fh, early, rows) for _, tf, fh, early in batch]
                     new_responses = rows.write(conn)
             except BaseException:
                 if carried is not None:
                     carried[2].close()
                 raise
             finally:
-                for _, _, fh, _, _ in batch:
+                for _, _, fh, _ in batch:
                     fh.close()
             for (path, tf, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
                 t = totals[path]
@@ -307,15 +307,15 @@ class TranscriptTailer:
                     again.append(tf)
 
     def _commit_chunk(
-        self, conn, tf: TranscriptFile, fh, st: os.stat_result, early: _Prepared | None, rows: _BatchRows
+        self, conn, tf: TranscriptFile, fh, early: _Prepared | None, rows: _BatchRows
     ) -> tuple[int, int, int, int, bool]:
         """Move one file's checkpoint under the lock, adding its chunk's rows to the batch's `rows`.
 
         Returns (file id, lines, malformed, reset, more to read).
         """
         reset = 0
-        # The size now, under the lock: another ingest may have read the file further since `st` was taken,
-        # and an old size below its new offset would look like a shrunk file (and wipe it).
+        # The size now, under the lock: another ingest may have read the file further since `early` was
+        # parsed, and an old size below its new offset would look like a shrunk file (and wipe it).
         st = os.fstat(fh.fileno())
         cp = self._checkpoint(conn, tf, st)
         if early is not None and early.base == _base(cp):

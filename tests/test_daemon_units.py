@@ -179,3 +179,17 @@ def test_runtime_dir_of_another_user_is_refused(tmp_path, monkeypatch):
     os.chown(run, 65534, 65534)
     with pytest.raises(PermissionError, match="not a private folder"):
         control.ensure_runtime_dir()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("2.5", 2.5), ("nan", 7.0), ("inf", 7.0), ("-1", 7.0), ("0", 7.0),
+                                               ("abc", 7.0), (None, 7.0)])
+def test_env_durations_take_the_clis_rule(monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: float) -> None:
+    # Regression: SKILL_INSIGHTS_RECONCILE_S=nan made reconcile due on every loop pass (nan > now is false),
+    # the bug the CLI's options already refused.
+    from skill_insights.daemon import env_float
+
+    if raw is None:
+        monkeypatch.delenv("SKILL_INSIGHTS_RECONCILE_S", raising=False)
+    else:
+        monkeypatch.setenv("SKILL_INSIGHTS_RECONCILE_S", raw)
+    assert env_float("SKILL_INSIGHTS_RECONCILE_S", 7.0) == expected

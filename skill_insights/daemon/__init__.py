@@ -6,12 +6,15 @@ the start/stop/status side; `scheduler.Scheduler` is where periodic jobs registe
 
 from __future__ import annotations
 
+import math
 import os
 
 
 def env_float(name: str, default: float) -> float:
-    """A number from the environment (the daemon's timings), or `default` when it is unset or not a number."""
+    """A duration from the environment (the daemon's timings), or `default` when it is unset or not a finite
+    number above 0 — the rule the CLI's options keep: a `nan` interval made every loop pass due."""
     try:
-        return float(os.environ[name])
+        value = float(os.environ[name])
     except (KeyError, ValueError):
         return default
+    return value if math.isfinite(value) and value > 0 else default

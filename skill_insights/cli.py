@@ -552,9 +552,7 @@ def _has_history() -> bool:
     except sqlite3.OperationalError as e:
         if "no such table" in str(e):  # a store created before any capture
             return False
-        raise click.ClickException(f"the store at {db_file} cannot be read: {e}") from None
-    except sqlite3.DatabaseError as e:
-        raise click.ClickException(f"the store at {db_file} cannot be read: {e}") from None
+        raise  # a store that can't be read: the group's one-line error (_Cli)
 
 
 @cli.command("run")

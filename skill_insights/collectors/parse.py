@@ -184,9 +184,7 @@ def _parse_user(line: ParsedLine, obj: dict, message: dict) -> None:
         texts.append(content)
     elif isinstance(content, list):
         for block in content:
-            if not isinstance(block, dict):
-                raise MalformedLine("user content block is not an object")
-            btype = block.get("type")
+            btype = _block(block, "user").get("type")
             if btype == "tool_result":
                 tid = block.get("tool_use_id")
                 if not isinstance(tid, str):

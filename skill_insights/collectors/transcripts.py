@@ -578,8 +578,7 @@ class TranscriptTailer:
             self._remotes[cwd] = git.remote_of(cwd)
 
     def _remember_remote(self, conn, cwd: str) -> None:
-        self._remote_of(cwd)  # read in _prepare already, unless this chunk was parsed again under the lock
-        remote = self._remotes[cwd]
+        remote = self._remotes[cwd]  # read by _prepare, which parsed every chunk committed (even under the lock)
         self._remotes_stored.add(cwd)
         conn.execute(
             """INSERT INTO repos (cwd, remote, checked_at) VALUES (?, ?, datetime('now'))

@@ -72,3 +72,17 @@ def test_store_behind_the_snapshot_is_migrated_step_by_step(tmp_path):
     ]
     assert upgraded.execute("SELECT path FROM files").fetchall() == [("/kept.jsonl",)]
     assert _schema(upgraded.conn) == _schema(_migrated(tmp_path / "m.db"))
+
+
+def test_a_store_from_before_meta_was_dropped_loses_it(tmp_path):
+    # capture_0001 created an unused `meta` table; a later edit of that shipped migration left old stores with
+    # it and new ones without. capture_0002 drops it, so both end the same.
+    path = tmp_path / "old.db"
+    name, first = MIGRATIONS[0]
+    db = sqlite_utils.Database(connect(path))
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    first(db)
+    db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+    assert "meta" in db.table_names()
+    db.conn.close()
+    assert "meta" not in open_db(path).table_names()

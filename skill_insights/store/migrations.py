@@ -37,6 +37,8 @@ TOKENS = {
 
 @migration("capture_0001_core")
 def capture_core(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")  # shipped; unused, dropped by capture_0002
+
     # One row per transcript file: its checkpoint and the per-file facts kept incrementally.
     db["files"].create(
         {
@@ -339,3 +341,9 @@ def skills_files_view(db: sqlite_utils.Database) -> None:
         " FROM scans, json_each(scans.document, '$.skills') AS s, json_each(s.value, '$.files') AS f"
         " WHERE scans.id = (SELECT max(id) FROM scans WHERE document IS NOT NULL)",
     )
+
+
+@migration("capture_0002_drop_meta")
+def capture_drop_meta(db: sqlite_utils.Database) -> None:
+    # Nothing reads `meta`. IF EXISTS: stores made while capture_0001 had been edited not to create it have none.
+    db.execute("DROP TABLE IF EXISTS meta")

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # at run time either a sqlite-utils Database or a plain conne
 KEEP_DOCUMENTS = 1  # full documents kept in `scans` (the newest); older scans keep their summary only
 
 
-def _diff(old: dict[str, tuple[str, str]], new: list[dict[str, Any]]) -> list[tuple[str, str, str, str | None]]:
-    """[(change, skill_id, name, detail)] between the stored skills {id: (name, hash)} and a new scan."""
+def _diff(old: dict[str, tuple[Any, ...]], new: list[dict[str, Any]]) -> list[tuple[str, str, str, str | None]]:
+    """[(change, skill_id, name, detail)] between the stored skills {id: (name, hash, …)} and a new scan."""
     out: list[tuple[str, str, str, str | None]] = []
     seen: set[str] = set()
     for s in new:
@@ -37,7 +37,7 @@ def _diff(old: dict[str, tuple[str, str]], new: list[dict[str, Any]]) -> list[tu
             out.append(("added", s["id"], s["name"], s["locations"][0]["path"]))
         elif prev[1] != s["content_hash"]:
             out.append(("changed", s["id"], s["name"], f"{prev[1][:12]} → {s['content_hash'][:12]}"))
-    for sid, (name, _h) in old.items():
+    for sid, (name, *_) in old.items():
         if sid not in seen:
             out.append(("removed", sid, name, None))
     return out
@@ -97,12 +97,14 @@ def store_scan(
     with write_transaction(db) as conn:
         first = conn.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is None
         same = is_stored(conn, text)
-        if not same and check is not None:
-            check()
-        old: dict[str, tuple[str, str]] = {}
+        old: dict[str, tuple[Any, ...]] = {}  # id → (name, content_hash, first_seen, last_changed)
+        diff: list[tuple[str, str, str, str | None]] = []
         if not same:
-            old = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, name, content_hash FROM skills")}
-        diff = [] if same else _diff(old, doc["skills"])
+            if check is not None:
+                check()
+            old = {r[0]: r[1:] for r in conn.execute(
+                "SELECT id, name, content_hash, first_seen, last_changed FROM skills")}
+            diff = _diff(old, doc["skills"])
         counts = {k: sum(1 for d in diff if d[0] == k) for k in ("added", "removed", "changed")}
         cur = conn.execute(
             "INSERT INTO scans (generated_at, schema_version, roots, skills, locations, files, manifests, added,"
@@ -129,8 +131,7 @@ def store_scan(
     return {"scan_id": scan_id, "first": first, **counts}
 
 
-def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[str, str]], scan_id: int) -> None:
-    kept = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, first_seen, last_changed FROM skills")}
+def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[Any, ...]], scan_id: int) -> None:
     for t in ("skill_locations", "skills", "manifests"):
         conn.execute(f"DELETE FROM {t}")
     at = doc["generated_at"]
@@ -142,8 +143,8 @@ def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[str, str]],
             [(s["id"], s["name"], s.get("description"), s["content_hash"],
               orjson.dumps(s.get("names", [])).decode(), orjson.dumps(s.get("frontmatter")).decode(),
               s.get("body_lines"), s.get("approx_tokens"), s.get("size_bytes"), orjson.dumps(s["findings"]).decode(),
-              kept.get(s["id"], (at,))[0] or at,
-              at if (s["id"] not in old or old[s["id"]][1] != s["content_hash"]) else kept[s["id"]][1],
+              old.get(s["id"], (None, None, at))[2] or at,
+              at if (s["id"] not in old or old[s["id"]][1] != s["content_hash"]) else old[s["id"]][3],
               scan_id)
              for s in doc["skills"]],
             key=itemgetter(0),

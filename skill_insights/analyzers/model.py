@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from skill_insights.analyzers.refs import Ref, extract_refs
-from skill_insights.collectors.skills.skilldir import _O_FLAGS
+from skill_insights.collectors.skills.skilldir import _O_FLAGS, within
 from skill_insights.collectors.skills.skilldir import MAX_DEPTH as MAX_WALK_DEPTH
 from skill_insights.collectors.skills.skilldir import MAX_FILES as MAX_WALK_FILES
 
@@ -198,7 +198,7 @@ def read_inside(real_root: str, path: str, cap: int) -> bytes:
     the `--llm` judge) — the scanner refuses such files too; and a FIFO named `x.md` would block a plain open.
     """
     real = os.path.realpath(path)
-    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+    if not within(real, real_root):
         raise OSError(errno.EACCES, "it points outside the skill folder: not read")
     fd = os.open(real, _O_FLAGS)  # O_NOFOLLOW: a link swapped in since realpath is refused; O_NONBLOCK: FIFOs
     try:

@@ -282,7 +282,7 @@ class TesslRegistry:
         p = self._cache_path(name)
         if p is None:
             return
-        doc = {"fetched": time.time(), "status": signals["status"], "signals": signals}
+        doc = {"fetched": time.time(), "signals": signals}
         with contextlib.suppress(OSError):  # a read-only cache only costs a re-fetch
             write_atomic(p, json.dumps(doc).encode())
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from skill_insights.schemas.validate import is_valid, load_schema
+from skill_insights.schemas.validate import is_valid, pure_validator
 
 PHASES: dict[str, str] = {
     "staleness": "skill_insights.analyzers.staleness:run",
@@ -70,9 +70,7 @@ def validate(phase: str, output: Any) -> list[str]:
         return [f"no schema {name}.schema.json"]
     except (ValueError, TypeError, OverflowError):  # a value the compiled one cannot take
         pass
-    from jsonschema import Draft202012Validator
-
-    errors = sorted(Draft202012Validator(load_schema(name)).iter_errors(output), key=lambda e: list(e.absolute_path))
+    errors = sorted(pure_validator(name).iter_errors(output), key=lambda e: list(e.absolute_path))
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
 
 

@@ -82,12 +82,17 @@ def _rs_message(e: Any) -> str:
     return e.message
 
 
-def _validate_pure(doc: Any, name: str) -> None:
-    """The pure-Python `jsonschema` path, for documents jsonschema-rs can't take (e.g. non-string keys)."""
+def pure_validator(name: str) -> Any:
+    """The pure-Python `jsonschema` validator of schema `name`, checking formats as the compiled one does: for
+    documents jsonschema-rs can't take (e.g. non-string keys) and for every message of an invalid one."""
     from jsonschema import Draft202012Validator
 
-    v = Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
-    e = _first(v.iter_errors(doc), lambda e: e.absolute_path)
+    return Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _validate_pure(doc: Any, name: str) -> None:
+    """The pure-Python `jsonschema` path, for documents jsonschema-rs can't take (e.g. non-string keys)."""
+    e = _first(pure_validator(name).iter_errors(doc), lambda e: e.absolute_path)
     if e is not None:
         raise SchemaError(e.json_path, _short(e.message))
 

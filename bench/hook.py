@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cli  # the sibling module, importable however the script is started
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "claude-code" / "2.1.330" / "subagent"
 
@@ -110,9 +113,7 @@ def main() -> None:
     spool = Path(locations.spool_dir())
     variants: dict[str, list[float]] = {"python -c pass": [], "python -S -c pass": [], "hook session-end, spool": [],
                                         "hook session-end, socket": [], "hook session-start": []}
-    # The console script beside this interpreter first: a version manager's shim on PATH adds ~80 ms of its own.
-    beside = Path(sys.executable).parent / "skill-insights"
-    cli = str(beside) if beside.is_file() else shutil.which("skill-insights")
+    cli = _cli.console_script()
     if cli:
         variants["skill-insights hook (console script)"] = []
     path_python3 = shutil.which("python3")

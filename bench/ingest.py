@@ -29,7 +29,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _corpus  # the sibling module, importable however the script is started
+import _cli  # the sibling modules, importable however the script is started
+import _corpus
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -72,12 +73,8 @@ def run(cmd: list[str], env: dict[str, str]) -> Run:
 
 
 def skill_insights_cmd() -> list[str]:
-    # The console script beside this interpreter first: a version-manager shim on PATH (pyenv) adds ~0.1 s.
-    here = Path(sys.executable).parent / "skill-insights"
-    exe = str(here) if here.exists() else shutil.which("skill-insights")
-    if exe:
-        return [exe]
-    return [sys.executable, "-c", "from skill_insights.cli import cli; cli()"]
+    exe = _cli.console_script()
+    return [exe] if exe else [sys.executable, "-c", "from skill_insights.cli import cli; cli()"]
 
 
 def find_ccusage(install: bool) -> str | None:

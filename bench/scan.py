@@ -30,6 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cli  # the sibling module, importable however the script is started
+
 TARGET = 3.0  # scan wall time / find wall time, issue 4
 
 
@@ -52,11 +55,10 @@ def build(root: Path, n: int) -> int:
 
 
 def cli_command() -> list[str]:
-    """The console script installed beside this interpreter (not a PATH shim, which adds its own startup)."""
-    script = Path(sys.executable).parent / "skill-insights"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    print(f"note: no console script at {script}; timing `{sys.executable} -m skill_insights` instead")
+    exe = _cli.console_script()
+    if exe:
+        return [exe]
+    print(f"note: no console script; timing `{sys.executable} -m skill_insights` instead")
     return [sys.executable, "-m", "skill_insights"]
 
 

@@ -193,3 +193,29 @@ def test_env_durations_take_the_clis_rule(monkeypatch: pytest.MonkeyPatch, raw: 
     else:
         monkeypatch.setenv("SKILL_INSIGHTS_RECONCILE_S", raw)
     assert env_float("SKILL_INSIGHTS_RECONCILE_S", 7.0) == expected
+
+
+def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_daemon(monkeypatch, tmp_path: Path
+                                                                                      ) -> None:
+    # Regression: running_pid trusted a live pid whose command line mentions skill_insights, so after a kill -9
+    # `daemon stop` would have signalled whatever process reused the pid; now only the pid file's flock counts.
+    import fcntl
+    import subprocess
+    import sys
+
+    from skill_insights.hooks import locations
+
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # skill_insights"])
+    try:
+        control.ensure_runtime_dir()
+        pid_file = Path(locations.pid_path())
+        pid_file.write_text(f"{other.pid}\n")
+        assert control.is_alive(other.pid)  # what the old rule went by
+        assert control.running_pid() is None and control.status()["running"] is False
+        with open(pid_file, "r+b") as held:  # the daemon's own lock: now it counts
+            fcntl.flock(held, fcntl.LOCK_EX)
+            assert control.running_pid() == other.pid
+    finally:
+        other.kill()
+        other.wait()

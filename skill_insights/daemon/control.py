@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from skill_insights.hooks import locations
-from skill_insights.hooks.fastpath import DAEMON_ARGS, private_dir
+from skill_insights.hooks.fastpath import DAEMON_ARGS, daemon_running, private_dir
 
 STATUS_NAME = "daemon.status.json"
 STATUS_REQUEST = b'{"skill_insights_request": "status"}'
@@ -120,12 +120,11 @@ def is_alive(pid: int) -> bool:
 
 
 def running_pid() -> int | None:
-    pid = read_pid()
-    if pid is None or not is_alive(pid):
-        return None
-    # The pid file exists while a daemon holds it; a stale file after kill -9 names a dead pid (or a reused
-    # pid that is not ours), which is_alive rejects.
-    return pid
+    """The daemon's pid while one holds the flock on its pid file: the hook's rule (daemon_running). A pid
+    file left by a kill -9 may name a pid since reused by another skill-insights process, which
+    `daemon stop` would then signal."""
+    running, pid = daemon_running()
+    return pid if running else None
 
 
 def query_status(timeout: float = 2.0) -> dict[str, Any] | None:

@@ -113,3 +113,22 @@ def test_adapter_interface_takes_a_second_registry(tmp_path: Path) -> None:
     recs = {r["skill"]["name"]: r for r in records}
     assert [a["registry"] for a in recs["pdf-extract"]["alternatives"]] == ["skills-api", "skills-api", "static"]
     assert {f["skill"]["name"] for f in findings} == {"pdf-extract", "sql-format"}
+
+
+def test_disk_cache_entries_that_put_did_not_write_are_refetched(tmp_path) -> None:
+    # Regression: an entry with an unexpected key raised TypeError (the whole phase failed), and a FIFO in
+    # the cache folder blocked the read; both now read as "not cached".
+    import json
+    import os
+
+    from skill_insights.analyzers.registry import DiskCache
+
+    cache = DiskCache(tmp_path, ttl_seconds=60, now=1000.0)
+    cache.put("skills", "ok", [])
+    assert cache.get("skills", "ok") == []
+    bad = cache._path("skills", "bad")
+    bad.write_text(json.dumps({"fetched_at": 1000.0, "results": [{"name": "x", "surprise": 1}]}))
+    assert cache.get("skills", "bad") is None
+    fifo = cache._path("skills", "fifo")
+    os.mkfifo(fifo)
+    assert cache.get("skills", "fifo") is None

@@ -21,6 +21,7 @@ import httpx
 
 from skill_insights.analyzers.config import DEFAULT_CACHE_TTL_DAYS, DEFAULT_TIMEOUT
 from skill_insights.analyzers.model import SkillView, finding, phase_output, skills_from_inventory
+from skill_insights.collectors.skills.discover import read_json
 from skill_insights.outputs import write_atomic
 
 PHASE = "registry"
@@ -93,13 +94,15 @@ class DiskCache:
         return self.root / adapter / (hashlib.sha256(query.encode()).hexdigest()[:32] + ".json")
 
     def get(self, adapter: str, query: str) -> list[Alternative] | None:
+        """The cached results while fresh; None (ask again) when missing, stale or not what `put` writes."""
         try:
-            doc = json.loads(self._path(adapter, query).read_text())
-        except (OSError, ValueError):
+            # The scan's reader: non-blocking, regular files only, capped (a FIFO here can't hang the phase).
+            doc = read_json(str(self._path(adapter, query)))
+            if self.now - float(doc.get("fetched_at", 0)) > self.ttl:
+                return None
+            return [Alternative(**a) for a in doc.get("results", [])]
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
-        if not isinstance(doc, dict) or self.now - float(doc.get("fetched_at", 0)) > self.ttl:
-            return None
-        return [Alternative(**a) for a in doc.get("results", [])]
 
     def put(self, adapter: str, query: str, results: list[Alternative]) -> None:
         doc = {"query": query, "fetched_at": self.now, "results": [a.__dict__ for a in results]}

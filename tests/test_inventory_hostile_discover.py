@@ -414,3 +414,15 @@ def test_a_manifest_linked_to_a_file_of_its_own_folder_is_read(env: dict[str, Pa
     [tool] = [s for s in doc["skills"] if s["name"] == "tool"]
     assert tool["locations"][0]["plugin"]["name"] == "extra"
     assert_publishable(doc)
+
+
+def test_a_session_project_without_tessl_json_is_no_finding_and_a_linked_one_is_read(env: dict[str, Path]) -> None:
+    # Regression: a positional argument shifted when manifests learned which folder they describe, so every
+    # captured session's folder without a tessl.json got a "No such file" finding.
+    bare, linked = env["root"] / "bare", env["root"] / "linked"
+    bare.mkdir(parents=True)
+    write(linked / "deps.json", json.dumps({"name": "proj", "dependencies": {"ws/tile": "1.0.0"}}))
+    (linked / "tessl.json").symlink_to("deps.json")
+    doc = scan([], agent_dirs=False, project_dirs=[bare, linked])
+    assert doc["findings"] == []
+    assert [(m["kind"], m["path"]) for m in doc["manifests"]] == [("tessl.json", str(linked / "tessl.json"))]

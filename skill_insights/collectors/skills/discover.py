@@ -483,7 +483,8 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
         for suf, agent in PROJECT_DIRS:
             w.start(proj / suf, Ctx("project", agent, project_root=str(proj)), "session-project", max_depth=4)
         w.start(proj / ".tessl", Ctx("project", project_root=str(proj)), "session-project", max_depth=6)
-        w._manifest(str(proj / "tessl.json"), "tessl.json", Ctx("project", project_root=str(proj)), True)
+        w._manifest(str(proj / "tessl.json"), "tessl.json", Ctx("project", project_root=str(proj)),
+                    os.path.realpath(proj), optional=True)
     for r in roots:
         w.start(r, Ctx("project"), "root")
     return disc

@@ -57,13 +57,19 @@ def test_snapshot_refused_for_a_store_that_is_not_empty(tmp_path):
     assert fresh.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
 
-def test_store_behind_the_snapshot_is_migrated_step_by_step(tmp_path):
-    path = tmp_path / "behind.db"
-    first_name, first = MIGRATIONS[0]
+def _first_migration_only(path) -> sqlite_utils.Database:
+    """A store as the first migration left it (an old store the snapshot is ahead of)."""
+    name, first = MIGRATIONS[0]
     db = sqlite_utils.Database(connect(path))
     db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     first(db)
-    db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [first_name])
+    db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+    return db
+
+
+def test_store_behind_the_snapshot_is_migrated_step_by_step(tmp_path):
+    path = tmp_path / "behind.db"
+    db = _first_migration_only(path)
     db.conn.execute("INSERT INTO files (path) VALUES ('/kept.jsonl')")
     db.conn.close()
     upgraded = open_db(path)
@@ -78,11 +84,7 @@ def test_a_store_from_before_meta_was_dropped_loses_it(tmp_path):
     # capture_0001 created an unused `meta` table; a later edit of that shipped migration left old stores with
     # it and new ones without. capture_0002 drops it, so both end the same.
     path = tmp_path / "old.db"
-    name, first = MIGRATIONS[0]
-    db = sqlite_utils.Database(connect(path))
-    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    first(db)
-    db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
+    db = _first_migration_only(path)
     assert "meta" in db.table_names()
     db.conn.close()
     assert "meta" not in open_db(path).table_names()

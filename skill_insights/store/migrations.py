@@ -347,3 +347,55 @@ def skills_files_view(db: sqlite_utils.Database) -> None:
 def capture_drop_meta(db: sqlite_utils.Database) -> None:
     # Nothing reads `meta`. IF EXISTS: stores made while capture_0001 had been edited not to create it have none.
     db.execute("DROP TABLE IF EXISTS meta")
+
+
+@migration("telemetry_0001_outbox")
+def telemetry_outbox(db: sqlite_utils.Database) -> None:
+    # Consent, one row (id 1) written by `telemetry enable|disable`; no row means off. Kept in the store, not in
+    # config.json, so the triggers below can read it inside the capture's own transaction.
+    db.execute(
+        """CREATE TABLE telemetry_state (
+               id INTEGER PRIMARY KEY CHECK (id = 1),
+               enabled INTEGER NOT NULL DEFAULT 0,
+               install_id TEXT NOT NULL,
+               changed_at TEXT)"""
+    )
+    # What is owed to PostHog: one row per (event, key), so the copies of an event in forked transcripts and a
+    # re-derived file collapse. Payloads are built at send time from the rows named here; a sent row is kept
+    # (status 'sent') so a re-derivation does not queue it again.
+    db.execute(
+        """CREATE TABLE telemetry_outbox (
+               id INTEGER PRIMARY KEY,
+               event TEXT NOT NULL,
+               key TEXT NOT NULL,
+               session_id TEXT,
+               ts REAL,
+               created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+               status TEXT NOT NULL DEFAULT 'pending',
+               attempts INTEGER NOT NULL DEFAULT 0,
+               next_attempt_at REAL,
+               last_error TEXT,
+               sent_at TEXT,
+               UNIQUE (event, key))"""
+    )
+    db.execute("CREATE INDEX telemetry_outbox_status ON telemetry_outbox (status, next_attempt_at)")
+    # Triggers put the outbox rows in the transaction that writes the rows they describe, whatever code wrote
+    # them; they queue nothing unless the user opted in.
+    db.execute(
+        """CREATE TRIGGER telemetry_activation AFTER INSERT ON events
+           WHEN NEW.kind IN ('skill', 'mcp') AND EXISTS (SELECT 1 FROM telemetry_state WHERE enabled = 1)
+           BEGIN
+               INSERT OR IGNORE INTO telemetry_outbox (event, key, session_id, ts)
+               VALUES (CASE NEW.kind WHEN 'skill' THEN 'cli:agent-signals:skill-activation'
+                                     ELSE 'cli:agent-signals:mcp-tool-activation' END,
+                       NEW.key, NEW.session_id, NEW.ts);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER telemetry_session AFTER INSERT ON sessions
+           WHEN EXISTS (SELECT 1 FROM telemetry_state WHERE enabled = 1)
+           BEGIN
+               INSERT OR IGNORE INTO telemetry_outbox (event, key, session_id)
+               VALUES ('cli:agent-signals:session-processed', NEW.session_id, NEW.session_id);
+           END"""
+    )

@@ -21,7 +21,7 @@ import httpx
 
 from skill_insights.analyzers.config import DEFAULT_CACHE_TTL_DAYS, DEFAULT_TIMEOUT
 from skill_insights.analyzers.model import SkillView, finding, phase_output, skills_from_inventory
-from skill_insights.collectors.skills.discover import read_json
+from skill_insights.collectors.skills.jsonfile import read_json
 from skill_insights.outputs import write_atomic
 
 PHASE = "registry"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from skill_insights.collectors.skills.store import recent_changes
-from skill_insights.report.data import Store, json_or
+from skill_insights.report.tables import Store, json_or
 
 
 def _inventory_doc(st: Store) -> dict[str, Any] | None:

@@ -7,52 +7,20 @@ when it is not: a report on a capture-only store is still a complete page.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import orjson
 import sqlite_utils
 
 from skill_insights import __version__
+from skill_insights.report import adapters
+from skill_insights.report.tables import Store, json_or
 from skill_insights.usage import TOKEN_FIELDS
 
 SEVERITIES = ("critical", "error", "high", "warning", "medium", "info", "low")
 # Severity rank for ordering: lower is worse. Unknown severities sort with "info".
 SEV_RANK = {"critical": 0, "error": 1, "high": 1, "warning": 2, "medium": 2, "info": 3, "low": 3}
-
-
-def json_or(text: Any, default: Any) -> Any:
-    """A stored JSON column, or `default` when it is empty or not JSON."""
-    if not isinstance(text, str | bytes) or not text:
-        return default
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return default
-
-
-class Store:
-    """A thin read-only view over the database that knows which tables and columns exist."""
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
-        self._tables = {
-            r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").fetchall()
-        }
-
-    def has(self, table: str) -> bool:
-        return table in self._tables
-
-    def rows(self, sql: str, params: list | tuple = ()) -> list[dict[str, Any]]:
-        try:
-            cur = self.db.execute(sql, list(params))
-        except sqlite3.Error:
-            # A table of a subsystem mid-migration, or one whose shape changed: show nothing, do not fail.
-            return []
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 # -- capture ------------------------------------------------------------------------------------------------
@@ -252,8 +220,6 @@ def gather(
         "last_week": last_week,
     }
     # Skills, locations, manifests, changes and the analysis: empty sections until those tables exist.
-    from skill_insights.report import adapters
-
     inv = adapters.inventory(st)
     ana = adapters.analysis(st)
     skill_use = _skill_usage(st)

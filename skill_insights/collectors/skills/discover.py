@@ -15,20 +15,18 @@ what does not fit becomes a `manifest_invalid` finding, never a traceback.
 from __future__ import annotations
 
 import errno
-import json
 import os
-import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown, within
+from skill_insights.collectors.skills.jsonfile import SYMLINK_ERRNOS, json_type, read_json
+from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown
 from skill_insights.collectors.skills.skillmd import finding
 
 MAX_WALK_DEPTH = 12
-MAX_MANIFEST_BYTES = 1024 * 1024
 
 # Skill dirs by the path they end with → agent. Project-level ones are looked for under a project root,
 # user-level ones under HOME (DESIGN §4).
@@ -91,61 +89,8 @@ class Discovery:
     _bad_manifests: set[str] = field(default_factory=set)  # manifests already reported: one finding each
 
 
-_O_MANIFEST = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_SYMLINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP), getattr(errno, "EFTYPE", errno.ELOOP)}
-
-
-def read_json(path: str, *, follow: bool = False, inside: str | None = None) -> Any:
-    """A small JSON file. Raises OSError (missing, unreadable, a symlink refused) or ValueError (not a regular
-    file, over MAX_MANIFEST_BYTES, not JSON, nested too deeply): the caller records why.
-
-    O_NONBLOCK, then fstat on the open file: a FIFO or device is refused without a read that could block, and
-    the type checked is the one of the file read (no stat-then-open race). O_NOFOLLOW: a manifest that is a
-    symlink is followed only with `follow`, or when it resolves inside `inside` (the real path of the folder
-    it describes: marketplaces commit `.claude-plugin/marketplace.json -> ../marketplace.json`); any other
-    link is refused rather than followed out of the tree (its directories may still be links)."""
-    try:
-        fd = os.open(path, _O_MANIFEST if follow else _O_MANIFEST | _O_NOFOLLOW)
-    except OSError as e:
-        if follow or inside is None or e.errno not in _SYMLINK_ERRNOS:
-            raise
-        real = os.path.realpath(path)
-        if not within(real, inside):
-            raise
-        fd = os.open(real, _O_MANIFEST | _O_NOFOLLOW)  # a real path: no link left to follow
-    parts: list[bytes] = []
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        total = 0
-        while total <= MAX_MANIFEST_BYTES and (chunk := os.read(fd, MAX_MANIFEST_BYTES + 1 - total)):
-            parts.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
-    raw = b"".join(parts)
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise ValueError(f"over {MAX_MANIFEST_BYTES} bytes")
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
-
-
-def json_type(v: Any) -> str:
-    """How a finding names a JSON value's type (never the value: it may hold anything, newlines included)."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, (int, float)):
-        return "a number"
-    return {str: "a string", list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
 
 
 def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optional: bool = False,
@@ -157,7 +102,7 @@ def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optio
     except OSError as e:
         if optional and e.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
-        why = ("a symlink out of its folder: not followed" if e.errno in _SYMLINK_ERRNOS and not follow
+        why = ("a symlink out of its folder: not followed" if e.errno in SYMLINK_ERRNOS and not follow
                else (e.strerror or str(e)))
         findings.append(finding("manifest_invalid", f"{kind}: {_one_line(why)}", "warning", path))
         return None

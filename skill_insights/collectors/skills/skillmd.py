@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FRONTMATTER_MAX_BYTES = 64 * 1024  # the spec's fields fit in a few hundred bytes; 64 KiB is generous
-MAX_ALIASES = 32  # a real frontmatter has no reason to alias much; billion laughs needs many
 MAX_DEPTH = 20  # nesting depth kept when making frontmatter JSON-safe
 # What a frontmatter may expand to once shared (aliased) nodes are copied out: far above any real one (a few
-# dozen values, a few KB), far below what 32 aliases can make of 64 KiB (3^32 copies of a list).
+# dozen values, a few KB), far below what _yaml.MAX_ALIASES (32) aliases can make of 64 KiB (3^32 copies of a list).
 MAX_VALUES = 10_000
 MAX_CHARS = 4 * FRONTMATTER_MAX_BYTES  # dates' ISO text and big integers' digits may outgrow their source
 SPEC_FIELDS = frozenset({"name", "description", "license", "compatibility", "metadata", "allowed-tools"})

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from skill_insights.collectors.skills.discover import MAX_MANIFEST_BYTES, json_type, read_json
+from skill_insights.collectors.skills.jsonfile import MAX_MANIFEST_BYTES, json_type, read_json
 from skill_insights.outputs import write_atomic
 from skill_insights.settings import read_config
 

@@ -1,0 +1,103 @@
+"""No import cycles among the modules of the skills scan, the analyzers, the inventory and the report.
+
+The graph counts every import, a deferred one inside a function too: a deferred import still makes the two
+modules depend on each other, it only hides the cycle from the interpreter until a call.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import skill_insights
+
+PACKAGE = Path(skill_insights.__file__).parent
+OWNED = ("analyzers", "collectors/skills", "report", "schemas")
+OWNED_MODULES = ("inventory.py", "store/queries.py")
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def owned_files() -> list[Path]:
+    files = [p for d in OWNED for p in (PACKAGE / d).glob("*.py")]
+    files += [PACKAGE / m for m in OWNED_MODULES if (PACKAGE / m).exists()]
+    return sorted(files)
+
+
+def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
+    """The known modules `path` imports, anywhere in it (`from pkg import mod` names the module mod)."""
+    is_pkg = path.name == "__init__.py"
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = name.split(".") if is_pkg else name.split(".")[:-1]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
+                base = ".".join([*pkg, base] if base else pkg)
+            subs = [f"{base}.{a.name}" for a in node.names]
+            # `from pkg import mod` imports the module mod; `from pkg import name` the package's __init__
+            targets = [t for t in subs if t in known] or [base]
+        for t in targets:
+            if t in known and t != name:
+                out.add(t)
+    return out
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.remove(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_between_the_scan_analyzer_and_report_modules() -> None:
+    files = owned_files()
+    names = {module_name(p): p for p in files}
+    # Imports of a package (`skill_insights.report`) name its __init__ module: keep those edges too.
+    known = set(names)
+    graph = {n: imports_of(p, n, known) for n, p in names.items()}
+    assert len(graph) > 20  # the walk found the modules
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

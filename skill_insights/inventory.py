@@ -15,8 +15,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-# The row of an event's (kind, key) that counts (forks copy events into other files): the capture's own rule.
-from skill_insights.store.rollups import OWNED_EVENT
+from skill_insights.store.queries import Activation, skill_activations
 
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
 _CLAUDE_AGENTS = ("claude-code",)
@@ -74,35 +73,25 @@ def _locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
              "project_root": r[5], "names": orjson.loads(r[6] or "[]")} for r in rows]
 
 
-def activations(db: sqlite_utils.Database) -> list[tuple[str, str, float | None, str | None]]:
-    """[(skill name, session_id, ts, session cwd)] for every captured skill activation, counted once."""
-    return db.execute(
-        f"""SELECT e.name, e.session_id, e.ts, COALESCE(s.project, f.cwd)
-            FROM events e
-            LEFT JOIN sessions s ON s.session_id = e.session_id
-            LEFT JOIN files f ON f.id = e.file_id
-            WHERE e.kind = 'skill' AND e.name IS NOT NULL AND {OWNED_EVENT}"""
-    ).fetchall()
-
-
-def tally(db: sqlite_utils.Database, resolver: Resolver) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Captured activations resolved to inventory skills: ({skill id: record}, {unresolved name: record}), a
-    record counting activations, the set of sessions, the last timestamp and (per skill) the scopes it was
-    resolved through."""
+def tally(db: sqlite_utils.Database, resolver: Resolver,
+          activations: list[Activation] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Captured activations (`store.queries.skill_activations`, read here unless given) resolved to inventory
+    skills: ({skill id: record}, {unresolved name: record}), a record counting activations, the set of
+    sessions, the last timestamp and (per skill) the scopes it was resolved through."""
     per: dict[str, dict[str, Any]] = {}
     missing: dict[str, dict[str, Any]] = {}
-    for name, sid, ts, cwd in activations(db):
-        hit = resolver.resolve(name, cwd)
+    for a in skill_activations(db) if activations is None else activations:
+        hit = resolver.resolve(a.name, a.cwd)
         if hit is None:
-            rec = missing.setdefault(name, {"name": name, "activations": 0, "sessions": set(), "last_ts": None})
+            rec = missing.setdefault(a.name, {"name": a.name, "activations": 0, "sessions": set(), "last_ts": None})
         else:
             rec = per.setdefault(hit[0], {"activations": 0, "sessions": set(), "last_ts": None, "via": {}})
             rec["via"][hit[1]] = rec["via"].get(hit[1], 0) + 1
         rec["activations"] += 1
-        if sid:
-            rec["sessions"].add(sid)
-        if ts is not None and (rec["last_ts"] is None or ts > rec["last_ts"]):
-            rec["last_ts"] = ts
+        if a.session_id:
+            rec["sessions"].add(a.session_id)
+        if a.ts is not None and (rec["last_ts"] is None or a.ts > rec["last_ts"]):
+            rec["last_ts"] = a.ts
     return per, missing
 
 

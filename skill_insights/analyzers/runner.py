@@ -15,11 +15,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from skill_insights.schemas.validate import is_valid, pure_validator
+
+if TYPE_CHECKING:
+    from skill_insights.store.queries import Activation
 
 PHASES: dict[str, str] = {
     "staleness": "skill_insights.analyzers.staleness:run",
@@ -225,14 +228,13 @@ def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
 
 def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     """Captured skill activations per name: count, sessions, last use (epoch seconds)."""
-    rows = db.execute(
-        "SELECT name, count(DISTINCT key), count(DISTINCT session_id), max(ts) FROM events "
-        "WHERE kind = 'skill' AND name IS NOT NULL GROUP BY name"
-    ).fetchall()
-    return {r[0]: {"activations": r[1], "sessions": r[2], "last_used": r[3]} for r in rows if r[3] is not None}
+    from skill_insights.store.queries import skill_usage_by_name, tally_record
+
+    return {name: tally_record(t) for name, t in skill_usage_by_name(db).items() if t.last_ts is not None}
 
 
-def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any],
+                   activations: list[Activation] | None = None) -> dict[str, dict[str, Any]]:
     """Captured activations per inventory skill id, each resolved the way Claude Code picks a skill (a project
     skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver."""
     from skill_insights.inventory import Resolver, tally
@@ -244,7 +246,7 @@ def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any]) -> dict
             locs.append({"path": loc.get("path"), "skill_id": s.get("id"), "agent": loc.get("agent"),
                          "scope": loc.get("scope"), "installed": loc.get("installed", True),
                          "project_root": loc.get("project_root"), "names": [n for n in names if n]})
-    per, _missing = tally(db, Resolver(locs))
+    per, _missing = tally(db, Resolver(locs), activations)
     return {k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_ts"]}
             for k, v in per.items() if v["last_ts"] is not None}
 
@@ -259,6 +261,10 @@ def analyze(
     """Run, store, and return (run id, results)."""
     started = datetime.now(UTC)
     if options.get("usage") is None:
-        options = {**options, "usage": usage_from_store(db), "usage_by_skill": usage_by_skill(db, inventory)}
+        from skill_insights.store.queries import skill_activations, tally_record, usage_by_name
+
+        activations = skill_activations(db)  # read once for both views
+        by_name = {n: tally_record(t) for n, t in usage_by_name(activations).items() if t.last_ts is not None}
+        options = {**options, "usage": by_name, "usage_by_skill": usage_by_skill(db, inventory, activations)}
     results = run_phases(inventory, options, phases, targets)
     return store_run(db, inventory, results, started), results

@@ -7,6 +7,7 @@ when it is not: a report on a capture-only store is still a complete page.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -108,20 +109,15 @@ def _tools(st: Store, since: str) -> list[dict]:
 
 
 def _skill_usage(st: Store) -> dict[str, dict]:
-    """Per activated skill name: activations and sessions (all time, plus the last 30 days), last used."""
-    out: dict[str, dict] = {}
-    for r in st.rows(
-        """SELECT skill, sum(activations) AS activations, max(date) AS last_used, min(date) AS first_used
-           FROM skills_daily GROUP BY skill"""
-    ):
-        out[r["skill"]] = {**r, "sessions": 0}
-    # Distinct sessions over all time come from the events (a per-day count cannot be summed).
-    for r in st.rows(
-        "SELECT name, count(DISTINCT session_id) AS n FROM events WHERE kind = 'skill' GROUP BY name"
-    ):
-        if r["name"] in out:
-            out[r["name"]]["sessions"] = r["n"]
-    return out
+    """Per activated skill name: activations, sessions, first and last day used (the store's one count)."""
+    from skill_insights.store.queries import skill_usage_by_name
+
+    try:
+        usage = skill_usage_by_name(st.db)
+    except sqlite3.Error:  # a capture table mid-migration: no usage section rather than no report
+        return {}
+    return {name: {"skill": name, "activations": t.activations, "sessions": len(t.sessions),
+                   "last_used": t.last_date, "first_used": t.first_date} for name, t in usage.items()}
 
 
 def _mcp(st: Store, since: str, tools: list[dict]) -> list[dict]:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from skill_insights.daemon import env_float
+from skill_insights.telemetry.sender import SenderJob
 
 log = logging.getLogger("skill_insights.daemon")
 
@@ -89,3 +90,6 @@ def register_background_jobs(scheduler: Any, daemon: Any) -> None:
     job = scheduler.register("skills.scan", scan_s, jobs.refresh)
     job.next_run = time.monotonic() + min(scan_s, _env_seconds("SKILL_INSIGHTS_FIRST_SCAN_S", 60.0))
     scheduler.register("report.regenerate", _env_seconds("SKILL_INSIGHTS_REPORT_S", 900.0), jobs.regenerate_report)
+    # Opt-in org signals: drains the outbox on its own thread (a no-op that drops the queue unless enabled).
+    daemon.telemetry_sender = SenderJob(daemon.paths.database)
+    scheduler.register("telemetry.send", _env_seconds("SKILL_INSIGHTS_TELEMETRY_S", 60.0), daemon.telemetry_sender.tick)

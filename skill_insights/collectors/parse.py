@@ -20,6 +20,8 @@ from datetime import datetime
 
 import orjson
 
+from skill_insights.records import MAX_RESPONSE_TOKENS, Usage
+
 # Lines larger than this are counted as malformed and never parsed: no real transcript line comes close,
 # and parsing one would cost far more memory than the whole rest of an ingest.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -38,16 +40,6 @@ _SLASH = re.compile(r"/([A-Za-z0-9][\w:.\-]*)")
 
 class MalformedLine(ValueError):
     """A line that is not a JSON object with the field types Claude Code writes."""
-
-
-@dataclass(slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_creation_5m: int = 0
-    cache_creation_1h: int = 0
-    cache_read_input_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -110,8 +102,8 @@ def parse_timestamp(value: object) -> float | None:
 def _tokens(v: object, key: str) -> int:
     if v is None:
         return 0
-    if type(v) is not int or v < 0:  # bool is not a token count either
-        raise MalformedLine(f"usage.{key} is not a non-negative integer")
+    if type(v) is not int or not 0 <= v <= MAX_RESPONSE_TOKENS:  # bool is not a token count either
+        raise MalformedLine(f"usage.{key} is not an integer from 0 to {MAX_RESPONSE_TOKENS}")
     return v
 
 

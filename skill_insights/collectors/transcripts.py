@@ -10,7 +10,6 @@ its earlier rows are removed.
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 import sys
@@ -20,24 +19,22 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from skill_insights.collectors import git
 from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_span
 from skill_insights.pricing import PriceTable
-from skill_insights.store import write_transaction
+from skill_insights.records import PROCESSOR_VERSION, cost_units, local_date
+from skill_insights.safefile import open_regular, read_capped
+from skill_insights.store import totals, write_transaction
 from skill_insights.store.activity import add_timestamp
 
 if TYPE_CHECKING:
     import sqlite3
 
     import sqlite_utils
-
-# Bump when parsing or derivation changes: stored files are then re-derived on the next ingest.
-# 2: fork ownership ties are broken by file path, not by file id (ingest order).
-PROCESSOR_VERSION = 2
 
 CHUNK_BYTES = 8 * 1024 * 1024
 # Files committed together: one transaction for many files. A larger transaction writes each B-tree page it
@@ -48,6 +45,7 @@ BATCH_BYTES = 32 * 1024 * 1024
 # Below this much new data, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
+META_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +100,6 @@ def is_current(checkpoint: tuple | None, st: os.stat_result) -> bool:
     return checkpoint == (st.st_size, st.st_mtime, st.st_ino, st.st_dev, st.st_size, PROCESSOR_VERSION)
 
 
-def local_date(ts: float) -> str:
-    # Since 2000 (older timestamps are refused) every UTC offset and every clock change falls on a whole minute
-    # (not always a quarter hour: St. John's changed clocks at 00:01), so the local date is constant within
-    # each minute: one localtime() per minute instead of one per line.
-    return _local_date_of_minute(int(ts // 60))
-
-
-@functools.lru_cache(maxsize=4096)
-def _local_date_of_minute(minute: int) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(minute * 60))
-
-
 @dataclass
 class IngestSummary:
     files: int = 0
@@ -133,12 +119,44 @@ class IngestSummary:
         )
 
 
+class ObsRow(NamedTuple):
+    """One file's observation of one API response (the line with the largest output_tokens)."""
+
+    message_id: str
+    request_id: str
+    session_id: str
+    agent_id: str | None
+    model: str
+    ts: float | None
+    date: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_creation_5m: int
+    cache_creation_1h: int
+    cache_read_input_tokens: int
+    cost_usd: float | None
+    cost_units: int
+    copied: int
+
+
+class EventRow(NamedTuple):
+    kind: str
+    key: str
+    session_id: str
+    agent_id: str | None
+    ts: float | None
+    date: str | None
+    name: str | None
+    detail: str | None
+
+
 @dataclass
 class _Chunk:
     """What one chunk of a file adds: accumulated in memory, written in one transaction."""
 
-    obs: dict[tuple[str, str], tuple] = field(default_factory=dict)
-    events: list[tuple] = field(default_factory=list)
+    obs: dict[tuple[str, str], ObsRow] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
     dates: set[str] = field(default_factory=set)
     lines: int = 0
     malformed: int = 0
@@ -272,7 +290,7 @@ class TranscriptTailer:
                         # never holds a file twice, whose second copy a reset would not see)
                     totals[str(tf.path)] = [0, 0, 0, 0]
                 path = str(tf.path)
-                fh = _open_regular(tf.path)
+                fh = open_regular(tf.path)
                 if fh is None:
                     continue
                 st = os.fstat(fh.fileno())
@@ -331,20 +349,29 @@ class TranscriptTailer:
             conn.execute("UPDATE files SET size=?, mtime=? WHERE id=?", [st.st_size, st.st_mtime, cp["id"]])
             return cp["id"], 0, 0, reset, False
         work = prep.cp
-        # The checkpoint first: ownership of the chunk's responses below reads this file's opened_ts.
-        conn.execute(
-            """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
-                   lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
-                   first_ts=?, last_ts=?, opened_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
-                   processor_version=?, updated_at=datetime('now')
-               WHERE id=?""",
-            [
-                work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
-                prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
-                work["first_ts"], work["last_ts"], work["opened_ts"], orjson.dumps(work["blocks"]).decode(),
-                work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
-            ],
-        )
+
+        def move_checkpoint() -> None:
+            conn.execute(
+                """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
+                       lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
+                       first_ts=?, last_ts=?, opened_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
+                       processor_version=?, updated_at=datetime('now')
+                   WHERE id=?""",
+                [
+                    work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
+                    prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
+                    work["first_ts"], work["last_ts"], work["opened_ts"], orjson.dumps(work["blocks"]).decode(),
+                    work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
+                ],
+            )
+
+        # The checkpoint first: ownership of the chunk's responses below reads this file's opened_ts. A file
+        # whose first lines had no timestamp gets its opened_ts only now, which can change who owns the rows
+        # it already has.
+        if cp["opened_ts"] is None and work["opened_ts"] is not None and cp["offset"]:
+            _reown(conn, cp["id"], move_checkpoint)
+        else:
+            move_checkpoint()
         rows.add(tf, cp["id"], prep.chunk)
         if work["cwd"] and work["cwd"] not in self._remotes_stored:
             self._remember_remote(conn, work["cwd"])
@@ -410,34 +437,18 @@ class TranscriptTailer:
 
     def _reset(self, conn, file_id: int) -> None:
         """Forget everything derived from one file, then re-own the responses other files also show."""
-        conn.execute("DELETE FROM temp.keys")
-        conn.execute(
-            "INSERT OR IGNORE INTO temp.keys SELECT message_id, request_id, file_id FROM response_obs WHERE file_id=?",
-            [file_id],
-        )
-        # Events of this file, and the copies in other files that may now become the counted ones.
-        conn.execute(
-            """INSERT OR IGNORE INTO dirty SELECT 'date', e2.date FROM events e
-               JOIN events e2 ON e2.kind = e.kind AND e2.key = e.key WHERE e.file_id = ? AND e2.date IS NOT NULL""",
-            [file_id],
-        )
-        conn.execute(
-            """INSERT OR IGNORE INTO dirty SELECT 'session', e2.session_id FROM events e
-               JOIN events e2 ON e2.kind = e.kind AND e2.key = e.key WHERE e.file_id = ?""",
-            [file_id],
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO dirty SELECT 'session', session_id FROM files WHERE id=?", [file_id]
-        )
-        conn.execute("DELETE FROM response_obs WHERE file_id=?", [file_id])
-        conn.execute("DELETE FROM events WHERE file_id=?", [file_id])
-        _recompute_canonical(conn)
-        conn.execute(
-            """UPDATE files SET offset=0, size=0, head_hash=NULL, lines=0, malformed=0, user_messages=0,
-                   first_ts=NULL, last_ts=NULL, opened_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL,
-                   client_version=NULL, processor_version=? WHERE id=?""",
-            [PROCESSOR_VERSION, file_id],
-        )
+
+        def forget() -> None:
+            conn.execute("DELETE FROM response_obs WHERE file_id=?", [file_id])
+            conn.execute("DELETE FROM events WHERE file_id=?", [file_id])
+            conn.execute(
+                """UPDATE files SET offset=0, size=0, head_hash=NULL, lines=0, malformed=0, user_messages=0,
+                       first_ts=NULL, last_ts=NULL, opened_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL,
+                       client_version=NULL, processor_version=? WHERE id=?""",
+                [PROCESSOR_VERSION, file_id],
+            )
+
+        _reown(conn, file_id, forget)
 
     # -- parsing ----------------------------------------------------------------------------------------
 
@@ -522,34 +533,34 @@ class TranscriptTailer:
             u = r.usage
             key = (r.message_id, r.request_id)
             prev = chunk.obs.get(key)
-            if prev is None or u.output_tokens > prev[8]:
+            if prev is None or u.output_tokens > prev.output_tokens:
                 cost = self.prices.cost(r.model, u)
                 if cost is None:
                     self.unpriced.add(r.model)
-                chunk.obs[key] = (
+                chunk.obs[key] = ObsRow(
                     r.message_id, r.request_id, sid, aid, r.model, ts, date,
                     u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
-                    u.cache_creation_5m, u.cache_creation_1h, u.cache_read_input_tokens, cost,
+                    u.cache_creation_5m, u.cache_creation_1h, u.cache_read_input_tokens, cost, cost_units(cost),
                     1 if r.copied_from else 0,
                 )
             chunk.dates.add(date)
         ev = chunk.events
         for t in line.tool_uses:
-            ev.append(("tool", t.tool_use_id, sid, aid, ts, date, t.name, None))
+            ev.append(EventRow("tool", t.tool_use_id, sid, aid, ts, date, t.name, None))
             if t.skill:
-                ev.append(("skill", t.tool_use_id, sid, aid, ts, date, t.skill, None))
+                ev.append(EventRow("skill", t.tool_use_id, sid, aid, ts, date, t.skill, None))
             if t.subagent_type:
-                ev.append(("subagent", t.tool_use_id, sid, aid, ts, date, t.subagent_type, None))
+                ev.append(EventRow("subagent", t.tool_use_id, sid, aid, ts, date, t.subagent_type, None))
             if t.mcp_server:
-                ev.append(("mcp", t.tool_use_id, sid, aid, ts, date, t.mcp_server, t.mcp_tool))
+                ev.append(EventRow("mcp", t.tool_use_id, sid, aid, ts, date, t.mcp_server, t.mcp_tool))
         for tid, is_error in line.tool_results:
             if is_error:
-                ev.append(("tool_error", tid, sid, aid, ts, date, None, None))
+                ev.append(EventRow("tool_error", tid, sid, aid, ts, date, None, None))
         if line.agent_link:
             agent_id, agent_type, tool_use_id = line.agent_link
-            ev.append(("agent_link", agent_id, sid, aid, ts, date, agent_type, tool_use_id))
+            ev.append(EventRow("agent_link", agent_id, sid, aid, ts, date, agent_type, tool_use_id))
         if line.slash_command:
-            ev.append(("slash", line.uuid or f"@{pos}", sid, aid, ts, date, line.slash_command, None))
+            ev.append(EventRow("slash", line.uuid or f"@{pos}", sid, aid, ts, date, line.slash_command, None))
         if line.tool_uses or line.tool_results or line.slash_command:
             chunk.dates.add(date)
 
@@ -557,15 +568,13 @@ class TranscriptTailer:
         """`agent-<id>.meta.json` beside a subagent transcript names its type and the parent's tool call."""
         meta = tf.path.with_name(tf.path.stem + ".meta.json")
         try:
-            if meta.stat().st_size > 1_000_000:
-                return
-            doc = orjson.loads(meta.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+            doc = orjson.loads(read_capped(meta, META_BYTES))
+        except (OSError, ValueError):  # gone, a FIFO or folder, over the cap, or not JSON
             return
         if isinstance(doc, dict):
             atype = doc.get("agentType")
             tuid = doc.get("toolUseId")
-            chunk.events.append((
+            chunk.events.append(EventRow(
                 "agent_link", tf.agent_id, tf.session_id, tf.agent_id, None, None,
                 atype if isinstance(atype, str) else None, tuid if isinstance(tuid, str) else None,
             ))
@@ -612,35 +621,37 @@ class _BatchRows:
     files instead of a dozen per file."""
 
     def __init__(self) -> None:
-        self.obs: list[tuple] = []
+        self.obs: list[tuple[ObsRow, int]] = []  # (observation, file id)
         self.keys: list[tuple[str, str, int]] = []
-        self.events: list[tuple] = []
+        self.events: list[tuple[EventRow, int]] = []
         self.dirty: set[tuple[str, str]] = set()
 
     def add(self, tf: TranscriptFile, fid: int, chunk: _Chunk) -> None:
-        self.obs.extend((*o, fid) for o in chunk.obs.values())
+        self.obs.extend((o, fid) for o in chunk.obs.values())
         self.keys.extend((mid, rid, fid) for mid, rid in chunk.obs)
-        self.events.extend((*e, fid) for e in chunk.events)
+        self.events.extend((e, fid) for e in chunk.events)
         self.dirty.add(("session", tf.session_id))
         self.dirty.update(("date", d) for d in chunk.dates)
 
     def write(self, conn) -> dict[int, int]:
-        """Write the rows; returns the number of responses new to the store, per file id that first showed them."""
+        """Write the rows and move the running totals by what they change; returns the number of responses new
+        to the store, per file id that first showed them."""
         new: dict[int, int] = {}
         if self.obs:
             conn.executemany(
                 """INSERT INTO response_obs (message_id, request_id, session_id, agent_id, model, ts, date,
                        input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
-                       cache_creation_1h, cache_read_input_tokens, cost_usd, copied, file_id)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       cache_creation_1h, cache_read_input_tokens, cost_usd, cost_units, copied, file_id)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT (message_id, request_id, file_id) DO UPDATE SET
                        model=excluded.model, input_tokens=excluded.input_tokens,
                        output_tokens=excluded.output_tokens,
                        cache_creation_input_tokens=excluded.cache_creation_input_tokens,
                        cache_creation_5m=excluded.cache_creation_5m, cache_creation_1h=excluded.cache_creation_1h,
-                       cache_read_input_tokens=excluded.cache_read_input_tokens, cost_usd=excluded.cost_usd
+                       cache_read_input_tokens=excluded.cache_read_input_tokens, cost_usd=excluded.cost_usd,
+                       cost_units=excluded.cost_units
                    WHERE excluded.output_tokens > response_obs.output_tokens""",
-                self.obs,
+                [(*o, fid) for o, fid in self.obs],
             )
             conn.execute("DELETE FROM temp.keys")
             # A key several files of the batch show is new for the first of them, as if committed one by one.
@@ -656,12 +667,16 @@ class _BatchRows:
             shown = Counter((mid, rid) for mid, rid, _ in self.keys)
             alone = {(mid, rid) for mid, rid, _ in fresh if shown[mid, rid] == 1}
             if alone:
+                rows = [(o, fid) for o, fid in self.obs if (o.message_id, o.request_id) in alone]
                 conn.executemany(
                     """INSERT INTO responses (message_id, request_id, file_id, session_id, agent_id, model, ts, date,
                            input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m,
-                           cache_creation_1h, cache_read_input_tokens, cost_usd)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                    [(o[0], o[1], o[15], *o[2:14]) for o in self.obs if (o[0], o[1]) in alone],
+                           cache_creation_1h, cache_read_input_tokens, cost_usd, cost_units)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    [(o.message_id, o.request_id, fid, *o[2:15]) for o, fid in rows],
+                )
+                totals.add_response_rows(
+                    conn, ((o.session_id, o.agent_id, o.date, o.model, *o[7:15]) for o, _ in rows)
                 )
                 conn.execute("DELETE FROM temp.keys")
                 conn.executemany(
@@ -670,11 +685,17 @@ class _BatchRows:
                 )
             _recompute_canonical(conn)
         if self.events:
+            moved = totals.load_event_keys(conn, ((e.kind, e.key) for e, _ in self.events))
+            if moved:
+                totals.shift_events_of_keys(conn, -1)
             conn.executemany(
                 """INSERT OR IGNORE INTO events (kind, key, session_id, agent_id, ts, date, name, detail, file_id)
                    VALUES (?,?,?,?,?,?,?,?,?)""",
-                self.events,
+                [(*e, fid) for e, fid in self.events],
             )
+            if moved:
+                totals.mark_dirty(conn, shared_only=True)  # a copy that stops or starts counting: another session
+                totals.shift_events_of_keys(conn, 1)
         conn.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", sorted(self.dirty))
         return new
 
@@ -686,18 +707,6 @@ class _Prepared:
     consumed: int
     chunk: _Chunk
     head: str | None
-
-
-def _open_regular(path: Path):
-    """The file opened for reading, or None when it is gone or not a regular file (never blocks on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return os.fdopen(fd, "rb")
 
 
 def _ingest_worker(db_path: str, prices: PriceTable, order: list[tuple[Path, int]], cursor):
@@ -769,6 +778,25 @@ def _skip_long_line(fh, start: int) -> int | None:
         pos += len(block)
 
 
+def _reown(conn, file_id: int, change: Callable[[], None]) -> None:
+    """Run `change`, a write that alters which rows of one file's keys count (removing them, or the file's
+    opened_ts), with the running totals of those keys taken away before it and added back after it."""
+    conn.execute("DELETE FROM temp.keys")
+    conn.execute(
+        "INSERT OR IGNORE INTO temp.keys SELECT message_id, request_id, file_id FROM response_obs WHERE file_id=?",
+        [file_id],
+    )
+    moved = totals.load_event_keys(conn, conn.execute("SELECT kind, key FROM events WHERE file_id = ?", [file_id]))
+    conn.execute("INSERT OR IGNORE INTO dirty SELECT 'session', session_id FROM files WHERE id=?", [file_id])
+    if moved:
+        totals.mark_dirty(conn, shared_only=False)
+        totals.shift_events_of_keys(conn, -1)
+    change()
+    _recompute_canonical(conn)
+    if moved:
+        totals.shift_events_of_keys(conn, 1)
+
+
 def _mark_dirty_responses(conn) -> None:
     # CROSS JOIN keeps temp.keys as the outer loop: a key lookup each, never a scan of `responses`.
     conn.execute(
@@ -790,16 +818,18 @@ def _recompute_canonical(conn) -> None:
     output_tokens.
     """
     _mark_dirty_responses(conn)
+    totals.shift_responses_of_keys(conn, -1)
     conn.execute(
         "DELETE FROM responses WHERE (message_id, request_id) IN (SELECT message_id, request_id FROM temp.keys)"
     )
     conn.execute(
         """INSERT INTO responses (message_id, request_id, file_id, session_id, agent_id, model, ts, date,
                input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m, cache_creation_1h,
-               cache_read_input_tokens, cost_usd)
+               cache_read_input_tokens, cost_usd, cost_units)
            SELECT k.message_id, k.request_id, own.file_id, own.session_id, own.agent_id, best.model, own.ts,
                own.date, best.input_tokens, best.output_tokens, best.cache_creation_input_tokens,
-               best.cache_creation_5m, best.cache_creation_1h, best.cache_read_input_tokens, best.cost_usd
+               best.cache_creation_5m, best.cache_creation_1h, best.cache_read_input_tokens, best.cost_usd,
+               best.cost_units
            FROM temp.keys k
            JOIN response_obs own ON own.rowid = (
                SELECT o.rowid FROM response_obs o JOIN files f ON f.id = o.file_id
@@ -810,4 +840,5 @@ def _recompute_canonical(conn) -> None:
                WHERE o.message_id = k.message_id AND o.request_id = k.request_id
                ORDER BY o.output_tokens DESC, f.path LIMIT 1)"""
     )
+    totals.shift_responses_of_keys(conn, 1)
     _mark_dirty_responses(conn)

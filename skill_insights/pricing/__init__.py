@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from skill_insights.collectors.parse import Usage
+from skill_insights.records import Usage
 
 MTOK = 1_000_000
 CACHE_WRITE_5M = 1.25

@@ -399,3 +399,33 @@ def telemetry_outbox(db: sqlite_utils.Database) -> None:
                VALUES ('cli:agent-signals:session-processed', NEW.session_id, NEW.session_id);
            END"""
     )
+
+
+@migration("capture_0003_totals")
+def capture_totals(db: sqlite_utils.Database) -> None:
+    from skill_insights.records import MAX_RESPONSE_TOKENS
+    from skill_insights.store import totals
+
+    conn = db.conn
+    # Token counts no response can hold overflowed the rollups' sums; capture now refuses such lines, and the
+    # rows they left (perhaps of files since deleted) go, their sessions and days recomputed.
+    absurd = " OR ".join(f"{c} NOT BETWEEN 0 AND {MAX_RESPONSE_TOKENS}" for c in TOKENS)
+    for table in ("response_obs", "responses"):
+        conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'session', session_id FROM {table} WHERE {absurd}")
+        conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'date', date FROM {table} WHERE {absurd}")
+        conn.execute(f"DELETE FROM {table} WHERE {absurd}")
+    for table in ("response_obs", "responses"):
+        db[table].add_column("cost_units", int)
+        conn.execute(f"UPDATE {table} SET cost_units = coalesce(CAST(round(cost_usd * 1e12) AS INTEGER), 0)")
+    db["response_totals"].create(
+        {"session_id": str, "agent_id": str, "date": str, "model": str, "responses": int, **TOKENS,
+         "cost_units": int, "unpriced": int},
+        pk=("session_id", "agent_id", "date", "model"),
+    )
+    db["response_totals"].create_index(["date"])
+    db["event_totals"].create(
+        {"session_id": str, "date": str, "kind": str, "name": str, "detail": str, "calls": int, "failed": int},
+        pk=("session_id", "date", "kind", "name", "detail"),
+    )
+    db["event_totals"].create_index(["date", "kind"])
+    totals.rebuild(conn)

@@ -1,7 +1,9 @@
 """Per-session stats and daily rollups, recomputed for what an ingest marked dirty.
 
-Derived only from store rows (responses, events, files): never from transcripts. An event or response
-that several files show (forks) counts once, for the earliest row.
+Derived only from the store: the running totals (`store/totals.py`), the files' checkpoints and the few
+per-call rows a session lists (subagent calls): never from transcripts, and never by scanning a session's or
+a day's responses, so one appended line costs the same in a long session as in a new one. An event or
+response that several files show (forks) counts once, for the earliest row.
 """
 
 from __future__ import annotations
@@ -13,33 +15,16 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from skill_insights.collectors.transcripts import PROCESSOR_VERSION, local_date
-from skill_insights.store import write_transaction
+from skill_insights.records import PROCESSOR_VERSION, TOKEN_COLS, Usage, cost_units, local_date, usd
+from skill_insights.store import totals, write_transaction
 from skill_insights.store.activity import active_seconds, merge_blocks
+from skill_insights.store.totals import FAILED, OWNED_EVENT
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-TOKEN_COLS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation_5m",
-    "cache_creation_1h",
-    "cache_read_input_tokens",
-)
 _SUMS = ", ".join(f"sum({c})" for c in TOKEN_COLS)
-# The row of an event's (kind, key) that counts: the one from the file opened first (a fork's copies lose to
-# the original whatever the ingest order), then the first by path (file ids follow ingest order).
-OWNED_EVENT = """NOT EXISTS (
-    SELECT 1 FROM events o
-    WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id
-      AND (coalesce((SELECT opened_ts FROM files WHERE id = o.file_id), 9e18),
-           coalesce((SELECT path FROM files WHERE id = o.file_id), ''), o.file_id)
-          < (coalesce((SELECT opened_ts FROM files WHERE id = e.file_id), 9e18),
-             coalesce((SELECT path FROM files WHERE id = e.file_id), ''), e.file_id))"""
-# A tool call failed when any copy of its result says so.
-_FAILED = "EXISTS (SELECT 1 FROM events x WHERE x.kind = 'tool_error' AND x.key = e.key)"
+__all__ = ["FAILED", "OWNED_EVENT", "flush", "recompute_days", "reprice", "session_row"]
 
 
 # Below this many dirty sessions, a second process costs more than it saves.
@@ -69,6 +54,7 @@ def flush(db: sqlite_utils.Database | sqlite3.Connection, parallel: bool = False
             recompute_days(conn, dates)
         if helper is not None:
             rows += helper.rows()
+        totals.prune(conn, [sid for sid, _ in rows])
         _write_session_rows(conn, rows)
         conn.execute("DELETE FROM dirty")
     return len(rows) + len(dates)
@@ -147,41 +133,41 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
     ended = max(lasts) if lasts else None
 
     models: dict[str, dict] = {}
-    totals = dict.fromkeys(TOKEN_COLS, 0)
-    cost = 0.0
+    sums = dict.fromkeys(TOKEN_COLS, 0)
+    units = 0
     priced = 0
     unpriced: list[str] = []
     assistant_messages = 0
     for row in conn.execute(
-        f"""SELECT model, count(*), {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL), sum(agent_id IS NULL)
-            FROM responses WHERE session_id = ? GROUP BY model""",
+        f"""SELECT model, sum(responses), {_SUMS}, sum(cost_units), sum(unpriced),
+                   sum(CASE WHEN agent_id = '' THEN responses ELSE 0 END)
+            FROM response_totals WHERE session_id = ? AND responses != 0 GROUP BY model""",
         [sid],
     ):
         model, n = row[0], row[1]
         toks = dict(zip(TOKEN_COLS, row[2:8], strict=True))
-        m_cost, n_unpriced, n_main = row[8], row[9], row[10]
+        m_units, n_unpriced, n_main = row[8], row[9], row[10]
         for c in TOKEN_COLS:
-            totals[c] += toks[c]
+            sums[c] += toks[c]
         if n_unpriced:
             unpriced.append(model)
         if n > n_unpriced:
-            cost += m_cost or 0.0
+            units += m_units
             priced += 1
         assistant_messages += n_main
         models[model] = {
             "responses": n,
             **toks,
             "total_tokens": _total(toks),
-            "cost_usd": round(m_cost or 0.0, 10) if n > n_unpriced else None,
+            "cost_usd": usd(m_units) if n > n_unpriced else None,
         }
     primary = max(models, key=lambda m: models[m]["total_tokens"], default=None)
 
     counts: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     errors: dict[str, int] = defaultdict(int)
     for kind, name, detail, n, failed in conn.execute(
-        f"""SELECT kind, name, detail, count(*), sum(kind = 'tool' AND {_FAILED}) FROM events e
-            WHERE session_id = ? AND kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash') AND {OWNED_EVENT}
-            GROUP BY kind, name, detail""",
+        """SELECT kind, name, detail, sum(calls), sum(failed) FROM event_totals
+           WHERE session_id = ? AND calls != 0 GROUP BY kind, name, detail""",
         [sid],
     ):
         counts[kind][(name, detail)] += n
@@ -212,13 +198,12 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
         "assistant_messages": assistant_messages,
         "primary_model": primary,
         "models": orjson.dumps(models).decode(),
-        "input_tokens": totals["input_tokens"],
-        "output_tokens": totals["output_tokens"],
-        "cache_creation_input_tokens": totals["cache_creation_input_tokens"],
-        "cache_read_input_tokens": totals["cache_read_input_tokens"],
-        "total_tokens": _total(totals),
-        # Rounded: float sums depend on row order, and the same data must give the same figure.
-        "cost_usd": round(cost, 10) if priced or not models else None,
+        "input_tokens": sums["input_tokens"],
+        "output_tokens": sums["output_tokens"],
+        "cache_creation_input_tokens": sums["cache_creation_input_tokens"],
+        "cache_read_input_tokens": sums["cache_read_input_tokens"],
+        "total_tokens": _total(sums),
+        "cost_usd": usd(units) if priced or not models else None,
         "unpriced_models": orjson.dumps(sorted(unpriced)).decode(),
         "tool_calls": sum(counts["tool"].values()),
         "tool_errors": sum(errors.values()),
@@ -251,10 +236,10 @@ def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
         link["type"] = link["type"] or agent_type
         link["tool_use_id"] = link["tool_use_id"] or tool_use_id
     usage = {
-        r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), None if r[7] is None else round(r[7], 10), r[8])
+        r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), usd(r[7]), r[8])
         for r in conn.execute(
-            f"""SELECT agent_id, {_SUMS}, sum(cost_usd), sum(cost_usd IS NULL) FROM responses
-                WHERE session_id = ? AND agent_id IS NOT NULL GROUP BY agent_id""",
+            f"""SELECT agent_id, {_SUMS}, sum(cost_units), sum(unpriced) FROM response_totals
+                WHERE session_id = ? AND agent_id != '' AND responses != 0 GROUP BY agent_id""",
             [sid],
         )
     }
@@ -312,39 +297,40 @@ def recompute_days(conn: sqlite3.Connection, dates: list[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO temp.days VALUES (?)", [(d,) for d in dates])
     for table in ("usage_daily", "tools_daily", "skills_daily"):
         conn.execute(f"DELETE FROM {table} WHERE date IN (SELECT date FROM temp.days)")
-    # Cost rounded, as a session's: a float sum depends on row order, which follows ingest order.
-    conn.execute(
+    days = conn.execute(
+        f"""SELECT date, model, sum(responses), {_SUMS}, sum(cost_units), sum(unpriced) FROM response_totals
+            WHERE date IN (SELECT date FROM temp.days) AND responses != 0 GROUP BY date, model"""
+    ).fetchall()
+    conn.executemany(
         f"""INSERT INTO usage_daily (date, model, responses, {", ".join(TOKEN_COLS)}, cost_usd, unpriced_responses)
-            SELECT date, model, count(*), {_SUMS}, round(sum(cost_usd), 10), sum(cost_usd IS NULL)
-            FROM responses WHERE date IN (SELECT date FROM temp.days) GROUP BY date, model"""
+            VALUES ({", ".join("?" * (len(TOKEN_COLS) + 5))})""",
+        [(*r[:9], usd(r[9]), r[10]) for r in days],
     )
     conn.execute(
-        f"""INSERT INTO tools_daily (date, tool, calls, errors)
-            SELECT e.date, e.name, count(*), sum({_FAILED}) FROM events e
-            WHERE e.kind = 'tool' AND e.date IN (SELECT date FROM temp.days) AND {OWNED_EVENT}
-            GROUP BY e.date, e.name"""
+        """INSERT INTO tools_daily (date, tool, calls, errors)
+           SELECT date, name, sum(calls), sum(failed) FROM event_totals
+           WHERE kind = 'tool' AND date IN (SELECT date FROM temp.days) AND calls != 0 GROUP BY date, name"""
     )
     conn.execute(
-        f"""INSERT INTO skills_daily (date, skill, activations, sessions)
-            SELECT e.date, e.name, count(*), count(DISTINCT e.session_id) FROM events e
-            WHERE e.kind = 'skill' AND e.date IN (SELECT date FROM temp.days) AND {OWNED_EVENT}
-            GROUP BY e.date, e.name"""
+        """INSERT INTO skills_daily (date, skill, activations, sessions)
+           SELECT date, name, sum(calls), count(DISTINCT session_id) FROM event_totals
+           WHERE kind = 'skill' AND date IN (SELECT date FROM temp.days) AND calls != 0 GROUP BY date, name"""
     )
 
 
 def reprice(db: sqlite_utils.Database, prices) -> int:
     """Recompute every stored cost with a new price table; returns responses re-priced."""
-    from skill_insights.collectors.parse import Usage
-
     with write_transaction(db) as conn:
         for table in ("response_obs", "responses"):
             # TOKEN_COLS are in Usage's field order.
             rows = conn.execute(f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table}").fetchall()
+            costs = [(prices.cost(r[1], Usage(*r[2:])), r[0]) for r in rows]
             conn.executemany(
-                f"UPDATE {table} SET cost_usd = ? WHERE rowid = ?",
-                [(prices.cost(r[1], Usage(*r[2:])), r[0]) for r in rows],
+                f"UPDATE {table} SET cost_usd = ?, cost_units = ? WHERE rowid = ?",
+                [(cost, cost_units(cost), rowid) for cost, rowid in costs],
             )
         n = len(rows)  # the canonical responses
+        totals.rebuild(conn)
         conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'session', session_id FROM responses")
         conn.execute("INSERT OR IGNORE INTO dirty SELECT DISTINCT 'date', date FROM responses")
     flush(db)

@@ -37,7 +37,7 @@ from test_daemon_support import DaemonProc, assistant_line, assistant_template, 
 def _today_so_far() -> tuple[float, float]:
     """(start, end) of the part of today (local time) that has passed, less a minute at each end."""
     now = time.time()
-    midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+    midnight = time.mktime((*time.localtime(now)[:3], 0, 0, 0, 0, 0, -1))
     if now - midnight < 600:
         raise SystemExit("run this more than 10 minutes after local midnight: the history must fall on today")
     return midnight + 60, now - 60
@@ -103,8 +103,12 @@ def measure(case: str, args: argparse.Namespace, template: dict) -> dict:
             db.close()
         finally:
             daemon.stop()
-        return {"case": case, "history_responses": history, "appends": args.appends,
-                "cpu_ms_per_line": cpu * 1000 / args.appends}
+        return {
+            "case": case,
+            "history_responses": history,
+            "appends": args.appends,
+            "cpu_ms_per_line": cpu * 1000 / args.appends,
+        }
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -124,8 +128,10 @@ def main() -> int:
     print(f"daemon CPU per appended line ({args.appends} appends at {args.rate:g}/s)")
     for r in results:
         ratio = f"{r['cpu_ms_per_line'] / fresh:4.1f}× fresh" if fresh else ""
-        print(f"  {r['case']:6} history {r['history_responses']:>7} responses: "
-              f"{r['cpu_ms_per_line']:6.2f} ms/line  {ratio}")
+        print(
+            f"  {r['case']:6} history {r['history_responses']:>7} responses: "
+            f"{r['cpu_ms_per_line']:6.2f} ms/line  {ratio}"
+        )
     if fresh:
         worst = max(r["cpu_ms_per_line"] for r in results)
         ok = worst <= 2 * fresh and worst < 10.0

@@ -220,9 +220,7 @@ def _block(block: object, role: str) -> dict:
 def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     content = message.get("content")
     if isinstance(content, list):
-        uses = [
-            parse_tool_use(block) for block in content if _block(block, "assistant").get("type") == "tool_use"
-        ]
+        uses = [parse_tool_use(block) for block in content if _block(block, "assistant").get("type") == "tool_use"]
         if uses:
             line.tool_uses = uses
     elif content is not None and not isinstance(content, str):
@@ -234,12 +232,7 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     mid = message.get("id")
     rid = obj.get("requestId")
     usage = message.get("usage")
-    if (
-        model == "<synthetic>"
-        or obj.get("isApiErrorMessage") is True
-        or not isinstance(mid, str)
-        or usage is None
-    ):
+    if model == "<synthetic>" or obj.get("isApiErrorMessage") is True or not isinstance(mid, str) or usage is None:
         if usage is not None and not isinstance(usage, dict):
             raise MalformedLine("message.usage is not an object")
         return
@@ -247,7 +240,10 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
         raise MalformedLine("requestId is not a string")
     origin = obj.get("requestSessionId")
     line.response = Response(
-        mid, rid or "", model or "unknown", parse_usage(usage),
+        mid,
+        rid or "",
+        model or "unknown",
+        parse_usage(usage),
         origin if isinstance(origin, str) and origin != obj.get("sessionId") else None,
     )
 

@@ -358,10 +358,24 @@ class TranscriptTailer:
                        processor_version=?, updated_at=datetime('now')
                    WHERE id=?""",
                 [
-                    work["offset"] + prep.consumed, st.st_size, st.st_mtime, st.st_dev, st.st_ino,
-                    prep.head, prep.chunk.lines, prep.chunk.malformed, prep.chunk.user_messages,
-                    work["first_ts"], work["last_ts"], work["opened_ts"], orjson.dumps(work["blocks"]).decode(),
-                    work["cwd"], work["git_branch"], work["client_version"], PROCESSOR_VERSION, cp["id"],
+                    work["offset"] + prep.consumed,
+                    st.st_size,
+                    st.st_mtime,
+                    st.st_dev,
+                    st.st_ino,
+                    prep.head,
+                    prep.chunk.lines,
+                    prep.chunk.malformed,
+                    prep.chunk.user_messages,
+                    work["first_ts"],
+                    work["last_ts"],
+                    work["opened_ts"],
+                    orjson.dumps(work["blocks"]).decode(),
+                    work["cwd"],
+                    work["git_branch"],
+                    work["client_version"],
+                    PROCESSOR_VERSION,
+                    cp["id"],
                 ],
             )
 
@@ -414,8 +428,7 @@ class TranscriptTailer:
                 """INSERT INTO files (path, session_id, agent_id, project_dir, dev, inode, size, offset, mtime,
                                       processor_version, blocks)
                    VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, ?, '[]')""",
-                [str(tf.path), tf.session_id, tf.agent_id, tf.project_dir, st.st_dev, st.st_ino,
-                 PROCESSOR_VERSION],
+                [str(tf.path), tf.session_id, tf.agent_id, tf.project_dir, st.st_dev, st.st_ino, PROCESSOR_VERSION],
             )
             row = conn.execute(f"SELECT {_CP_COLS} FROM files WHERE id = ?", [cur.lastrowid]).fetchone()
             cp = _cp_dict(row)
@@ -538,9 +551,21 @@ class TranscriptTailer:
                 if cost is None:
                     self.unpriced.add(r.model)
                 chunk.obs[key] = ObsRow(
-                    r.message_id, r.request_id, sid, aid, r.model, ts, date,
-                    u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
-                    u.cache_creation_5m, u.cache_creation_1h, u.cache_read_input_tokens, cost, cost_units(cost),
+                    r.message_id,
+                    r.request_id,
+                    sid,
+                    aid,
+                    r.model,
+                    ts,
+                    date,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_creation_input_tokens,
+                    u.cache_creation_5m,
+                    u.cache_creation_1h,
+                    u.cache_read_input_tokens,
+                    cost,
+                    cost_units(cost),
                     1 if r.copied_from else 0,
                 )
             chunk.dates.add(date)
@@ -574,10 +599,18 @@ class TranscriptTailer:
         if isinstance(doc, dict):
             atype = doc.get("agentType")
             tuid = doc.get("toolUseId")
-            chunk.events.append(EventRow(
-                "agent_link", tf.agent_id, tf.session_id, tf.agent_id, None, None,
-                atype if isinstance(atype, str) else None, tuid if isinstance(tuid, str) else None,
-            ))
+            chunk.events.append(
+                EventRow(
+                    "agent_link",
+                    tf.agent_id,
+                    tf.session_id,
+                    tf.agent_id,
+                    None,
+                    None,
+                    atype if isinstance(atype, str) else None,
+                    tuid if isinstance(tuid, str) else None,
+                )
+            )
 
     # -- writing ----------------------------------------------------------------------------------------
 
@@ -596,8 +629,22 @@ class TranscriptTailer:
         )
 
 
-_CP_KEYS = ("id", "dev", "inode", "size", "offset", "head_hash", "first_ts", "last_ts", "opened_ts", "blocks",
-            "cwd", "git_branch", "client_version", "processor_version")
+_CP_KEYS = (
+    "id",
+    "dev",
+    "inode",
+    "size",
+    "offset",
+    "head_hash",
+    "first_ts",
+    "last_ts",
+    "opened_ts",
+    "blocks",
+    "cwd",
+    "git_branch",
+    "client_version",
+    "processor_version",
+)
 _CP_COLS = ", ".join(_CP_KEYS)
 
 
@@ -675,9 +722,7 @@ class _BatchRows:
                        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                     [(o.message_id, o.request_id, fid, *o[2:15]) for o, fid in rows],
                 )
-                totals.add_response_rows(
-                    conn, ((o.session_id, o.agent_id, o.date, o.model, *o[7:15]) for o, _ in rows)
-                )
+                totals.add_response_rows(conn, ((o.session_id, o.agent_id, o.date, o.model, *o[7:15]) for o, _ in rows))
                 conn.execute("DELETE FROM temp.keys")
                 conn.executemany(
                     "INSERT OR IGNORE INTO temp.keys VALUES (?, ?, ?)",

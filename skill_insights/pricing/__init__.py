@@ -145,7 +145,6 @@ class PriceTable:
         return total / MTOK
 
 
-
 def from_litellm(doc: dict, updated: str | None = None) -> dict:
     """Convert a LiteLLM `model_prices_and_context_window.json` into our table (Claude models only)."""
     models: dict[str, dict] = {}

@@ -173,9 +173,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
         counts[kind][(name, detail)] += n
         if failed:
             errors[name] += failed
-    tools = {
-        name: {"calls": n, "errors": errors.get(name, 0)} for (name, _), n in sorted(counts["tool"].items())
-    }
+    tools = {name: {"calls": n, "errors": errors.get(name, 0)} for (name, _), n in sorted(counts["tool"].items())}
     skills = {name: n for (name, _), n in sorted(counts["skill"].items())}
     mcp: dict[str, dict[str, int]] = defaultdict(dict)
     for (server, tool), n in sorted(counts["mcp"].items()):
@@ -253,25 +251,29 @@ def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
     ):
         agent_id = by_call.get(tool_use_id)
         tokens, cost, unpriced = usage.get(agent_id, (0, None, 0)) if agent_id else (0, None, 0)
-        out.append({
-            "tool_use_id": tool_use_id,
-            "agent_id": agent_id,
-            "type": stype,
-            "total_tokens": tokens,
-            "cost_usd": cost if not unpriced else None,
-        })
+        out.append(
+            {
+                "tool_use_id": tool_use_id,
+                "agent_id": agent_id,
+                "type": stype,
+                "total_tokens": tokens,
+                "cost_usd": cost if not unpriced else None,
+            }
+        )
         if agent_id:
             seen.add(agent_id)
     # Subagent transcripts whose call we did not see (e.g. a file copied alone).
     for agent_id, (tokens, cost, unpriced) in sorted(usage.items()):
         if agent_id not in seen:
-            out.append({
-                "tool_use_id": links.get(agent_id, {}).get("tool_use_id"),
-                "agent_id": agent_id,
-                "type": links.get(agent_id, {}).get("type"),
-                "total_tokens": tokens,
-                "cost_usd": cost if not unpriced else None,
-            })
+            out.append(
+                {
+                    "tool_use_id": links.get(agent_id, {}).get("tool_use_id"),
+                    "agent_id": agent_id,
+                    "type": links.get(agent_id, {}).get("type"),
+                    "total_tokens": tokens,
+                    "cost_usd": cost if not unpriced else None,
+                }
+            )
     return out
 
 

@@ -72,8 +72,7 @@ def shift_responses_of_keys(conn: sqlite3.Connection, sign: int) -> None:
     """Add (sign 1) or take away (sign -1) the counted responses of the keys in temp.keys."""
     # CROSS JOIN keeps temp.keys as the outer loop: a key lookup each, never a scan of `responses`.
     source = (
-        "FROM temp.keys k CROSS JOIN responses r ON r.message_id = k.message_id AND r.request_id = k.request_id"
-        " WHERE 1"
+        "FROM temp.keys k CROSS JOIN responses r ON r.message_id = k.message_id AND r.request_id = k.request_id WHERE 1"
     )
     conn.execute(_ADD_RESPONSES.format(select=_response_select(sign, source)))
 
@@ -143,6 +142,8 @@ def mark_dirty(conn: sqlite3.Connection, shared_only: bool) -> None:
     more than one file shows (which of them counts can change)."""
     rows = "FROM temp.ekeys k CROSS JOIN events e ON e.kind = k.kind AND e.key = k.key WHERE 1"
     if shared_only:
-        rows += " AND EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id)"
+        rows += (
+            " AND EXISTS (SELECT 1 FROM events o WHERE o.kind = e.kind AND o.key = e.key AND o.file_id != e.file_id)"
+        )
     conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'session', e.session_id {rows}")
     conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'date', e.date {rows} AND e.date IS NOT NULL")

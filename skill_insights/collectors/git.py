@@ -86,3 +86,32 @@ def remote_of(cwd: str | Path) -> str | None:
             if norm:
                 return norm
     return None
+
+
+def commits_between(cwd: str | Path, since: float, until: float, limit: int = 500) -> list[tuple[str, float, str]]:
+    """[(sha, commit time, subject)] of the commits reachable from HEAD of the repository at `cwd` whose
+    commit time lies in [since, until], oldest first; [] when there is no repository or git fails."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(cwd), "log", f"--max-count={limit}", f"--since=@{int(since)}",
+             f"--until=@{int(until) + 1}", "--format=%H%x1f%ct%x1f%s%x1e"],
+            capture_output=True, env=env, timeout=30, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if proc.returncode != 0:
+        return []
+    out: list[tuple[str, float, str]] = []
+    for record in proc.stdout.decode("utf-8", "replace").split("\x1e"):
+        parts = record.strip("\n").split("\x1f")
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        ts = float(parts[1])
+        if since <= ts <= until:
+            out.append((parts[0], ts, parts[2]))
+    out.sort(key=lambda c: c[1])
+    return out

@@ -2,31 +2,61 @@
 
 Writers take `BEGIN IMMEDIATE` (see `write_transaction`), so two processes serialize on the write lock and
 wait for it (busy timeout) instead of failing with "database is locked" on a read→write upgrade.
+
+The store holds project paths, branches, remotes and slash commands, so the file and its WAL and shared-memory
+files are private to the user (0600). Opening a store checks it against the migrations this code has: a store
+written by a newer version is refused (never written), one whose tables were lost is repaired, and anything
+else that cannot be used raises `StoreError` with a one-line reason.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skill_insights.settings import DATABASE_COMPANIONS, private_file
 from skill_insights.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 BUSY_TIMEOUT_MS = 60_000
+# `PRAGMA application_id` of every store this code stamps ("skin"): tells our file from another program's.
+APPLICATION_ID = 0x736B696E
+PRIVATE_FILE = 0o600
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
+class StoreError(sqlite3.DatabaseError):
+    """The store cannot be used as it is: newer than this code, foreign, or damaged beyond repair.
+
+    A `sqlite3.DatabaseError`, so whatever already turns a corrupt store into one line says this one too.
+    """
+
+
+class NewerStoreError(StoreError):
+    """The store was written by a newer skill-insights: it is never written by this one."""
+
+
+def schema_version() -> int:
+    """The schema this code builds: one step per migration (stamped in the store as `PRAGMA user_version`)."""
+    return len(MIGRATIONS)
+
+
+def connect(path: Path | str, *, wal: bool = True) -> sqlite3.Connection:
+    """A connection with the store's settings. `wal=False` leaves the journal mode to the caller: switching it
+    writes the file's header, which a store not yet checked must not get."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _make_private(Path(path))
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _enable_wal(conn)
+    if wal:
+        _enable_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # Scratch set of response keys whose canonical row an ingest recomputes (per connection).
@@ -35,6 +65,22 @@ def connect(path: Path | str) -> sqlite3.Connection:
         " PRIMARY KEY (message_id, request_id))"
     )
     return conn
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644 and give the WAL the same), and take
+    group and other access away from an existing one and its companions. Symlinks and files of another user
+    are left as they are."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, PRIVATE_FILE)
+    except OSError:
+        return  # a symlink, a folder, no permission: SQLite's own open says what is wrong, if anything
+    os.close(fd)
+    # SQLite creates the WAL and shared-memory files with the database file's permissions.
+    for suffix in ("", *DATABASE_COMPANIONS):
+        private_file(Path(f"{path}{suffix}"))
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -52,35 +98,27 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the store, as a sqlite-utils Database."""
+    """Open (creating if needed), check and migrate the store, as a sqlite-utils Database."""
     import sqlite_utils
 
-    conn = connect(path)
-    _ensure_schema(conn)
-    return sqlite_utils.Database(conn)
+    return sqlite_utils.Database(open_reader(path))
 
 
 def open_reader(path: Path | str) -> sqlite3.Connection:
-    """A plain connection to a migrated store: the quick path for commands that only query.
+    """A plain connection to a checked, migrated store: the quick path for commands that only query.
 
-    Importing sqlite-utils costs more than a whole usage query, so it is only loaded to migrate an older store.
+    Importing sqlite-utils costs more than a whole usage query, so it is only loaded to migrate or repair.
+    Raises StoreError (NewerStoreError for a newer store) when the store cannot be used.
     """
-    conn = connect(path)
-    _ensure_schema(conn)
+    conn = connect(path, wal=False)
+    try:
+        check(conn, _recorded(conn))
+        _enable_wal(conn)
+        _ensure_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
-
-
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    """A new store is created from the schema snapshot; an older one is migrated (needs sqlite-utils)."""
-    if not _pending(conn):
-        return
-    from skill_insights.store.snapshot import create_from_snapshot
-
-    if create_from_snapshot(conn, [name for name, _ in MIGRATIONS]) and not _pending(conn):
-        return
-    import sqlite_utils
-
-    migrate(sqlite_utils.Database(conn))
 
 
 def open_readonly(path: Path | str) -> sqlite3.Connection:
@@ -88,31 +126,192 @@ def open_readonly(path: Path | str) -> sqlite3.Connection:
     return sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True)  # as_uri escapes `?`, `#` and `%`
 
 
-def _pending(conn: sqlite3.Connection) -> bool:
+# -- checking a store -----------------------------------------------------------------------------------
+
+
+def _known() -> list[str]:
+    return [name for name, _ in MIGRATIONS]
+
+
+def _recorded(conn: sqlite3.Connection) -> list[str] | None:
+    """The migrations the store says it has, in the order applied; None without a `_migrations` table."""
     try:
-        done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-    except sqlite3.OperationalError:
-        return True
-    return any(name not in done for name, _ in MIGRATIONS)
+        return [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise
+
+
+def _objects(conn: sqlite3.Connection) -> dict[str, str]:
+    """{name: type} of the store's tables, indexes, views and triggers (SQLite's own and `_migrations` aside)."""
+    return {
+        name: kind
+        for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        if name != "_migrations"
+    }
+
+
+def check(conn: sqlite3.Connection, recorded: list[str] | None) -> int:
+    """Raise StoreError for a store this code must not write (another program's, a newer version's); else
+    return its stamped schema version (0 before the stamp existed). `recorded` is what `_migrations` holds."""
+    version, app_id = conn.execute("SELECT * FROM pragma_user_version, pragma_application_id").fetchone()
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreError(f"not a skill-insights store (its application id is {app_id:#x})")
+    known = _known()
+    unknown = [n for n in (recorded or []) if n not in known]
+    if version > len(known) or unknown:
+        what = f"schema {max(version, len(known) + 1)}" if not unknown else f"migrations {', '.join(unknown)}"
+        raise NewerStoreError(
+            f"written by a newer skill-insights ({what}; this version knows schema {len(known)}):"
+            " upgrade skill-insights to use it"
+        )
+    if recorded is None and (objects := _objects(conn)):
+        _infer_level(objects)  # a database without `_migrations` must be one our migrations could have made
+    return int(version)
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    """Check the store, then create it (from the schema snapshot), repair or migrate it when it needs it."""
+    recorded = _recorded(conn)
+    version = check(conn, recorded)
+    known = _known()
+    if recorded == known and not _missing(_objects(conn), recorded):
+        if version != len(known):
+            _stamp_quietly(conn)
+        return
+    from skill_insights.store.snapshot import create_from_snapshot
+
+    if recorded is None and create_from_snapshot(conn, known):
+        recorded = _recorded(conn)
+        check(conn, recorded)  # another process may have made it first, from newer code
+        if recorded == known:
+            return
+    import sqlite_utils
+
+    migrate(sqlite_utils.Database(conn))
+
+
+def _missing(objects: dict[str, str], recorded: list[str]) -> list[str]:
+    """The objects `recorded` migrations make that the store lacks (computed cheaply from the snapshot when the
+    store is at the snapshot's level)."""
+    expected = _expected_names(tuple(recorded))
+    return [name for name in expected if name not in objects]
+
+
+@lru_cache(maxsize=8)
+def _expected_names(recorded: tuple[str, ...]) -> tuple[str, ...]:
+    from skill_insights.store.snapshot import snapshot_objects
+
+    names, objects = snapshot_objects()
+    if list(recorded) == names:
+        return tuple(objects)
+    return tuple(name for name, _kind, _sql in _replay(recorded)[-1])
+
+
+def stamp(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA user_version = {len(_known())}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _stamp_quietly(conn: sqlite3.Connection) -> None:
+    # A store from before the stamp existed, otherwise current: stamp it when it can be written (a read-only
+    # file is still fine to query).
+    with suppress(sqlite3.OperationalError):
+        stamp(conn)
+
+
+# -- migrating and repairing ------------------------------------------------------------------------------
+
+Schema = list[tuple[str, str, str]]  # (name, type, sql) in creation order
+
+
+@lru_cache(maxsize=8)
+def _replay(names: tuple[str, ...]) -> list[Schema]:
+    """Apply the named migrations (in MIGRATIONS order) to an empty in-memory store: the schema before any and
+    after each. A step that fails means the names cannot describe a real store."""
+    import sqlite_utils
+
+    scratch = sqlite_utils.Database(memory=True)
+    steps: list[Schema] = [[]]
+    for name, fn in MIGRATIONS:
+        if name not in names:
+            continue
+        try:
+            fn(scratch)
+        except Exception as e:
+            raise StoreError(f"its recorded migrations cannot be replayed ({name}: {e})") from None
+        rows = scratch.execute(
+            "SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY rowid"
+        ).fetchall()
+        steps.append([tuple(r) for r in rows])
+    return steps
+
+
+def _infer_level(objects: dict[str, str]) -> int:
+    """How many migrations made a store that lost its `_migrations` table: the most whose schema holds every
+    object the store has (an object only an older step had, like a table a later one drops, caps it)."""
+    steps = _replay(tuple(_known()))
+    for level in range(len(steps) - 1, 0, -1):
+        have = {name: kind for name, kind, _sql in steps[level]}
+        if all(have.get(name) == kind for name, kind in objects.items()):
+            return level
+    ours = {name for step in steps for name, _kind, _sql in step}
+    foreign = sorted(name for name in objects if name not in ours)
+    raise StoreError(
+        "not a skill-insights store: it has no _migrations table"
+        + (f" and tables this version does not make ({', '.join(foreign[:5])})" if foreign else "")
+    )
+
+
+def _restore(conn: sqlite3.Connection, recorded: list[str]) -> list[str]:
+    """Create, empty, the objects `recorded` migrations made that the store lost; their names.
+
+    A recorded migration's lost table cannot be re-made by running the migration again (its other tables are
+    there), so each missing object is made from the DDL the migrations give it, tables before the indexes,
+    views and triggers that refer to them."""
+    objects = _objects(conn)
+    schema = _replay(tuple(recorded))[-1]
+    lost = [(name, kind, sql) for name, kind, sql in schema if name not in objects]
+    for _name, _kind, sql in sorted(lost, key=lambda o: o[1] != "table"):
+        try:
+            conn.execute(sql)
+        except sqlite3.Error as e:
+            raise StoreError(f"it lost {_name} and it cannot be made again ({e})") from None
+    return [name for name, _kind, _sql in lost]
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet recorded in `_migrations`; returns the names applied."""
+    """Bring the store to this code's schema; returns the names of the migrations applied.
+
+    Under the write lock: a store without `_migrations` gets it back with the migrations its tables show;
+    objects recorded migrations made and the store lost are made again (empty); the migrations not yet
+    recorded are applied; the store is stamped with the schema version. A newer or foreign store raises
+    StoreError and is left untouched.
+    """
     applied: list[str] = []
-    if not _pending(db.conn):
-        return applied
     with write_transaction(db):
-        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        done = {r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()}
+        conn = db.conn
+        recorded = _recorded(conn)
+        check(conn, recorded)
+        if recorded is None:
+            objects = _objects(conn)
+            level = _infer_level(objects) if objects else 0
+            conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            recorded = _known()[:level]
+            conn.executemany(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [(n,) for n in recorded]
+            )
+        if recorded:
+            _restore(conn, recorded)
         for name, fn in MIGRATIONS:
-            if name in done:
+            if name in recorded:
                 continue
             fn(db)
-            db.execute(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
-                [name],
-            )
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [name])
             applied.append(name)
+        stamp(conn)
     return applied
 
 
@@ -123,7 +322,18 @@ def write_transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterato
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    else:
+    try:
         conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls the transaction back by itself after some errors (a full disk, out of memory); a ROLLBACK
+    # then fails with "no transaction is active", and raising that would hide the error that matters.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

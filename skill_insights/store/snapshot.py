@@ -11,6 +11,7 @@ equal. Regenerate it after adding a migration:
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("schema.sql")
@@ -47,13 +48,32 @@ def read_snapshot(text: str) -> tuple[list[str], list[str]]:
     return names, statements
 
 
+def object_name(statement: str) -> str:
+    """The name a `CREATE [UNIQUE] TABLE|INDEX|VIEW|TRIGGER [IF NOT EXISTS] name …` statement gives its object."""
+    words = statement.split(None, 7)
+    i = 2 if words[1].upper() == "UNIQUE" else 1
+    i += 1
+    if [w.upper() for w in words[i : i + 3]] == ["IF", "NOT", "EXISTS"]:
+        i += 3
+    return words[i].split("(", 1)[0].strip('"`[]')
+
+
+@lru_cache(maxsize=1)
+def snapshot_objects() -> tuple[list[str], list[str]]:
+    """(migration names, names of the objects the snapshot creates, `_migrations` aside): what a current store
+    must hold, known without replaying the migrations (that needs sqlite-utils)."""
+    names, statements = read_snapshot(SNAPSHOT.read_text(encoding="utf-8"))
+    objects = [object_name(s) for s in statements]
+    return names, [o for o in objects if o != "_migrations"]
+
+
 def create_from_snapshot(conn: sqlite3.Connection, known: list[str]) -> bool:
     """Create the schema of an empty store from schema.sql. False (nothing done) when the store is not empty.
 
     `known` is the migrations this code has: names the snapshot holds that are not among them mean a stale or
     foreign file, which is refused the same way, leaving the store to the migrations.
     """
-    from skill_insights.store import write_transaction
+    from skill_insights.store import stamp, write_transaction
 
     names, statements = read_snapshot(SNAPSHOT.read_text(encoding="utf-8"))
     if not names or any(n not in known for n in names):
@@ -67,6 +87,8 @@ def create_from_snapshot(conn: sqlite3.Connection, known: list[str]) -> bool:
         conn.executemany(
             "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [(n,) for n in names]
         )
+        if names == known:
+            stamp(conn)
     return True
 
 

@@ -223,6 +223,175 @@ def session_show(session_id: str, as_json: bool) -> None:
         click.echo("commands  " + ", ".join(f"{k} ×{v}" for k, v in stats["slash_commands"].items()))
 
 
+# -- session reports on GitHub (skill_insights.github) -------------------------------------------------
+
+
+def _one_session(conn, session_id: str) -> str:
+    from skill_insights.github.facts import match_sessions
+    from skill_insights.usage import catch_up
+
+    catch_up(conn)
+    matches = match_sessions(conn, session_id)
+    if len(matches) > 1:
+        raise click.ClickException(f"{session_id!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
+    if not matches:
+        raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
+    return matches[0]
+
+
+def _target(pr: int | None, issue: int | None):
+    from skill_insights.github.model import Target
+
+    if (pr is None) == (issue is None):
+        raise click.UsageError("give exactly one of --pr N and --issue N")
+    return Target(type="pr", number=pr) if pr is not None else Target(type="issue", number=issue)
+
+
+def _repo_arg(_ctx, _param, value: str | None) -> str | None:
+    from skill_insights.github.client import check_repo
+
+    if value is None:
+        return None
+    try:
+        return check_repo(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _github():
+    """A GitHub client and the one-line error type of its calls."""
+    from skill_insights.github.client import GitHubError, from_env
+
+    try:
+        return from_env(log=lambda m: click.echo(m, err=True)), GitHubError
+    except GitHubError as e:
+        raise click.ClickException(str(e)) from None
+
+
+_GH_TARGET = [
+    click.option("--repo", required=True, callback=_repo_arg, help="OWNER/NAME."),
+    click.option("--pr", type=click.IntRange(min=1), help="Pull request number."),
+    click.option("--issue", type=click.IntRange(min=1), help="Issue number."),
+]
+
+
+def _gh_target(f):
+    for opt in reversed(_GH_TARGET):
+        f = opt(f)
+    return f
+
+
+@session.command("stats")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="The session stats document (schema: session-stats).")
+def session_stats_cmd(session_id: str, as_json: bool) -> None:
+    """Per-session stats: models, tokens, cost, tools, skills, subagents, commits, problems, workflow edges."""
+    from skill_insights.github import render, stats
+
+    conn = _reader()
+    doc = stats.build(conn, _one_session(conn, session_id))
+    data = doc.model_dump(mode="json")
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"session   {data['session_id']}  ({data['project'] or '?'}, {data['branch'] or 'no branch'})")
+    click.echo(f"time      {data['started_at']} → {data['ended_at']}  {render.duration(data['duration_minutes'])}")
+    click.echo(f"tokens    {sum(data['total_tokens'].values()):,}  cost {render.money(data['estimated_cost_usd'])}")
+    for k in data["skills_invoked"]:
+        click.echo(f"skill     {k['skill']} ×{k['count']} {k['status']}, {sum(k['tokens'].values()):,} tokens after")
+    for a in data["subagents"]:
+        click.echo(f"subagent  {a['type']} ({a['id'] or '?'}, {a['model'] or '?'}): {sum(a['tokens'].values()):,} tokens")
+    for c in data["commits"]:
+        click.echo(f"commit    {c['sha'][:7]} {c['message']}")
+    for p in data["problems_faced"]:
+        click.echo(f"problem   {p['description']}")
+
+
+@session.command("mermaid")
+@click.argument("session_id")
+def session_mermaid(session_id: str) -> None:
+    """The workflow diagram of each invoked skill whose SKILL.md has one: edges green (taken), red (error
+    path), grey (not taken), with Nx counters."""
+    from skill_insights.github import stats
+
+    conn = _reader()
+    found = stats.diagrams(conn, _one_session(conn, session_id))
+    if not found:
+        click.echo("no invoked skill of this session has a mermaid flowchart in its SKILL.md", err=True)
+        return
+    for skill, src in found.items():
+        click.echo(f"%% workflow of skill {skill}\n```mermaid\n{src}\n```")
+
+
+@session.command("post")
+@click.argument("session_id")
+@_gh_target
+@click.option("--summary", "with_summary", is_flag=True, help="Also recompute the summary comment.")
+def session_post(session_id: str, repo: str, pr: int | None, issue: int | None, with_summary: bool) -> None:
+    """Post the session's report to a PR or issue; posting again updates the same comment."""
+    from skill_insights.github import publish, stats
+
+    target = _target(pr, issue)
+    conn = _reader()
+    sid = _one_session(conn, session_id)
+    doc = stats.build(conn, sid, target)
+    gh, error = _github()
+    with gh:
+        try:
+            posted = publish.post_session(gh, repo, target.number, doc.model_dump(mode="json"),
+                                          stats.diagrams(conn, sid))
+            if with_summary:
+                publish.update_summary(gh, repo, target.number, warn=lambda m: click.echo(f"warning: {m}", err=True))
+        except error as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"{posted.action} comment {posted.comment_id}: {posted.url or ''}".rstrip())
+
+
+@session.command("summary")
+@_gh_target
+def session_summary(repo: str, pr: int | None, issue: int | None) -> None:
+    """Recompute the summary comment of a PR or issue from the JSON of every session comment."""
+    from skill_insights.github import publish
+
+    target = _target(pr, issue)
+    gh, error = _github()
+    with gh:
+        try:
+            posted, found = publish.update_summary(gh, repo, target.number,
+                                                   warn=lambda m: click.echo(f"warning: {m}", err=True))
+        except error as e:
+            raise click.ClickException(str(e)) from None
+    if posted is None:
+        raise click.ClickException(f"no readable session comment on {repo}#{target.number}: no summary posted")
+    click.echo(f"{posted.action} summary {posted.comment_id} over {len(found.sessions)} sessions"
+               f"{f', {len(found.skipped)} skipped' if found.skipped else ''}: {posted.url or ''}".rstrip())
+
+
+@session.command("extract")
+@click.option("--repo", required=True, callback=_repo_arg, help="OWNER/NAME.")
+@click.option("--from", "start", required=True, callback=_check_date, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, callback=_check_date, help="Last day (YYYY-MM-DD).")
+@click.option("--output-dir", required=True, type=click.Path(path_type=Path, file_okay=False))
+def session_extract(repo: str, start: str, end: str, output_dir: Path) -> None:
+    """analytics.csv, analytics.md and dashboard.html from the session comments of a repository's PRs and
+    issues in a period."""
+    from datetime import date
+
+    from skill_insights.github import extract
+
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if first > last:
+        raise click.BadParameter("--from is after --to")
+    gh, error = _github()
+    with gh:
+        try:
+            ex = extract.collect(gh, repo, first, last, warn=lambda m: click.echo(f"warning: {m}", err=True))
+        except error as e:
+            raise click.ClickException(str(e)) from None
+    for path in extract.write(ex, output_dir):
+        click.echo(str(path))
+
+
 # -- pricing --------------------------------------------------------------------------------------------
 
 

@@ -77,7 +77,8 @@ def cli() -> None:
 @click.option("--file", "files", multiple=True, type=click.Path(path_type=Path), help="One transcript file.")
 def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     """Capture new transcript lines into the store (incremental)."""
-    from skill_insights.collectors.transcripts import TranscriptTailer, discover
+    from skill_insights.collectors import capture
+    from skill_insights.collectors.transcripts import TranscriptTailer
 
     for f in files:
         if not f.is_file():
@@ -87,7 +88,7 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
             raise click.ClickException(f"no such projects folder: {d}")
     roots = list(projects_dirs) + list(files) or default_projects_dirs()
     db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
-    paths = discover(roots)
+    paths = capture.transcripts(roots)
     tailer = TranscriptTailer(db, _prices())
     # Without a terminal, skill_insights.quick runs this same ingest without importing click.
     if sys.stderr.isatty() and len(paths) > 20:
@@ -95,9 +96,9 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
 
         with Progress(transient=True) as bar:
             task = bar.add_task("ingesting", total=len(paths))
-            summary = tailer.ingest_paths(paths, progress=lambda _p: bar.advance(task))
+            summary = capture.tail(tailer, paths, progress=lambda _p: bar.advance(task))
     else:
-        summary = tailer.ingest_paths(paths)
+        summary = capture.tail(tailer, paths)
     _warn_unpriced(sorted(summary.unpriced_models))
     click.echo(summary.line())
 
@@ -570,6 +571,11 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"last ingest   {_ago(doc.get('last_ingest_at'))}")
         click.echo(f"files watched {doc.get('files_watched', '?')}  ({doc.get('observer', '?')} observer)")
         click.echo(f"backlog       {doc.get('backlog', '?')}")
+        wait = doc.get("store_wait")
+        if isinstance(wait, dict):  # another writer holds the store's lock: capture waits and retries
+            click.echo(f"store         locked by another writer for {wait.get('seconds', '?')}s: "
+                       f"{wait.get('files', '?')} files wait, attempt {wait.get('attempts', '?')}, "
+                       f"next retry in {wait.get('next_retry_in_s', '?')}s")
         click.echo(f"rss           {rss / 1048576:.1f} MB" if rss else "rss           ?")
         click.echo(f"socket        {doc.get('socket') or 'none (spool only)'}")
         for job in doc.get("jobs", []):
@@ -644,13 +650,17 @@ def uninstall(settings_path: Path | None, no_service: bool, dry_run: bool) -> No
 @cli.command("ingest-spool", hidden=True)
 def ingest_spool() -> None:
     """Ingest the transcripts of spooled hook payloads, then delete them (started detached by the hook)."""
-    from skill_insights.hooks import fastpath, spool
+    from skill_insights.collectors.transcripts import TranscriptTailer
+    from skill_insights.daemon import spool
+    from skill_insights.hooks import fastpath
 
     try:
-        result = spool.drain(_db(), _prices())
+        result = spool.drain(TranscriptTailer(_db(), _prices()), default_projects_dirs())
     except Exception as e:  # detached, stdio is /dev/null: the hook log is the only place to say it
         fastpath.log("ingest-spool", f"failed: {e.__class__.__name__}: {e}")
         raise
+    for why in result.unusable:  # each such file is removed: said once
+        fastpath.log("ingest-spool", f"removed an unusable payload {why}")
     if result.payloads:
         fastpath.log("ingest-spool", f"{result.payloads} payloads ({result.garbage} garbage): {result.summary}")
     click.echo(f"{result.payloads} spooled payloads, {len(result.transcripts)} transcripts. {result.summary}")

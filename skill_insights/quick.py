@@ -128,7 +128,7 @@ def _usage_json(period: str, since: str | None, until: str | None, project: str 
 def _ingest(roots: list[str]) -> tuple[str, list[str]]:
     from pathlib import Path
 
-    from skill_insights.collectors.transcripts import TranscriptTailer, discover
+    from skill_insights.collectors.capture import capture
     from skill_insights.pricing import PriceTable
     from skill_insights.settings import default_projects_dirs, get_paths
     from skill_insights.store import open_reader
@@ -138,8 +138,7 @@ def _ingest(roots: list[str]) -> tuple[str, list[str]]:
     prices = PriceTable.load(paths.prices_file)
     db = open_reader(paths.database)
     try:
-        found = discover([Path(r) for r in roots] or default_projects_dirs())
-        summary = TranscriptTailer(db, prices).ingest_paths(found)
+        summary = capture(db, prices, [Path(r) for r in roots] or default_projects_dirs())
     finally:
         db.close()
     return summary.line() + "\n", [unpriced_warning(m) for m in sorted(summary.unpriced_models)]

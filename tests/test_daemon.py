@@ -85,16 +85,21 @@ def test_appended_line_becomes_visible(env: dict[str, str], daemons: list[Daemon
     assert d.status()["files_watched"] == 2
 
 
-def test_socket_payload_ingests_a_transcript_outside_the_watched_root(
+def blind(env: dict[str, str]) -> dict[str, str]:
+    """A daemon that sees no file event and reconciles only at start: what it captures after that, a socket
+    payload or the spool explains."""
+    return {**env, "SKILL_INSIGHTS_DAEMON_POLLING": "1", "SKILL_INSIGHTS_POLL_S": "3600",
+            "SKILL_INSIGHTS_RECONCILE_S": "3600"}
+
+
+def test_socket_payload_ingests_the_transcript_and_its_subagents(
     root: Path, env: dict[str, str], daemons: list[DaemonProc]
 ) -> None:
-    # Outside $CLAUDE_CONFIG_DIR/projects: only the socket nudge can explain its capture.
-    elsewhere = root / "elsewhere"
-    transcript = copy_session("subagent", elsewhere)
-    sid = transcript.stem
-    d = DaemonProc(env).wait_ready()
+    d = DaemonProc(blind(env)).wait_ready()
     daemons.append(d)
     d.wait_idle()
+    transcript = copy_session("subagent", projects(env))  # after the start-up reconcile: unseen until nudged
+    sid = transcript.stem
     d.send(b"\x00not json at all")
     d.send(b"")
     d.send(json.dumps({"transcript_path": 42}).encode())
@@ -105,7 +110,7 @@ def test_socket_payload_ingests_a_transcript_outside_the_watched_root(
 
     # Parent and subagent transcript both captured: equal to a clean ingest of the two files.
     clean = make_env(root / "clean")
-    sub = next((elsewhere).rglob("subagents/*.jsonl"))
+    sub = next(projects(env).rglob("subagents/*.jsonl"))
     cli(clean, "ingest", "--file", str(transcript), "--file", str(sub))
     expected = next(r for r in usage_sessions(clean)["rows"] if r["session_id"] == sid)
     row = wait_for(lambda: (r := session_row(env, sid)) and r == expected and r, what="subagent tokens too")
@@ -116,9 +121,7 @@ def test_socket_payload_ingests_a_transcript_outside_the_watched_root(
 
 
 def test_spooled_payloads_are_drained(root: Path, env: dict[str, str], daemons: list[DaemonProc]) -> None:
-    elsewhere = root / "elsewhere"
-    t1 = copy_session("hello", elsewhere / "a")
-    t2 = copy_session("mcp_tool", elsewhere / "b")
+    t1 = copy_session("hello", projects(env))
     spool = Path(env["SKILL_INSIGHTS_HOME"]) / "run" / "spool"
     spool.mkdir(parents=True)
     (spool / "1-1.json").write_text(json.dumps({"session_id": t1.stem, "transcript_path": str(t1),
@@ -128,6 +131,7 @@ def test_spooled_payloads_are_drained(root: Path, env: dict[str, str], daemons: 
     daemons.append(d)
     wait_for(lambda: session_row(env, t1.stem), what="the payload spooled before start")
     # Spooled while the daemon runs (a hook that found the socket busy): the spool dir is watched.
+    t2 = copy_session("mcp_tool", projects(env))
     (spool / ".3-1.json.tmp").write_text(json.dumps({"transcript_path": str(t2)}))
     os.replace(spool / ".3-1.json.tmp", spool / "3-1.json")
     wait_for(lambda: session_row(env, t2.stem), what="the payload spooled while running")
@@ -265,13 +269,13 @@ def test_socket_path_too_long_runs_spool_only(tmp_path_factory: pytest.TempPathF
     deep = base / ("x" * 60) / ("y" * 60)
     env = make_env(deep)
     assert len(str(deep / "home" / "run" / "daemon.sock")) > 100
-    t = copy_session("hello", deep / "elsewhere")
-    d = DaemonProc(env)
+    d = DaemonProc({**env, "SKILL_INSIGHTS_SPOOL_S": "0.5"})
     daemons.append(d)
     wait_for(lambda: d.pid_path.exists() and d.pid_path.read_text().strip() == str(d.pid), what="the pid file")
     assert not d.socket_path.exists()
     spool = d.run_dir / "spool"
     wait_for(spool.is_dir, what="the spool dir")
+    t = copy_session("hello", projects(env))
     (spool / "9-9.json").write_text(json.dumps({"transcript_path": str(t), "session_id": t.stem}))
     wait_for(lambda: session_row(env, t.stem), what="the spooled session")
     doc = json.loads(cli(env, "daemon", "status", "--json").stdout)

@@ -19,7 +19,7 @@ from skill_insights.hooks import payload
 )
 def test_garbage_payloads_give_nothing(raw: bytes) -> None:
     p = payload.parse(raw)
-    assert p is None or payload.transcript_files(p) == []
+    assert p is None or payload.transcript_files(p, ["/"]) == []
 
 
 def test_payload_names_the_transcript_and_its_subagents(tmp_path: Path) -> None:
@@ -32,18 +32,21 @@ def test_payload_names_the_transcript_and_its_subagents(tmp_path: Path) -> None:
     doc = {"session_id": "abc", "transcript_path": str(t), "hook_event_name": "SessionEnd", "cwd": "/x"}
     p = payload.parse(json.dumps(doc).encode())
     assert p is not None and p.event == "SessionEnd"
-    assert payload.transcript_files(p) == [str(t), str(sub)]
+    assert payload.transcript_files(p, [tmp_path]) == [str(t), str(sub)]
     # Relative, non-jsonl, or a session id trying to climb out: ignored.
     for bad in ("rel/abc.jsonl", str(tmp_path / "notes.txt")):
-        assert payload.transcript_files(payload.HookPayload(bad, None, None)) == []
-    assert payload.transcript_files(payload.HookPayload(str(t), "../..", None)) == [str(t), str(sub)]
+        assert payload.transcript_files(payload.HookPayload(bad, None, None), [tmp_path]) == []
+    assert payload.transcript_files(payload.HookPayload(str(t), "../..", None), [tmp_path]) == [str(t), str(sub)]
+    # Outside the projects folders: nothing, however real the files are.
+    assert payload.transcript_files(p, [tmp_path / "other"]) == []
 
 
 def test_missing_transcript_still_finds_subagents(tmp_path: Path) -> None:
     sub = tmp_path / "s1" / "subagents" / "agent-2.jsonl"
     sub.parent.mkdir(parents=True)
     sub.write_text("{}\n")
-    assert payload.transcript_files(payload.HookPayload(str(tmp_path / "s1.jsonl"), "s1", None)) == [str(sub)]
+    missing = payload.HookPayload(str(tmp_path / "s1.jsonl"), "s1", None)
+    assert payload.transcript_files(missing, [tmp_path]) == [str(sub)]
 
 
 def test_scheduler_runs_due_jobs_and_survives_failures() -> None:
@@ -86,7 +89,8 @@ def test_instance_lock_is_exclusive(tmp_path: Path) -> None:
 def test_spool_drain_keeps_a_payload_it_could_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Regression: drain() unlinked every pending file, so one whose read failed (EIO, a transient permission
     # error) lost its payload. The failure is injected at the OS-read boundary; drain() itself runs for real.
-    from skill_insights.hooks import spool
+    from skill_insights.collectors.transcripts import TranscriptTailer
+    from skill_insights.daemon import spool
     from skill_insights.pricing import PriceTable
     from skill_insights.store import open_db
 
@@ -95,21 +99,21 @@ def test_spool_drain_keeps_a_payload_it_could_not_read(tmp_path: Path, monkeypat
     garbage, kept = d / "1-garbage.json", d / "2-kept.json"
     garbage.write_bytes(b"not json")
     kept.write_bytes(b'{"hook_event_name": "SessionEnd"}')
-    real_open = Path.open
+    real_open = os.open
 
-    def flaky_open(self: Path, *args, **kwargs):
-        if self == kept:
+    def flaky_open(path, *args, **kwargs):
+        if os.fspath(path) == str(kept):
             raise OSError(5, "Input/output error")
-        return real_open(self, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
 
-    db = open_db(tmp_path / "store.db")
-    monkeypatch.setattr(Path, "open", flaky_open)
-    res = spool.drain(db, PriceTable.bundled(), d)
+    tailer = TranscriptTailer(open_db(tmp_path / "store.db"), PriceTable.bundled())
+    monkeypatch.setattr(os, "open", flaky_open)
+    res = spool.drain(tailer, [tmp_path / "projects"], d)
+    monkeypatch.setattr(os, "open", real_open)
     assert (res.payloads, res.garbage) == (1, 1)
     assert not garbage.exists()  # read (as garbage): may go
     assert kept.exists()  # not read: stays for the next drain
-    monkeypatch.setattr(Path, "open", real_open)
-    res = spool.drain(db, PriceTable.bundled(), d)
+    res = spool.drain(tailer, [tmp_path / "projects"], d)
     assert res.payloads == 1 and spool.pending(d) == []
 
 

@@ -1,8 +1,9 @@
 """The capture daemon: watches transcript roots, takes hook nudges, ingests within a second.
 
 One event loop on the main thread (`selectors` over a wake-up pipe, the listening socket and its client
-connections) owns the SQLite connection and does every ingest; the watchdog observer thread only records
-which paths changed and writes a byte to the wake-up pipe. Signals reach the loop the same way
+connections: `server.SocketServer`) owns the SQLite connection and does every ingest (`ingest_queue`); the
+watchdog observer thread (`watcher.Watcher`) only records which paths changed and writes a byte to the
+wake-up pipe. Signals reach the loop the same way
 (`signal.set_wakeup_fd`). Idle, the loop sleeps until the next debounce deadline or scheduled job: no polling
 tick of its own.
 
@@ -18,35 +19,25 @@ import logging.handlers
 import os
 import selectors
 import signal
-import socket
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEventHandler,
-)
 
 from skill_insights import __version__
 from skill_insights.daemon import control, env_float
+from skill_insights.daemon.ingest_queue import STORE_BUSY_TIMEOUT_MS, IngestQueue
 from skill_insights.daemon.jobs import register_background_jobs
 from skill_insights.daemon.scheduler import Scheduler
-from skill_insights.hooks import locations, payload, spool
+from skill_insights.daemon.server import SocketServer
+from skill_insights.daemon.watcher import Watcher
+from skill_insights.hooks import locations, payload
 from skill_insights.outputs import write_atomic
+from skill_insights.projects import ProjectRoots
 from skill_insights.settings import Paths, default_projects_dirs, get_paths
 
 log = logging.getLogger("skill_insights.daemon")
@@ -114,47 +105,22 @@ def setup_logging(paths: Paths, verbose: bool) -> None:
     log.propagate = False
 
 
-class _Conn:
-    __slots__ = ("buf", "deadline", "sock")
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self.sock = sock
-        self.buf = bytearray()
-        self.deadline = deadline
-
-
 class Daemon:
-    CONN_TIMEOUT_S = 5.0
-    BULK_SLICE_S = 0.25  # reconcile backlog work per loop turn, so nudges and events are not starved
-
     def __init__(self, config: DaemonConfig | None = None, paths: Paths | None = None):
         self.config = config or DaemonConfig.from_env()
         self.paths = paths or get_paths()
         # Absolute, not resolved: the same spelling `discover()` gives, so a file has one row in the store.
         self.roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in self.config.roots]
-        self._real_roots = [(os.path.realpath(r), str(r)) for r in self.roots]
-        self.debounce_s = self.config.debounce_s
+        # Resolved again at start, once the roots exist; later passes keep those folders (ProjectRoots.fresh).
+        self.projects = ProjectRoots(self.roots)
         self.scheduler = Scheduler()
         self.started_at = time.time()
         self._stop = False
-        self._lock = threading.Lock()  # guards _pending, _dirs, _spool_due (written by the observer thread)
-        self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first noted), monotonic
-        self._dirs: dict[str, float] = {}  # new directories to scan -> due
-        self._spool_due: float | None = None
-        self._rearm_due: float | None = None
-        self._bulk: deque[str] = deque()  # reconcile backlog, worked in slices
-        self._bulk_set: set[str] = set()
-        self._known: set[str] = set()  # transcript files seen under the roots ("files watched")
-        self._conns: dict[int, _Conn] = {}
         self._wake_r = self._wake_w = -1
         self._sel: selectors.BaseSelector | None = None
-        self._listener: socket.socket | None = None
-        self._socket_stat: os.stat_result | None = None
-        self.socket_path: str | None = None
-        self.observer: Any = None
-        self._targets: list[tuple[str, bool]] = []  # (dir, recursive) the observer watches
-        self._watches: dict[str, Any] = {}  # dir -> watchdog ObservedWatch
-        self.observer_kind = "none"
+        self.server: SocketServer | None = None
+        self.queue = IngestQueue(self, self.config.debounce_s, self.config.max_delay_s)
+        self.watcher: Watcher | None = None
         self.db: Any = None
         self.tailer: Any = None
         self._prices_mtime: float | None = None
@@ -175,6 +141,10 @@ class Daemon:
         }
         self._status_written = 0.0
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
     # -- lifecycle --------------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -187,11 +157,13 @@ class Daemon:
             self._open_store()
             self._setup_wakeup()
             self._install_signals()
-            self._setup_socket()
+            assert self._sel is not None
+            self.server = SocketServer(self._sel, self.on_payload, self._on_oversized)
+            self.server.listen()
             os.makedirs(locations.spool_dir(), mode=0o700, exist_ok=True)
-            self._start_observer()
+            self._start_watcher()
             self._register_jobs()
-            self._write_status()
+            self.write_status()
             self._loop()
             return 0
         except Exception:
@@ -202,7 +174,7 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop = True
-        self._wake()
+        self.wake()
 
     def _open_store(self) -> None:
         from skill_insights.collectors.transcripts import TranscriptTailer
@@ -210,6 +182,8 @@ class Daemon:
 
         self.paths.ensure()
         self.db = open_db(self.paths.database)
+        # Not the store's long default: a writer elsewhere must not stall the loop; the queue retries instead.
+        self.db.execute(f"PRAGMA busy_timeout = {STORE_BUSY_TIMEOUT_MS}")
         self.tailer = TranscriptTailer(self.db, self._load_prices())
 
     def _load_prices(self) -> Any:
@@ -225,6 +199,12 @@ class Daemon:
         except (OSError, ValueError, KeyError):
             log.exception("cannot read the user price table %s; using the bundled one", f)
             return PriceTable.load(None)
+
+    def reload_prices(self) -> None:
+        f = self.paths.prices_file
+        if f.exists() and f.stat().st_mtime != self._prices_mtime:
+            self.tailer.prices = self._load_prices()
+            log.info("price table reloaded")
 
     def _setup_wakeup(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
@@ -242,112 +222,37 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, on_signal)
 
-    def _setup_socket(self) -> None:
-        path = locations.socket_path()
-        if len(os.fsencode(path)) > locations.MAX_SOCKET_PATH:
-            log.warning("socket path too long (%d bytes > %d): spool-only mode (%s)", len(os.fsencode(path)),
-                        locations.MAX_SOCKET_PATH, locations.spool_dir())
-            return
-        # We hold the instance lock, so any socket file here is a leftover of a killed daemon.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            old = os.umask(0o177)  # the socket file is created 0600
-            try:
-                s.bind(path)
-            finally:
-                os.umask(old)
-            s.listen(128)
-            s.setblocking(False)
-        except OSError:
-            s.close()
-            log.exception("cannot listen on %s: spool-only mode", path)
-            return
-        self._listener = s
-        self._socket_stat = os.stat(path)
-        self.socket_path = path
-        assert self._sel is not None
-        self._sel.register(s, selectors.EVENT_READ, "listen")
-        log.info("listening on %s", path)
-
-    def _start_observer(self) -> None:
-        from watchdog.observers import Observer
-        from watchdog.observers.polling import PollingObserver
-
-        self._handler = _Handler(self)
-        self._targets = []
+    def _start_watcher(self) -> None:
         for root in self.roots:
-            try:
+            with contextlib.suppress(OSError):  # the watcher says so
                 root.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                log.warning("cannot create %s; only the reconcile will find its files", root)
-            self._targets.append((str(root), True))
-        self._targets.append((locations.spool_dir(), False))
-
-        def build(cls: type, **kw: Any) -> Any:
-            self._watches = {}
-            obs = cls(**kw)
-            obs.daemon = True
-            self.observer = obs
-            for path, recursive in self._targets:
-                if os.path.isdir(path):
-                    self._watches[path] = self._schedule(path, recursive)
-            obs.start()
-            return obs
-
-        if not self.config.polling:
-            try:
-                build(Observer)
-                self.observer_kind = type(self.observer).__name__.removesuffix("Observer").lower() or "native"
-                log.info("watching with %s observer", self.observer_kind)
-                return
-            except Exception as e:  # inotify limits (ENOSPC/EMFILE) or no native backend
-                log.warning("native file watching unavailable (%s); falling back to polling", e)
-                with contextlib.suppress(Exception):
-                    self.observer.stop()
-                self.observer = None
-        build(PollingObserver, timeout=self.config.poll_interval_s)
-        self.observer_kind = "polling"
-        # A poll already batches a second of writes: a debounce on top would only add latency.
-        self.debounce_s = min(self.debounce_s, 0.02)
-        log.info("watching with polling observer every %.1fs", self.config.poll_interval_s)
-
-    def _schedule(self, path: str, recursive: bool) -> Any:
-        try:
-            return self.observer.schedule(self._handler, path, recursive=recursive, event_filter=_EVENT_FILTER)
-        except TypeError:  # watchdog without event_filter
-            return self.observer.schedule(self._handler, path, recursive=recursive)
+        self.projects = ProjectRoots(self.roots)
+        self.watcher = Watcher(
+            self.queue,
+            self.projects,
+            [str(r) for r in self.roots],
+            self.config.polling,
+            self.config.poll_interval_s,
+            lambda: self.scheduler.trigger("ingest.reconcile"),
+        )
+        self.watcher.start()
+        if self.watcher.kind == "polling":
+            # A poll already batches a second of writes: a debounce on top would only add latency.
+            self.queue.debounce_s = min(self.queue.debounce_s, 0.02)
 
     def ensure_watches(self) -> None:
-        """Re-arm the watch of a root that was deleted and re-created: its emitter stops at the deletion."""
-        if self.observer is None:
-            return
-        alive = {e.watch for e in self.observer.emitters if e.is_alive()}
-        for path, recursive in self._targets:
-            watch = self._watches.get(path)
-            if (watch is not None and watch in alive) or not os.path.isdir(path):
-                continue
-            if watch is not None:
-                with contextlib.suppress(Exception):
-                    self.observer.unschedule(watch)
-            try:
-                self._watches[path] = self._schedule(path, recursive)
-                log.info("watching %s again", path)
-            except Exception:
-                log.exception("cannot watch %s", path)
-            if path != locations.spool_dir():
-                self.scheduler.trigger("ingest.reconcile")  # what was written while unwatched
+        if self.watcher is not None:
+            self.watcher.ensure_watches()
 
     def _register_jobs(self) -> None:
         from skill_insights.store.rollups import flush
 
-        self.scheduler.register("ingest.reconcile", self.config.reconcile_s, self.reconcile, run_at_start=True)
-        self.scheduler.register("spool.drain", self.config.spool_s, self.drain_spool, run_at_start=True)
+        self.scheduler.register("ingest.reconcile", self.config.reconcile_s, self.queue.reconcile, run_at_start=True)
+        self.scheduler.register("spool.drain", self.config.spool_s, self.queue.drain_spool, run_at_start=True)
         # Rollups are flushed after every ingest; this catches dirt left by other writers (a detached hook
         # ingest, a kill -9 between a chunk and its flush) and crosses midnight for the daily view.
         self.scheduler.register("rollups.flush", self.config.rollups_s, lambda: flush(self.db))
-        self.scheduler.register("status.write", self.config.status_s, self._write_status)
+        self.scheduler.register("status.write", self.config.status_s, self.write_status)
         for provider in JOB_PROVIDERS:
             try:
                 provider(self.scheduler, self)
@@ -359,23 +264,10 @@ class Daemon:
         jobs = getattr(self, "background_jobs", None)
         if jobs is not None:
             jobs.stop()
-        if self.observer is not None:
-            with contextlib.suppress(Exception):
-                self.observer.stop()
-                self.observer.join(timeout=5)
-        for c in list(self._conns.values()):
-            with contextlib.suppress(OSError):
-                c.sock.close()
-        self._conns.clear()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.close()
-            # Only remove the socket file if it is still the one we bound.
-            with contextlib.suppress(OSError):
-                if self.socket_path and self._socket_stat and os.path.samestat(
-                    os.stat(self.socket_path), self._socket_stat
-                ):
-                    os.unlink(self.socket_path)
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.server is not None:
+            self.server.close()
         with contextlib.suppress(OSError):
             os.unlink(control.status_path())
         with contextlib.suppress(ValueError):
@@ -392,63 +284,20 @@ class Daemon:
         self.lock.release()
         log.info("daemon stopped")
 
-    # -- notes from the observer thread, the socket and the spool -------------------------------------
-
-    def _wake(self) -> None:
+    def wake(self) -> None:
         with contextlib.suppress(OSError):  # a full pipe already guarantees a wake-up
             os.write(self._wake_w, b"\0")
-
-    def note_file(self, path: str, delay: float) -> None:
-        now = time.monotonic()
-        with self._lock:
-            prev = self._pending.get(path)
-            first = prev[1] if prev else now
-            self._pending[path] = (min(now + delay, first + self.config.max_delay_s), first)
-        self._wake()
-
-    def note_dir(self, path: str) -> None:
-        with self._lock:
-            self._dirs[path] = time.monotonic() + self.debounce_s
-        self._wake()
-
-    def note_spool(self) -> None:
-        with self._lock:
-            self._spool_due = time.monotonic() + 0.02
-        self._wake()
-
-    def forget(self, path: str) -> None:
-        self._known.discard(path)
-
-    def watched_paths(self) -> set[str]:
-        return {p for p, _ in self._targets}
-
-    def note_root_gone(self) -> None:
-        """A watched dir was deleted: check again shortly, in case it is being re-created."""
-        with self._lock:
-            self._rearm_due = time.monotonic() + 1.0
-        self._wake()
 
     # -- the loop ---------------------------------------------------------------------------------------
 
     def _timeout(self) -> float | None:
-        deadlines: list[float] = []
         now = time.monotonic()
-        with self._lock:
-            if self._pending:
-                deadlines.append(min(d for d, _ in self._pending.values()))
-            if self._dirs:
-                deadlines.append(min(self._dirs.values()))
-            if self._spool_due is not None:
-                deadlines.append(self._spool_due)
-            if self._rearm_due is not None:
-                deadlines.append(self._rearm_due)
-        if self._conns:
-            deadlines.append(min(c.deadline for c in self._conns.values()))
+        deadlines = self.queue.deadlines()
+        if self.server is not None and (conn := self.server.next_deadline()) is not None:
+            deadlines.append(conn)
         nxt = self.scheduler.seconds_until_next()
         if nxt is not None:
             deadlines.append(now + nxt)
-        if self._bulk:
-            return 0.0
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - now)
@@ -463,261 +312,95 @@ class Daemon:
                         with contextlib.suppress(OSError):
                             while os.read(self._wake_r, 4096):
                                 pass
-                    elif tag == "listen":
-                        self._accept()
-                    else:
-                        self._read_conn(key.fd)
+                    elif self.server is not None and tag == "listen":
+                        self.server.accept()
+                    elif self.server is not None:
+                        self.server.read(key.fd)
                 if self._stop:
                     break
-                self._expire_conns()
-                self._process_due()
+                if self.server is not None:
+                    self.server.expire()
+                self.queue.process_due()
                 self.scheduler.run_due()
-                if self._bulk and not self._stop:
-                    self._work_bulk()
+                if self.queue.bulk and not self._stop:
+                    self.queue.work_bulk()
             except Exception:
                 # A bug in one turn must not end capture; the next reconcile repairs what was missed.
                 self.stats["errors"] += 1
                 log.exception("error in the daemon loop")
                 time.sleep(0.5)
 
-    def _process_due(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            files = [p for p, (due, _) in self._pending.items() if due <= now]
-            for p in files:
-                del self._pending[p]
-            dirs = [d for d, due in self._dirs.items() if due <= now]
-            for d in dirs:
-                del self._dirs[d]
-            spool = self._spool_due is not None and self._spool_due <= now
-            if spool:
-                self._spool_due = None
-            rearm = self._rearm_due is not None and self._rearm_due <= now
-            if rearm:
-                self._rearm_due = None
-        if rearm:
-            self.ensure_watches()
-        if dirs:
-            from skill_insights.collectors.transcripts import discover
-
-            # Files created with their directory may predate the new watch: pick them up by a scan.
-            for p in discover([Path(d) for d in dirs]):
-                if str(p) not in files:
-                    files.append(str(p))
-        if files:
-            self.ingest(files, "events")
-        if spool:
-            self.drain_spool()
-
-    def _work_bulk(self) -> None:
-        started = time.monotonic()
-        batch: list[str] = []
-        while self._bulk and not self._stop and time.monotonic() - started < self.BULK_SLICE_S:
-            p = self._bulk.popleft()
-            self._bulk_set.discard(p)
-            batch.append(p)
-            self.ingest([p], "reconcile", flush=not self._bulk)
-            with self._lock:
-                if any(d <= time.monotonic() for d, _ in self._pending.values()):
-                    break  # fresh writes first
-        if batch and self._bulk:
-            from skill_insights.store.rollups import flush
-
-            flush(self.db)  # make what this slice captured visible even while a long backlog remains
-
     # -- ingest -----------------------------------------------------------------------------------------
 
-    def ingest(self, files: list[str], reason: str, flush: bool = True) -> None:
-        from skill_insights.store.rollups import flush as flush_rollups
-
-        started = time.perf_counter()
-        lines = responses = changed = 0
-        for f in files:
-            if self._stop:
-                break  # files left over are caught by the next start's reconcile
-            if f.endswith(".jsonl") and self._under_roots(f):
-                self._known.add(f)
-            try:
-                n_lines, n_resp, _malformed, reset = self.tailer.ingest_file(Path(f))
-            except Exception:
-                self.stats["errors"] += 1
-                log.exception("ingest of %s failed", f)
-                continue
-            lines += n_lines
-            responses += n_resp
-            changed += 1 if (n_lines or reset) else 0
-        if flush:
-            try:
-                flush_rollups(self.db)
-            except Exception:
-                self.stats["errors"] += 1
-                log.exception("rollups flush failed")
-        secs = time.perf_counter() - started
-        st = self.stats
-        st["ingests"] += 1
-        st["files_ingested"] += changed
-        st["lines_ingested"] += lines
-        st["responses_ingested"] += responses
-        if changed:
-            st["changes"] += 1
-            st["last_ingest_at"] = time.time()
-            st["last_ingest"] = {"reason": reason, "files": len(files), "changed_files": changed,
-                                 "new_lines": lines, "new_responses": responses, "seconds": round(secs, 4)}
-            log.debug("ingest (%s): %d files, %d new lines in %.3fs", reason, len(files), lines, secs)
-            if time.monotonic() - self._status_written > 1.0:
-                self._write_status()
-
-    def _under_roots(self, path: str) -> bool:
-        return any(path.startswith(str(r) + os.sep) for r in self.roots)
-
-    def canonical(self, path: str) -> str:
-        """A payload's path spelled under our root when it is the same file (symlinked config dirs)."""
-        path = os.path.normpath(path)
-        if self._under_roots(path):
-            return path
-        real = os.path.realpath(path)
-        for real_root, root in self._real_roots:
-            if real.startswith(real_root + os.sep):
-                return root + real[len(real_root) :]
-        return path
+    def ingest(self, files: list[str], reason: str) -> None:
+        """Capture `files` now (those inside the projects folders), or queue them while the store is locked."""
+        self.queue.ingest(files, reason)
 
     def reconcile(self) -> None:
-        """Stat every transcript under the roots; queue those whose checkpoint is behind."""
-        from skill_insights.collectors.transcripts import discover, is_current, known_checkpoints
-
-        started = time.perf_counter()
-        self.ensure_watches()
-        if self.paths.prices_file.exists() and self.paths.prices_file.stat().st_mtime != self._prices_mtime:
-            self.tailer.prices = self._load_prices()
-            log.info("price table reloaded")
-        known = known_checkpoints(self.db)
-        found = discover(self.roots)
-        self._known = {str(p) for p in found}
-        queued = 0
-        for p in found:
-            key = str(p)
-            try:
-                st = os.stat(key)
-            except OSError:
-                continue
-            if is_current(known.get(key), st):
-                continue
-            if key not in self._bulk_set:
-                self._bulk.append(key)
-                self._bulk_set.add(key)
-                queued += 1
-        self.stats["reconciles"] += 1
-        self.stats["last_reconcile"] = {"at": time.time(), "files": len(found), "queued": queued,
-                                        "seconds": round(time.perf_counter() - started, 4)}
-        if queued:
-            log.info("reconcile: %d of %d files behind their checkpoint", queued, len(found))
+        self.queue.reconcile()
 
     def drain_spool(self) -> None:
-        """Ingest what hooks spooled while no daemon listened, then remove each payload file."""
-        pending = spool.pending(Path(locations.spool_dir()))
-        for f, raw in spool.readable(pending):
-            files = self._files_of(payload.parse(raw), len(raw))
-            if files:
-                self.ingest(files, "spool")
-            with contextlib.suppress(OSError):
-                f.unlink()
-            self.stats["spooled"] += 1
-        if pending:
-            log.info("drained %d spooled payloads", len(pending))
+        self.queue.drain_spool()
 
-    def _files_of(self, p: payload.HookPayload | None, size: int) -> list[str]:
-        """The transcripts a parsed hook payload (None: not hook JSON, of `size` bytes) names."""
-        if p is None:
-            self.stats["bad_payloads"] += 1
-            log.info("ignored a payload that is not hook JSON (%d bytes)", size)
-            return []
-        return [self.canonical(f) for f in payload.transcript_files(p)]
+    def record_ingest(self, reason: str, files: int, summary: Any) -> None:
+        """Count one ingest of `files` (its capture summary, None when every file failed)."""
+        st = self.stats
+        st["ingests"] += 1
+        if summary is None:
+            return
+        st["files_ingested"] += summary.changed_files
+        st["lines_ingested"] += summary.new_lines
+        st["responses_ingested"] += summary.responses
+        if summary.changed_files:
+            st["changes"] += 1
+            st["last_ingest_at"] = time.time()
+            st["last_ingest"] = {
+                "reason": reason,
+                "files": files,
+                "changed_files": summary.changed_files,
+                "new_lines": summary.new_lines,
+                "new_responses": summary.responses,
+                "seconds": round(summary.seconds, 4),
+            }
+            log.debug("ingest (%s): %d files, %d new lines in %.3fs", reason, files, summary.new_lines, summary.seconds)
+            if time.monotonic() - self._status_written > 1.0:
+                self.write_status()
 
     # -- socket -----------------------------------------------------------------------------------------
 
-    def _accept(self) -> None:
-        assert self._listener is not None and self._sel is not None
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                log.exception("accept failed")
-                return
-            conn.setblocking(False)
-            self._conns[conn.fileno()] = _Conn(conn, time.monotonic() + self.CONN_TIMEOUT_S)
-            self._sel.register(conn, selectors.EVENT_READ, "conn")
-
-    def _close_conn(self, fd: int) -> None:
-        c = self._conns.pop(fd, None)
-        if c is None:
-            return
-        assert self._sel is not None
-        with contextlib.suppress(KeyError, ValueError):
-            self._sel.unregister(c.sock)
-        with contextlib.suppress(OSError):
-            c.sock.close()
-
-    def _read_conn(self, fd: int) -> None:
-        c = self._conns.get(fd)
-        if c is None:
-            return
-        try:
-            data = c.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if data:
-            c.buf += data
-            if len(c.buf) > locations.MAX_PAYLOAD:
-                self.stats["bad_payloads"] += 1
-                log.info("dropped an oversized payload")
-                self._close_conn(fd)
-            return
-        # EOF: the client shut down its write side; the payload is complete.
-        raw = bytes(c.buf)
+    def on_payload(self, raw: bytes) -> bytes | None:
+        """A complete payload from the socket: a status request is answered, a hook's nudges its files."""
         self.stats["payloads"] += 1
         p = payload.parse(raw)
         if p is not None and p.request == "status":
-            with contextlib.suppress(OSError):
-                c.sock.setblocking(True)
-                c.sock.settimeout(1.0)
-                c.sock.sendall(orjson.dumps(self.status()))
-            self._close_conn(fd)
-            return
-        self._close_conn(fd)
-        files = self._files_of(p, len(raw))
+            return orjson.dumps(self.status())
+        files = self.queue.files_of(p, len(raw))
         log.debug("payload %s for %d files", p.event if p else None, len(files))
         for f in files:
-            self.note_file(f, 0.0)
+            self.queue.note_file(f, 0.0)
+        return None
 
-    def _expire_conns(self) -> None:
-        now = time.monotonic()
-        for fd, c in list(self._conns.items()):
-            if c.deadline <= now:
-                log.info("closed a client that sent no EOF within %.0fs", self.CONN_TIMEOUT_S)
-                self._close_conn(fd)
+    def _on_oversized(self) -> None:
+        self.stats["bad_payloads"] += 1
 
     # -- status -----------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            pending = len(self._pending) + len(self._dirs)
         return {
             "pid": os.getpid(),
             "version": __version__,
             "started_at": self.started_at,
             "uptime_s": round(time.time() - self.started_at, 1),
             "last_ingest_at": self.stats["last_ingest_at"],
-            "files_watched": len(self._known),
-            "backlog": pending + len(self._bulk),
+            "files_watched": len(self.queue.known),
+            "backlog": self.queue.pending_count(),
+            # Set while another writer holds the store's lock: the files wait here, retried with backoff.
+            "store_wait": self.queue.store_wait.describe(),
             "rss_bytes": rss_bytes(),
-            "observer": self.observer_kind,
-            "debounce_ms": round(self.debounce_s * 1000, 1),
+            "observer": self.watcher.kind if self.watcher else "none",
+            "debounce_ms": round(self.queue.debounce_s * 1000, 1),
             "roots": [str(r) for r in self.roots],
-            "socket": self.socket_path,
+            "socket": self.server.path if self.server else None,
             "spool_dir": locations.spool_dir(),
             "database": str(self.paths.database),
             "log_file": str(self.paths.log_dir / "daemon.log"),
@@ -726,52 +409,10 @@ class Daemon:
             "written_at": time.time(),
         }
 
-    def _write_status(self) -> None:
+    def write_status(self) -> None:
         self._status_written = time.monotonic()
         path = control.status_path()
         try:
             write_atomic(Path(path), orjson.dumps(self.status(), option=orjson.OPT_INDENT_2), 0o644)
         except OSError:
             log.exception("cannot write %s", path)
-
-
-# No opened/closed-no-write events: our own reads of a transcript would otherwise wake the handler.
-_EVENT_FILTER = [FileModifiedEvent, FileCreatedEvent, FileMovedEvent, FileClosedEvent, FileDeletedEvent,
-                 DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on the observer thread: records paths, never touches the store."""
-
-    def __init__(self, daemon: Daemon):
-        super().__init__()
-        self.d = daemon
-        self.spool = os.path.abspath(locations.spool_dir())
-
-    def on_any_event(self, event: Any) -> None:
-        try:
-            kind = event.event_type
-            src = os.fsdecode(event.src_path)
-            dest = os.fsdecode(event.dest_path) if getattr(event, "dest_path", "") else ""
-            target = dest or src
-            if event.is_directory:
-                if kind in ("created", "moved"):
-                    self.d.note_dir(target)
-                elif kind == "deleted" and src in self.d.watched_paths():
-                    self.d.note_root_gone()
-                return
-            if os.path.dirname(target) == self.spool:
-                if target.endswith(".json") and kind != "deleted":
-                    self.d.note_spool()
-                return
-            if kind == "deleted":
-                if src.endswith(".jsonl"):
-                    self.d.forget(src)
-                return
-            if not target.endswith(".jsonl"):
-                return
-            # The writer closed the file: its lines are complete, no need to wait out the debounce.
-            delay = 0.01 if kind == "closed" else self.d.debounce_s
-            self.d.note_file(target, delay)
-        except Exception:
-            log.exception("file event handler failed")

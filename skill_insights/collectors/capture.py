@@ -1,0 +1,45 @@
+"""The one way transcripts reach the store: discover → tail → flush.
+
+The CLI's `ingest`, the quick path, the spool drain and the daemon all capture through here, so each takes
+the same files (the projects-folder rule of `skill_insights.projects`) and leaves the rollups flushed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from skill_insights.collectors.transcripts import IngestSummary, TranscriptTailer, discover
+from skill_insights.projects import ProjectRoots, StrPath
+
+
+def transcripts(roots: Iterable[StrPath], inside: ProjectRoots | None = None) -> list[Path]:
+    """Every transcript under `roots` that the projects-folder rule takes (`inside`, default: `roots`
+    themselves), spelled under its folder, least recently written first; a file link that leads out of the
+    folders is left out."""
+    roots = [Path(os.path.abspath(r)) for r in roots]
+    inside = inside or ProjectRoots(roots)
+    out: list[Path] = []
+    seen: set[str] = set()
+    # A root is walked only if it still is one of the folders `inside` resolved (a root re-created as a link
+    # to `/` is not walked), and `discover` follows no link to a folder below it.
+    walked = [r for r in roots if (inside.folder(r) if r.is_dir() else inside.transcript(r)) is not None]
+    for p in discover(walked):
+        spelled = inside.transcript(str(p))
+        if spelled is not None and spelled not in seen:
+            seen.add(spelled)
+            out.append(Path(spelled))
+    return out
+
+
+def tail(
+    tailer: TranscriptTailer, paths: Iterable[Path | str], progress: Callable[[Path], None] | None = None
+) -> IngestSummary:
+    """Bring known transcript files up to date and flush the rollups they touched."""
+    return tailer.ingest_paths([Path(p) for p in paths], progress=progress)
+
+
+def capture(db, prices, roots: Iterable[StrPath], progress: Callable[[Path], None] | None = None) -> IngestSummary:
+    """Capture what is new under `roots` (projects folders, or transcript files) into the store."""
+    return tail(TranscriptTailer(db, prices), transcripts(roots), progress)

@@ -13,7 +13,7 @@ from test_analyzers_support import inventory, messages_reply, serve, skill_entry
 
 from skill_insights.analyzers import quality
 from skill_insights.analyzers.model import load_doc, skills_from_inventory
-from skill_insights.analyzers.refs import extract_refs
+from skill_insights.analyzers.refs import extract_refs, judged
 from skill_insights.analyzers.runner import validate
 from skill_insights.store import open_db
 
@@ -126,15 +126,15 @@ def test_extract_refs_classifies_links_and_paths() -> None:
         "python scripts/run.py --in data/x.csv\n"
         "[pkg](lodash) `@scope/pkg` `templates/{lang}/x.md` `$HOME/scripts/x.sh`\n"
     )
-    refs = {r.path: r for r in extract_refs(text)}
+    refs = {r.path: r for r in judged(extract_refs(text), ())}
     assert set(refs) == {"references/a.md", "refs with space/b.md", "assets/logo.png", "../../etc/passwd",
-                         "C:/Users/x/f.md", "tmp/x.md", "scripts/run.py"}
+                         "C:/Users/x/f.md", "/tmp/x.md", "scripts/run.py"}
     assert refs["../../etc/passwd"].escapes
     assert refs["C:/Users/x/f.md"].absolute and refs["C:/Users/x/f.md"].backslash
-    assert refs["tmp/x.md"].absolute
+    assert refs["/tmp/x.md"].absolute
     assert refs["scripts/run.py"].kind == "path" and refs["scripts/run.py"].line == 3
     # `data/x.csv` is not a conventional skill folder unless the skill has one
-    assert "data/x.csv" in {r.path for r in extract_refs(text, top_dirs={"data"})}
+    assert "data/x.csv" in {r.path for r in judged(extract_refs(text), {"data"})}
 
 
 def test_quality_phase_output_matches_its_schema(tmp_path: Path) -> None:

@@ -146,9 +146,11 @@ ORDINARY = (
 
 
 def test_the_refs_of_ordinary_markdown_are_unchanged() -> None:
-    # What the patterns before the linear rewrite found, to the line.
+    # What the patterns before the linear rewrite found, to the line; but a link target in angle brackets may
+    # hold spaces (it was missed), and a reference definition's target is its link, not also a path mention.
     assert refs(ORDINARY) == [
         ("link", "references/guide.md", 3),
+        ("link", "references/api ref.md", 3),
         ("link", "./forms/form.md", 4),
         ("link", "assets/flow.png", 5),
         ("link", "assets/logo.svg", 5),
@@ -160,9 +162,7 @@ def test_the_refs_of_ordinary_markdown_are_unchanged() -> None:
         ("path", "C++/x.md", 7),
         ("path", "a+b/c.md", 7),
         ("link", "references/other.md", 8),
-        ("path", "references/other.md", 8),
         ("link", "references/third.md", 10),
-        ("path", "references/third.md", 10),
         ("path", "scripts/in_fence.py", 13),
     ]
 

@@ -132,9 +132,9 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     texts: list[str] = []
     bodies: list[str] = []
     for v in views:
-        doc = load_doc(v, walk=False)  # SKILL.md only
+        doc = load_doc(v, texts=False)  # SKILL.md's body only
         desc = v.description or str((doc.frontmatter.data or {}).get("description") or "")
-        body = doc.frontmatter.body
+        body = doc.body
         bodies.append(f"{desc}\n{body}")
         texts.append(f"{v.name}\n{desc}\n{body}")
     threshold = float(options.get("duplicate_threshold") or DEFAULT_THRESHOLD)

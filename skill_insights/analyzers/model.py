@@ -1,7 +1,9 @@
-"""The one adapter between the inventory document (issue 4) and the analyzers.
+"""The one adapter between the inventory document and the analyzers.
 
-Analyzers never index the inventory dict directly: they take `SkillView`s, so a renamed inventory field is a
-change here only. Text on disk (SKILL.md, reference files) is read through `load_doc` under size caps.
+Analyzers never index the inventory dict directly: they take `SkillView`s and `SkillDoc`s, so a renamed
+inventory field is a change here only. What the scan found in SKILL.md (frontmatter, references and their
+status, files) comes from the inventory; only text the inventory does not hold (SKILL.md's body, reference
+files) is read from disk, through `read_inside`, under size caps.
 """
 
 from __future__ import annotations
@@ -9,26 +11,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from skill_insights.analyzers.refs import Ref, extract_refs
-from skill_insights.collectors.skills.skilldir import _O_FLAGS, within
-from skill_insights.collectors.skills.skilldir import MAX_DEPTH as MAX_WALK_DEPTH
-from skill_insights.collectors.skills.skilldir import MAX_FILES as MAX_WALK_FILES
+from skill_insights.analyzers.refs import Ref, from_links, judged
+from skill_insights.collectors.skills.skilldir import _O_FLAGS, process_skill, within
+from skill_insights.collectors.skills.skillmd import split_frontmatter
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 1_000_000
-MAX_FRONTMATTER_BYTES = 64_000
 MAX_REF_BYTES = 512_000
-# MAX_WALK_FILES, MAX_WALK_DEPTH and _O_FLAGS are the inventory scan's own (skilldir), imported above.
-# Folders a walk never enters: they are not part of a skill's own content.
-SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache"}
+MAX_TEXTS = 200  # markdown files read per skill besides SKILL.md
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -48,6 +43,8 @@ class SkillView:
     content_hash: str
     locations: tuple[Location, ...]
     names: tuple[str, ...] = ()  # every name an activation may use (`plugin:skill`, folder name, ...)
+    # The scan's facts of its SKILL.md and files (FACT_KEYS), None when the inventory does not carry them.
+    facts: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def scopes(self) -> set[str]:
@@ -98,97 +95,139 @@ def skills_from_inventory(inventory: dict[str, Any]) -> list[SkillView]:
                 content_hash=str(s.get("content_hash") or ""),
                 locations=locs,
                 names=tuple(str(n) for n in s.get("names") or () if n),
+                facts={k: s.get(k) for k in FACT_KEYS} if "links" in s and "frontmatter" in s else None,
             )
         )
     return views
 
 
-# -- SKILL.md text ----------------------------------------------------------------------------------------
+# -- SKILL.md facts ----------------------------------------------------------------------------------------
+
+# What the scan records of a skill's SKILL.md and files: the analyzers judge these facts, they do not parse
+# SKILL.md again (a second parser with other rules disagreed with the scan).
+FACT_KEYS = ("frontmatter", "findings", "links", "files", "body_lines", "approx_tokens")
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe loader without anchors/aliases: a "billion laughs" frontmatter fails fast instead of expanding."""
-
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases are not allowed in frontmatter")
-        return super().compose_node(parent, index)
+def scanned_facts(root: Path) -> dict[str, Any]:
+    """The facts of a skill folder read by the scan's own reader: for an inventory that does not carry them
+    (one written by hand or by an older version)."""
+    return process_skill(os.path.realpath(root))
 
 
-_FM_RE = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)(?:\r?\n)---[ \t]*(?:\r?\n|\Z)", re.S)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Frontmatter:
     present: bool
-    data: dict[str, Any] | None  # None when absent or unparseable
-    error: str | None
-    body: str
-    body_start_line: int  # 1-based line of the body's first line in SKILL.md
+    data: dict[str, Any] | None  # None when absent or unusable
+    error: str | None  # why a present frontmatter is unusable, as the scan found it
 
 
-def parse_skill_md(text: str) -> Frontmatter:
-    m = _FM_RE.match(text)
-    if not m:
-        return Frontmatter(False, None, None, text, 1)
-    raw = m.group(1)
-    body = text[m.end():]
-    start = text[: m.end()].count("\n") + 1
-    if len(raw.encode("utf-8", "replace")) > MAX_FRONTMATTER_BYTES:
-        return Frontmatter(True, None, f"frontmatter larger than {MAX_FRONTMATTER_BYTES} bytes", body, start)
-    try:
-        data = yaml.load(raw, Loader=_NoAliasLoader)
-    except yaml.YAMLError as e:
-        return Frontmatter(True, None, f"invalid YAML: {str(e).splitlines()[0]}", body, start)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return Frontmatter(True, None, "frontmatter is not a mapping", body, start)
-    return Frontmatter(True, {str(k): v for k, v in data.items()}, None, body, start)
+def frontmatter_of(facts: dict[str, Any]) -> Frontmatter:
+    """The scan's verdict on the frontmatter: its data, or the finding that says why there is none."""
+    problems = [f for f in facts.get("findings") or []
+                if isinstance(f, dict) and str(f.get("code") or "").startswith("frontmatter_")]
+    if any(f.get("code") == "frontmatter_missing" for f in problems):
+        return Frontmatter(False, None, None)
+    data = facts.get("frontmatter")
+    if isinstance(data, dict):
+        return Frontmatter(True, data, None)
+    return Frontmatter(True, None, str(problems[0].get("message")) if problems else "frontmatter could not be read")
+
+
+_UNREADABLE = ("skill_md_unreadable", "skill_md_too_large")
 
 
 @dataclass
 class SkillDoc:
-    """What the pure cores see of one skill on disk: SKILL.md, its files and the markdown texts inside."""
+    """What the pure cores see of one skill: the scan's facts (frontmatter, references with their status,
+    files), and on demand SKILL.md's text and the other markdown files' texts."""
 
     view: SkillView
     folder: str  # the folder's name
-    text: str | None  # SKILL.md, None when unreadable
     frontmatter: Frontmatter
-    files: frozenset[str]  # relative posix paths of files and folders under the root
-    texts: dict[str, str]  # relative path → text, for markdown files other than SKILL.md
+    refs: list[Ref]  # SKILL.md's references, lines as in SKILL.md, each with the scan's status
+    files: frozenset[str]  # relative posix paths of the skill's files and of the folders holding them
+    body_lines: int
+    approx_tokens: int
+    texts: dict[str, str] = field(default_factory=dict)  # relative path → text, markdown files besides SKILL.md
     read_error: str | None = None
     root: Path | None = None  # the folder read (`view.root()`)
+    _text: str | None = field(default=None, repr=False)
+    _text_read: bool = field(default=False, repr=False)
+
+    @property
+    def text(self) -> str | None:
+        """SKILL.md (capped), read on first use; None when it cannot be read inside the skill folder."""
+        if not self._text_read:
+            self._text_read = True
+            if self.root is not None and self.read_error is None:
+                try:
+                    raw = read_inside(os.path.realpath(self.root), str(self.root / SKILL_FILE), MAX_SKILL_BYTES + 1)
+                    self._text = raw[:MAX_SKILL_BYTES].decode("utf-8", "replace")
+                except OSError as e:
+                    self.read_error = f"cannot read {SKILL_FILE}: {e.strerror or e}"
+        return self._text
+
+    @property
+    def body(self) -> str:
+        """SKILL.md after its frontmatter, split where the scan splits it."""
+        return split_frontmatter(self.text or "")[1]
 
     def exists(self, rel: str) -> bool:
         return rel.rstrip("/") in self.files
 
     @property
     def top_dirs(self) -> set[str]:
-        """Folder names at the skill's root (entries without a slash or a dot)."""
-        return {p for p in self.files if "/" not in p and "." not in p}
+        """Folder names at the skill's root."""
+        return {p.split("/", 1)[0] for p in self.files if "/" in p}
 
     def body_refs(self) -> list[Ref]:
-        """File references in SKILL.md's body, with SKILL.md line numbers (not body-relative ones)."""
-        offset = self.frontmatter.body_start_line - 1
-        return [replace(r, line=r.line + offset) for r in extract_refs(self.frontmatter.body, self.top_dirs)]
+        """The references of SKILL.md the phases judge (see refs.judged)."""
+        return judged(self.refs, self.top_dirs)
+
+    def missing(self, ref: Ref) -> bool:
+        """A reference to nothing in the skill folder: the scan's status when it has one."""
+        if ref.status is not None:
+            return ref.status == "missing"
+        return not self.exists(ref.path)
 
 
-def load_doc(view: SkillView, *, walk: bool = True, texts: bool = True) -> SkillDoc:
-    """SKILL.md of the skill's folder; with `walk`, the folder's file list too, and with `texts` the other
-    markdown files' texts. A phase that needs neither asks for less and reads only SKILL.md."""
+def _file_set(files: list[Any]) -> tuple[frozenset[str], list[str]]:
+    """(every file and folder path, the markdown files to read besides SKILL.md) of the scan's file list."""
+    out: set[str] = set()
+    markdown: list[str] = []
+    for f in files:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+            continue
+        rel = f["path"]
+        out.add(rel)
+        parts = rel.split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        if rel != SKILL_FILE and rel.lower().endswith(".md") and not f.get("is_link"):
+            markdown.append(rel)
+    return frozenset(out), markdown
+
+
+def load_doc(view: SkillView, *, texts: bool = True) -> SkillDoc:
+    """One skill's facts, from the inventory (or the scan's reader when the inventory lacks them); with
+    `texts`, the other markdown files' texts too (SKILL.md's own text is read only when asked for)."""
     root = view.root()
     if root is None:
-        return SkillDoc(view, "", None, parse_skill_md(""), frozenset(), {}, "no location")
-    real_root = os.path.realpath(root)
-    try:
-        raw = read_inside(real_root, str(root / SKILL_FILE), MAX_SKILL_BYTES + 1)
-        text: str | None = raw[:MAX_SKILL_BYTES].decode("utf-8", "replace")
-        err = None
-    except OSError as e:
-        text, err = None, f"cannot read {SKILL_FILE}: {e.strerror or e}"
-    files, md = walk_skill(root, real_root, texts) if walk else (frozenset(), {})
-    return SkillDoc(view, root.name, text, parse_skill_md(text or ""), files, md, err, root)
+        return SkillDoc(view, "", Frontmatter(False, None, None), [], frozenset(), 0, 0, read_error="no location")
+    facts = view.facts if view.facts is not None else scanned_facts(root)
+    files, markdown = _file_set(facts.get("files") or [])
+    unreadable = next((f for f in facts.get("findings") or []
+                       if isinstance(f, dict) and f.get("code") in _UNREADABLE), None)
+    doc = SkillDoc(
+        view, root.name, frontmatter_of(facts), from_links(facts.get("links") or []), files,
+        int(facts.get("body_lines") or 0), int(facts.get("approx_tokens") or 0),
+        read_error=str(unreadable.get("message")) if unreadable else None, root=root,
+    )
+    if texts:
+        real_root = os.path.realpath(root)
+        for rel in markdown[:MAX_TEXTS]:
+            with contextlib.suppress(OSError):
+                doc.texts[rel] = read_inside(real_root, str(root / rel), MAX_REF_BYTES).decode("utf-8", "replace")
+    return doc
 
 
 def read_inside(real_root: str, path: str, cap: int) -> bytes:
@@ -210,40 +249,6 @@ def read_inside(real_root: str, path: str, cap: int) -> bytes:
         raise
     with f:
         return f.read(cap)
-
-
-def walk_skill(root: Path, real_root: str | None = None,
-               read_texts: bool = True) -> tuple[frozenset[str], dict[str, str]]:
-    """Relative paths under `root` (capped), and (`read_texts`) the markdown texts besides SKILL.md.
-
-    Symlinks are listed but never followed or read: a link may point outside the skill root. Only regular
-    files inside `real_root` (default: the real path of `root`) are read.
-    """
-    real_root = real_root or os.path.realpath(root)
-    files: set[str] = set()
-    texts: dict[str, str] = {}
-    root_s = str(root)
-    for dirpath, dirnames, filenames in os.walk(root_s, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, root_s)
-        depth = 0 if rel_dir == "." else rel_dir.count(os.sep) + 1
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and depth < MAX_WALK_DEPTH]
-        for name in dirnames + filenames:
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            files.add(rel)
-            full = os.path.join(dirpath, name)
-            if (
-                read_texts
-                and name in filenames
-                and name.lower().endswith(".md")
-                and rel != SKILL_FILE
-                and not os.path.islink(full)
-                and len(texts) < 200
-            ):
-                with contextlib.suppress(OSError):
-                    texts[rel] = read_inside(real_root, full, MAX_REF_BYTES).decode("utf-8", "replace")
-        if len(files) > MAX_WALK_FILES:
-            break
-    return frozenset(files), texts
 
 
 def finding(

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from skill_insights.analyzers.model import SkillDoc, finding, load_doc, phase_output, skills_from_inventory
-from skill_insights.analyzers.refs import extract_refs
-from skill_insights.collectors.skills.skillmd import SPEC_FIELDS, approx_tokens
+from skill_insights.analyzers.refs import extract_refs, judged
+from skill_insights.collectors.skills.skillmd import SPEC_FIELDS
 
 PHASE = "quality"
 
@@ -102,7 +102,7 @@ def check(doc: SkillDoc) -> dict[str, Any]:
         _check_name(data.get("name"), doc.folder, add)
         _check_description(data.get("description"), add)
     if doc.text is not None:
-        _check_body(fm.body, add)
+        _check_body(doc, add)
         _check_references(doc, add)
 
     dims = score(out)
@@ -154,16 +154,15 @@ def _check_description(desc: Any, add) -> None:  # type: ignore[no-untyped-def]
             "Add a trigger: 'Use when …'.")
 
 
-def _check_body(body: str, add) -> None:  # type: ignore[no-untyped-def]
-    if not body.strip():
+def _check_body(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
+    if not doc.body.strip():
         add("body.missing", "error", "SKILL.md has no instructions after the frontmatter",
             "Write the instructions the agent should follow.")
         return
-    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    lines, tokens = doc.body_lines, doc.approx_tokens  # counted by the scan
     if lines > BODY_MAX_LINES:
         add("body.too-long", "warning", f"body has {lines} lines (keep it ≤ {BODY_MAX_LINES})",
             "Move detail into reference files linked from SKILL.md.", lines=lines)
-    tokens = approx_tokens(body)
     if tokens > BODY_MAX_TOKENS:
         add("body.too-many-tokens", "warning", f"body is about {tokens} tokens (keep it ≤ {BODY_MAX_TOKENS})",
             "Move detail into reference files linked from SKILL.md.", tokens=tokens)
@@ -184,7 +183,7 @@ def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-de
             add("references.escapes-root", "warning", f"reference {ref.raw!r} points outside the skill folder",
                 "Copy the file into the skill folder and link it relatively.", ref=ref.raw, line=ref.line)
             continue
-        if not doc.exists(ref.path):
+        if doc.missing(ref):
             add("references.missing", "warning", f"reference {ref.raw!r} does not exist",
                 "Create the file or fix the path.", ref=ref.raw, path=ref.path, line=ref.line)
         elif ref.path.lower().endswith(".md") and ref.path in doc.texts:
@@ -194,7 +193,7 @@ def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-de
         text = doc.texts[path]
         base = path.rsplit("/", 1)[0] if "/" in path else ""
         nested = [
-            r.path for r in extract_refs(text, tops, base)
+            r.path for r in judged(extract_refs(text, base), tops)
             if not r.absolute and not r.escapes and r.path != "SKILL.md" and r.path != path and doc.exists(r.path)
             and "." in r.path.rsplit("/", 1)[-1]
         ]

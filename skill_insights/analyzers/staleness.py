@@ -216,7 +216,7 @@ def broken_references(doc: SkillDoc) -> list[dict[str, Any]]:
     for ref in doc.body_refs():
         if ref.absolute or ref.escapes:
             continue  # outside the skill root: the inventory reports those, and they are never read
-        if not doc.exists(ref.path):
+        if doc.missing(ref):
             out.append({"ref": ref.raw, "path": ref.path, "line": ref.line})
     return out
 
@@ -286,7 +286,7 @@ def assess(
 
 def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     views = skills_from_inventory(inventory)
-    docs = [load_doc(v, texts=False) for v in views]  # the file list for references; no other texts
+    docs = [load_doc(v, texts=False) for v in views]  # the scan's references and files; no text
     roots = [d.root for d in docs]
     git_facts, processes = collect_git([r for r in roots if r is not None])
     usage: dict[str, dict[str, Any]] = options.get("usage") or {}

@@ -33,7 +33,7 @@ _log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1.0"
 POOL_THRESHOLD = 300  # below this many skills forking workers costs more than it saves
 MAX_WORKERS = 8
-CACHE_VERSION = 3  # bump when process_skill's output or the cache file changes shape or meaning
+CACHE_VERSION = 4  # bump when process_skill's output or the cache file changes shape or meaning
 _SCOPE_ORDER = {"tile": 0, "plugin": 1, "user": 2, "project": 3}
 
 

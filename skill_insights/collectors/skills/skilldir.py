@@ -399,7 +399,8 @@ def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str,
         link["status"] = "absolute"
         findings.append(finding("link_absolute", f"{kind} to an absolute path {target!r}: not read", sev))
         return link
-    norm = os.path.normpath(os.path.join(root, target))
+    # `references\api.md` is written for Windows: the file it names is references/api.md.
+    norm = os.path.normpath(os.path.join(root, target.replace("\\", "/")))
     if not within(norm, root):
         link["status"] = "escapes"
         findings.append(finding("link_escapes_root", f"{kind} {target!r} leaves the skill folder: not read",

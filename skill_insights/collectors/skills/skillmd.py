@@ -10,6 +10,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 FRONTMATTER_MAX_BYTES = 64 * 1024  # the spec's fields fit in a few hundred bytes; 64 KiB is generous
 MAX_DEPTH = 20  # nesting depth kept when making frontmatter JSON-safe
@@ -24,9 +25,11 @@ _FENCE = re.compile(r"^---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*(?:\r?\
 # A link: group 1 its text, group 2 its target. The text holds brackets one level deep (`[see [1]](x)`,
 # `[![badge](img.png)](target)`) and no stray `[`, so no `[` starts a scan over text an earlier `[` scanned;
 # the target never holds a `](`, so each start in a long unclosed `[a](b[a](b…` scans only its own stretch.
+# A target in angle brackets may hold spaces (`[api](<references/api ref.md>)`): group 2, else group 3.
 _MD_LINK = re.compile(
     r"!?\[([^\[\]\n]*+(?:\[[^\[\]\n]*+\][^\[\]\n]*+)*+)\]"
-    r"\(\s*<?([^)\s>\]]++(?:\](?!\()[^)\s>\]]*+)*+|(?:\](?!\()[^)\s>\]]*+)++)>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)"
+    r"\(\s*(?:<([^<>\n]*+)>|<?([^)\s>\]]++(?:\](?!\()[^)\s>\]]*+)*+|(?:\](?!\()[^)\s>\]]*+)++)>?)"
+    r"(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)"
 )
 # A reference definition: its leading blanks and its optional title stay on its line. `^\s*` rescanned a run
 # of blank lines from each of them; `\s+.*` after the target swallowed a definition on the next line.
@@ -39,6 +42,10 @@ _PATH = re.compile(
 )
 _FENCE_BLOCK = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[^\n]*$|\Z)", re.M | re.S)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
+# Characters of templates, variables and globs (`references/{lang}.md`, `$HOME/x`, `<name>/SKILL.md`,
+# `scripts/*.py`): a target holding one, or a path mention touching one, names no single file.
+_PLACEHOLDER = frozenset("{}<>$%*|")
 _EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 
 
@@ -199,19 +206,27 @@ def _one_line(e: BaseException, limit: int = 200) -> str:
     return msg if len(msg) <= limit else msg[:limit - 1] + "…"
 
 
-def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
-    """(frontmatter or None, body, findings). Never raises on bad input."""
-    findings: list[dict[str, Any]] = []
+def split_frontmatter(text: str) -> tuple[str | None, str, dict[str, Any] | None]:
+    """(the frontmatter's YAML text or None, the body, the finding when there is no complete block).
+
+    The one place that decides where SKILL.md's frontmatter ends: the scan and every analysis phase split
+    here, so they agree on the body and on whether a frontmatter is there."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.startswith("---"):
-        findings.append(finding("frontmatter_missing", "SKILL.md does not start with a --- frontmatter block"))
-        return None, text, findings
+        return None, text, finding("frontmatter_missing", "SKILL.md does not start with a --- frontmatter block")
     m = _FENCE.match(text)
     if not m:
-        findings.append(finding("frontmatter_unterminated", "the frontmatter block has no closing ---", "error"))
-        return None, text, findings
-    raw, body = m.group(1), text[m.end():]
+        return None, text, finding("frontmatter_unterminated", "the frontmatter block has no closing ---", "error")
+    return m.group(1), text[m.end():], None
+
+
+def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
+    """(frontmatter or None, body, findings). Never raises on bad input."""
+    raw, body, missing = split_frontmatter(text)
+    if raw is None:
+        return None, body, [missing] if missing else []
+    findings: list[dict[str, Any]] = []
     if len(raw.encode("utf-8", "replace")) > FRONTMATTER_MAX_BYTES:
         findings.append(finding("frontmatter_too_large", f"frontmatter over {FRONTMATTER_MAX_BYTES} bytes: not parsed",
                                 "error"))
@@ -248,12 +263,32 @@ def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[
     return fm, body, findings
 
 
-def _clean_target(t: str) -> str | None:
+def _link_target(m: re.Match[str]) -> str:
+    return m.group(2) if m.group(2) is not None else m.group(3)
+
+
+def _clean_target(t: str, kind: str) -> str | None:
+    """A written target as the file it names, or None when it names none: an anchor, a URL, a placeholder, a
+    package (`@scope/pkg`, `pkg@1.0`), or a link to a bare word (`[lodash](lodash)`: a package or wiki name
+    more often than a file). `file:` URLs are their absolute path; a link's %-escapes are decoded."""
     t = t.strip().strip("<>").strip()
-    if not t or t.startswith("#") or (_SCHEME.match(t) and not re.match(r"^[A-Za-z]:[\\/]", t)):
-        return None  # anchors and URLs (http:, mailto:, …) are not files
+    if not t or t.startswith("#"):
+        return None
+    if t[:5].lower() == "file:":
+        t = "/" + t[5:].lstrip("/")
+    elif _SCHEME.match(t) and not WINDOWS_ABSOLUTE.match(t):
+        return None  # http:, mailto:, …
     t = t.split("#", 1)[0].split("?", 1)[0]
-    return t or None
+    if kind == "link" and "%" in t:
+        t = unquote(t)  # never raises: a malformed escape stays as text
+    if not t or "%s" in t or "..." in t or not _PLACEHOLDER.isdisjoint(t):
+        return None
+    first = t.replace("\\", "/").split("/", 1)[0]
+    if "@" in first:
+        return None
+    if kind == "link" and "/" not in t and "\\" not in t and "." not in t.rstrip("/"):
+        return None
+    return t
 
 
 def extract_refs(body: str) -> list[Ref]:
@@ -270,26 +305,33 @@ def extract_refs(body: str) -> list[Ref]:
         return i >= 0 and pos < fences[i][1]
 
     found: list[tuple[int, str, str]] = []
-    scan = body
+    blank: list[tuple[int, int]] = []  # spans whose text is a link's, not to be read again as a path mention
     if "](" in body:
-        links = list(_MD_LINK.finditer(body))
-        for m in links:
+        for m in _MD_LINK.finditer(body):
             if not fenced(m.start()):
-                found.append((m.start(), "link", m.group(2)))
+                found.append((m.start(), "link", _link_target(m)))
             a, b = m.span(1)
             if body.find("](", a, b) >= 0:  # an image or link in the link text: `[![badge](img.png)](target)`
-                found += [(n.start(), "link", n.group(2)) for n in _MD_LINK.finditer(body, a, b)
+                found += [(n.start(), "link", _link_target(n)) for n in _MD_LINK.finditer(body, a, b)
                           if not fenced(n.start())]
-        if links:  # the same offsets, links blanked
-            parts: list[str] = []
-            pos = 0
-            for m in links:
-                parts += (body[pos:m.start()], " " * (m.end() - m.start()))
-                pos = m.end()
-            parts.append(body[pos:])
-            scan = "".join(parts)
+            blank.append(m.span())
     if "]:" in body:
-        found += [(m.start(), "link", m.group(1)) for m in _REF_LINK.finditer(body) if not fenced(m.start())]
+        for m in _REF_LINK.finditer(body):
+            if not fenced(m.start()):
+                found.append((m.start(), "link", m.group(1)))
+            blank.append(m.span(1))
+    scan = body
+    if blank:  # the same offsets, links blanked
+        blank.sort()
+        parts: list[str] = []
+        pos = 0
+        for a, b in blank:
+            if b > pos:
+                a = max(a, pos)
+                parts += (body[pos:a], " " * (b - a))
+                pos = b
+        parts.append(body[pos:])
+        scan = "".join(parts)
     # A path mention has a slash and never spans lines: the pattern runs on the lines with a slash only.
     slash = scan.find("/")
     while slash >= 0:
@@ -299,9 +341,13 @@ def extract_refs(body: str) -> list[Ref]:
             b = len(scan)
         for m in _PATH.finditer(scan, a, b):
             tok = m.group(1)
-            start = m.start(1)
+            start, end = m.span(1)
             if scan[max(0, start - 3):start].endswith("://") or "//" in tok:
                 continue
+            if scan[start - 1:start] in _PLACEHOLDER or scan[end:end + 1] in _PLACEHOLDER:
+                continue  # part of `{base}/scripts/x.py`, `$HOME/x.sh`, `<name>/SKILL.md`
+            if tok.endswith(".") and not tok.endswith(".."):
+                tok = tok[:-1]  # the sentence's full stop
             # Keep it only when it looks like a file path, not prose like "and/or".
             if tok.startswith(("./", "../", "~/", "/")) or _EXT.search(tok.rstrip("/")):
                 found.append((start, "path", tok))
@@ -313,7 +359,7 @@ def extract_refs(body: str) -> list[Ref]:
     seen: set[tuple[str, str]] = set()
     line, counted = 1, 0  # lines counted up to `counted`, on from there: counting from 0 per ref was quadratic
     for pos, kind, raw in found:
-        t = _clean_target(raw)
+        t = _clean_target(raw, kind)
         if t is None or (kind, t) in seen:
             continue
         seen.add((kind, t))
@@ -324,12 +370,18 @@ def extract_refs(body: str) -> list[Ref]:
 
 
 def parse_skill_md(text: str) -> ParsedSkillMd:
+    """Frontmatter, body stats and refs of one SKILL.md; a ref's line is its line in SKILL.md."""
     fm, body, findings = parse_frontmatter(text)
+    above = text.count("\n", 0, len(text) - len(body))  # the frontmatter's lines
+    refs = extract_refs(body)
+    if above:
+        for r in refs:
+            r.line += above
     return ParsedSkillMd(
         frontmatter=fm,
         body=body,
         body_lines=len(body.splitlines()),
         approx_tokens=approx_tokens(body),
-        refs=extract_refs(body),
+        refs=refs,
         findings=findings,
     )

@@ -429,3 +429,33 @@ def capture_totals(db: sqlite_utils.Database) -> None:
     )
     db["event_totals"].create_index(["date", "kind"])
     totals.rebuild(conn)
+
+
+@migration("telemetry_0002_triggers_never_replace")
+def telemetry_triggers_never_replace(db: sqlite_utils.Database) -> None:
+    # A trigger's INSERT OR IGNORE takes the conflict rule of the statement that fired it: the rollups' INSERT OR
+    # REPLACE INTO sessions turned it into a REPLACE, which put an event already sent back in the queue. An
+    # insert that cannot conflict (NOT EXISTS) behaves the same under every outer statement.
+    db.execute("DROP TRIGGER telemetry_activation")
+    db.execute("DROP TRIGGER telemetry_session")
+    db.execute(
+        """CREATE TRIGGER telemetry_activation AFTER INSERT ON events
+           WHEN NEW.kind IN ('skill', 'mcp') AND EXISTS (SELECT 1 FROM telemetry_state WHERE enabled = 1)
+           BEGIN
+               INSERT INTO telemetry_outbox (event, key, session_id, ts)
+               SELECT v.event, NEW.key, NEW.session_id, NEW.ts
+               FROM (SELECT CASE NEW.kind WHEN 'skill' THEN 'cli:agent-signals:skill-activation'
+                                          ELSE 'cli:agent-signals:mcp-tool-activation' END AS event) AS v
+               WHERE NOT EXISTS (SELECT 1 FROM telemetry_outbox o WHERE o.event = v.event AND o.key = NEW.key);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER telemetry_session AFTER INSERT ON sessions
+           WHEN EXISTS (SELECT 1 FROM telemetry_state WHERE enabled = 1)
+           BEGIN
+               INSERT INTO telemetry_outbox (event, key, session_id)
+               SELECT 'cli:agent-signals:session-processed', NEW.session_id, NEW.session_id
+               WHERE NOT EXISTS (SELECT 1 FROM telemetry_outbox o
+                                 WHERE o.event = 'cli:agent-signals:session-processed' AND o.key = NEW.session_id);
+           END"""
+    )

@@ -974,5 +974,96 @@ def skills_usage(as_json: bool, days: int) -> None:
                    + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"]))
 
 
+# -- opt-in org signals (PostHog) ------------------------------------------------------------------------------
+
+
+@cli.group()
+def telemetry() -> None:
+    """Opt-in org signals: skill/MCP activations and session summaries sent to PostHog. Off by default."""
+
+
+@telemetry.command("enable")
+def telemetry_enable() -> None:
+    """Start queueing and sending (running it is the consent; the first time it shows what is sent)."""
+    from skill_insights.telemetry import commands
+
+    click.echo(commands.enable(_reader()))
+
+
+@telemetry.command("disable")
+def telemetry_disable() -> None:
+    """Stop sending now; events still queued are dropped."""
+    from skill_insights.telemetry import commands
+
+    click.echo(commands.disable(_reader()))
+
+
+@telemetry.command("status")
+@click.option("--show-payload", is_flag=True, help="Print, as JSON, exactly the events that would leave now.")
+@click.option("--json", "as_json", is_flag=True)
+def telemetry_status(show_payload: bool, as_json: bool) -> None:
+    """Consent, destination and the outbox."""
+    from skill_insights.telemetry import commands
+
+    conn = _reader()
+    if show_payload:
+        _echo_json(commands.payload(conn))
+        return
+    doc = commands.status(conn)
+    if as_json:
+        _echo_json(doc)
+    else:
+        click.echo(commands.status_text(doc))
+
+
+@telemetry.command("flush")
+def telemetry_flush() -> None:
+    """Send every queued event now; prints how many were sent, retried and parked."""
+    from skill_insights.telemetry import commands
+
+    click.echo(commands.flush(_reader()).line())
+
+
+@cli.group("org-usage")
+def org_usage() -> None:
+    """The organisation's skill, MCP and session usage, fetched from PostHog with HogQL."""
+
+
+@org_usage.command("fetch")
+@click.option("--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Write org_usage.json here.")
+@click.option("--windows", default="7,30,90", show_default=True, help="Comma-separated windows, in days.")
+@click.option("--primary-window", default=30, show_default=True, type=int, help="The window used for ranking.")
+@click.option("--filter-repos", default="", help="Comma-separated repo prefixes (github.com/org); none: every repo.")
+@click.option("--filter-email-domains", default="", help="Comma-separated email domains of the people to count.")
+@click.option("--project-id", type=int, help="PostHog project id (SKILL_INSIGHTS_POSTHOG_PROJECT_ID).")
+@click.option("--host", help="PostHog host (SKILL_INSIGHTS_POSTHOG_HOST).")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A 0600 file holding the personal API key (else SKILL_INSIGHTS_POSTHOG_PERSONAL_API_KEY).")
+def org_usage_fetch(output: Path, windows: str, primary_window: int, filter_repos: str, filter_email_domains: str,
+                    project_id: int | None, host: str | None, key_file: Path | None) -> None:
+    """Run the org dashboards' HogQL queries; write the document; compare the org with this machine."""
+    from skill_insights.telemetry import commands
+    from skill_insights.telemetry.org_usage import OrgUsageError
+
+    paths = get_paths()
+    try:
+        doc, here = commands.fetch_org_usage(
+            _reader(), output, windows=windows, primary_window=primary_window, filter_repos=filter_repos,
+            filter_email_domains=filter_email_domains, host=host, project_id=project_id, key_file=key_file,
+            config_dir=paths.config_dir, copy_to=paths.data_dir / "org_usage.json")
+    except OrgUsageError as e:
+        raise click.ClickException(str(e)) from None
+    t = doc["totals"].get(here["window"], {})
+    click.echo(f"{t.get('activations', 0)} skill activations by {t.get('users', 0)} people in {here['window']}; "
+               f"{len(doc['skills']) + len(doc['untiled_skills'])} skills, {len(doc['mcp_tools'])} MCP tools")
+    if here["popular_not_installed"]:
+        click.echo("popular in the org, not installed here: "
+                   + ", ".join(f"{s['name']} ({s['users']} people)" for s in here["popular_not_installed"]))
+    if here["installed_unused_org_wide"]:
+        click.echo("installed here, unused org-wide: " + ", ".join(here["installed_unused_org_wide"]))
+    click.echo(f"written to {output}")
+
+
 if __name__ == "__main__":
     cli()

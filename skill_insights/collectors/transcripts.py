@@ -738,6 +738,7 @@ class _BatchRows:
                    VALUES (?,?,?,?,?,?,?,?,?)""",
                 [(*e, fid) for e, fid in self.events],
             )
+            totals.mark_failed_calls_dirty(conn, {e.key for e, _ in self.events if e.kind == "tool_error"})
             if moved:
                 totals.mark_dirty(conn, shared_only=True)  # a copy that stops or starts counting: another session
                 totals.shift_events_of_keys(conn, 1)

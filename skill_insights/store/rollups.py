@@ -119,10 +119,10 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
     """(session id, its `sessions` row computed from the store; None when it has no file any more). Reads only."""
     files = conn.execute(
         """SELECT agent_id, project_dir, malformed, user_messages, first_ts, last_ts, blocks, cwd, git_branch
-           FROM files WHERE session_id = ? ORDER BY agent_id IS NOT NULL, id""",
+           FROM files WHERE session_id = ? AND lines > 0 ORDER BY agent_id IS NOT NULL, id""",
         [sid],
     ).fetchall()
-    if not files:
+    if not files:  # no file, or only empty ones (a file truncated to nothing leaves no session either)
         return sid, None
     cwd = next((f[7] for f in files if f[7]), None)
     branch = next((f[8] for f in files if f[8]), None)

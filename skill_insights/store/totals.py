@@ -147,3 +147,14 @@ def mark_dirty(conn: sqlite3.Connection, shared_only: bool) -> None:
         )
     conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'session', e.session_id {rows}")
     conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'date', e.date {rows} AND e.date IS NOT NULL")
+
+
+def mark_failed_calls_dirty(conn: sqlite3.Connection, tool_use_ids: Iterable[str]) -> None:
+    """A tool error counts against its call's session and day, which may not be the error line's."""
+    ids = [(k,) for k in tool_use_ids]
+    for what, col in (("session", "session_id"), ("date", "date")):
+        conn.executemany(
+            f"INSERT OR IGNORE INTO dirty SELECT '{what}', {col} FROM events WHERE kind = 'tool' AND key = ?"
+            f" AND {col} IS NOT NULL",
+            ids,
+        )

@@ -55,6 +55,8 @@ class FakeState:
     rate_limited: int = 0
     rate_reset_s: float = 1.0
     rate_limited_at: list[float] = field(default_factory=list)
+    # Set: the limited answers are secondary limits (403 + retry-after, requests left) instead.
+    rate_retry_after: str | None = None
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,15 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
             if st.rate_limited > 0:
                 st.rate_limited -= 1
                 st.rate_limited_at.append(time.time())
-                self._send(
-                    403,
-                    {"message": "API rate limit exceeded"},
-                    {
-                        "x-ratelimit-remaining": "0",
-                        "x-ratelimit-limit": "60",
-                        "x-ratelimit-reset": str(int(time.time() + st.rate_reset_s)),
-                    },
-                )
+                if st.rate_retry_after is not None:
+                    headers = {"retry-after": st.rate_retry_after, "x-ratelimit-remaining": "42"}
+                else:
+                    reset = str(int(time.time() + st.rate_reset_s))
+                    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-limit": "60", "x-ratelimit-reset": reset}
+                self._send(403, {"message": "API rate limit exceeded"}, headers)
                 return
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._send(401, {"message": "Bad credentials"})

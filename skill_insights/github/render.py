@@ -30,10 +30,16 @@ def md(text: object) -> str:
 
 
 def safe_json(doc: Any) -> str:
-    """JSON with every backtick, angle bracket and ampersand written as a \\u escape: it cannot end its fence,
-    open an HTML tag or be read as anything but the document."""
+    """JSON with every backtick, angle bracket, ampersand and at sign written as a \\u escape: it cannot end its
+    fence, open an HTML tag, mention anyone or be read as anything but the document."""
     text = json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=True)
-    return text.replace("`", "\\u0060").replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        text.replace("`", "\\u0060")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("@", "\\u0040")
+    )
 
 
 def session_marker(short: str) -> str:

@@ -263,41 +263,36 @@ def test_random_histories_keep_totals_equal_to_a_full_recompute(tmp_path, ops):
         db.conn.close()
 
 
-def test_an_appended_line_reads_only_what_it_changes(tmp_path):
-    """The cost of a line is flat in the history: the statements one append runs never scan `responses` or
-    `events` (SQLite's plans name an index or the primary key for every read of them)."""
-    projects = tmp_path / "projects" / "-p"
+def _steps_for_one_append(tmp_path: Path, history: int) -> int:
+    """SQLite VM instructions that ingesting one appended line runs, in a session of `history` responses on
+    one day: a count of the work done, the same on every run (unlike a timing)."""
+    projects = tmp_path / f"h{history}" / "projects" / "-p"
     projects.mkdir(parents=True)
-    long = projects / "long.jsonl"
-    long.write_bytes(
-        b"".join(_line(f"m{i}", i % 50, ts=f"2026-11-20T10:{i % 60:02d}:00Z", sid="long") for i in range(3000))
+    path = projects / "long.jsonl"
+    path.write_bytes(
+        b"".join(_line(f"m{i}", i % 50, ts=f"2026-11-20T10:{i % 60:02d}:00Z", sid="long") for i in range(history))
     )
-    db = open_db(tmp_path / "db.sqlite")
-    TranscriptTailer(db, PRICES).ingest_paths([long])
-    statements: list[str] = []
-    db.conn.set_trace_callback(statements.append)
-    with open(long, "ab") as fh:
+    db = open_db(tmp_path / f"h{history}" / "db.sqlite")
+    TranscriptTailer(db, PRICES).ingest_paths([path])
+    with open(path, "ab") as fh:
         fh.write(_line("new", 1, ts="2026-11-20T11:00:00Z", sid="long"))
-    TranscriptTailer(db, PRICES).ingest_paths([long])
-    db.conn.set_trace_callback(None)
-    scans = []
-    for sql in statements:
-        if not sql.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
-            continue
-        try:
-            plan = db.conn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
-        except sqlite3.Error:
-            continue  # a statement whose parameters were bound (the trace shows them expanded) or DDL
-        scans += [
-            (sql.split()[0:6], d)
-            for *_, d in plan
-            if d.startswith("SCAN")
-            and any(
-                f"SCAN {t}" in d for t in ("responses", "response_obs", "events", "response_totals", "event_totals")
-            )
-        ]
-    assert scans == []
-    assert db.execute("SELECT output_tokens FROM sessions").fetchone()[0] == sum(i % 50 for i in range(3000)) + 1
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    db.conn.set_progress_handler(count, 1)
+    TranscriptTailer(db, PRICES).ingest_paths([path])
+    db.conn.set_progress_handler(None, 0)
+    assert db.execute("SELECT output_tokens FROM sessions").fetchone()[0] == sum(i % 50 for i in range(history)) + 1
+    return steps[0]
+
+
+def test_an_appended_line_costs_the_same_in_a_long_session(tmp_path):
+    """Recomputing the session and the day from their rows made this ~20× more work at 4,000 than at 200."""
+    short, long = _steps_for_one_append(tmp_path, 200), _steps_for_one_append(tmp_path, 4000)
+    assert long < 1.5 * short, (short, long)
 
 
 @pytest.fixture(autouse=True)

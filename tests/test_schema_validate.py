@@ -1,9 +1,11 @@
-"""schemas.validate: the error contract (JSON path of the first failure, a readable message) over the Rust
-validator, and the pure-Python fallback for values it can't take."""
+"""schemas.validate: the error contract (JSON path of the first failure, a readable message) over the one
+validator (the compiled jsonschema-rs), documents it can't take as they are included."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -59,13 +61,26 @@ def test_json_path_form() -> None:
     assert json_path(["frontmatter", "allowed-tools", "it's"]) == "$.frontmatter['allowed-tools']['it\\'s']"
 
 
-def test_values_without_a_json_form_fall_back_to_the_pure_validator() -> None:
+def test_values_without_a_json_form_are_validated_in_their_json_form() -> None:
     doc = _doc()
     doc["skills"][0]["frontmatter"] = {1: "non-string key"}  # fine for the schema (any object)
     validate(doc, "inventory")
     doc["skills"][1]["name"] = ""
     e = _error(doc)
     assert e.path == "$.skills[1].name"
+
+
+def test_one_validator_the_pure_python_one_is_never_imported() -> None:
+    code = (
+        "import sys\n"
+        "from skill_insights.schemas.validate import SchemaError, problems, validate\n"
+        "doc = {'schema_version': '1.0', 'generated_at': 'x', 'roots': [], 'skills': [{1: 2}], 'manifests': []}\n"
+        "try:\n    validate(doc, 'inventory')\nexcept SchemaError:\n    pass\n"
+        "assert problems({'phase': 'quality'}, 'analysis_quality')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jsonschema'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_long_messages_are_cut() -> None:

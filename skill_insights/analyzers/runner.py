@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from skill_insights.schemas.validate import is_valid, pure_validator
+from skill_insights.schemas.validate import problems
 
 if TYPE_CHECKING:
     from skill_insights.store.queries import Activation
@@ -60,21 +60,13 @@ def _call(target: str, inventory: dict[str, Any], options: dict[str, Any]) -> tu
 
 
 def validate(phase: str, output: Any) -> list[str]:
-    """Problems with `output` against the phase's schema, each naming the failing path; [] when valid.
-
-    The compiled validator (cached in `schemas.validate`) answers whether it is valid (the pure-Python one
-    takes seconds on 10k skills); only an invalid output is walked again by `jsonschema` for its messages.
-    """
+    """Problems with `output` against the phase's schema, each naming the failing path; [] when valid."""
     name = f"analysis_{phase}"
     try:
-        if is_valid(output, name):
-            return []
+        found = problems(output, name)
     except OSError:
         return [f"no schema {name}.schema.json"]
-    except (ValueError, TypeError, OverflowError):  # a value the compiled one cannot take
-        pass
-    errors = sorted(pure_validator(name).iter_errors(output), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}" for e in errors[:5]]
+    return [f"{'/'.join(map(str, path)) or '(root)'}: {message[:200]}" for path, message in found]
 
 
 def run_phases(

@@ -494,3 +494,34 @@ def test_properties_outside_the_allow_list_never_leave():
     assert doc["properties"] == {"skillName": "review"}
     assert doc["uuid"] == signals.event_uuid("install", signals.SKILL_ACTIVATION, "toolu_1")
     assert doc["uuid"] != signals.event_uuid("other-install", signals.SKILL_ACTIVATION, "toolu_1")
+
+
+def test_the_idle_sender_never_waits_for_the_capture_write_lock(world, posthog):
+    """With telemetry off (every daemon pass) or nothing to prune, the sender only reads: it must not queue
+    behind an ingest holding the write lock."""
+    ingest_all(world)
+    writer = sqlite3.connect(get_paths().database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        reader = sqlite3.connect(get_paths().database, timeout=0.05, isolation_level=None)
+        result = drain(reader)  # "database is locked" if it tried to write
+        assert result.sent == 0 and result.skipped == "telemetry is disabled"
+        reader.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert posthog.requests == []
+
+
+def test_sent_events_are_forgotten_after_90_days_and_kept_before(world, posthog):
+    run("telemetry", "enable")
+    ingest_all(world)
+    run("telemetry", "flush")
+    n = len(outbox("sent"))
+    conn = sqlite3.connect(get_paths().database, isolation_level=None)
+    conn.execute(
+        "UPDATE telemetry_outbox SET sent_at = '2020-01-01T00:00:00Z' WHERE id = (SELECT min(id) FROM telemetry_outbox)"
+    )
+    conn.close()
+    run("telemetry", "flush")
+    assert len(outbox("sent")) == n - 1

@@ -174,7 +174,7 @@ def fetch_org_usage(
     filters = ou.Filters(ou.parse_list(filter_repos), ou.parse_list(filter_email_domains, "@"))
     app_host, pid, kf = org_settings(host, project_id, key_file, config_dir)
     key = ou.read_personal_key(kf)
-    client = ou.HogQL(app_host, pid, key, **({"backoff_s": backoff_s} if backoff_s is not None else {}))
+    client = ou.HogQL(app_host, pid, key, backoff_s=ou.RETRY_BACKOFF_S if backoff_s is None else backoff_s)
     try:
         doc = ou.fetch(client, wins, primary_window, filters).model_dump(mode="json")
     finally:

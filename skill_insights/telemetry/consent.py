@@ -102,5 +102,8 @@ def disable(conn: sqlite3.Connection) -> int:
 
 
 def drop_unsent(conn: sqlite3.Connection) -> int:
-    """Delete every queued event that has not been sent (callers hold the write lock or run it alone)."""
+    """Delete every queued event that has not been sent. Looked for first: the daemon calls this every pass while
+    telemetry is off, and a DELETE would take the write lock the capture needs even when nothing matches."""
+    if conn.execute("SELECT 1 FROM telemetry_outbox WHERE status != 'sent' LIMIT 1").fetchone() is None:
+        return 0
     return conn.execute("DELETE FROM telemetry_outbox WHERE status != 'sent'").rowcount

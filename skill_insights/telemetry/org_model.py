@@ -157,7 +157,7 @@ class OrgUsage(_Strict):
 
     model_config = ConfigDict(extra="forbid", title="skill-insights org usage")
 
-    schema_version: Literal["1.4"] = SCHEMA_VERSION
+    schema_version: Literal["1.4"] = "1.4"
     fetched_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
     tool_version: str
     source: Source

@@ -429,7 +429,7 @@ def fetch(client: HogQL, windows: list[int], primary_window: int, filters: Filte
     for d in windows:
         w = f"{d}d"
         rows = run(q_filter_meta(filters), d)
-        total, no_attr, with_attr, matched, by_repo, by_email = (
+        total, no_attr, with_attr, matched, matched_repo, matched_email = (
             ([_n(x) for x in rows[0]] + [0] * 6)[:6] if rows else [0] * 6
         )
         meta[w] = {
@@ -437,8 +437,8 @@ def fetch(client: HogQL, windows: list[int], primary_window: int, filters: Filte
             "events_no_gitrepo": no_attr,
             "events_with_gitrepo": with_attr,
             "events_matched_filter": matched,
-            "events_matched_by_repo": by_repo,
-            "events_matched_by_email": by_email,
+            "events_matched_by_repo": matched_repo,
+            "events_matched_by_email": matched_email,
             "events_excluded_by_filter": max(0, total - matched) if filter_active else 0,
         }
         rows = run(q_totals(filters), d)

@@ -147,7 +147,7 @@ def collect(
             doc = _session_event(conn, settings, install_id, key, inventory, now)
         else:
             doc = _activation_event(conn, settings, install_id, event, key, inventory)
-        if doc == "waiting":
+        if isinstance(doc, str):  # a session not finished yet
             out.waiting += 1
         elif doc is None:
             out.gone.append(row_id)

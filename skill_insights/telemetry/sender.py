@@ -25,6 +25,7 @@ log = logging.getLogger("skill_insights.telemetry")
 BATCH_SIZE = 100
 BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 6 * 3600.0
+KEEP_SENT_DAYS = 90
 _MAX_REASON = 300
 
 
@@ -55,7 +56,7 @@ def backoff_s(attempts: int, retry_after: float | None = None) -> float:
 def _post(settings: TelemetrySettings, batch: list[dict[str, Any]]) -> None:
     from posthog.request import batch_post
 
-    batch_post(settings.project_key, host=settings.host, timeout=settings.timeout_s, batch=batch)
+    batch_post(settings.project_key or "", host=settings.host, timeout=settings.timeout_s, batch=batch)
 
 
 def _classify(exc: Exception) -> tuple[str, str, float | None]:
@@ -85,6 +86,7 @@ def drain(
     """Send what is due. `respect_backoff=False` (the `flush` command) tries every queued event now."""
     settings = settings or load_settings()
     result = FlushResult()
+    prune_sent(conn)
     for _ in range(max_batches):
         consent = read_consent(conn)
         refusal = refused_by_env()
@@ -146,6 +148,16 @@ def drain(
             )
         result.sent += len(ids)
     return result
+
+
+def prune_sent(conn: sqlite3.Connection, days: int = KEEP_SENT_DAYS) -> int:
+    """Forget events sent more than `days` ago. Kept until then so a re-derived transcript does not queue them
+    again; one re-sent later still carries its uuid, which PostHog keeps once."""
+    cutoff = f"-{int(days)} days"
+    old = "status = 'sent' AND sent_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?)"
+    if conn.execute(f"SELECT 1 FROM telemetry_outbox WHERE {old} LIMIT 1", [cutoff]).fetchone() is None:
+        return 0
+    return conn.execute(f"DELETE FROM telemetry_outbox WHERE {old}", [cutoff]).rowcount
 
 
 class SenderJob:

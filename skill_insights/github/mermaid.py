@@ -167,10 +167,10 @@ def parse_flowchart(src: str) -> Flowchart:
             lines.append(raw)
             continue
         lines.append(chain)
-        for i, (arrow, label) in enumerate(chain.arrows):
+        for i, (arrow, edge_label) in enumerate(chain.arrows):
             for s in chain.nodes[i]:
                 for d in chain.nodes[i + 1]:
-                    edges.append(Edge(len(edges), _id(s), _id(d), arrow, label, ">" in arrow or arrow[-1] in "xo"))
+                    edges.append(Edge(len(edges), _id(s), _id(d), arrow, edge_label, ">" in arrow or arrow[-1] in "xo"))
     return Flowchart(lines, edges, labels, parsed)
 
 
@@ -220,10 +220,10 @@ def traverse(chart: Flowchart, steps: Iterable[Step]) -> tuple[dict[str, int], d
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
     for (a, failed), (b, _) in itertools.pairwise(path):
-        e = lookup.get((a, b))
-        if e is None:
+        taken = lookup.get((a, b))
+        if taken is None:
             continue
-        key = f"{e.src}->{e.dst}"
+        key = f"{taken.src}->{taken.dst}"
         counts[key] = counts.get(key, 0) + 1
         if failed:
             errors[key] = errors.get(key, 0) + 1
@@ -278,7 +278,7 @@ def annotate(src: str, counts: dict[str, int], errors: dict[str, int], visited: 
     out.append(f"    classDef si_visited fill:#C8E6C9,stroke:{GREEN}")
     out.append(f"    classDef si_failed fill:#FFCDD2,stroke:{RED}")
     out.append(f"    classDef si_unvisited fill:#EEEEEE,stroke:{GREY},color:#616161")
-    groups = {"si_visited": [], "si_failed": [], "si_unvisited": []}
+    groups: dict[str, list[str]] = {"si_visited": [], "si_failed": [], "si_unvisited": []}
     for node_id in sorted(chart.labels):
         cls = "si_unvisited" if node_id not in visited else ("si_failed" if visited[node_id] else "si_visited")
         groups[cls].append(node_id)

@@ -22,10 +22,10 @@ class _Model(BaseModel):
 
 
 class Tokens(_Model):
-    input: int = Field(0, ge=0)
-    output: int = Field(0, ge=0)
-    cache_creation: int = Field(0, ge=0)
-    cache_read: int = Field(0, ge=0)
+    input: int = Field(default=0, ge=0)
+    output: int = Field(default=0, ge=0)
+    cache_creation: int = Field(default=0, ge=0)
+    cache_read: int = Field(default=0, ge=0)
 
     @property
     def total(self) -> int:
@@ -81,7 +81,7 @@ class Problem(_Model):
 
 
 class SessionStats(_Model):
-    schema_version: Literal["1"] = SCHEMA_VERSION
+    schema_version: Literal["1"] = "1"
     session_id: str
     session_id_short: str
     project: str | None = Field(description="owner/name of the session's git remote, else its folder name")

@@ -7,6 +7,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Literal
 
 import orjson
 
@@ -71,13 +72,13 @@ def skills_invoked(calls: list[CallFact], responses: list[ResponseFact]) -> list
     """Each skill invoked in the main thread: count, status and the tokens from each invocation until the next
     skill invocation (or the end), subagents' responses in that span included."""
     main = [c for c in calls if c.agent_id is None]
-    invocations = [(i, c) for i, c in enumerate(main) if c.skill]
+    invocations = [(i, c, c.skill) for i, c in enumerate(main) if c.skill]
     spans: dict[str, dict] = {}
-    for n, (i, call) in enumerate(invocations):
+    for n, (i, call, skill) in enumerate(invocations):
         start = call.ts
         nxt = invocations[n + 1][1].ts if n + 1 < len(invocations) else None
         rec = spans.setdefault(
-            call.skill,
+            skill,
             {"count": 0, "failed_calls": 0, "open_errors": 0, "tokens": Tokens(), "cost": 0.0, "unpriced": False},
         )
         rec["count"] += 1
@@ -98,7 +99,7 @@ def skills_invoked(calls: list[CallFact], responses: list[ResponseFact]) -> list
     out = []
     for name, rec in spans.items():
         if rec["failed_calls"] == rec["count"]:
-            status = "failed"
+            status: Literal["pass", "errors", "failed"] = "failed"
         elif rec["open_errors"]:
             status = "errors"
         else:

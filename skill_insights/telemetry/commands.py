@@ -14,7 +14,7 @@ from skill_insights.telemetry.sender import FlushResult, drain
 NEVER_SENT = ("prompts or responses", "file contents", "local paths", "user names or email addresses")
 
 
-def disclosure() -> str:
+def disclosure(session_idle_s: float = consent.DEFAULT_SESSION_IDLE_S) -> str:
     """Exactly what may leave, event by event: shown by the first `enable`."""
     lines = ["What is sent (only these events, only these properties):"]
     for event, props in signals.ALLOWED.items():
@@ -25,7 +25,7 @@ def disclosure() -> str:
     lines.append("  each with a random per-install distinct_id (unless you set telemetry.distinct_id), a stable")
     lines.append("  event uuid and the time of the activity.")
     lines.append("Never sent: " + ", ".join(NEVER_SENT) + ".")
-    lines.append("A session's summary is sent once, after it has been idle for an hour.")
+    lines.append(f"A session's summary is sent once, after {session_idle_s / 60:g} minutes without activity.")
     lines.append("See what would leave: skill-insights telemetry status --show-payload")
     lines.append("Stop: skill-insights telemetry disable, DO_NOT_TRACK=1 or SKILL_INSIGHTS_TELEMETRY=0.")
     return "\n".join(lines)
@@ -46,7 +46,7 @@ def enable(conn: sqlite3.Connection) -> str:
     settings = consent.load_settings()
     lines = [f"telemetry enabled (install id {state.install_id}); activity captured from now on is queued"]
     if first:
-        lines.append(disclosure())
+        lines.append(disclosure(settings.session_idle_s))
     lines += [f"note: {w}" for w in _warnings(settings)]
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -387,3 +388,19 @@ def test_migrate_on_a_current_store_applies_nothing(tmp_path):
     _store_with_rows(path)
     assert migrate(open_db(path)) == []
     assert _recorded(open_reader(path)) == KNOWN
+
+
+def test_stamping_an_old_store_does_not_wait_for_a_writer(tmp_path):
+    path = tmp_path / "s.db"
+    _store_with_rows(path)
+    _damage(path, "PRAGMA user_version = 0")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # an ingest holding the write lock
+    started = time.monotonic()
+    conn = open_reader(path)
+    assert time.monotonic() - started < 5  # not the 60 s busy timeout
+    assert conn.execute("SELECT path FROM files").fetchall() == [("/kept.jsonl",)]
+    assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+    writer.execute("ROLLBACK")
+    conn.close()
+    assert open_reader(path).execute("PRAGMA user_version").fetchone() == (len(KNOWN),)

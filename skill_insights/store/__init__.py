@@ -112,9 +112,10 @@ def open_reader(path: Path | str) -> sqlite3.Connection:
     """
     conn = connect(path, wal=False)
     try:
-        check(conn, _recorded(conn))
+        recorded = _recorded(conn)
+        version = check(conn, recorded)  # before the switch to WAL, which writes the file
         _enable_wal(conn)
-        _ensure_schema(conn)
+        _ensure_schema(conn, recorded, version)
     except BaseException:
         conn.close()
         raise
@@ -171,10 +172,8 @@ def check(conn: sqlite3.Connection, recorded: list[str] | None) -> int:
     return int(version)
 
 
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    """Check the store, then create it (from the schema snapshot), repair or migrate it when it needs it."""
-    recorded = _recorded(conn)
-    version = check(conn, recorded)
+def _ensure_schema(conn: sqlite3.Connection, recorded: list[str] | None, version: int) -> None:
+    """Create a checked store (from the schema snapshot), or repair or migrate it when it needs it."""
     known = _known()
     if recorded == known and not _missing(_objects(conn), recorded):
         if version != len(known):
@@ -215,10 +214,14 @@ def stamp(conn: sqlite3.Connection) -> None:
 
 
 def _stamp_quietly(conn: sqlite3.Connection) -> None:
-    # A store from before the stamp existed, otherwise current: stamp it when it can be written (a read-only
-    # file is still fine to query).
-    with suppress(sqlite3.OperationalError):
-        stamp(conn)
+    # A current store from before the stamp existed: stamp it if the write lock is free and the file writable.
+    # Not worth waiting for a writer, nor failing a query for: the next open stamps it.
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        with suppress(sqlite3.OperationalError), write_transaction(conn):
+            stamp(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 # -- migrating and repairing ------------------------------------------------------------------------------

@@ -108,3 +108,39 @@ def test_llm_pair_judgement_is_cached_and_distinct_silences_the_finding(tmp_path
         out = duplicates.run(inv, opts)
         assert all(p["llm"]["status"] == "error" for p in out["groups"][1]["pairs"])
         assert [f for f in out["findings"] if f["rule"] == "duplicates.near"]
+
+
+def test_minhash_estimates_jaccard_and_is_the_same_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    from skill_insights.analyzers.minhash import bands_for, signature, similarity
+
+    base = [f"w{i}".encode() for i in range(400)]
+    for keep in (400, 300, 200, 100):  # Jaccard 1.0, 0.6, 0.33, 0.14 against a set of fresh words
+        other = base[:keep] + [f"x{i}".encode() for i in range(400 - keep)]
+        true = keep / (800 - keep)
+        assert abs(similarity(signature(base), signature(other)) - true) < 0.12
+    small = signature([b"only one shingle"])  # every bin filled from one value
+    assert similarity(small, small) == 1.0 and similarity(small, signature([b"another"])) == 0.0
+    assert bands_for(0.4) == (32, 4)  # the banding datasketch picks for this threshold
+    code = "from skill_insights.analyzers.minhash import signature; print(signature([b'a b c', b'b c d']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(signature([b"a b c", b"b c d"]))
+
+
+def test_the_duplicates_phase_needs_no_numeric_libraries() -> None:
+    # numpy and scipy (~200 MB installed, ~0.5 s to import) came with datasketch, for one hash per shingle.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from skill_insights.analyzers.duplicates import Item, find_duplicates\n"
+        "texts = ['alpha beta gamma delta epsilon zeta eta theta', 'alpha beta gamma delta epsilon zeta eta iota']\n"
+        "res = find_duplicates([Item(i, str(i), t) for i, t in enumerate(texts)], texts)\n"
+        "assert [g['members'] for g in res['near']] == [[0, 1]], res\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'scipy', 'datasketch'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,8 +1,9 @@
 """Duplicates: exact copies under different names or places, and near-duplicates by MinHash + LSH.
 
-Sub-quadratic: each skill's name + description + body becomes a set of word 3-gram shingles, a 128-permutation
-MinHash, and an LSH index returns candidate pairs whose estimated Jaccard similarity is then checked against
-the threshold. Pairs join into groups with union-find. An optional LLM judges each candidate pair.
+Sub-quadratic: each skill's name + description + body becomes a set of word 3-gram shingles, a 128-bin
+MinHash signature (`minhash.py`, pure Python), and LSH banding returns candidate pairs whose estimated Jaccard
+similarity is then checked against the threshold. Pairs join into groups with union-find. An optional LLM
+judges each candidate pair.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skill_insights.analyzers.minhash import NUM_PERM, candidate_pairs, signature, similarity
 from skill_insights.analyzers.model import finding, load_doc, phase_output, skills_from_inventory
 
 PHASE = "duplicates"
-NUM_PERM = 128
 DEFAULT_THRESHOLD = 0.4
 SHINGLE_WORDS = 3
 MAX_LLM_PAIRS = 200
@@ -72,8 +73,6 @@ def find_duplicates(
 
     Returns {"exact": [[i, ...]], "near": [{"members": [i, ...], "similarity", "pairs": [(i, j, sim)]}]}.
     """
-    from datasketch import MinHash, MinHashLSH
-
     n = len(items)
     # Exact: by inventory content hash, or by the same normalised description + body.
     uf_exact = UnionFind(n)
@@ -92,20 +91,12 @@ def find_duplicates(
 
     sets = [shingles(items[r].text) for r in reps]
     keep = [k for k, s in enumerate(sets) if s]
-    hashes = MinHash.bulk([sets[k] for k in keep], num_perm=num_perm) if keep else []
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    with lsh.insertion_session() as session:
-        for k, mh in zip(keep, hashes, strict=True):
-            session.insert(k, mh)
-    by_k = dict(zip(keep, hashes, strict=True))
+    sigs = [signature(sets[k], num_perm) for k in keep]
     pairs: list[tuple[int, int, float]] = []
-    for k, mh in by_k.items():
-        for other in lsh.query(mh):
-            if other <= k:
-                continue
-            sim = float(mh.jaccard(by_k[other]))
-            if sim >= threshold:
-                pairs.append((reps[k], reps[other], round(sim, 3)))
+    for x, y in sorted(candidate_pairs(sigs, threshold)):
+        sim = similarity(sigs[x], sigs[y])
+        if sim >= threshold:
+            pairs.append((reps[keep[x]], reps[keep[y]], round(sim, 3)))
     uf = UnionFind(n)
     for a, b, _ in pairs:
         uf.union(a, b)

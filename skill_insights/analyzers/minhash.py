@@ -1,0 +1,89 @@
+"""MinHash signatures and LSH banding in pure Python, for near-duplicate search.
+
+One hash per shingle, not one per permutation: one-permutation hashing splits the 64-bit hash range into
+`num_perm` bins and keeps each bin's minimum, and an empty bin borrows the next filled bin's minimum (rotation
+densification), so two signatures agree in a bin with probability close to the sets' Jaccard similarity, as
+`num_perm` independent permutations would give, at the cost of hashing each shingle once. The hash is
+BLAKE2b, so signatures are the same in every process and on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+NUM_PERM = 128
+_EMPTY = 1 << 64
+
+
+def signature(shingles: Iterable[bytes], num_perm: int = NUM_PERM) -> tuple[int, ...]:
+    """The MinHash signature of a non-empty set of shingles; `num_perm` a power of two."""
+    bits = num_perm.bit_length() - 1
+    if num_perm < 1 or num_perm != 1 << bits:
+        raise ValueError("num_perm must be a power of two")
+    mask = num_perm - 1  # the low bits of a hash pick its bin
+    mins = [_EMPTY] * num_perm
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    for s in shingles:
+        h = from_bytes(blake2b(s, digest_size=8).digest(), "little")
+        b = h & mask
+        v = h >> bits
+        if v < mins[b]:
+            mins[b] = v
+    if _EMPTY in mins:
+        filled = [i for i, v in enumerate(mins) if v != _EMPTY]
+        if not filled:
+            raise ValueError("a signature needs at least one shingle")
+        # An empty bin takes the value of the nearest filled bin to its right, offset by the distance so a
+        # borrowed value never equals a bin's own minimum.
+        out = list(mins)
+        for i in range(num_perm):
+            if mins[i] == _EMPTY:
+                d = 1
+                while mins[(i + d) % num_perm] == _EMPTY:
+                    d += 1
+                out[i] = mins[(i + d) % num_perm] + d * _EMPTY
+        mins = out
+    return tuple(mins)
+
+
+def similarity(a: Sequence[int], b: Sequence[int]) -> float:
+    """The estimated Jaccard similarity of two signatures: the fraction of bins that agree."""
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def _integral(f, lo: float, hi: float, steps: int = 64) -> float:  # type: ignore[no-untyped-def]
+    width = (hi - lo) / steps
+    return sum(f(lo + (i + 0.5) * width) for i in range(steps)) * width
+
+
+@cache
+def bands_for(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """(bands, rows per band) that minimise the false positive and false negative probabilities (equally
+    weighted) of finding a pair at `threshold`."""
+    best, best_error = (1, 1), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = _integral(lambda s, b=b, r=r: 1 - (1 - s**r) ** b, 0.0, threshold)
+            fn = _integral(lambda s, b=b, r=r: (1 - s**r) ** b, threshold, 1.0)
+            if fp + fn < best_error:
+                best, best_error = (b, r), fp + fn
+    return best
+
+
+def candidate_pairs(signatures: Sequence[Sequence[int]], threshold: float) -> set[tuple[int, int]]:
+    """Index pairs (i < j) whose signatures agree on at least one whole band."""
+    bands, rows = bands_for(threshold, len(signatures[0]) if signatures else NUM_PERM)
+    pairs: set[tuple[int, int]] = set()
+    for band in range(bands):
+        lo = band * rows
+        buckets: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, sig in enumerate(signatures):
+            buckets[tuple(sig[lo : lo + rows])].append(i)
+        for members in buckets.values():
+            for x in range(len(members)):
+                for y in range(x + 1, len(members)):
+                    pairs.add((members[x], members[y]))
+    return pairs

@@ -125,3 +125,11 @@ def test_repo_settings_keys() -> None:
     assert repo_settings(cfg, "github.com/acme/widgets") == {"post_session_end": True, "summary": False}
     assert repo_settings(OPTED_IN, "github.com/acme/widgets") == {"post_session_end": True}
     assert repo_settings(OPTED_IN, None) is None
+
+
+def test_enabled_only_with_a_repository_that_opted_in() -> None:
+    from skill_insights.github.auto import enabled
+
+    assert enabled(OPTED_IN)
+    assert not enabled({}) and not enabled({"github": []}) and not enabled({"github": {"repos": {"a/b": True}}})
+    assert not enabled({"github": {"repos": {"a/b": {"post_session_end": "yes"}}}})

@@ -52,7 +52,7 @@ def extracted(world, fake_github: FakeState, tmp_path: Path) -> tuple[Path, dict
         {"status": "completed", "conclusion": "failure"},
         {"status": "completed", "conclusion": "success"},
     ]
-    fake_github.add_issue(40, "Investigate the flake")
+    fake_github.add_issue(40, '=HYPERLINK("http://x") flake')
     fake_github.add_issue(50, "No agent here")
     fake_github.comments.append({"id": 1, "issue": 50, "body": "just a human"})
     docs = {12: _post(world, SKILL_SID, 12), 40: _post(world, SUBAGENT_SID, 40)}
@@ -96,6 +96,7 @@ def test_csv_has_the_extended_columns_and_one_row_per_session(extracted) -> None
     assert (pr["problems_count"], pr["problems_resolved"]) == ("1", "1")
     assert (issue["target_type"], issue["pr_status"], issue["ci_runs"]) == ("issue", "open", "")
     assert issue["subagent_count"] == "1"
+    assert issue["pr_title"] == '\'=HYPERLINK("http://x") flake'  # a spreadsheet shows it, never runs it
     assert (
         json.loads(issue["per_subagent_tokens"])["general-purpose"]["out"]
         == docs[40]["subagents"][0]["tokens"]["output"]

@@ -188,3 +188,18 @@ def test_session_comment_json_is_a_valid_session_document(world, fake_github: Fa
     validate(doc, "session-stats")
     stats = json.loads(_run("session", "stats", SKILL_SID, "--json").output)
     assert {**doc, "target": None} == stats
+
+
+def test_a_report_too_long_for_github_drops_its_diagrams_then_refuses(world) -> None:  # noqa: F811
+    from skill_insights.github import stats
+    from skill_insights.store import open_reader
+
+    doc = stats.build(open_reader(world.db_path), SKILL_SID).model_dump(mode="json")
+    huge = "flowchart TD\n" + "".join(f"    N{i}[step {i}] --> N{i + 1}\n" for i in range(4000))
+    body = render.session_comment(doc, {"demo-skill": huge})
+    assert len(body) <= render.MAX_COMMENT_CHARS
+    assert "```mermaid" not in body and "1 workflow diagram(s) left out" in body
+    assert render.json_block(body) == doc
+    doc["tools"] = {f"tool_{i}": i for i in range(5000)}
+    with pytest.raises(render.CommentTooLong, match="over GitHub's 65,536"):
+        render.session_comment(doc, {})

@@ -13,10 +13,11 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skill_insights.github.client import GitHub, GitHubError, api_url, resolve_token
-from skill_insights.github.model import Target
+if TYPE_CHECKING:  # the daemon imports this module; httpx and pydantic load only when a repo opted in
+    from skill_insights.github.client import GitHub
+    from skill_insights.github.model import Target
 
 log = logging.getLogger("skill_insights.github")
 
@@ -37,6 +38,15 @@ def issue_number_of(branch: str) -> int | None:
     return None
 
 
+def enabled(config: dict[str, Any]) -> bool:
+    """Has any repository opted in? (A cheap check before anything is imported or read.)"""
+    gh = config.get("github")
+    repos = gh.get("repos") if isinstance(gh, dict) else None
+    return isinstance(repos, dict) and any(
+        isinstance(v, dict) and v.get("post_session_end") is True for v in repos.values()
+    )
+
+
 def repo_settings(config: dict[str, Any], git_repo: str | None) -> dict[str, Any] | None:
     """The config of the session's repository (keyed `org/repo` or `host/org/repo`) if it opted in."""
     if not git_repo:
@@ -53,6 +63,8 @@ def repo_settings(config: dict[str, Any], git_repo: str | None) -> dict[str, Any
 
 def find_target(gh: GitHub, repo: str, branch: str | None) -> tuple[Target | None, str]:
     """(target, why): the open PR from the branch, else the existing issue the branch names."""
+    from skill_insights.github.model import Target
+
     if not branch or branch == "HEAD":
         return None, "the session has no branch"
     owner = repo.split("/")[0]
@@ -101,6 +113,9 @@ def _post(conn, session_id, config, gh, publish, stats) -> Outcome:
     settings = repo_settings(config, git_repo)
     if settings is None:
         return Outcome(False, f"not posted: {git_repo or 'its folder (no git remote)'} has not opted in")
+    from skill_insights.github.client import GitHub, GitHubError, api_url, resolve_token
+    from skill_insights.github.render import CommentTooLong
+
     repo = "/".join(git_repo.split("/")[-2:])
     own = gh is None
     if gh is None:
@@ -123,6 +138,8 @@ def _post(conn, session_id, config, gh, publish, stats) -> Outcome:
         return Outcome(True, f"{posted.action} comment on {repo}#{target.number} ({why})", target, posted.url)
     except GitHubError as e:
         return Outcome(False, f"not posted: GitHub failed: {e}")
+    except CommentTooLong as e:
+        return Outcome(False, f"not posted: {e}")
     finally:
         if own:
             gh.close()

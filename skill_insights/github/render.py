@@ -111,8 +111,29 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+# GitHub refuses a comment body over 65,536 characters.
+MAX_COMMENT_CHARS = 65_536
+
+
+class CommentTooLong(ValueError):
+    """Even without its diagrams, a report is longer than GitHub takes."""
+
+
 def session_comment(stats: dict[str, Any], diagrams: dict[str, str] | None = None) -> str:
-    """The report of one session, as a comment body (first line: its marker)."""
+    """The report of one session, as a comment body (first line: its marker). Diagrams that would take it
+    over GitHub's limit are left out (the JSON, which the summary reads, never is)."""
+    body = _session_comment(stats, diagrams)
+    if len(body) > MAX_COMMENT_CHARS and diagrams:
+        body = _session_comment(stats, None, dropped=len(diagrams))
+    if len(body) > MAX_COMMENT_CHARS:
+        raise CommentTooLong(
+            f"the report of session {stats['session_id_short']} is {len(body):,} characters, "
+            f"over GitHub's {MAX_COMMENT_CHARS:,}"
+        )
+    return body
+
+
+def _session_comment(stats: dict[str, Any], diagrams: dict[str, str] | None, dropped: int = 0) -> str:
     s = stats
     short = s["session_id_short"]
     models = s["models"]
@@ -213,6 +234,8 @@ def session_comment(stats: dict[str, Any], diagrams: dict[str, str] | None = Non
 
     for skill, src in (diagrams or {}).items():
         lines += [f"### Workflow: {md(skill)}", "", "```mermaid", _fence_safe(src), "```", ""]
+    if dropped:
+        lines += [f"{dropped} workflow diagram(s) left out: the comment would be longer than GitHub takes.", ""]
 
     if s["problems_faced"]:
         lines += ["### Problems Faced", ""]
@@ -295,7 +318,7 @@ def summary_comment(sessions: list[dict[str, Any]], skipped: list[str] | None = 
         "## Claude Code Summary",
         "",
         f"**TL;DR:** {agg['sessions']} session{'s' if agg['sessions'] != 1 else ''} | ${cost_sum} total | "
-        f"{agg['total_commits']} commits",
+        f"{agg['total_commits']} commit{'s' if agg['total_commits'] != 1 else ''}",
         "",
         f"**Sessions:** {agg['sessions']} | **Total Cost:** ${cost_sum} | **Commits:** {agg['total_commits']}",
         "",

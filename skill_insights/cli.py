@@ -260,11 +260,12 @@ def _repo_arg(_ctx, _param, value: str | None) -> str | None:
 
 
 def _github():
-    """A GitHub client and the one-line error type of its calls."""
+    """A GitHub client and the one-line error types of what the commands do with it."""
     from skill_insights.github.client import GitHubError, from_env
+    from skill_insights.github.render import CommentTooLong
 
     try:
-        return from_env(log=lambda m: click.echo(m, err=True)), GitHubError
+        return from_env(log=lambda m: click.echo(m, err=True)), (GitHubError, CommentTooLong)
     except GitHubError as e:
         raise click.ClickException(str(e)) from None
 

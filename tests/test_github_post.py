@@ -203,3 +203,17 @@ def test_a_report_too_long_for_github_drops_its_diagrams_then_refuses(world) -> 
     doc["tools"] = {f"tool_{i}": i for i in range(5000)}
     with pytest.raises(render.CommentTooLong, match="over GitHub's 65,536"):
         render.session_comment(doc, {})
+
+
+def test_the_token_can_come_from_gh(world, fake_github: FakeState, monkeypatch, tmp_path) -> None:  # noqa: F811
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text(f'#!/bin/sh\n[ "$1 $2" = "auth token" ] && echo {TOKEN} && exit 0\nexit 1\n')
+    gh.chmod(0o755)
+    monkeypatch.delenv("GITHUB_TOKEN")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    fake_github.add_issue(12, pr={"head": {"ref": "feature/demo", "sha": "abc"}})
+    r = _post(SKILL_SID)
+    assert r.exit_code == 0, r.output
+    assert len(fake_github.thread(12)) == 1 and TOKEN not in r.output

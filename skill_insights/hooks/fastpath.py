@@ -153,6 +153,31 @@ def spawn_detached(args: tuple[str, ...]) -> None:
         )
 
 
+def read_small_file(path: str, limit: int) -> bytes | None:
+    """Up to `limit` bytes of a regular file, or None. Non-blocking open: a FIFO (or a device) put where a
+    config file belongs must not hang the hook; anything but a regular file is not read at all."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks: list[bytes] = []
+        left = limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 # -- session-end ------------------------------------------------------------------------------------------
 
 
@@ -187,11 +212,18 @@ def spool(raw: bytes) -> str:
     tmp = os.path.join(directory, f".{name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except BaseException:  # a full disk (or a kill): no half-written file left behind for the drainers
+        try:  # noqa: SIM105 - contextlib is not loaded in the hook's interpreter: an import for one line
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     final = os.path.join(directory, name)
     os.replace(tmp, final)
     return final
@@ -215,7 +247,10 @@ def session_end(raw: bytes) -> str:
     why = send_to_daemon(raw)
     if why is None:
         return f"handed to daemon: {transcript}"
-    path = spool(raw)
+    try:
+        path = spool(raw)
+    except OSError as e:  # a full disk: the next reconcile of a running daemon still finds the transcript
+        return f"{why}; cannot spool ({e.__class__.__name__}: {e}), payload dropped: {transcript}"
     spawn_detached(INGEST_ARGS)
     return f"{why}; spooled {os.path.basename(path)} and started a one-file ingest: {transcript}"
 
@@ -265,12 +300,8 @@ def ensure_daemon() -> str:
 
 def context_line() -> str | None:
     """The user's `session_start_context` (plain text Claude sees at session start), if configured."""
-    try:
-        with open(locations.config_file(), "rb") as fh:
-            raw = fh.read(locations.MAX_PAYLOAD)
-    except OSError:
-        return None
-    doc = parse_object(raw)
+    raw = read_small_file(locations.config_file(), locations.MAX_PAYLOAD)
+    doc = parse_object(raw) if raw else None
     value = doc.get("session_start_context") if doc else None
     if not isinstance(value, str) or not value.strip():
         return None

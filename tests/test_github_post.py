@@ -157,6 +157,11 @@ def test_retry_after_is_honoured(fake_github: FakeState) -> None:  # noqa: F811
     with GitHub(TOKEN, api_url(), sleep=waits.append) as gh:
         assert gh.issue_comments("acme/widgets", 12) == []
     assert len(waits) == 2 and 0 < waits[1] <= fake_github.rate_reset_s + 1
+    fake_github.rate_limited = 1
+    fake_github.rate_retry_after = ""  # a secondary limit with no header: a minute's pause
+    with GitHub(TOKEN, api_url(), sleep=waits.append) as gh:
+        assert gh.issue_comments("acme/widgets", 12) == []
+    assert waits[2] == 60.0
 
 
 def test_no_token_is_a_one_line_error(world, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: F811

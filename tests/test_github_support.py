@@ -55,7 +55,7 @@ class FakeState:
     rate_limited: int = 0
     rate_reset_s: float = 1.0
     rate_limited_at: list[float] = field(default_factory=list)
-    # Set: the limited answers are secondary limits (403 + retry-after, requests left) instead.
+    # Set: the limited answers are secondary limits (403 + retry-after, requests left) instead; "": no header.
     rate_retry_after: str | None = None
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,6 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
             if st.rate_limited > 0:
                 st.rate_limited -= 1
                 st.rate_limited_at.append(time.time())
+                if st.rate_retry_after == "":  # a secondary limit without any header
+                    self._send(403, {"message": "You have exceeded a secondary rate limit."})
+                    return
                 if st.rate_retry_after is not None:
                     headers = {"retry-after": st.rate_retry_after, "x-ratelimit-remaining": "42"}
                 else:

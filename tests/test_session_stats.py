@@ -190,3 +190,16 @@ def test_extract_mermaid_takes_the_first_flowchart_fence() -> None:
     md = "x\n```mermaid\nsequenceDiagram\n  A->>B: hi\n```\n\n~~~~mermaid\nflowchart TD\n  A-->B\n~~~~\n"
     assert mermaid.extract_mermaid(md) == "flowchart TD\n  A-->B"
     assert mermaid.extract_mermaid("no diagram") is None
+
+
+def test_a_skill_a_subagent_invokes_counts_its_own_responses() -> None:
+    from skill_insights.github.facts import ResponseFact
+
+    calls = [
+        _call(1, "Skill", False, skill="plan"),
+        _call(2, "Agent", False),
+        _call(3, "Skill", False, agent="sub1", skill="review"),
+    ]
+    responses = [ResponseFact(1.5, None, "m", 1, 10, 0, 0, 0.1), ResponseFact(3.5, "sub1", "m", 2, 5, 0, 0, 0.2)]
+    got = {k.skill: (k.count, k.tokens.output, k.cost_usd) for k in stats.skills_invoked(calls, responses)}
+    assert got == {"plan": (1, 15, pytest.approx(0.3)), "review": (1, 5, pytest.approx(0.2))}

@@ -113,7 +113,8 @@ class GitHub:
                 return max(0.0, float(r.headers.get("x-ratelimit-reset", "0")) - time.time()) + 0.5
             except ValueError:
                 return 60.0
-        if r.status_code == 429:
+        # A secondary limit may come without headers; GitHub asks for at least a minute's pause then.
+        if r.status_code == 429 or "secondary rate limit" in r.text.lower():
             return 60.0
         return None
 

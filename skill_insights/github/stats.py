@@ -69,33 +69,16 @@ def _round_cost(v: float | None) -> float | None:
 
 
 def skills_invoked(calls: list[CallFact], responses: list[ResponseFact]) -> list[SkillInvocation]:
-    """Each skill invoked in the main thread: count, status and the tokens from each invocation until the next
-    skill invocation (or the end), subagents' responses in that span included."""
-    main = [c for c in calls if c.agent_id is None]
-    invocations = [(i, c, c.skill) for i, c in enumerate(main) if c.skill]
+    """Each skill invoked, in the main thread or a subagent's: count, status and the tokens from each invocation
+    until the next skill invocation of that thread (or the end). A main-thread span counts the subagents'
+    responses in it too (their work was started from there); a subagent's span counts its own."""
+    threads: dict[str | None, list[CallFact]] = {}
+    for c in calls:
+        threads.setdefault(c.agent_id, []).append(c)
     spans: dict[str, dict] = {}
-    for n, (i, call, skill) in enumerate(invocations):
-        start = call.ts
-        nxt = invocations[n + 1][1].ts if n + 1 < len(invocations) else None
-        rec = spans.setdefault(
-            skill,
-            {"count": 0, "failed_calls": 0, "open_errors": 0, "tokens": Tokens(), "cost": 0.0, "unpriced": False},
-        )
-        rec["count"] += 1
-        rec["failed_calls"] += call.failed
-        end_index = invocations[n + 1][0] if n + 1 < len(invocations) else len(main)
-        if not call.failed:
-            rec["open_errors"] += sum(p.resolved is False for p in problems(main[i + 1 : end_index]))
-        if start is None:
-            continue
-        for r in responses:
-            if r.ts is None or r.ts <= start or (nxt is not None and r.ts > nxt):
-                continue
-            _add(rec["tokens"], r)
-            if r.cost_usd is None:
-                rec["unpriced"] = True
-            else:
-                rec["cost"] += r.cost_usd
+    for agent_id, thread in threads.items():
+        own = responses if agent_id is None else [r for r in responses if r.agent_id == agent_id]
+        _thread_spans(thread, own, spans)
     out = []
     for name, rec in spans.items():
         if rec["failed_calls"] == rec["count"]:
@@ -114,6 +97,32 @@ def skills_invoked(calls: list[CallFact], responses: list[ResponseFact]) -> list
             )
         )
     return out
+
+
+def _thread_spans(thread: list[CallFact], responses: list[ResponseFact], spans: dict[str, dict]) -> None:
+    invocations = [(i, c, c.skill) for i, c in enumerate(thread) if c.skill]
+    for n, (i, call, skill) in enumerate(invocations):
+        start = call.ts
+        nxt = invocations[n + 1][1].ts if n + 1 < len(invocations) else None
+        rec = spans.setdefault(
+            skill,
+            {"count": 0, "failed_calls": 0, "open_errors": 0, "tokens": Tokens(), "cost": 0.0, "unpriced": False},
+        )
+        rec["count"] += 1
+        rec["failed_calls"] += call.failed
+        end_index = invocations[n + 1][0] if n + 1 < len(invocations) else len(thread)
+        if not call.failed:
+            rec["open_errors"] += sum(p.resolved is False for p in problems(thread[i + 1 : end_index]))
+        if start is None:
+            continue
+        for r in responses:
+            if r.ts is None or r.ts <= start or (nxt is not None and r.ts > nxt):
+                continue
+            _add(rec["tokens"], r)
+            if r.cost_usd is None:
+                rec["unpriced"] = True
+            else:
+                rec["cost"] += r.cost_usd
 
 
 def problems(calls: Iterable[CallFact]) -> list[Problem]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -90,7 +91,7 @@ def private_file(path: Path) -> None:
     _drop_group_and_other(path, stat.S_ISREG)
 
 
-def _drop_group_and_other(path: Path, kind_test: Any) -> None:
+def _drop_group_and_other(path: Path, kind_test: Callable[[int], bool]) -> None:
     try:
         st = os.lstat(path)
         if kind_test(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.getuid():

@@ -4,6 +4,7 @@ a foreign or newer one refused in one line and never written."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -404,3 +405,13 @@ def test_stamping_an_old_store_does_not_wait_for_a_writer(tmp_path):
     writer.execute("ROLLBACK")
     conn.close()
     assert open_reader(path).execute("PRAGMA user_version").fetchone() == (len(KNOWN),)
+
+
+def test_the_next_command_repairs_a_store_that_lost_a_table(home):
+    paths = get_paths().ensure()
+    _store_with_rows(paths.database)
+    _damage(paths.database, "DROP TABLE usage_daily")
+    result = _run(home, "usage", "daily", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == []
+    assert sqlite3.connect(paths.database).execute("SELECT path FROM files").fetchall() == [("/kept.jsonl",)]

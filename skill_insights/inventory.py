@@ -12,10 +12,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlite_utils
 
-from skill_insights.store.queries import Activation, skill_activations
+from skill_insights.store.queries import Activation, skill_activations, stored_locations, stored_skills
 
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
 _CLAUDE_AGENTS = ("claude-code",)
@@ -63,16 +62,6 @@ class Resolver:
         return best["skill_id"], "other"
 
 
-def _locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    if "skill_locations" not in db.table_names():
-        return []
-    rows = db.execute(
-        "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
-    ).fetchall()
-    return [{"path": r[0], "skill_id": r[1], "agent": r[2], "scope": r[3], "installed": r[4],
-             "project_root": r[5], "names": orjson.loads(r[6] or "[]")} for r in rows]
-
-
 def tally(db: sqlite_utils.Database, resolver: Resolver,
           activations: list[Activation] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
     """Captured activations (`store.queries.skill_activations`, read here unless given) resolved to inventory
@@ -100,10 +89,9 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
     days; the activation names used but not installed any more."""
     now = time.time() if now is None else now
     cutoff = now - days * 86400
-    locs = _locations(db)
+    locs = stored_locations(db)
     per, missing = tally(db, Resolver(locs))
-    skills_rows = db.execute("SELECT id, name FROM skills ORDER BY name, id").fetchall() \
-        if "skills" in db.table_names() else []
+    skills_rows = stored_skills(db)
     locs_by_skill: dict[str, list[dict[str, Any]]] = {}
     for loc in locs:
         locs_by_skill.setdefault(loc["skill_id"], []).append(loc)

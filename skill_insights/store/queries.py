@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 # The row of an event's (kind, key) that counts (forks copy events into other files): the capture's own rule.
@@ -82,3 +83,24 @@ def skill_usage_by_name(db: sqlite_utils.Database) -> dict[str, UsageTally]:
 def tally_record(t: UsageTally) -> dict[str, Any]:
     """A tally as the analyzers take it: {activations, sessions, last_used (epoch seconds)}."""
     return {"activations": t.activations, "sessions": len(t.sessions), "last_used": t.last_ts}
+
+
+def stored_locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every location of the newest stored scan, with the names an activation may use for it."""
+    if "skill_locations" not in _tables(db):
+        return []
+    rows = db.execute(
+        "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
+    ).fetchall()
+    return [
+        {"path": r[0], "skill_id": r[1], "agent": r[2], "scope": r[3], "installed": r[4], "project_root": r[5],
+         "names": orjson.loads(r[6] or "[]")}
+        for r in rows
+    ]
+
+
+def stored_skills(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(id, name) of every skill of the newest stored scan, by name."""
+    if "skills" not in _tables(db):
+        return []
+    return [(r[0], r[1]) for r in db.execute("SELECT id, name FROM skills ORDER BY name, id")]

@@ -18,13 +18,13 @@ def transcripts(roots: Iterable[StrPath], inside: ProjectRoots | None = None) ->
     """Every transcript under `roots` that the projects-folder rule takes (`inside`, default: `roots`
     themselves), spelled under its folder, least recently written first; a file link that leads out of the
     folders is left out."""
-    roots = [Path(os.path.abspath(r)) for r in roots]
-    inside = inside or ProjectRoots(roots)
+    given = [Path(os.path.abspath(r)) for r in roots]
+    inside = inside or ProjectRoots(given)
     out: list[Path] = []
     seen: set[str] = set()
     # A root is walked only if it still is one of the folders `inside` resolved (a root re-created as a link
     # to `/` is not walked), and `discover` follows no link to a folder below it.
-    walked = [r for r in roots if (inside.folder(r) if r.is_dir() else inside.transcript(r)) is not None]
+    walked = [r for r in given if (inside.folder(r) if r.is_dir() else inside.transcript(r)) is not None]
     for p in discover(walked):
         spelled = inside.transcript(str(p))
         if spelled is not None and spelled not in seen:

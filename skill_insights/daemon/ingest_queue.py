@@ -186,9 +186,9 @@ class IngestQueue:
                 if folder is None:
                     log.info("not scanning %s: it leads out of the projects folders", d)
                     continue
-                for p in capture.transcripts([folder], inside):
-                    if str(p) not in files:
-                        files.append(str(p))
+                for found in capture.transcripts([folder], inside):
+                    if str(found) not in files:
+                        files.append(str(found))
             except Exception:
                 self.d.stats["errors"] += 1
                 log.exception("scan of the new folder %s failed", d)

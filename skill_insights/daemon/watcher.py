@@ -83,7 +83,7 @@ class Watcher:
             self._targets.append((root, True))
         self._targets.append((locations.spool_dir(), False))
 
-        def build(cls: type, **kw: Any) -> Any:
+        def build(cls: Any, **kw: Any) -> Any:
             self._watches = {}
             obs = cls(**kw)
             obs.daemon = True

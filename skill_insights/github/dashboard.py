@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 from html import escape
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from skill_insights.github.extract import Extract
+from typing import Any
 
 W, H = 560, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 16, 16, 48
@@ -167,7 +165,9 @@ def donut_chart(items: list[tuple[str, float]], label: str) -> str:
     return _svg(body, label)
 
 
-def render(ex: Extract, f: dict[str, Any]) -> str:
+def render(repo: str, start: date, end: date, sessions: list[tuple[Any, dict[str, Any]]], f: dict[str, Any]) -> str:
+    """The page for one repository and period: `sessions` are (thread, session document) pairs, a thread having
+    `kind`, `number`, `title` and `status`; `f` the figures of `extract.figures`."""
     kpis = [
         ("Sessions", f["sessions"]),
         ("PRs", f["prs"]),
@@ -191,7 +191,7 @@ def render(ex: Extract, f: dict[str, Any]) -> str:
         ("Models (tokens)", donut_chart([(k, v["tokens"]) for k, v in f["models"].items()], "models")),
     ]
     rows = []
-    for t, s in ex.sessions:
+    for t, s in sessions:
         rows.append(
             f"<tr><td>{'PR' if t.kind == 'pr' else 'issue'} #{t.number}</td><td>{_t(t.title)}</td>"
             f"<td>{_t(s.get('session_id_short', ''))}</td><td>{_t(s.get('started_at') or '')}</td>"
@@ -204,9 +204,9 @@ def render(ex: Extract, f: dict[str, Any]) -> str:
             '<!doctype html><html lang="en"><head><meta charset="utf-8">',
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
-            f"<title>Claude Code analytics: {_t(ex.repo)}</title><style>{_CSS}</style></head><body>",
+            f"<title>Claude Code analytics: {_t(repo)}</title><style>{_CSS}</style></head><body>",
             "<h1>Claude Code analytics</h1>",
-            f'<div class="meta">{_t(ex.repo)} · {ex.start.isoformat()} to {ex.end.isoformat()}</div>',
+            f'<div class="meta">{_t(repo)} · {start.isoformat()} to {end.isoformat()}</div>',
             '<div class="kpis">' + "".join(f'<div class="kpi">{_t(k)}<b>{_t(v)}</b></div>' for k, v in kpis) + "</div>",
             '<div class="grid">',
             *(f'<section class="card"><h2>{_t(title)}</h2>{svg}</section>' for title, svg in charts),

@@ -358,7 +358,7 @@ def write(ex: Extract, out_dir: Path) -> list[Path]:
     files = {
         "analytics.csv": to_csv(ex),
         "analytics.md": to_markdown(ex),
-        "dashboard.html": dashboard.render(ex, figures(ex)),
+        "dashboard.html": dashboard.render(ex.repo, ex.start, ex.end, ex.sessions, figures(ex)),
     }
     paths = []
     for name, text in files.items():

@@ -133,3 +133,18 @@ def test_enabled_only_with_a_repository_that_opted_in() -> None:
     assert enabled(OPTED_IN)
     assert not enabled({}) and not enabled({"github": []}) and not enabled({"github": {"repos": {"a/b": True}}})
     assert not enabled({"github": {"repos": {"a/b": {"post_session_end": "yes"}}}})
+
+
+def test_at_session_end_reads_the_config_and_posts(world, fake_github: FakeState) -> None:  # noqa: F811
+    from skill_insights.github.auto import at_session_end
+    from skill_insights.settings import get_paths
+
+    fake_github.add_issue(12, pr={"head": {"ref": "feature/demo", "sha": "abc"}})
+    assert at_session_end(world.db_path, SKILL_SID) is None  # no config.json: nothing asked of GitHub
+    assert fake_github.requests == []
+    cfg = get_paths().config_file
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text('{"github": {"repos": {"github.com/acme/widgets": {"post_session_end": true, "summary": false}}}}')
+    out = at_session_end(world.db_path, SKILL_SID)
+    assert out is not None and out.posted and out.target.number == 12
+    assert [render.marker_of(c["body"]) for c in fake_github.thread(12)] == [SKILL_SID[:8]]  # no summary asked

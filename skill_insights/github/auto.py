@@ -13,6 +13,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the daemon imports this module; httpx and pydantic load only when a repo opted in
@@ -143,3 +144,23 @@ def _post(conn, session_id, config, gh, publish, stats) -> Outcome:
     finally:
         if own:
             gh.close()
+
+
+def at_session_end(db_path: str | Path, session_id: str) -> Outcome | None:
+    """The daemon's one call once a SessionEnd's transcript is ingested: None (nothing read, nothing imported)
+    unless a repository opted in in config.json; else the outcome of `post_at_session_end`. Network I/O, up to
+    the client's bounded rate-limit wait: call it off the capture path."""
+    from skill_insights.settings import read_config
+
+    config = read_config()
+    if not enabled(config):
+        return None
+    from skill_insights.store import open_reader
+    from skill_insights.usage import catch_up
+
+    conn = open_reader(db_path)
+    try:
+        catch_up(conn)
+        return post_at_session_end(conn, session_id, config)
+    finally:
+        conn.close()

@@ -34,10 +34,14 @@ def transcripts(roots: Iterable[StrPath], inside: ProjectRoots | None = None) ->
 
 
 def tail(
-    tailer: TranscriptTailer, paths: Iterable[Path | str], progress: Callable[[Path], None] | None = None
+    tailer: TranscriptTailer,
+    paths: Iterable[Path | str],
+    progress: Callable[[Path], None] | None = None,
+    workers: int | None = None,
 ) -> IngestSummary:
-    """Bring known transcript files up to date and flush the rollups they touched."""
-    return tailer.ingest_paths([Path(p) for p in paths], progress=progress)
+    """Bring known transcript files up to date and flush the rollups they touched. `workers=1` parses in this
+    process only (the daemon, whose watcher thread makes forking unsafe)."""
+    return tailer.ingest_paths([Path(p) for p in paths], progress=progress, workers=workers)
 
 
 def capture(db, prices, roots: Iterable[StrPath], progress: Callable[[Path], None] | None = None) -> IngestSummary:

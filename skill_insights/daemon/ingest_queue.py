@@ -91,6 +91,7 @@ class StoreWait:
 
 class IngestQueue:
     BULK_SLICE_S = 0.25  # reconcile backlog work per loop turn, so nudges and events are not starved
+    BULK_FILES = 8  # backlog files per capture (and rollup flush) within a slice
 
     def __init__(self, daemon: Daemon, debounce_s: float, max_delay_s: float):
         self.d = daemon
@@ -206,9 +207,9 @@ class IngestQueue:
         while self.bulk and not self.d.stopping and not self.store_wait.waiting:
             if time.monotonic() - started >= self.BULK_SLICE_S:
                 break
-            p = self.bulk.popleft()
-            self._bulk_set.discard(p)
-            self.ingest([p], "reconcile")
+            batch = [self.bulk.popleft() for _ in range(min(self.BULK_FILES, len(self.bulk)))]
+            self._bulk_set.difference_update(batch)
+            self.ingest(batch, "reconcile")
             with self._lock:
                 if any(d <= time.monotonic() for d, _ in self._pending.values()):
                     break  # fresh writes first
@@ -257,7 +258,7 @@ class IngestQueue:
         """One capture of `files`; if it fails for another reason than a locked store, each file alone, so one
         bad file costs only itself."""
         try:
-            return capture.tail(self.d.tailer, files)
+            return capture.tail(self.d.tailer, files, workers=1)
         except Exception as e:
             if store_locked(e) or len(files) == 1:
                 if not store_locked(e):
@@ -323,7 +324,7 @@ class IngestQueue:
             self.store_wait.spool = True
             return
         try:
-            result = spool.drain(self.d.tailer, self.d.roots, Path(locations.spool_dir()))
+            result = spool.drain(self.d.tailer, self.d.roots, Path(locations.spool_dir()), workers=1)
         except Exception as e:
             if not store_locked(e):
                 raise

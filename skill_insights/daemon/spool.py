@@ -100,7 +100,9 @@ def _remove_stale_tmp(directory: Path) -> None:
         pass
 
 
-def drain(tailer: TranscriptTailer, roots: Iterable[StrPath], directory: Path | None = None) -> DrainResult:
+def drain(
+    tailer: TranscriptTailer, roots: Iterable[StrPath], directory: Path | None = None, workers: int | None = None
+) -> DrainResult:
     """Ingest every spooled payload's transcripts inside the projects folders `roots`, then delete the payload
     files that were read (unusable ones too, named in `unusable`).
 
@@ -130,7 +132,7 @@ def drain(tailer: TranscriptTailer, roots: Iterable[StrPath], directory: Path | 
                 batch.setdefault(str(p), p)
         unread.update(set(files) - set(read))  # not retried in this drain
         if batch:
-            result.summaries.append(capture.tail(tailer, list(batch.values())))
+            result.summaries.append(capture.tail(tailer, list(batch.values()), workers=workers))
             result.transcripts.extend(batch.values())
         # Only after the ingest committed: a crash before this leaves the payloads for the next drainer.
         for f in read:

@@ -203,3 +203,26 @@ def test_a_skill_a_subagent_invokes_counts_its_own_responses() -> None:
     responses = [ResponseFact(1.5, None, "m", 1, 10, 0, 0, 0.1), ResponseFact(3.5, "sub1", "m", 2, 5, 0, 0, 0.2)]
     got = {k.skill: (k.count, k.tokens.output, k.cost_usd) for k in stats.skills_invoked(calls, responses)}
     assert got == {"plan": (1, 15, pytest.approx(0.3)), "review": (1, 5, pytest.approx(0.2))}
+
+
+def test_skill_md_is_read_only_as_a_plain_file(tmp_path: Path) -> None:
+    import os
+
+    from skill_insights.github.facts import MAX_SKILL_MD, read_skill_md
+
+    outside = tmp_path / "secret.md"
+    outside.write_text("```mermaid\nflowchart TD\n  SECRET --> KEY\n```\n")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "SKILL.md").symlink_to(outside)
+    assert read_skill_md(str(linked)) is None
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "SKILL.md")
+    assert read_skill_md(str(fifo)) is None  # and returns at once
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "SKILL.md").write_text("x" * (MAX_SKILL_MD + 1))
+    assert read_skill_md(str(big)) is None
+    (big / "SKILL.md").write_text("plain")
+    assert read_skill_md(str(big)) == read_skill_md(str(big / "SKILL.md")) == "plain"

@@ -158,11 +158,12 @@ def skill_documents(conn: sqlite3.Connection, names: list[str], cwd: str | None)
 
 
 def read_skill_md(path: str) -> str | None:
-    """The SKILL.md of a skill folder (or the file itself): a regular file under the size cap, else None."""
+    """The SKILL.md of a skill folder (or the file itself): a regular file, not a link, under the size cap."""
     target = path if os.path.basename(path) == "SKILL.md" else os.path.join(path, "SKILL.md")
     try:
-        # Non-blocking: a FIFO named SKILL.md must not hang the command.
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Non-blocking: a FIFO named SKILL.md must not hang the command. Not through a link: a SKILL.md that
+        # links elsewhere (out of the skill, as the scan refuses to read) must not end up in a comment.
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return None
     try:

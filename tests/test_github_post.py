@@ -222,3 +222,25 @@ def test_the_token_can_come_from_gh(world, fake_github: FakeState, monkeypatch, 
     r = _post(SKILL_SID)
     assert r.exit_code == 0, r.output
     assert len(fake_github.thread(12)) == 1 and TOKEN not in r.output
+
+
+HOSTILE_SKILL = "<img src=x onerror=alert(1)>|@admins`x`"
+
+
+def test_hostile_skill_and_branch_names_are_escaped(world, fake_github: FakeState) -> None:  # noqa: F811
+    from test_github_support import ingest, write_session
+
+    sid = "44444444-2222-4333-8444-555555555555"
+    write_session(
+        world.projects, world.repo, "skill", SKILL_SID, new_sid=sid, skill_name=HOSTILE_SKILL, branch="<b>br</b>|@x"
+    )
+    ingest(world.projects)
+    fake_github.add_issue(60)
+    assert _post(sid, "--issue", "60").exit_code == 0
+    assert _run("session", "summary", "--repo", "acme/widgets", "--issue", "60").exit_code == 0
+    for c in fake_github.thread(60):
+        body = c["body"]
+        assert "<img" not in body and "<b>" not in body and "@admins" not in body and "@x" not in body
+        assert "&lt;img src=x onerror=alert\\(1\\)&gt;\\|&#64;admins\\`x\\`" in body
+    doc = render.json_block(fake_github.thread(60)[0]["body"])
+    assert doc["skills_invoked"][0]["skill"] == HOSTILE_SKILL and doc["branch"] == "<b>br</b>|@x"

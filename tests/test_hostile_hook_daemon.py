@@ -191,6 +191,9 @@ def test_daemon_drains_past_a_payload_with_a_nul_in_its_session_id(
     st = d.status()
     jobs = {j["name"]: j for j in st["jobs"]}
     assert jobs["spool.drain"]["last_error"] is None and st["stats"]["errors"] == 0
+    # The payload that cannot be used is said once, as it is removed.
+    logged = [line for line in Path(st["log_file"]).read_text().splitlines() if "unusable" in line]
+    assert len(logged) == 1 and "2-1.json" in logged[0]
 
 
 # -- item: the store locked by another writer -------------------------------------------------------------

@@ -414,4 +414,54 @@ def test_the_next_command_repairs_a_store_that_lost_a_table(home):
     result = _run(home, "usage", "daily", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == []
+    assert result.stderr.splitlines() == ["the store had lost usage_daily: made again"]
     assert sqlite3.connect(paths.database).execute("SELECT path FROM files").fetchall() == [("/kept.jsonl",)]
+
+
+def test_a_store_without_its_migrations_table_gets_the_columns_later_migrations_add(tmp_path):
+    # Every table name of a store made before capture_0003 exists later too; its `responses` table lacks the
+    # column capture_0003 adds, which is what says capture_0003 has not run.
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(connect(path))
+    for _name, fn in MIGRATIONS[: KNOWN.index("capture_0003_totals")]:
+        fn(db)
+    db.execute("DROP TABLE usage_daily")  # lost as well
+    db.execute("INSERT INTO responses (message_id, request_id, cost_usd) VALUES ('m', 'r', 0.5)")
+    db.conn.close()
+
+    upgraded = open_db(path)
+    assert _recorded(upgraded.conn) == KNOWN
+    assert upgraded.execute("SELECT cost_units FROM responses").fetchall() == [(500_000_000_000,)]
+    assert _schema(upgraded.conn) == _schema(open_reader(tmp_path / "fresh.db"))
+
+
+def test_a_migration_with_a_repair_refills_what_a_store_lost(tmp_path, monkeypatch):
+    from skill_insights import store
+    from skill_insights.store import migrations
+
+    own = list(migrations.MIGRATIONS)
+    repairs = dict(migrations.REPAIRS)
+    for module in (migrations, store):
+        monkeypatch.setattr(module, "MIGRATIONS", own)
+        monkeypatch.setattr(module, "REPAIRS", repairs)
+    refilled: list[set[str]] = []
+
+    def refill(db: sqlite_utils.Database, lost: set[str]) -> None:
+        refilled.append(lost)
+        db.execute("INSERT INTO test_sums SELECT sum(x) FROM test_source")
+
+    @migrations.migration("test_9999_sums", repair=refill)
+    def sums(db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE test_source (x INTEGER)")
+        db.execute("CREATE TABLE test_sums (total INTEGER)")  # derived from test_source
+
+    path = tmp_path / "s.db"
+    conn = open_reader(path)
+    conn.execute("INSERT INTO test_source VALUES (2), (3)")
+    conn.close()
+    _damage(path, "DROP TABLE test_sums", "DROP TABLE skills_daily")
+
+    conn = open_reader(path)
+    assert refilled == [{"test_sums"}]  # only the migration that lost something is asked
+    assert conn.execute("SELECT total FROM test_sums").fetchall() == [(5,)]
+    assert conn.execute("SELECT count(*) FROM skills_daily").fetchone() == (0,)

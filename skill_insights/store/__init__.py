@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from skill_insights.settings import DATABASE_COMPANIONS, private_file
-from skill_insights.store.migrations import MIGRATIONS
+from skill_insights.store.migrations import MIGRATIONS, REPAIRS
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -78,7 +78,8 @@ def _make_private(path: Path) -> None:
     except OSError:
         return  # a symlink, a folder, no permission: SQLite's own open says what is wrong, if anything
     os.close(fd)
-    # SQLite creates the WAL and shared-memory files with the database file's permissions.
+    # SQLite creates the WAL and shared-memory files with the database file's permissions; ones an older
+    # version left readable to all are fixed here.
     for suffix in ("", *DATABASE_COMPANIONS):
         private_file(Path(f"{path}{suffix}"))
 
@@ -162,13 +163,13 @@ def check(conn: sqlite3.Connection, recorded: list[str] | None) -> int:
     known = _known()
     unknown = [n for n in (recorded or []) if n not in known]
     if version > len(known) or unknown:
-        what = f"schema {max(version, len(known) + 1)}" if not unknown else f"migrations {', '.join(unknown)}"
+        what = f"migrations {', '.join(unknown)}" if unknown else f"schema {version}"
         raise NewerStoreError(
             f"written by a newer skill-insights ({what}; this version knows schema {len(known)}):"
             " upgrade skill-insights to use it"
         )
-    if recorded is None and (objects := _objects(conn)):
-        _infer_level(objects)  # a database without `_migrations` must be one our migrations could have made
+    if recorded is None and _objects(conn):
+        _infer_level(conn)  # a database without `_migrations` must be one our migrations could have made
     return int(version)
 
 
@@ -205,11 +206,12 @@ def _expected_names(recorded: tuple[str, ...]) -> tuple[str, ...]:
     names, objects = snapshot_objects()
     if list(recorded) == names:
         return tuple(objects)
-    return tuple(name for name, _kind, _sql in _replay(recorded)[-1])
+    steps = _replay(recorded)
+    return tuple(o.name for o in steps[-1][1]) if steps else ()
 
 
 def stamp(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA user_version = {len(_known())}")
+    conn.execute(f"PRAGMA user_version = {schema_version()}")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
@@ -226,17 +228,39 @@ def _stamp_quietly(conn: sqlite3.Connection) -> None:
 
 # -- migrating and repairing ------------------------------------------------------------------------------
 
-Schema = list[tuple[str, str, str]]  # (name, type, sql) in creation order
+
+class SchemaObject(NamedTuple):
+    name: str
+    kind: str  # table, index, view or trigger
+    sql: str
+    shape: str  # what tells two versions of it apart: a table's column names, a view's or trigger's SQL
+
+
+Schema = list[SchemaObject]  # in creation order
+
+
+def _shape(conn: sqlite3.Connection, name: str, kind: str, sql: str) -> str:
+    if kind == "table":
+        return ",".join(sorted(r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", [name])))
+    return " ".join(sql.split()) if kind in ("view", "trigger") else ""
+
+
+def _schema_of(conn: sqlite3.Connection) -> Schema:
+    rows = conn.execute(
+        "SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        " AND name != '_migrations' ORDER BY rowid"
+    ).fetchall()
+    return [SchemaObject(name, kind, sql, _shape(conn, name, kind, sql)) for name, kind, sql in rows]
 
 
 @lru_cache(maxsize=8)
-def _replay(names: tuple[str, ...]) -> list[Schema]:
-    """Apply the named migrations (in MIGRATIONS order) to an empty in-memory store: the schema before any and
-    after each. A step that fails means the names cannot describe a real store."""
+def _replay(names: tuple[str, ...]) -> list[tuple[str, Schema]]:
+    """Apply the named migrations (in MIGRATIONS order) to an empty in-memory store: each one's name and the
+    schema after it. A step that fails means the names cannot describe a real store."""
     import sqlite_utils
 
     scratch = sqlite_utils.Database(memory=True)
-    steps: list[Schema] = [[]]
+    steps: list[tuple[str, Schema]] = []
     for name, fn in MIGRATIONS:
         if name not in names:
             continue
@@ -244,45 +268,59 @@ def _replay(names: tuple[str, ...]) -> list[Schema]:
             fn(scratch)
         except Exception as e:
             raise StoreError(f"its recorded migrations cannot be replayed ({name}: {e})") from None
-        rows = scratch.execute(
-            "SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY rowid"
-        ).fetchall()
-        steps.append([tuple(r) for r in rows])
+        steps.append((name, _schema_of(scratch.conn)))
     return steps
 
 
-def _infer_level(objects: dict[str, str]) -> int:
+def _infer_level(conn: sqlite3.Connection) -> int:
     """How many migrations made a store that lost its `_migrations` table: the most whose schema holds every
-    object the store has (an object only an older step had, like a table a later one drops, caps it)."""
+    object the store has, in the same shape (a column a later step adds, or a table it drops, caps it)."""
     steps = _replay(tuple(_known()))
-    for level in range(len(steps) - 1, 0, -1):
-        have = {name: kind for name, kind, _sql in steps[level]}
-        if all(have.get(name) == kind for name, kind in objects.items()):
+    have = {o.name: (o.kind, o.shape) for o in _schema_of(conn)}
+    for level in range(len(steps), 0, -1):
+        made = {o.name: (o.kind, o.shape) for o in steps[level - 1][1]}
+        if all(made.get(name) == shape for name, shape in have.items()):
             return level
-    ours = {name for step in steps for name, _kind, _sql in step}
-    foreign = sorted(name for name in objects if name not in ours)
+    ours = {o.name for _name, schema in steps for o in schema}
+    foreign = sorted(name for name in have if name not in ours)
     raise StoreError(
-        "not a skill-insights store: it has no _migrations table"
-        + (f" and tables this version does not make ({', '.join(foreign[:5])})" if foreign else "")
+        "not a skill-insights store: it has no _migrations table and "
+        + (
+            f"tables this version does not make ({', '.join(foreign[:5])})"
+            if foreign
+            else "its tables are not as any version of skill-insights made them"
+        )
     )
 
 
-def _restore(conn: sqlite3.Connection, recorded: list[str]) -> list[str]:
-    """Create, empty, the objects `recorded` migrations made that the store lost; their names.
+def _restore(db: sqlite_utils.Database, recorded: list[str]) -> list[str]:
+    """Make again, empty, the objects `recorded` migrations made that the store lost, then let each migration
+    that has a repair refill its own; the names of the objects made.
 
-    A recorded migration's lost table cannot be re-made by running the migration again (its other tables are
-    there), so each missing object is made from the DDL the migrations give it, tables before the indexes,
-    views and triggers that refer to them."""
+    A recorded migration cannot simply run again (the objects it made that are left would clash), so each lost
+    object is made from the DDL the migrations gave it, tables before the indexes, views and triggers that
+    refer to them."""
+    conn = db.conn
     objects = _objects(conn)
-    schema = _replay(tuple(recorded))[-1]
-    lost = [(name, kind, sql) for name, kind, sql in schema if name not in objects]
-    for _name, _kind, sql in sorted(lost, key=lambda o: o[1] != "table"):
+    steps = _replay(tuple(recorded))
+    maker: dict[str, str] = {}  # object name -> the migration that last made or changed it
+    before: dict[str, str] = {}
+    for migration_name, schema in steps:
+        for o in schema:
+            if before.get(o.name) != o.sql:
+                maker[o.name] = migration_name
+        before = {o.name: o.sql for o in schema}
+    lost = [o for o in (steps[-1][1] if steps else []) if o.name not in objects]
+    for o in sorted(lost, key=lambda o: o.kind != "table"):
         try:
-            conn.execute(sql)
+            conn.execute(o.sql)
         except sqlite3.Error as e:
-            raise StoreError(f"it lost {_name} and it cannot be made again ({e})") from None
-    return [name for name, _kind, _sql in lost]
+            raise StoreError(f"it lost {o.name} and it cannot be made again ({e})") from None
+    for migration_name, _schema in steps:
+        mine = {o.name for o in lost if maker[o.name] == migration_name}
+        if mine and migration_name in REPAIRS:
+            REPAIRS[migration_name](db, mine)
+    return [o.name for o in lost]
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
@@ -299,15 +337,16 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         recorded = _recorded(conn)
         check(conn, recorded)
         if recorded is None:
-            objects = _objects(conn)
-            level = _infer_level(objects) if objects else 0
+            level = _infer_level(conn) if _objects(conn) else 0
             conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
             recorded = _known()[:level]
             conn.executemany(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [(n,) for n in recorded]
             )
         if recorded:
-            _restore(conn, recorded)
+            lost = _restore(db, recorded)
+            if lost:
+                _say(f"the store had lost {', '.join(lost)}: made again")
         for name, fn in MIGRATIONS:
             if name in recorded:
                 continue
@@ -316,6 +355,13 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
             applied.append(name)
         stamp(conn)
     return applied
+
+
+def _say(message: str) -> None:
+    # A repair is worth one line; logging is imported here only, as repairs are rare and the quick path is not.
+    import logging
+
+    logging.getLogger("skill_insights.store").warning(message)
 
 
 @contextmanager

@@ -12,14 +12,20 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 Migration = Callable[["sqlite_utils.Database"], None]
+# Called with the names of the objects a migration made that a damaged store lost and that were made again,
+# empty: it refills what can be derived from the tables that are left (a rollup, for example).
+Repair = Callable[["sqlite_utils.Database", set[str]], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
+REPAIRS: dict[str, Repair] = {}
 
 
-def migration(name: str) -> Callable[[Migration], Migration]:
+def migration(name: str, *, repair: Repair | None = None) -> Callable[[Migration], Migration]:
     def register(fn: Migration) -> Migration:
         if any(n == name for n, _ in MIGRATIONS):
             raise ValueError(f"duplicate migration name {name}")
         MIGRATIONS.append((name, fn))
+        if repair is not None:
+            REPAIRS[name] = repair
         return fn
 
     return register

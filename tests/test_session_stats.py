@@ -82,6 +82,9 @@ def test_skill_session_stats_match_the_transcript_the_repo_and_the_schema(world)
         "cache_read": after["cache_read_input_tokens"],
     }
     assert 0 < sum(skill["tokens"].values()) < sum(doc["total_tokens"].values())
+    assert skill["invocations"] == [
+        {"at": "2026-11-22T10:48:28.048Z", "agent_id": None, "failed": False, "tokens": skill["tokens"]}
+    ]
     assert doc["workflow_edges"] == {"demo-skill": {"RUN->RUN": 1, "START->RUN": 1}}
     assert doc["workflow_error_edges"] == {"demo-skill": {"RUN->RUN": 1}}
     model = doc["models"]["claude-sonnet-4-5"]
@@ -203,6 +206,12 @@ def test_a_skill_a_subagent_invokes_counts_its_own_responses() -> None:
     responses = [ResponseFact(1.5, None, "m", 1, 10, 0, 0, 0.1), ResponseFact(3.5, "sub1", "m", 2, 5, 0, 0, 0.2)]
     got = {k.skill: (k.count, k.tokens.output, k.cost_usd) for k in stats.skills_invoked(calls, responses)}
     assert got == {"plan": (1, 15, pytest.approx(0.3)), "review": (1, 5, pytest.approx(0.2))}
+    twice = [_call(1, "Skill", False, skill="plan"), _call(2, "Skill", True, skill="plan")]
+    [plan] = stats.skills_invoked(
+        twice, [ResponseFact(1.5, None, "m", 0, 4, 0, 0, 0.0), ResponseFact(2.5, None, "m", 0, 6, 0, 0, 0.0)]
+    )
+    assert [(i.failed, i.tokens.output) for i in plan.invocations] == [(False, 4), (True, 6)]
+    assert plan.tokens.output == 10 and plan.status == "pass"
 
 
 def test_skill_md_is_read_only_as_a_plain_file(tmp_path: Path) -> None:

@@ -46,6 +46,15 @@ class Target(_Model):
     number: int = Field(ge=1)
 
 
+class Invocation(_Model):
+    at: str | None = Field(description="When the Skill call was made")
+    agent_id: str | None = Field(description="The subagent that made it; null: the main thread")
+    failed: bool = Field(description="The Skill call itself failed")
+    tokens: Tokens = Field(
+        description="Tokens of the responses after this call, until the thread's next skill or the end"
+    )
+
+
 class SkillInvocation(_Model):
     skill: str
     count: int = Field(ge=1)
@@ -55,6 +64,7 @@ class SkillInvocation(_Model):
     )
     tokens: Tokens = Field(description="Tokens of the responses from each invocation until the next skill or the end")
     cost_usd: float | None = None
+    invocations: list[Invocation] = Field(default_factory=list, description="Each call, in order")
 
 
 class Subagent(_Model):

@@ -15,6 +15,7 @@ from skill_insights.github import mermaid
 from skill_insights.github.facts import CallFact, ResponseFact, SessionFacts
 from skill_insights.github.model import (
     Commit,
+    Invocation,
     ModelUsage,
     Problem,
     SessionStats,
@@ -41,8 +42,8 @@ def _ts(iso: str | None) -> float | None:
         return None
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _iso(ts: float, timespec: str = "seconds") -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def project_name(git_repo: str | None, cwd: str | None) -> str | None:
@@ -94,6 +95,7 @@ def skills_invoked(calls: list[CallFact], responses: list[ResponseFact]) -> list
                 status=status,
                 tokens=rec["tokens"],
                 cost_usd=None if rec["unpriced"] else _round_cost(rec["cost"]),
+                invocations=sorted(rec["invocations"], key=lambda i: i.at or ""),
             )
         )
     return out
@@ -106,8 +108,23 @@ def _thread_spans(thread: list[CallFact], responses: list[ResponseFact], spans: 
         nxt = invocations[n + 1][1].ts if n + 1 < len(invocations) else None
         rec = spans.setdefault(
             skill,
-            {"count": 0, "failed_calls": 0, "open_errors": 0, "tokens": Tokens(), "cost": 0.0, "unpriced": False},
+            {
+                "count": 0,
+                "failed_calls": 0,
+                "open_errors": 0,
+                "tokens": Tokens(),
+                "cost": 0.0,
+                "unpriced": False,
+                "invocations": [],
+            },
         )
+        one = Invocation(
+            at=_iso(start, "milliseconds") if start is not None else None,
+            agent_id=call.agent_id,
+            failed=call.failed,
+            tokens=Tokens(),
+        )
+        rec["invocations"].append(one)
         rec["count"] += 1
         rec["failed_calls"] += call.failed
         end_index = invocations[n + 1][0] if n + 1 < len(invocations) else len(thread)
@@ -119,6 +136,7 @@ def _thread_spans(thread: list[CallFact], responses: list[ResponseFact], spans: 
             if r.ts is None or r.ts <= start or (nxt is not None and r.ts > nxt):
                 continue
             _add(rec["tokens"], r)
+            _add(one.tokens, r)
             if r.cost_usd is None:
                 rec["unpriced"] = True
             else:

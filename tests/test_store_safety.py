@@ -249,10 +249,11 @@ def test_a_lost_table_comes_back_with_the_triggers_that_hung_off_it(tmp_path):
     assert open_db(path).execute(triggers).fetchall() == before
 
 
-def test_a_store_without_its_migrations_table_is_opened_and_recorded(tmp_path):
+@pytest.mark.parametrize("damage", ["DROP TABLE _migrations", "DELETE FROM _migrations"])
+def test_a_store_without_its_migrations_table_is_opened_and_recorded(tmp_path, damage):
     path = tmp_path / "s.db"
     _store_with_rows(path)
-    _damage(path, "DROP TABLE _migrations")
+    _damage(path, damage)
 
     db = open_db(path)
     assert _recorded(db.conn) == KNOWN

@@ -168,7 +168,7 @@ def check(conn: sqlite3.Connection, recorded: list[str] | None) -> int:
             f"written by a newer skill-insights ({what}; this version knows schema {len(known)}):"
             " upgrade skill-insights to use it"
         )
-    if recorded is None and _objects(conn):
+    if not recorded and _objects(conn):
         _infer_level(conn)  # a database without `_migrations` must be one our migrations could have made
     return int(version)
 
@@ -336,9 +336,10 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         conn = db.conn
         recorded = _recorded(conn)
         check(conn, recorded)
-        if recorded is None:
+        if not recorded:  # no `_migrations`, or an empty one: the tables say how far the store got
             level = _infer_level(conn) if _objects(conn) else 0
-            conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            if recorded is None:
+                conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
             recorded = _known()[:level]
             conn.executemany(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [(n,) for n in recorded]

@@ -52,8 +52,8 @@ class Paths:
         return self.data_dir / "prices.json"
 
     def ensure(self) -> Paths:
-        """Make the folders (0700), and take group and other access away from folders and files an older
-        version made readable to all."""
+        """Make the folders (0700), and take group and other access away from the folders, the store, the config
+        and the logs where an older version (or an editor) left them readable to all."""
         for folder in (
             self.data_dir,
             self.config_dir,
@@ -67,7 +67,6 @@ class Paths:
             self.database,
             *(Path(f"{self.database}{s}") for s in DATABASE_COMPANIONS),
             self.config_file,
-            self.prices_file,
         ]
         try:
             with os.scandir(self.log_dir) as entries:

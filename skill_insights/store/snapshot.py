@@ -62,8 +62,15 @@ def object_name(statement: str) -> str:
 def snapshot_objects() -> tuple[list[str], list[str]]:
     """(migration names, names of the objects the snapshot creates, `_migrations` aside): what a current store
     must hold, known without replaying the migrations (that needs sqlite-utils)."""
-    names, statements = read_snapshot(SNAPSHOT.read_text(encoding="utf-8"))
-    objects = [object_name(s) for s in statements]
+    # Every statement `dump_schema` writes starts a line with CREATE, and no line inside one does: reading those
+    # lines is a tenth of the cost of splitting the file into statements, on every open of the store.
+    names: list[str] = []
+    objects: list[str] = []
+    for line in SNAPSHOT.read_text(encoding="utf-8").splitlines():
+        if line.startswith(_HEADER):
+            names = [n.strip() for n in line[len(_HEADER) :].split(",") if n.strip()]
+        elif line.startswith("CREATE "):
+            objects.append(object_name(line))
     return names, [o for o in objects if o != "_migrations"]
 
 

@@ -211,6 +211,7 @@ def _expected_names(recorded: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def stamp(conn: sqlite3.Connection) -> None:
+    """Mark the store as ours and as of this code's schema: a newer version's stamp is what `check` refuses."""
     conn.execute(f"PRAGMA user_version = {schema_version()}")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 

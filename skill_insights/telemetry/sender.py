@@ -9,6 +9,8 @@ reason (a payload the server refuses will not be accepted later). Consent is che
 from __future__ import annotations
 
 import logging
+import math
+import os
 import random
 import sqlite3
 import threading
@@ -47,9 +49,18 @@ class FlushResult:
         return text + (f" ({self.skipped})" if self.skipped else "")
 
 
+def _backoff_base() -> float:
+    """BACKOFF_BASE_S, or SKILL_INSIGHTS_TELEMETRY_BACKOFF_S when it is a finite number above 0."""
+    try:
+        value = float(os.environ["SKILL_INSIGHTS_TELEMETRY_BACKOFF_S"])
+    except (KeyError, ValueError):
+        return BACKOFF_BASE_S
+    return value if math.isfinite(value) and value > 0 else BACKOFF_BASE_S
+
+
 def backoff_s(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before attempt `attempts + 1`: doubling from BACKOFF_BASE_S, capped, with up to 25% jitter."""
-    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)) * (1 + random.random() / 4)
+    """Seconds before attempt `attempts + 1`: doubling from the base, capped, with up to 25% jitter."""
+    delay = min(BACKOFF_CAP_S, _backoff_base() * 2 ** max(0, attempts - 1)) * (1 + random.random() / 4)
     return max(delay, retry_after or 0.0)
 
 
@@ -160,6 +171,21 @@ def prune_sent(conn: sqlite3.Connection, days: int = KEEP_SENT_DAYS) -> int:
     return conn.execute(f"DELETE FROM telemetry_outbox WHERE {old}", [cutoff]).rowcount
 
 
+def _thread_connection(db_path: Any) -> sqlite3.Connection:
+    """A connection for the sender's thread to the daemon's (already migrated, WAL) store.
+
+    Not `store.connect`: that opens and closes the database file itself to fix its mode, and closing any
+    descriptor of a file drops every POSIX lock this process holds on it, the daemon's own connection's included
+    (after a crash left a WAL behind, this connection then failed with "disk I/O error").
+    """
+    from skill_insights.store import BUSY_TIMEOUT_MS
+
+    conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
 class SenderJob:
     """The daemon's sender: each tick drains the outbox on a thread of its own, with its own connection, so the
     network never holds up the loop that captures transcripts. One drain at a time."""
@@ -176,9 +202,7 @@ class SenderJob:
         self.thread.start()
 
     def _run(self) -> None:
-        from skill_insights.store import connect
-
-        conn = connect(self.db_path)
+        conn = _thread_connection(self.db_path)
         try:
             self.last = drain(conn)
             if self.last.sent or self.last.retried or self.last.parked:

@@ -114,19 +114,27 @@ def test_minhash_estimates_jaccard_and_is_the_same_in_every_process() -> None:
     import subprocess
     import sys
 
-    from skill_insights.analyzers.minhash import bands_for, signature, similarity
+    from skill_insights.analyzers.duplicates import shingles
+    from skill_insights.analyzers.minhash import bands_for, hash64, signature, similarity
 
-    base = [f"w{i}".encode() for i in range(400)]
+    base = [hash64(f"w{i}".encode()) for i in range(400)]
     for keep in (400, 300, 200, 100):  # Jaccard 1.0, 0.6, 0.33, 0.14 against a set of fresh words
-        other = base[:keep] + [f"x{i}".encode() for i in range(400 - keep)]
+        other = base[:keep] + [hash64(f"x{i}".encode()) for i in range(400 - keep)]
         true = keep / (800 - keep)
         assert abs(similarity(signature(base), signature(other)) - true) < 0.12
-    small = signature([b"only one shingle"])  # every bin filled from one value
-    assert similarity(small, small) == 1.0 and similarity(small, signature([b"another"])) == 0.0
+    # Word 3-grams: the same shingles whatever the case and spacing, a swap of two words is another shingle.
+    assert shingles("Alpha beta  gamma") == shingles("alpha BETA gamma") != shingles("beta alpha gamma")
+    assert len(shingles("a b c d e")) == 3 and len(shingles("a b")) == 1 and shingles("") == set()
+    words = [f"w{i}" for i in range(300)]
+    text, edited = " ".join(words), " ".join(words[:270] + [f"y{i}" for i in range(30)])
+    true = len(shingles(text) & shingles(edited)) / len(shingles(text) | shingles(edited))
+    assert abs(similarity(signature(shingles(text)), signature(shingles(edited))) - true) < 0.12
+    small = signature([hash64(b"only one shingle")])  # every bin filled from one value
+    assert similarity(small, small) == 1.0 and similarity(small, signature([hash64(b"another")])) == 0.0
     assert bands_for(0.4) == (32, 4)  # the banding datasketch picks for this threshold
-    code = "from skill_insights.analyzers.minhash import signature; print(signature([b'a b c', b'b c d']))"
+    code = "from skill_insights.analyzers.duplicates import shingles as s; print(s('a b c d'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(signature([b"a b c", b"b c d"]))
+    assert out.strip() == str(shingles("a b c d"))
 
 
 def test_the_duplicates_phase_needs_no_numeric_libraries() -> None:

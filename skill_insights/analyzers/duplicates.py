@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skill_insights.analyzers.minhash import NUM_PERM, candidate_pairs, signature, similarity
+from skill_insights.analyzers.minhash import NUM_PERM, candidate_pairs, hash64, shingle_hashes, signature, similarity
 from skill_insights.analyzers.model import finding, load_doc, phase_output, skills_from_inventory
 
 PHASE = "duplicates"
@@ -38,11 +38,16 @@ def normalise(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower())
 
 
-def shingles(text: str, k: int = SHINGLE_WORDS) -> set[bytes]:
-    words = normalise(text)
-    if len(words) < k:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i:i + k]).encode() for i in range(len(words) - k + 1)}
+def shingles(text: str, k: int = SHINGLE_WORDS, word_hashes: dict[str, int] | None = None) -> set[int]:
+    """Hashes of the text's word k-grams. `word_hashes` memoises each word's hash across texts."""
+    memo = {} if word_hashes is None else word_hashes
+    hashes = []
+    for w in normalise(text):
+        h = memo.get(w)
+        if h is None:
+            h = memo[w] = hash64(w.encode())
+        hashes.append(h)
+    return shingle_hashes(hashes, k)
 
 
 def exact_key(text_without_name: str) -> str:
@@ -89,7 +94,8 @@ def find_duplicates(
     exact = [sorted(m) for m in classes.values() if len(m) > 1]
     reps = sorted(classes)  # one representative per exact class goes into the near search
 
-    sets = [shingles(items[r].text) for r in reps]
+    word_hashes: dict[str, int] = {}
+    sets = [shingles(items[r].text, SHINGLE_WORDS, word_hashes) for r in reps]
     keep = [k for k, s in enumerate(sets) if s]
     sigs = [signature(sets[k], num_perm) for k in keep]
     pairs: list[tuple[int, int, float]] = []

@@ -3,8 +3,9 @@
 One hash per shingle, not one per permutation: one-permutation hashing splits the 64-bit hash range into
 `num_perm` bins and keeps each bin's minimum, and an empty bin borrows the next filled bin's minimum (rotation
 densification), so two signatures agree in a bin with probability close to the sets' Jaccard similarity, as
-`num_perm` independent permutations would give, at the cost of hashing each shingle once. The hash is
-BLAKE2b, so signatures are the same in every process and on every run.
+`num_perm` independent permutations would give, at the cost of hashing each shingle once. Each token is
+hashed once (BLAKE2b, so signatures are the same in every process and on every run) and a shingle's hash is
+a position-weighted sum of its tokens' hashes.
 """
 
 from __future__ import annotations
@@ -18,16 +19,46 @@ NUM_PERM = 128
 _EMPTY = 1 << 64
 
 
-def signature(shingles: Iterable[bytes], num_perm: int = NUM_PERM) -> tuple[int, ...]:
-    """The MinHash signature of a non-empty set of shingles; `num_perm` a power of two."""
+def hash64(data: bytes) -> int:
+    """A 64-bit hash of `data`, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+# Odd 64-bit multipliers: a shingle's hash weighs each word's hash by its position, so `a b c` and `b a c`
+# differ, and two shingles differing in one word differ by a random amount.
+_WEIGHTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+_MASK64 = (1 << 64) - 1
+
+
+def shingle_hashes(token_hashes: Sequence[int], k: int) -> set[int]:
+    """Hashes of every run of `k` consecutive tokens, from the tokens' own hashes (each token is hashed
+    once, not each of the k shingles it is part of); one hash of all tokens when there are fewer than k."""
+    if not token_hashes:
+        return set()
+    if len(token_hashes) < k:
+        return {sum(h * w for h, w in zip(token_hashes, _WEIGHTS, strict=False)) & _MASK64}
+    if k == 3:  # the duplicates phase's shingles, spelled out: this is most of its time
+        w0, w1, w2 = _WEIGHTS[:3]
+        return {
+            (a * w0 + b * w1 + c * w2) & _MASK64
+            for a, b, c in zip(token_hashes, token_hashes[1:], token_hashes[2:], strict=False)
+        }
+    if k > len(_WEIGHTS):
+        raise ValueError(f"shingles of at most {len(_WEIGHTS)} tokens")
+    return {
+        sum(h * w for h, w in zip(token_hashes[i : i + k], _WEIGHTS, strict=False)) & _MASK64
+        for i in range(len(token_hashes) - k + 1)
+    }
+
+
+def signature(hashes: Iterable[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
+    """The MinHash signature of a non-empty set of 64-bit hashes; `num_perm` a power of two."""
     bits = num_perm.bit_length() - 1
     if num_perm < 1 or num_perm != 1 << bits:
         raise ValueError("num_perm must be a power of two")
     mask = num_perm - 1  # the low bits of a hash pick its bin
     mins = [_EMPTY] * num_perm
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    for s in shingles:
-        h = from_bytes(blake2b(s, digest_size=8).digest(), "little")
+    for h in hashes:
         b = h & mask
         v = h >> bits
         if v < mins[b]:
@@ -35,7 +66,7 @@ def signature(shingles: Iterable[bytes], num_perm: int = NUM_PERM) -> tuple[int,
     if _EMPTY in mins:
         filled = [i for i, v in enumerate(mins) if v != _EMPTY]
         if not filled:
-            raise ValueError("a signature needs at least one shingle")
+            raise ValueError("a signature needs at least one hash")
         # An empty bin takes the value of the nearest filled bin to its right, offset by the distance so a
         # borrowed value never equals a bin's own minimum.
         out = list(mins)

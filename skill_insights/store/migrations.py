@@ -465,3 +465,38 @@ def telemetry_triggers_never_replace(db: sqlite_utils.Database) -> None:
                                  WHERE o.event = 'cli:agent-signals:session-processed' AND o.key = NEW.session_id);
            END"""
     )
+
+
+@migration("telemetry_0003_activity_since_consent")
+def telemetry_activity_since_consent(db: sqlite_utils.Database) -> None:
+    # Consent covers activity from the moment telemetry was enabled (telemetry_state.changed_at while enabled):
+    # an activation or a session that ended before then is not queued when a re-derivation or a re-pricing
+    # writes its rows again. An activation without a timestamp cannot be placed in time and is not queued.
+    db.execute("DROP TRIGGER telemetry_activation")
+    db.execute("DROP TRIGGER telemetry_session")
+    db.execute(
+        """CREATE TRIGGER telemetry_activation AFTER INSERT ON events
+           WHEN NEW.kind IN ('skill', 'mcp') AND NEW.ts IS NOT NULL AND EXISTS (
+               SELECT 1 FROM telemetry_state
+               WHERE enabled = 1 AND NEW.ts >= CAST(strftime('%s', changed_at) AS INTEGER))
+           BEGIN
+               INSERT INTO telemetry_outbox (event, key, session_id, ts)
+               SELECT v.event, NEW.key, NEW.session_id, NEW.ts
+               FROM (SELECT CASE NEW.kind WHEN 'skill' THEN 'cli:agent-signals:skill-activation'
+                                          ELSE 'cli:agent-signals:mcp-tool-activation' END AS event) AS v
+               WHERE NOT EXISTS (SELECT 1 FROM telemetry_outbox o WHERE o.event = v.event AND o.key = NEW.key);
+           END"""
+    )
+    db.execute(
+        """CREATE TRIGGER telemetry_session AFTER INSERT ON sessions
+           WHEN NEW.ended_at IS NOT NULL AND EXISTS (
+               SELECT 1 FROM telemetry_state
+               WHERE enabled = 1
+                 AND CAST(strftime('%s', NEW.ended_at) AS INTEGER) >= CAST(strftime('%s', changed_at) AS INTEGER))
+           BEGIN
+               INSERT INTO telemetry_outbox (event, key, session_id)
+               SELECT 'cli:agent-signals:session-processed', NEW.session_id, NEW.session_id
+               WHERE NOT EXISTS (SELECT 1 FROM telemetry_outbox o
+                                 WHERE o.event = 'cli:agent-signals:session-processed' AND o.key = NEW.session_id);
+           END"""
+    )

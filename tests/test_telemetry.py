@@ -125,6 +125,15 @@ def run(*args: str) -> Any:
     return r
 
 
+def enable_before_the_corpus() -> None:
+    """`telemetry enable`, dated before the fixture sessions were recorded: consent covers activity from the
+    moment it was given, and these sessions happened in the past."""
+    run("telemetry", "enable")
+    conn = sqlite3.connect(get_paths().database, isolation_level=None)
+    conn.execute("UPDATE telemetry_state SET changed_at = '2026-01-01T00:00:00Z'")
+    conn.close()
+
+
 def outbox(status: str | None = None) -> list[tuple]:
     conn = open_reader(get_paths().database)
     try:
@@ -174,7 +183,7 @@ def test_off_by_default_the_server_receives_nothing(world, posthog):
 
 @pytest.mark.parametrize("refusal", [("DO_NOT_TRACK", "1"), ("SKILL_INSIGHTS_TELEMETRY", "0")])
 def test_the_environment_wins_over_enable_and_what_was_queued_is_never_sent(world, posthog, monkeypatch, refusal):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     assert len(outbox("pending")) > 0
     monkeypatch.setenv(*refusal)
@@ -196,7 +205,7 @@ def test_the_environment_wins_over_enable_and_what_was_queued_is_never_sent(worl
 
 
 def test_disable_stops_sending_at_once_and_drops_the_queue(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     queued = len(outbox("pending"))
     assert queued >= 5
@@ -227,7 +236,7 @@ def test_first_enable_shows_what_is_sent_and_later_ones_do_not(world):
 
 
 def test_an_outage_then_recovery_delivers_every_event_exactly_once_by_uuid(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     # A fork: another file repeating the skill session's lines (same tool ids) adds no event.
     src = next(world["projects"].rglob("19c3eab1-*.jsonl"))
@@ -271,7 +280,7 @@ def test_an_outage_then_recovery_delivers_every_event_exactly_once_by_uuid(world
 
 
 def test_a_4xx_parks_the_batch_with_its_reason_and_it_is_not_resent(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     n = len(outbox("pending"))
     posthog.plan = [400]
@@ -285,7 +294,7 @@ def test_a_4xx_parks_the_batch_with_its_reason_and_it_is_not_resent(world, posth
 
 
 def test_show_payload_prints_exactly_what_leaves(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     shown = json.loads(run("telemetry", "status", "--show-payload").output)
     run("telemetry", "flush")
@@ -328,7 +337,7 @@ def test_a_payload_scan_finds_no_prompt_text_path_or_file_content(world, posthog
     skill_dir.mkdir(parents=True)
     (skill_dir / "SKILL.md").write_text("---\nname: demo-skill\ndescription: A demo.\n---\nSECRET BODY LINE\n")
     run("scan", str(world["repo"]), "--no-registry")
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     run("telemetry", "flush")
     sent = [e for batch in posthog.batches() for e in batch]
@@ -414,7 +423,7 @@ def test_a_session_is_sent_once_when_it_has_gone_idle(world, posthog, tmp_path):
 
 
 def test_the_daemon_job_sends_on_its_own_thread(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     daemon = types.SimpleNamespace(paths=get_paths(), stats={})
     scheduler = Scheduler()
@@ -431,6 +440,7 @@ def test_the_daemon_job_sends_on_its_own_thread(world, posthog):
 
 
 def test_distinct_id_is_the_install_id_unless_the_user_sets_one(world, posthog):
+    enable_before_the_corpus()
     r = run("telemetry", "enable")
     install_id = r.output.split("install id ")[1].split(")")[0]
     ingest_all(world)
@@ -447,11 +457,17 @@ def test_outbox_rows_are_written_in_the_capture_transaction(world):
     run("telemetry", "enable")
     conn = sqlite3.connect(get_paths().database, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO events (file_id, kind, key, session_id, name) VALUES (1, 'skill', 'toolu_rb', 's', 'x')")
+    conn.execute(
+        "INSERT INTO events (file_id, kind, key, session_id, ts, name) VALUES (1, 'skill', 'toolu_rb', 's', ?, 'x')",
+        [time.time()],
+    )
     assert conn.execute("SELECT count(*) FROM telemetry_outbox WHERE key = 'toolu_rb'").fetchone()[0] == 1
     conn.execute("ROLLBACK")
     assert conn.execute("SELECT count(*) FROM telemetry_outbox").fetchone()[0] == 0
-    conn.execute("INSERT INTO events (file_id, kind, key, session_id, name) VALUES (1, 'tool', 'toolu_t', 's', 'Bash')")
+    conn.execute(
+        "INSERT INTO events (file_id, kind, key, session_id, ts, name) VALUES (1, 'tool', 'toolu_t', 's', ?, 'Bash')",
+        [time.time()],
+    )
     assert conn.execute("SELECT count(*) FROM telemetry_outbox").fetchone()[0] == 0  # not an allowed kind
     conn.close()
 
@@ -514,7 +530,7 @@ def test_the_idle_sender_never_waits_for_the_capture_write_lock(world, posthog):
 
 
 def test_sent_events_are_forgotten_after_90_days_and_kept_before(world, posthog):
-    run("telemetry", "enable")
+    enable_before_the_corpus()
     ingest_all(world)
     run("telemetry", "flush")
     n = len(outbox("sent"))
@@ -525,3 +541,18 @@ def test_sent_events_are_forgotten_after_90_days_and_kept_before(world, posthog)
     conn.close()
     run("telemetry", "flush")
     assert len(outbox("sent")) == n - 1
+
+
+def test_activity_from_before_consent_is_never_queued(world, posthog):
+    run("telemetry", "enable")
+    ingest_all(world)  # sessions recorded weeks ago
+    assert outbox() == []
+    run("telemetry", "enable")  # enabling again does not move the moment consent was given
+    # A re-derivation writes every row again: still nothing from before.
+    conn = sqlite3.connect(get_paths().database, isolation_level=None)
+    conn.execute("UPDATE files SET processor_version = 0")
+    conn.close()
+    ingest_all(world)
+    assert outbox() == []
+    run("telemetry", "flush")
+    assert posthog.requests == []

@@ -70,6 +70,11 @@ def daemons() -> Iterator[list[DaemonProc]]:
 
 def test_the_daemon_delivers_through_an_outage_and_a_sigkill_each_event_once(env, posthog, daemons):
     cli(env, "telemetry", "enable")
+    # Dated before the fixture sessions were recorded: consent covers activity from the moment it was given.
+    conn = sqlite3.connect(Path(env["SKILL_INSIGHTS_HOME"]) / "data" / "skill-insights.db")
+    with conn:
+        conn.execute("UPDATE telemetry_state SET changed_at = '2026-01-01T00:00:00Z'")
+    conn.close()
     copy_sessions(env, ["skill", "mcp_tool"])
     posthog.plan = [503] * 4
     first = DaemonProc(env).wait_ready()

@@ -44,7 +44,7 @@ def _warnings(settings: consent.TelemetrySettings) -> list[str]:
 def enable(conn: sqlite3.Connection) -> str:
     state, first = consent.enable(conn)
     settings = consent.load_settings()
-    lines = [f"telemetry enabled (install id {state.install_id}); activity captured from now on is queued"]
+    lines = [f"telemetry enabled (install id {state.install_id}); activity from now on is queued, nothing from before"]
     if first:
         lines.append(disclosure(settings.session_idle_s))
     lines += [f"note: {w}" for w in _warnings(settings)]

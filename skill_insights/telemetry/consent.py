@@ -79,13 +79,15 @@ def read_consent(conn: sqlite3.Connection) -> Consent:
 
 
 def enable(conn: sqlite3.Connection) -> tuple[Consent, bool]:
-    """Turn telemetry on; (consent, whether this install had never enabled it before)."""
+    """Turn telemetry on; (consent, whether this install had never enabled it before). Activity from this moment
+    on is queued (`changed_at`, which enabling again does not move)."""
     with write_transaction(conn):
         before = read_consent(conn)
         conn.execute(
             """INSERT INTO telemetry_state (id, enabled, install_id, changed_at)
                VALUES (1, 1, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-               ON CONFLICT(id) DO UPDATE SET enabled = 1, changed_at = excluded.changed_at""",
+               ON CONFLICT(id) DO UPDATE SET enabled = 1,
+                   changed_at = CASE enabled WHEN 1 THEN changed_at ELSE excluded.changed_at END""",
             [str(uuid.uuid4())],
         )
         after = read_consent(conn)

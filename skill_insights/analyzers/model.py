@@ -103,8 +103,8 @@ def skills_from_inventory(inventory: dict[str, Any]) -> list[SkillView]:
 
 # -- SKILL.md facts ----------------------------------------------------------------------------------------
 
-# What the scan records of a skill's SKILL.md and files: the analyzers judge these facts, they do not parse
-# SKILL.md again (a second parser with other rules disagreed with the scan).
+# What the scan records of a skill's SKILL.md and files: the analyzers judge these facts and do not parse
+# SKILL.md again, so a phase and the scan cannot disagree on a frontmatter or a reference.
 FACT_KEYS = ("frontmatter", "findings", "links", "files", "body_lines", "approx_tokens")
 
 

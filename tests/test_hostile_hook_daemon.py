@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,35 @@ def test_the_hook_path_still_imports_no_package_code() -> None:
     top = [line for line in src.splitlines() if line.startswith(("import ", "from ")) and "__future__" not in line]
     assert top == ["import os", "import stat  # already loaded by os", "import sys", "import time"]
 
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the daemon's CPU time from /proc")
+def test_a_wait_for_the_store_whose_files_are_gone_ends_without_spinning(
+    env: dict[str, str], daemons: list[DaemonProc]
+) -> None:
+    transcript = copy_session("hello", projects(env))
+    env = {**env, "SKILL_INSIGHTS_RECONCILE_S": "3600"}
+    d = DaemonProc(env).wait_ready()
+    daemons.append(d)
+    wait_for(lambda: transcript.stem in sessions(env), what="the first capture")
+    d.wait_idle()
+    writer = sqlite3.connect(Path(env["SKILL_INSIGHTS_HOME"]) / "data" / "skill-insights.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        line, _ = assistant_line(assistant_template(), transcript.stem, output_tokens=5)
+        with open(transcript, "ab") as fh:
+            fh.write(line)
+        wait_for(lambda: (st := quick_status(d.socket_path)) and st.get("store_wait"), what="the wait")
+        transcript.unlink()  # the file waiting for the store goes away
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    wait_for(lambda: (st := quick_status(d.socket_path)) and st["store_wait"] is None, what="the wait to end")
+    before = cpu_seconds(d.pid)
+    time.sleep(2.0)
+    assert cpu_seconds(d.pid) - before < 0.5  # idle again, not retrying in a tight loop

@@ -197,7 +197,7 @@ class IngestQueue:
             waiting = self.store_wait.take()
             files = waiting + [f for f in files if f not in set(waiting)]
             spool_waits, self.store_wait.spool = self.store_wait.spool, False
-        if files:
+        if files or (retry and not spool_waits):
             self.ingest(files, "retry" if retry else "events", inside=inside, retry=retry)
         if spool_due or spool_waits:
             self.drain_spool(retry=spool_waits and not files)
@@ -231,6 +231,8 @@ class IngestQueue:
     def ingest(self, files: list[str], reason: str, inside: ProjectRoots | None = None, retry: bool = False) -> None:
         files = self.inside(files, inside)
         if not files:
+            if retry and not self.store_wait.spool:
+                self.store_wait.clear()  # nothing left to wait for (the files are gone): the next write tries
             return
         if self.store_wait.waiting and not retry:
             self.store_wait.files.update(dict.fromkeys(files))  # the next retry takes them, in order

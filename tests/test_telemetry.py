@@ -69,7 +69,7 @@ class PostHogStandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def batches(self) -> list[list[dict[str, Any]]]:
@@ -291,6 +291,10 @@ def test_a_4xx_parks_the_batch_with_its_reason_and_it_is_not_resent(world, posth
     assert f"{n} parked" in status and "refused by the stand-in" in status
     run("telemetry", "flush")
     assert len(posthog.requests) == 1
+    # Once what was refused is fixed, the parked events can be queued again.
+    counts = flush_counts(run("telemetry", "flush", "--retry-parked").output)
+    assert counts["sent"] == n and outbox("parked") == []
+    assert len(posthog.stored) == n
 
 
 def test_show_payload_prints_exactly_what_leaves(world, posthog):

@@ -9,7 +9,7 @@ from typing import Any
 
 from skill_insights.telemetry import consent, signals
 from skill_insights.telemetry.outbox import collect
-from skill_insights.telemetry.sender import FlushResult, drain
+from skill_insights.telemetry.sender import FlushResult, drain, requeue_parked
 
 NEVER_SENT = ("prompts or responses", "file contents", "local paths", "user names or email addresses")
 
@@ -107,7 +107,9 @@ def payload(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [o.event for o in got.ready]
 
 
-def flush(conn: sqlite3.Connection) -> FlushResult:
+def flush(conn: sqlite3.Connection, retry_parked: bool = False) -> FlushResult:
+    if retry_parked:
+        requeue_parked(conn)
     return drain(conn, respect_backoff=False)
 
 

@@ -83,7 +83,7 @@ class HogQL:
 
         self.host = host.rstrip("/")
         self.project_id = project_id
-        self._client = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {api_key}"}, trust_env=False)
+        self._client = httpx.Client(timeout=timeout_s, headers={"Authorization": f"Bearer {api_key}"})
         self.backoff_s = backoff_s
         self.sleep = sleep
 

@@ -116,7 +116,7 @@ def drain(
             with write_transaction(conn):
                 conn.executemany(
                     "UPDATE telemetry_outbox SET status = 'parked', last_error = ? WHERE id = ? AND status = 'pending'",
-                    [("its captured rows are gone", i) for i in got.gone],
+                    [(GONE, i) for i in got.gone],
                 )
             result.parked += len(got.gone)
         if not got.ready:
@@ -159,6 +159,20 @@ def drain(
             )
         result.sent += len(ids)
     return result
+
+
+GONE = "its captured rows are gone"
+
+
+def requeue_parked(conn: sqlite3.Connection) -> int:
+    """Put parked events back in the queue (after fixing what the server refused, say a wrong project key);
+    events whose captured rows are gone stay parked. Returns how many."""
+    with write_transaction(conn):
+        return conn.execute(
+            "UPDATE telemetry_outbox SET status = 'pending', attempts = 0, next_attempt_at = NULL, last_error = NULL"
+            " WHERE status = 'parked' AND coalesce(last_error, '') != ?",
+            [GONE],
+        ).rowcount
 
 
 def prune_sent(conn: sqlite3.Connection, days: int = KEEP_SENT_DAYS) -> int:

@@ -1018,11 +1018,12 @@ def telemetry_status(show_payload: bool, as_json: bool) -> None:
 
 
 @telemetry.command("flush")
-def telemetry_flush() -> None:
+@click.option("--retry-parked", is_flag=True, help="Queue again the events the server refused (after a fix).")
+def telemetry_flush(retry_parked: bool) -> None:
     """Send every queued event now; prints how many were sent, retried and parked."""
     from skill_insights.telemetry import commands
 
-    click.echo(commands.flush(_reader()).line())
+    click.echo(commands.flush(_reader(), retry_parked).line())
 
 
 @cli.group("org-usage")

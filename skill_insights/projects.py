@@ -72,7 +72,7 @@ class ProjectRoots:
                 return given
             prefix = real_root if real_root.endswith(os.sep) else real_root + os.sep
             if real.startswith(prefix):
-                return os.path.join(given, real[len(prefix) :])
+                return given.rstrip(os.sep) + os.sep + real[len(prefix) :]
         return None
 
     def _real_dir(self, path: str) -> str | None:
@@ -97,8 +97,9 @@ class ProjectRoots:
                 real = _real(given)
                 st = os.stat(real) if real else st
             else:
-                parent = self._real_dir(os.path.dirname(given))
-                real = os.path.join(parent, os.path.basename(given)) if parent else None
+                head, _, name = given.rpartition(os.sep)
+                parent = self._real_dir(head or os.sep)
+                real = (parent.rstrip(os.sep) + os.sep + name) if parent else None
         except (OSError, ValueError):
             return None
         if real is None or not real.endswith(".jsonl") or not stat.S_ISREG(st.st_mode):

@@ -155,6 +155,26 @@ def test_reconcile_takes_no_transcript_linked_in_from_outside(root: Path, env: d
     assert sessions(env) == {inside.stem}
 
 
+def test_a_root_recreated_as_a_link_to_another_tree_is_neither_watched_nor_walked(
+    root: Path, env: dict[str, str], daemons: list[DaemonProc]
+) -> None:
+    other = copy_session("hello", root / "other-tree" / "projects")
+    inside = copy_session("bash_tool", projects(env))
+    env = {**env, "SKILL_INSIGHTS_RECONCILE_S": "1"}  # reconciles keep coming: none may walk the link
+    d = DaemonProc(env).wait_ready()
+    daemons.append(d)
+    wait_for(lambda: inside.stem in sessions(env), what="the session inside")
+    shutil.rmtree(projects(env))
+    projects(env).symlink_to(other.parent.parent, target_is_directory=True)
+    log = Path(d.status()["log_file"])
+    wait_for(lambda: "no longer leads to the folder" in log.read_text(), what="the daemon refusing the new root")
+    runs = {j["name"]: j for j in d.status()["jobs"]}["ingest.reconcile"]["runs"]
+    wait_for(lambda: {j["name"]: j for j in d.status()["jobs"]}["ingest.reconcile"]["runs"] >= runs + 2,
+             what="two more reconciles")
+    assert other.stem not in sessions(env)
+    assert d.status()["stats"]["errors"] == 0
+
+
 # -- item: a NUL in session_id ----------------------------------------------------------------------------
 
 

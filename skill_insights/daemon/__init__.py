@@ -1,7 +1,9 @@
 """The capture daemon: watchdog over the transcript roots, hook nudges over a unix socket, a spool, a scheduler.
 
-`service.Daemon` runs the loop (`skill-insights daemon run`); `control` holds the single-instance lock and
-the start/stop/status side; `scheduler.Scheduler` is where periodic jobs register.
+`service.Daemon` runs the loop (`skill-insights daemon run`) over its parts: `server` (the unix socket),
+`watcher` (watchdog over the projects folders and the spool), `ingest_queue` (debounce, reconcile backlog,
+retries while the store is locked) and `spool` (the spool drain, also run by `ingest-spool`). `control` holds
+the single-instance lock and the start/stop/status side; `scheduler.Scheduler` is where periodic jobs register.
 """
 
 from __future__ import annotations

@@ -85,8 +85,11 @@ def find_ccusage(install: bool) -> str | None:
         cache = BENCH / ".cache"
         cache.mkdir(exist_ok=True)
         print(f"installing ccusage@{CCUSAGE_VERSION} into {cache} ...", flush=True)
-        r = subprocess.run(["npm", "install", "--prefix", str(cache), "--no-audit", "--no-fund",
-                            f"ccusage@{CCUSAGE_VERSION}"], capture_output=True, text=True)
+        r = subprocess.run(
+            ["npm", "install", "--prefix", str(cache), "--no-audit", "--no-fund", f"ccusage@{CCUSAGE_VERSION}"],
+            capture_output=True,
+            text=True,
+        )
         exe = cache / "node_modules/.bin/ccusage"
         if r.returncode == 0 and exe.exists():
             return str(exe)
@@ -103,17 +106,24 @@ def diff_days(got: dict[str, list[int]], want: dict[str, list[int]]) -> list[str
     for day in sorted(set(got) | set(want)):
         g, w = got.get(day, [0, 0, 0, 0]), want.get(day, [0, 0, 0, 0])
         if g != w:
-            out.append(f"  {day}: " + ", ".join(
-                f"{f} {g[i]:,} vs {w[i]:,} ({g[i] - w[i]:+,})" for i, f in enumerate(FIELDS) if g[i] != w[i]))
+            out.append(
+                f"  {day}: "
+                + ", ".join(
+                    f"{f} {g[i]:,} vs {w[i]:,} ({g[i] - w[i]:+,})" for i, f in enumerate(FIELDS) if g[i] != w[i]
+                )
+            )
     return out
 
 
 def ccusage_days(doc: dict) -> dict[str, list[int]]:
     """ccusage's daily JSON: rows under `daily` with camelCase token fields (tolerate snake_case too)."""
     rows = doc.get("daily") or doc.get("rows") or []
-    names = (("inputTokens", "input_tokens"), ("outputTokens", "output_tokens"),
-             ("cacheCreationTokens", "cache_creation_input_tokens", "cacheCreationInputTokens"),
-             ("cacheReadTokens", "cache_read_input_tokens", "cacheReadInputTokens"))
+    names = (
+        ("inputTokens", "input_tokens"),
+        ("outputTokens", "output_tokens"),
+        ("cacheCreationTokens", "cache_creation_input_tokens", "cacheCreationInputTokens"),
+        ("cacheReadTokens", "cache_read_input_tokens", "cacheReadInputTokens"),
+    )
     out: dict[str, list[int]] = {}
     for r in rows:
         day = r.get("date") or r.get("period")
@@ -147,9 +157,13 @@ def append_line(path: Path, output_tokens: int) -> int:
     d["requestId"] = f"req_bench{stamp}"
     d["message"]["content"] = [{"type": "text", "text": "appended by bench/ingest.py"}]
     u = d["message"]["usage"]
-    u.update(input_tokens=3, output_tokens=output_tokens, cache_creation_input_tokens=0,
-             cache_read_input_tokens=1000, cache_creation={"ephemeral_1h_input_tokens": 0,
-                                                          "ephemeral_5m_input_tokens": 0})
+    u.update(
+        input_tokens=3,
+        output_tokens=output_tokens,
+        cache_creation_input_tokens=0,
+        cache_read_input_tokens=1000,
+        cache_creation={"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+    )
     # Same day as the line it follows, so daily rows of other days do not move.
     d["timestamp"] = d["timestamp"][:-4] + "999Z"
     with open(path, "ab") as fh:
@@ -165,13 +179,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=200.0, help="corpus size in MB (10^6 bytes)")
     ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply --mb and --sessions (10: the 1.9 GB corpus)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--keep", type=Path, help="build the corpus here and keep it (and the store) afterwards")
     ap.add_argument("--runs", type=int, default=5, help="repeats of every timing (median)")
     ap.add_argument("--no-ccusage", action="store_true")
-    ap.add_argument("--install-ccusage", action="store_true", help=f"npm install ccusage@{CCUSAGE_VERSION} "
-                    "into bench/.cache when it is not found")
+    ap.add_argument(
+        "--install-ccusage",
+        action="store_true",
+        help=f"npm install ccusage@{CCUSAGE_VERSION} into bench/.cache when it is not found",
+    )
     args = ap.parse_args()
+    args.mb, args.sessions = args.mb * args.scale, round(args.sessions * args.scale)
 
     if args.keep:
         work = args.keep.resolve()
@@ -196,17 +215,33 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
     # Built in a child process: a child's ru_maxrss starts from its parent's RSS at fork (Linux keeps the
     # high-water mark across exec), so the benchmark itself must stay small for the peak RSS figures to hold.
     summary_path = work / "expected.json"
-    gen = run([sys.executable, str(BENCH / "_corpus.py"), "--out", str(corpus), "--mb", str(args.mb),
-               "--sessions", str(args.sessions), "--seed", str(args.seed), "--summary", str(summary_path)],
-              dict(os.environ)).check()
+    gen = run(
+        [
+            sys.executable,
+            str(BENCH / "_corpus.py"),
+            "--out",
+            str(corpus),
+            "--mb",
+            str(args.mb),
+            "--sessions",
+            str(args.sessions),
+            "--seed",
+            str(args.seed),
+            "--summary",
+            str(summary_path),
+        ],
+        dict(os.environ),
+    ).check()
     meta = json.loads(summary_path.read_text())
     want = _corpus.Expected(**{k: v for k, v in meta.items() if k in _corpus.Expected.__dataclass_fields__})
     mb = meta["bytes"] / 1e6
-    print(f"corpus: {corpus}  {mb:.1f} MB, {meta['files']} files ({meta['subagent_files']} subagent), "
-          f"{want.lines:,} lines, {want.assistant_lines:,} assistant lines -> {want.responses:,} responses "
-          f"({want.duplicate_lines:,} duplicate lines, {want.partial_groups} groups with growing output_tokens, "
-          f"{want.synthetic_lines} synthetic); {len(want.largest)} days; built and counted in {gen.wall:.1f}s",
-          flush=True)
+    print(
+        f"corpus: {corpus}  {mb:.1f} MB, {meta['files']} files ({meta['subagent_files']} subagent), "
+        f"{want.lines:,} lines, {want.assistant_lines:,} assistant lines -> {want.responses:,} responses "
+        f"({want.duplicate_lines:,} duplicate lines, {want.partial_groups} groups with growing output_tokens, "
+        f"{want.synthetic_lines} synthetic); {len(want.largest)} days; built and counted in {gen.wall:.1f}s",
+        flush=True,
+    )
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     env = dict(os.environ, SKILL_INSIGHTS_HOME=str(home), TZ="UTC", NO_COLOR="1")
@@ -221,9 +256,16 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
     cc_home = work / "ccusage-home"
     cc_home.mkdir(exist_ok=True)
     # ccusage reads $CLAUDE_CONFIG_DIR/projects; an empty HOME keeps other agents' logs out of its report.
-    cc_env = dict(os.environ, CLAUDE_CONFIG_DIR=str(corpus), HOME=str(cc_home), TZ="UTC", NO_COLOR="1",
-                  XDG_CONFIG_HOME=str(cc_home / ".config"), XDG_CACHE_HOME=str(cc_home / ".cache"),
-                  XDG_DATA_HOME=str(cc_home / ".local/share"))
+    cc_env = dict(
+        os.environ,
+        CLAUDE_CONFIG_DIR=str(corpus),
+        HOME=str(cc_home),
+        TZ="UTC",
+        NO_COLOR="1",
+        XDG_CONFIG_HOME=str(cc_home / ".config"),
+        XDG_CACHE_HOME=str(cc_home / ".cache"),
+        XDG_DATA_HOME=str(cc_home / ".local/share"),
+    )
     cc_cmd = [cc_exe, "daily", "--offline", "--json", "--timezone", "UTC"] if cc_exe else []
 
     def ccusage_once() -> None:
@@ -239,8 +281,11 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
         ccusage_once()
     cold_wall = statistics.median(r.wall for r in colds)
     cold_rss = max(r.maxrss_mb for r in colds)
-    print(f"cold ingest: {cold_wall:.2f}s  {mb / cold_wall:.1f} MB/s  peak RSS {cold_rss:.0f} MB  "
-          f"| {colds[-1].stdout.decode().strip()}", flush=True)
+    print(
+        f"cold ingest: {cold_wall:.2f}s  {mb / cold_wall:.1f} MB/s  peak RSS {cold_rss:.0f} MB  "
+        f"| {colds[-1].stdout.decode().strip()}",
+        flush=True,
+    )
     warm = [run([*si, "ingest", "--projects-dir", projects], env).check() for _ in range(args.runs)]
     warm_wall = statistics.median(r.wall for r in warm)
     print(f"warm ingest (nothing changed): {warm_wall:.3f}s  | {warm[-1].stdout.decode().strip()}", flush=True)
@@ -257,8 +302,11 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
     tot_got = [int(doc["totals"].get(f) or 0) for f in FIELDS]
     tot_want = _corpus.Expected.totals(want.largest)
     totals_ok = not diffs and tot_got == tot_want
-    print(f"totals vs independent count: {'OK' if totals_ok else 'MISMATCH'}  "
-          + ", ".join(f"{f}={v:,}" for f, v in zip(FIELDS, tot_want, strict=True)), flush=True)
+    print(
+        f"totals vs independent count: {'OK' if totals_ok else 'MISMATCH'}  "
+        + ", ".join(f"{f}={v:,}" for f, v in zip(FIELDS, tot_want, strict=True)),
+        flush=True,
+    )
     if not totals_ok:
         print("\n".join(diffs[:40]) or f"  totals {tot_got} vs {tot_want}")
 
@@ -276,8 +324,10 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
             cc_match = f"equal to the independent count {same}, to the token"
         elif not diff_days(cc_got, want.first_seen):
             lost = tot_want[1] - _corpus.Expected.totals(want.first_seen)[1]
-            cc_match = (f"keeps the FIRST line of each response: {lost:,} output tokens fewer than the "
-                        f"largest-output count ({want.partial_groups} growing groups)")
+            cc_match = (
+                f"keeps the FIRST line of each response: {lost:,} output tokens fewer than the "
+                f"largest-output count ({want.partial_groups} growing groups)"
+            )
         else:
             cc_match = "differs from both counts:\n" + "\n".join(diff_days(cc_got, want.largest)[:20])
         print(f"ccusage daily --offline --json: {cc_wall:.3f}s  peak RSS {cc_rss:.0f} MB  ({cc_exe})", flush=True)
@@ -297,8 +347,10 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
         after = session_row(json.loads(run([*si, "usage", "session", "--json"], env).check().stdout), sid)
         latencies[label] = time.perf_counter() - t0
         seen = after is not None and before is not None and sum(after) - sum(before) == added
-        print(f"append -> queryable ({label}): {latencies[label]:.3f}s  {'visible' if seen else 'NOT VISIBLE'}",
-              flush=True)
+        print(
+            f"append -> queryable ({label}): {latencies[label]:.3f}s  {'visible' if seen else 'NOT VISIBLE'}",
+            flush=True,
+        )
         if not seen:
             totals_ok = False
         before = after
@@ -314,23 +366,35 @@ def _bench(args: argparse.Namespace, work: Path, corpus: Path, home: Path) -> in
     db_mb = sum(p.stat().st_size for p in home.rglob("*.db*")) / 1e6 if home.exists() else 0.0
     print()
     print("=" * 78)
-    print(f"corpus                 {mb:.1f} MB, {meta['files']} files, {want.lines:,} lines, "
-          f"{want.responses:,} responses, {len(want.largest)} days")
-    print(f"cold ingest            {cold_wall:8.2f} s   {mb / cold_wall:6.1f} MB/s   store {db_mb:.0f} MB  "
-          f"(median of {args.runs}, each from no store)")
-    print(f"peak RSS (cold)        {cold_rss:8.0f} MB                 target <= {PEAK_RSS_MB:.0f} MB  "
-          f"{verdict(cold_rss <= PEAK_RSS_MB)}  (floor: this script's {floor:.0f} MB)")
+    print(
+        f"corpus                 {mb:.1f} MB, {meta['files']} files, {want.lines:,} lines, "
+        f"{want.responses:,} responses, {len(want.largest)} days"
+    )
+    print(
+        f"cold ingest            {cold_wall:8.2f} s   {mb / cold_wall:6.1f} MB/s   store {db_mb:.0f} MB  "
+        f"(median of {args.runs}, each from no store)"
+    )
+    print(
+        f"peak RSS (cold)        {cold_rss:8.0f} MB                 target <= {PEAK_RSS_MB:.0f} MB  "
+        f"{verdict(cold_rss <= PEAK_RSS_MB)}  (floor: this script's {floor:.0f} MB)"
+    )
     print(f"warm ingest            {warm_wall:8.3f} s   (median of {args.runs})")
     print(f"usage daily --json     {daily_wall:8.3f} s   (median of {args.runs})")
     for label, v in latencies.items():
         print(f"append->queryable      {v:8.3f} s   (ingest {label} + usage session --json)")
     if cc_wall:
-        print(f"ccusage daily          {cc_wall:8.3f} s   peak RSS {cc_rss:.0f} MB (median of {len(cc_runs)}, "
-              "interleaved with ours)")
-        print(f"cold / ccusage         {fmt_ratio(cold_wall, cc_wall):>8}              target <= "
-              f"{COLD_VS_CCUSAGE:.2f}x  {verdict(cold_ratio is not None and cold_ratio <= COLD_VS_CCUSAGE)}")
-        print(f"daily / ccusage        {fmt_ratio(daily_wall, cc_wall):>8}              target <= "
-              f"{DAILY_VS_CCUSAGE:.2f}x  {verdict(daily_ratio is not None and daily_ratio <= DAILY_VS_CCUSAGE)}")
+        print(
+            f"ccusage daily          {cc_wall:8.3f} s   peak RSS {cc_rss:.0f} MB (median of {len(cc_runs)}, "
+            "interleaved with ours)"
+        )
+        print(
+            f"cold / ccusage         {fmt_ratio(cold_wall, cc_wall):>8}              target <= "
+            f"{COLD_VS_CCUSAGE:.2f}x  {verdict(cold_ratio is not None and cold_ratio <= COLD_VS_CCUSAGE)}"
+        )
+        print(
+            f"daily / ccusage        {fmt_ratio(daily_wall, cc_wall):>8}              target <= "
+            f"{DAILY_VS_CCUSAGE:.2f}x  {verdict(daily_ratio is not None and daily_ratio <= DAILY_VS_CCUSAGE)}"
+        )
         print(f"warm ingest / ccusage  {fmt_ratio(warm_wall, cc_wall):>8}")
         print(f"ccusage totals         {cc_match.splitlines()[0]}")
     else:

@@ -45,6 +45,7 @@ BATCH_BYTES = 32 * 1024 * 1024
 # Below this much new data, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 HEAD_BYTES = 4096
+BULK_CACHE_KIB = 64 * 1024
 META_BYTES = 1_000_000
 
 
@@ -731,6 +732,7 @@ class _BatchRows:
             _recompute_canonical(conn)
         if self.events:
             moved = totals.load_event_keys(conn, ((e.kind, e.key) for e, _ in self.events))
+            new_rows = totals.settle_new_event_keys(conn, (e for e, _ in self.events)) if moved else []
             if moved:
                 totals.shift_events_of_keys(conn, -1)
             conn.executemany(
@@ -742,6 +744,7 @@ class _BatchRows:
             if moved:
                 totals.mark_dirty(conn, shared_only=True)  # a copy that stops or starts counting: another session
                 totals.shift_events_of_keys(conn, 1)
+                totals.add_event_rows(conn, new_rows)
         conn.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", sorted(self.dirty))
         return new
 
@@ -773,7 +776,12 @@ def _ingest_worker(db_path: str, prices: PriceTable, order: list[tuple[Path, int
             done.append(order[i][0])
             yield order[i][0]
 
-    tailer = TranscriptTailer(open_reader(db_path), prices)
+    conn = open_reader(db_path)
+    # A bulk writer: a larger page cache for the B-trees that random message ids spread over, and no automatic
+    # checkpoint after each of its commits (the parent's flush commit checkpoints once, afterwards).
+    conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    tailer = TranscriptTailer(conn, prices)
     counts = tailer.ingest_files(claim())
     tailer.db.close()
     return counts, tailer.unpriced, done

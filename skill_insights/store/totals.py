@@ -108,6 +108,51 @@ def load_event_keys(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -
     return bool(rows)
 
 
+def settle_new_event_keys(conn: sqlite3.Connection, batch: Iterable[tuple]) -> list[tuple]:
+    """Of the keys in temp.ekeys, drop those that only the batch's own new rows decide (no row of the key in
+    the store yet, no earlier error for a tool call, shown once by the batch) and return those rows, whose
+    totals are then simply added (`add_event_rows`): most of a first ingest. `batch` holds the rows about to
+    be inserted as (kind, key, session_id, agent_id, ts, date, name, detail)."""
+    stored = set(
+        conn.execute(
+            """SELECT kind, key FROM temp.ekeys k
+               WHERE EXISTS (SELECT 1 FROM events e WHERE e.kind = k.kind AND e.key = k.key)
+                  OR (k.kind = 'tool'
+                      AND EXISTS (SELECT 1 FROM events x WHERE x.kind = 'tool_error' AND x.key = k.key))"""
+        ).fetchall()
+    )
+    rows = list(batch)
+    shown: dict[tuple[str, str], int] = {}
+    errors = set()
+    for r in rows:
+        shown[r[0], r[1]] = shown.get((r[0], r[1]), 0) + 1
+        if r[0] == "tool_error":
+            errors.add(r[1])
+    new = [
+        r
+        for r in rows
+        if r[0] in COUNTED_EVENTS
+        and shown[r[0], r[1]] == 1
+        and (r[0], r[1]) not in stored
+        and not (r[0] == "tool" and r[1] in errors)
+    ]
+    if new:
+        settled = {(r[0], r[1]) for r in new}
+        left = [k for k in conn.execute("SELECT kind, key FROM temp.ekeys").fetchall() if k not in settled]
+        conn.execute("DELETE FROM temp.ekeys")
+        conn.executemany("INSERT INTO temp.ekeys VALUES (?, ?)", left)
+    return new
+
+
+def add_event_rows(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """Add counted events that no other row decides (see `settle_new_event_keys`), as inserted rows."""
+    groups: dict[tuple, int] = {}
+    for kind, _key, sid, _aid, _ts, date, name, detail in rows:
+        g = (sid, date or "", kind, name or "", detail or "")
+        groups[g] = groups.get(g, 0) + 1
+    conn.executemany(_ADD_EVENTS.format(select="VALUES (?, ?, ?, ?, ?, ?, 0)"), [(*k, n) for k, n in groups.items()])
+
+
 def shift_events_of_keys(conn: sqlite3.Connection, sign: int) -> None:
     """Add (sign 1) or take away (sign -1) the counted events of the (kind, key)s in temp.ekeys."""
     source = "FROM temp.ekeys k CROSS JOIN events e ON e.kind = k.kind AND e.key = k.key WHERE 1"

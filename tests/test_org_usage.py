@@ -291,9 +291,21 @@ def test_org_skills_are_compared_with_the_ones_installed_here(world, hogql):
     assert "popular in the org, not installed here: code-review (4 people), release-notes (3 people)" in r.output
     assert "installed here, unused org-wide: idle-here" in r.output
     doc = json.loads((world["tmp"] / "o.json").read_text())
-    here = ou.compare_with_local(doc, {"review", "idle-here"})
+    here = ou.compare_with_local(doc, {"review": {"review"}, "idle-here": {"idle-here"}})
     assert [s["name"] for s in here["popular_not_installed"]] == ["code-review", "release-notes"]
     assert here["installed_unused_org_wide"] == ["idle-here"]
+    # A plugin skill is used org-wide under its plugin name, and installed here under that name too.
+    both = ou.compare_with_local(doc, {"code-review": {"code-review", "kit:code-review"}, "idle-here": {"idle-here"}})
+    assert [s["name"] for s in both["popular_not_installed"]] == ["release-notes", "review"]  # 3 people, then 2
+    assert both["installed_unused_org_wide"] == ["idle-here"]
+    # The section the report shows, from the copy the fetch keeps.
+    conn = open_reader(get_paths().database)
+    section = ou.org_section(get_paths().data_dir / "org_usage.json", conn)
+    assert section is not None and section["installed_unused_org_wide"] == ["idle-here"]
+    assert section["totals"]["activations"] == 20
+    (get_paths().data_dir / "org_usage.json").write_text('{"schema_version": "1.4"}')
+    assert ou.org_section(get_paths().data_dir / "org_usage.json", conn) is None  # not the schema's: no section
+    conn.close()
 
 
 def test_the_shipped_schema_is_the_models():

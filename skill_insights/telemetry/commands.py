@@ -189,4 +189,4 @@ def fetch_org_usage(
     write_atomic(output, data)
     if copy_to is not None and copy_to.resolve() != output.resolve():
         write_atomic(copy_to, data)
-    return doc, ou.compare_with_local(doc, ou.local_skill_names(conn))
+    return doc, ou.compare_with_local(doc, ou.local_skills(conn))

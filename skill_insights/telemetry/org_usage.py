@@ -8,6 +8,7 @@ query text; the text holds only our own column names and constant limits.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -593,38 +594,59 @@ def parse_list(text: str | None, strip: str = "") -> list[str]:
 # -- this machine vs the org ---------------------------------------------------------------------------------
 
 
-def compare_with_local(org: dict[str, Any], local_names: set[str], limit: int = 20) -> dict[str, Any]:
+def compare_with_local(org: dict[str, Any], local: dict[str, set[str]], limit: int = 20) -> dict[str, Any]:
     """Popular org skills not installed here, and skills installed here that nobody in the org used.
 
-    `local_names` are the names of the skills installed on this machine (every name an activation may use).
+    `local` maps each skill installed on this machine to every name an activation of it may carry (`review`,
+    `plugin:review`); the org's counts are by the name Claude Code invoked.
     """
     primary = f"{org['primary_window_days']}d"
+    org_skills = [*org.get("skills", []), *org.get("untiled_skills", [])]
     org_used: dict[str, dict[str, Any]] = {}
-    for s in [*org.get("skills", []), *org.get("untiled_skills", [])]:
+    for s in org_skills:
         counts = s["windows"].get(primary) or {}
-        name = s["name"]
-        best = org_used.get(name)
+        best = org_used.get(s["name"])
         if best is None or counts.get("users", 0) > best["users"]:
-            org_used[name] = {
-                "name": name,
+            org_used[s["name"]] = {
+                "name": s["name"],
                 "tile": s.get("tile"),
                 "users": counts.get("users", 0),
                 "activations": counts.get("activations", 0),
             }
-    used_anywhere = {
-        s["name"]
-        for s in [*org.get("skills", []), *org.get("untiled_skills", [])]
-        if any(w.get("activations", 0) for w in s["windows"].values())
-    }
+    used_anywhere = {s["name"] for s in org_skills if any(w.get("activations", 0) for w in s["windows"].values())}
+    installed = set().union(*local.values()) if local else set()
     popular = sorted(
-        (e for e in org_used.values() if e["users"] > 0 and e["name"] not in local_names),
+        (e for e in org_used.values() if e["users"] > 0 and e["name"] not in installed),
         key=lambda e: (-e["users"], -e["activations"], e["name"]),
     )[:limit]
-    unused = sorted(n for n in local_names if n not in used_anywhere)
+    unused = sorted(name for name, names in local.items() if not names & used_anywhere)
     return {"window": primary, "popular_not_installed": popular, "installed_unused_org_wide": unused}
 
 
-def local_skill_names(conn: Any) -> set[str]:
-    """The names of the skills installed on this machine, as the newest inventory has them."""
-    names = {r[0] for r in conn.execute("SELECT name FROM skills WHERE name IS NOT NULL")}
-    return names
+def local_skills(conn: Any) -> dict[str, set[str]]:
+    """{skill name: every name an activation of it may carry} for the skills the newest inventory holds."""
+    out: dict[str, set[str]] = {}
+    for name, names in conn.execute("SELECT name, names FROM skills WHERE name IS NOT NULL"):
+        try:
+            aliases = {n for n in json.loads(names or "[]") if isinstance(n, str)}
+        except ValueError:
+            aliases = set()
+        out.setdefault(name, set()).update({name, *aliases})
+    return out
+
+
+def org_section(org_file: Path, conn: Any) -> dict[str, Any] | None:
+    """What the report's org section shows: the stored org usage (the copy `org-usage fetch` keeps) compared
+    with this machine's skills; None when there is none or it does not match its schema."""
+    from skill_insights.schemas.validate import SchemaError, validate
+
+    try:
+        doc = json.loads(org_file.read_text(encoding="utf-8"))
+        validate(doc, "org-usage")
+    except (OSError, ValueError, SchemaError):
+        return None
+    return {
+        "fetched_at": doc["fetched_at"],
+        "totals": doc["totals"].get(f"{doc['primary_window_days']}d"),
+        **compare_with_local(doc, local_skills(conn)),
+    }

@@ -29,6 +29,7 @@ BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 6 * 3600.0
 KEEP_SENT_DAYS = 90
 _MAX_REASON = 300
+GONE = "its captured rows are gone"
 
 
 @dataclass
@@ -159,9 +160,6 @@ def drain(
             )
         result.sent += len(ids)
     return result
-
-
-GONE = "its captured rows are gone"
 
 
 def requeue_parked(conn: sqlite3.Connection) -> int:

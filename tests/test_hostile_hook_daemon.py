@@ -195,6 +195,21 @@ def test_ingest_spool_drains_past_a_payload_with_a_nul_in_its_session_id(env: di
     assert list(spool.iterdir()) == []
 
 
+def test_ingest_spool_removes_a_fifo_and_a_link_named_like_payloads(root: Path, env: dict[str, str]) -> None:
+    good = copy_session("bash_tool", projects(env))
+    secret = root / "secret.json"
+    secret.write_bytes(hook_payload(copy_session("hello", root / "elsewhere")))
+    spool = spool_dir(env)
+    spool.mkdir(parents=True)
+    os.mkfifo(spool / "1-1.json")  # reading it would block the drain for good
+    (spool / "2-1.json").symlink_to(secret)
+    (spool / "3-1.json").write_bytes(hook_payload(good))
+    proc = cli(env, "ingest-spool", check=False, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert sessions(env) == {good.stem}
+    assert list(spool.iterdir()) == [] and secret.exists()  # the link went, not what it pointed at
+
+
 def test_daemon_drains_past_a_payload_with_a_nul_in_its_session_id(
     env: dict[str, str], daemons: list[DaemonProc]
 ) -> None:

@@ -7,6 +7,7 @@ Both may drain the same folder at once; ingest is idempotent (per-file checkpoin
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import time
@@ -67,7 +68,7 @@ def readable(files: list[Path]) -> Iterator[tuple[Path, bytes | None]]:
         except IsADirectoryError:
             yield f, None
         except OSError as e:
-            if e.errno in (getattr(os, "ELOOP", -1), getattr(os, "ENXIO", -1)):  # a link or a socket
+            if e.errno in (errno.ELOOP, errno.ENXIO):  # a link (never followed out of the spool) or a socket
                 yield f, None
             continue
 

@@ -315,6 +315,18 @@ def test_session_start_does_not_hang_on_a_fifo_config(root: Path) -> None:
     assert "session-start" in log and "internal error" not in log
 
 
+def test_no_hook_hangs_on_a_fifo_for_its_log(root: Path) -> None:
+    env = hook_env(root)
+    run = root / "home" / "run"
+    run.mkdir(parents=True, mode=0o700)
+    os.mkfifo(run / "hook.log")
+    (root / "home" / "config").mkdir(parents=True)
+    (root / "home" / "config" / "service-manager").write_text("systemd\n")
+    for event, stdin in (("session-start", b"{}"), ("session-end", b"garbage")):
+        result = run_hook(event, stdin, env)
+        assert result.returncode == 0 and result.stdout == b""
+
+
 def test_a_full_disk_leaves_no_partial_spool_file(root: Path) -> None:
     env = hook_env(root)
     transcript = copy_session("hello", root / "claude" / "projects")

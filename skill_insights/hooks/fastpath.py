@@ -63,7 +63,8 @@ def log(event: str, message: str) -> None:
             pass
         flat = " ".join(message.split())
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {event} pid={os.getpid()} {flat}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_NONBLOCK: a FIFO put where the log belongs fails the open (ENXIO) instead of hanging the hook.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
         try:
             os.write(fd, line.encode("utf-8", "replace"))
         finally:

@@ -41,7 +41,20 @@ TOKENS = {
 }
 
 
-@migration("capture_0001_core")
+def _refill_capture(db: sqlite_utils.Database, lost: set[str]) -> None:
+    """Capture's derived tables come back from its rows: the running totals now, the session rows and daily
+    rollups at the next flush (every session and day is marked for it)."""
+    from skill_insights.store import totals
+
+    conn = db.conn
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'response_totals'").fetchone():
+        totals.rebuild(conn)  # else capture_0003 has yet to run, and builds them
+    conn.execute("INSERT OR IGNORE INTO dirty SELECT 'session', session_id FROM files")
+    conn.execute("INSERT OR IGNORE INTO dirty SELECT 'date', date FROM responses WHERE date IS NOT NULL")
+    conn.execute("INSERT OR IGNORE INTO dirty SELECT 'date', date FROM events WHERE date IS NOT NULL")
+
+
+@migration("capture_0001_core", repair=_refill_capture)
 def capture_core(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")  # shipped; unused, dropped by capture_0002
 
@@ -198,9 +211,7 @@ def capture_core(db: sqlite_utils.Database) -> None:
         pk=("date", "model"),
     )
     db["tools_daily"].create({"date": str, "tool": str, "calls": int, "errors": int}, pk=("date", "tool"))
-    db["skills_daily"].create(
-        {"date": str, "skill": str, "activations": int, "sessions": int}, pk=("date", "skill")
-    )
+    db["skills_daily"].create({"date": str, "skill": str, "activations": int, "sessions": int}, pk=("date", "skill"))
 
     # What an ingest changed and the rollups have not yet caught up with. Committed with the rows that
     # made it dirty, so a crash between the two never leaves a rollup silently stale.
@@ -407,7 +418,7 @@ def telemetry_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
-@migration("capture_0003_totals")
+@migration("capture_0003_totals", repair=_refill_capture)
 def capture_totals(db: sqlite_utils.Database) -> None:
     from skill_insights.records import MAX_RESPONSE_TOKENS
     from skill_insights.store import totals
@@ -424,8 +435,16 @@ def capture_totals(db: sqlite_utils.Database) -> None:
         db[table].add_column("cost_units", int)
         conn.execute(f"UPDATE {table} SET cost_units = coalesce(CAST(round(cost_usd * 1e12) AS INTEGER), 0)")
     db["response_totals"].create(
-        {"session_id": str, "agent_id": str, "date": str, "model": str, "responses": int, **TOKENS,
-         "cost_units": int, "unpriced": int},
+        {
+            "session_id": str,
+            "agent_id": str,
+            "date": str,
+            "model": str,
+            "responses": int,
+            **TOKENS,
+            "cost_units": int,
+            "unpriced": int,
+        },
         pk=("session_id", "agent_id", "date", "model"),
     )
     db["response_totals"].create_index(["date"])

@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -289,6 +290,26 @@ def test_a_locked_store_is_waited_out_with_retries_and_shown_in_status(
     )
     assert after["output_tokens"] == before["output_tokens"] + 4321
     assert wait_for(lambda: (st := quick_status(d.socket_path)) and st["store_wait"] is None, what="no wait")
+
+
+def test_daemon_status_does_not_hang_on_a_fifo_status_file(root: Path, env: dict[str, str]) -> None:
+    run = Path(env["SKILL_INSIGHTS_HOME"]) / "run"
+    run.mkdir(parents=True, mode=0o700)
+    # A process that holds the daemon's lock but answers on no socket: status falls back to the status file.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+         " fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print(flush=True);"
+         " time.sleep(60)", str(run / "daemon.pid")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"\n"
+        os.mkfifo(run / "daemon.status.json")
+        doc = json.loads(cli(env, "daemon", "status", "--json", timeout=20).stdout)
+        assert doc["running"] is True and doc["pid"] == holder.pid and doc["source"] == "none"
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # -- item: the SessionStart hook and a FIFO config; the SessionEnd hook and a full disk ---------------------

@@ -18,10 +18,11 @@ import time
 from typing import Any
 
 from skill_insights.hooks import locations
-from skill_insights.hooks.fastpath import DAEMON_ARGS, daemon_running, private_dir
+from skill_insights.hooks.fastpath import DAEMON_ARGS, daemon_running, private_dir, read_small_file
 
 STATUS_NAME = "daemon.status.json"
 STATUS_REQUEST = b'{"skill_insights_request": "status"}'
+STATUS_MAX_BYTES = 4 * 1024 * 1024
 
 
 def status_path() -> str:
@@ -92,10 +93,10 @@ class InstanceLock:
 
 
 def read_pid(path: str | None = None) -> int | None:
+    raw = read_small_file(path or locations.pid_path(), 32)  # a FIFO there must not hang `daemon stop`
     try:
-        with open(path or locations.pid_path(), "rb") as fh:
-            return int(fh.read(32).strip() or b"0") or None
-    except (OSError, ValueError):
+        return int((raw or b"").strip() or b"0") or None
+    except ValueError:
         return None
 
 
@@ -149,12 +150,12 @@ def query_status(timeout: float = 2.0) -> dict[str, Any] | None:
 
 
 def read_status_file() -> dict[str, Any] | None:
+    raw = read_small_file(status_path(), STATUS_MAX_BYTES)  # non-blocking, regular files only
     try:
-        with open(status_path(), "rb") as fh:
-            doc = json.loads(fh.read())
-        return doc if isinstance(doc, dict) else None
-    except (OSError, ValueError):
+        doc = json.loads(raw) if raw else None
+    except ValueError:
         return None
+    return doc if isinstance(doc, dict) else None
 
 
 def proc_rss_bytes(pid: int) -> int | None:

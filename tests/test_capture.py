@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from transcript_corpus import FIXTURES, assistant_line, copy_projects
 
+from skill_insights import records
 from skill_insights.cli import cli
-from skill_insights.collectors import transcripts
 from skill_insights.collectors.transcripts import TranscriptTailer, discover
 from skill_insights.pricing import PriceTable
 from skill_insights.settings import get_paths
@@ -84,9 +84,7 @@ def test_costs_and_tokens_equal_claude_codes_own_cost_state(home):
             assert sum(sessions[i]["input_tokens"] for i in ids) == usage["inputTokens"]
             assert sum(sessions[i]["output_tokens"] for i in ids) == usage["outputTokens"]
             assert sum(sessions[i]["cache_read_input_tokens"] for i in ids) == usage["cacheReadInputTokens"]
-            assert (
-                sum(sessions[i]["cache_creation_input_tokens"] for i in ids) == usage["cacheCreationInputTokens"]
-            )
+            assert sum(sessions[i]["cache_creation_input_tokens"] for i in ids) == usage["cacheCreationInputTokens"]
         checked += 1
     assert checked == 13
 
@@ -153,13 +151,30 @@ def test_tool_errors_are_correlated_from_tool_results(home):
     projects.mkdir(parents=True)
     base = {"sessionId": "s1", "cwd": "/w", "timestamp": "2026-11-20T10:00:00.000Z"}
     lines = [
-        {**base, "type": "assistant", "requestId": "r1", "message": {
-            "id": "m1", "model": "claude-haiku-4-5", "usage": {"input_tokens": 10, "output_tokens": 5},
-            "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": {}},
-                        {"type": "tool_use", "id": "t2", "name": "Read", "input": {}}]}},
-        {**base, "type": "user", "message": {"content": [
-            {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "no such file"},
-            {"type": "tool_result", "tool_use_id": "t2", "content": "ok"}]}},
+        {
+            **base,
+            "type": "assistant",
+            "requestId": "r1",
+            "message": {
+                "id": "m1",
+                "model": "claude-haiku-4-5",
+                "usage": {"input_tokens": 10, "output_tokens": 5},
+                "content": [
+                    {"type": "tool_use", "id": "t1", "name": "Read", "input": {}},
+                    {"type": "tool_use", "id": "t2", "name": "Read", "input": {}},
+                ],
+            },
+        },
+        {
+            **base,
+            "type": "user",
+            "message": {
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "no such file"},
+                    {"type": "tool_result", "tool_use_id": "t2", "content": "ok"},
+                ]
+            },
+        },
     ]
     (projects / "s1.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     db, _ = ingest(home / "projects")
@@ -289,12 +304,12 @@ def test_processor_version_bump_rederives_everything(home, monkeypatch):
     projects = copy_projects(home, "2.1.197")
     db, _ = ingest(projects)
     before = totals(db)
-    monkeypatch.setattr(transcripts, "PROCESSOR_VERSION", transcripts.PROCESSOR_VERSION + 1)
+    monkeypatch.setattr(records, "PROCESSOR_VERSION", records.PROCESSOR_VERSION + 1)
     db, summary = ingest(projects)
     assert summary.reset_files == summary.files
     assert totals(db) == before
     versions = {r[0] for r in db.execute("SELECT processor_version FROM files")}
-    assert versions == {transcripts.PROCESSOR_VERSION}
+    assert versions == {records.PROCESSOR_VERSION}
 
 
 # -- CLI contract ----------------------------------------------------------------------------------------

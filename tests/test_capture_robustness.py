@@ -59,22 +59,54 @@ def test_parse_line_facts():
     line = parse_line(_good_line("msg_1", 9))
     assert line is not None and line.response is not None
     assert (line.response.message_id, line.response.request_id, line.response.usage.output_tokens) == (
-        "msg_1", "rmsg_1", 9)
-    synthetic = json.dumps({"type": "assistant", "isApiErrorMessage": True, "message": {
-        "id": "x", "model": "<synthetic>", "usage": {"input_tokens": 0, "output_tokens": 0}, "content": []}})
+        "msg_1",
+        "rmsg_1",
+        9,
+    )
+    synthetic = json.dumps(
+        {
+            "type": "assistant",
+            "isApiErrorMessage": True,
+            "message": {
+                "id": "x",
+                "model": "<synthetic>",
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+                "content": [],
+            },
+        }
+    )
     assert parse_line(synthetic.encode()).response is None
     assert parse_line(b"   ") is None
     slash = parse_line(b'{"type": "user", "message": {"content": "/review this PR"}}')
     assert slash.slash_command == "/review" and slash.is_prompt
-    tag = parse_line(json.dumps({"type": "user", "message": {
-        "content": "<command-name>/model</command-name>\n<command-args>opus</command-args>"}}).encode())
+    tag = parse_line(
+        json.dumps(
+            {
+                "type": "user",
+                "message": {"content": "<command-name>/model</command-name>\n<command-args>opus</command-args>"},
+            }
+        ).encode()
+    )
     assert tag.slash_command == "/model"
     path = parse_line(b'{"type": "user", "message": {"content": "/usr/bin/env is a path, not a command"}}')
     assert path.slash_command == "/usr"  # the rule is the client's: text that starts with "/"
-    mcp = parse_line(json.dumps({"type": "assistant", "requestId": "r", "message": {
-        "id": "m", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1, "output_tokens": 1},
-        "content": [{"type": "tool_use", "id": "t", "name": "mcp__github__create_issue", "input": {}},
-                    {"type": "tool_use", "id": "u", "name": "Task", "input": {"subagent_type": "Explore"}}]}}).encode())
+    mcp = parse_line(
+        json.dumps(
+            {
+                "type": "assistant",
+                "requestId": "r",
+                "message": {
+                    "id": "m",
+                    "model": "claude-sonnet-4-5",
+                    "usage": {"input_tokens": 1, "output_tokens": 1},
+                    "content": [
+                        {"type": "tool_use", "id": "t", "name": "mcp__github__create_issue", "input": {}},
+                        {"type": "tool_use", "id": "u", "name": "Task", "input": {"subagent_type": "Explore"}},
+                    ],
+                },
+            }
+        ).encode()
+    )
     assert (mcp.tool_uses[0].mcp_server, mcp.tool_uses[0].mcp_tool) == ("github", "create_issue")
     assert mcp.tool_uses[1].subagent_type == "Explore"
 
@@ -171,8 +203,7 @@ def corpus(tmp_path_factory) -> tuple[Path, dict, tuple]:
     root = tmp_path_factory.mktemp("corpus")
     projects = big_corpus(root, 11)
     clean = root / "clean-home"
-    subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(clean), check=True,
-                   capture_output=True)
+    subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(clean), check=True, capture_output=True)
     return projects, _totals(clean), _counts(clean)
 
 
@@ -193,8 +224,13 @@ def _alive(pid: int) -> bool:
 def test_sigkill_mid_ingest_then_rerun_gives_identical_totals(corpus, tmp_path):
     projects, expected, expected_counts = corpus
     home = tmp_path / "home"
-    proc = subprocess.Popen([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*CLI, "ingest", "--projects-dir", str(projects)],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     db = home / "data" / "skill-insights.db"
     deadline = time.monotonic() + 60
     progressed = 0
@@ -226,8 +262,9 @@ def test_sigkill_mid_ingest_then_rerun_gives_identical_totals(corpus, tmp_path):
     conn.close()
     # Killed before the end: files left to read, or at least the final rollup never ran.
     assert done < len(discover([projects])) or dirty > 0
-    rerun = subprocess.run([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
-                           capture_output=True, text=True)
+    rerun = subprocess.run(
+        [*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home), capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert _totals(home) == expected
     assert _counts(home) == expected_counts
@@ -237,8 +274,13 @@ def test_two_concurrent_ingests_neither_duplicate_nor_lock(corpus, tmp_path):
     projects, expected, expected_counts = corpus
     home = tmp_path / "home"
     procs = [
-        subprocess.Popen([*CLI, "ingest", "--projects-dir", str(projects)], env=_env(home),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*CLI, "ingest", "--projects-dir", str(projects)],
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     results = [p.communicate(timeout=300) for p in procs]
@@ -261,16 +303,17 @@ def test_store_keeps_data_when_a_transcript_disappears(tmp_path):
 
 
 def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
-    from skill_insights.collectors import transcripts
+    from skill_insights.collectors.transcripts import tailer
 
     projects = big_corpus(tmp_path / "c", 2)
     serial_db = open_db(tmp_path / "serial.db")
     TranscriptTailer(serial_db, PriceTable.load()).ingest_paths(discover([projects]), workers=1)
-    monkeypatch.setattr(transcripts, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(tailer, "PARALLEL_MIN_BYTES", 0)
     parallel_db = open_db(tmp_path / "parallel.db")
     seen: list[Path] = []
     summary = TranscriptTailer(parallel_db, PriceTable.load()).ingest_paths(
-        discover([projects]), progress=seen.append, workers=2)
+        discover([projects]), progress=seen.append, workers=2
+    )
     assert summary.files == len(seen) == len(discover([projects]))
     assert by_period(parallel_db, "daily") == by_period(serial_db, "daily")
     query = "SELECT session_id, total_tokens, cost_usd, tool_calls, skill_calls FROM sessions ORDER BY session_id"
@@ -281,16 +324,26 @@ def test_large_lines_of_unread_types_are_checked_for_framing_only():
     from skill_insights.collectors.parse import LAZY_LINE_BYTES
 
     pad = "x" * LAZY_LINE_BYTES
-    snapshot = json.dumps({"type": "attachment", "attachment": {"type": "prompt_snapshot", "text": pad},
-                           "timestamp": "2026-11-20T10:00:00.000Z"}).encode()
+    snapshot = json.dumps(
+        {
+            "type": "attachment",
+            "attachment": {"type": "prompt_snapshot", "text": pad},
+            "timestamp": "2026-11-20T10:00:00.000Z",
+        }
+    ).encode()
     line = parse_line(snapshot)
     assert line is not None and line.response is None
     assert line.timestamp == 1795168800.0  # 2026-11-20T10:00:00Z
     with pytest.raises(MalformedLine):
         parse_line(snapshot[:-1])  # cut: no closing brace
     # A large user line is always decoded in full: its tool results count.
-    big_user = json.dumps({"type": "user", "timestamp": "2026-11-20T10:00:00Z", "message": {"content": [
-        {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": pad}]}}).encode()
+    big_user = json.dumps(
+        {
+            "type": "user",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "message": {"content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": pad}]},
+        }
+    ).encode()
     assert parse_line(big_user).tool_results == [("t1", True)]
 
 
@@ -300,8 +353,9 @@ def test_large_unread_lines_take_the_top_level_timestamp_not_one_inside_their_pa
     pad = "x" * LAZY_LINE_BYTES
     inner = {"type": "queued", "text": pad, "timestamp": "2020-01-01T00:00:00Z"}
     # An attachment: the payload first, the line's own keys after it.
-    after = json.dumps({"parentUuid": None, "attachment": inner, "type": "attachment",
-                        "timestamp": "2026-11-20T10:00:00Z"}).encode()
+    after = json.dumps(
+        {"parentUuid": None, "attachment": inner, "type": "attachment", "timestamp": "2026-11-20T10:00:00Z"}
+    ).encode()
     assert parse_line(after).timestamp == 1795168800.0
     # A request shape: the line's own keys first, the payload after them.
     first = json.dumps({"type": "api-request-shape", "timestamp": "2026-11-20T10:00:00Z", "shape": inner}).encode()
@@ -340,8 +394,9 @@ def test_a_line_between_chunk_size_and_the_cap_is_read(tmp_path):
     d.mkdir(parents=True)
     big = json.loads(_good_line("big", 11))
     big["message"]["content"] = [{"type": "text", "text": "y" * (CHUNK_BYTES + 1024 * 1024)}]
-    (d / "s.jsonl").write_text(_good_line("a", 1).decode() + "\n" + json.dumps(big) + "\n"
-                               + _good_line("b", 2).decode() + "\n")
+    (d / "s.jsonl").write_text(
+        _good_line("a", 1).decode() + "\n" + json.dumps(big) + "\n" + _good_line("b", 2).decode() + "\n"
+    )
     db, summary = _ingest(tmp_path, tmp_path / "projects")
     assert (summary.responses, summary.malformed) == (3, 0)
     assert by_period(db, "daily")["totals"]["output_tokens"] == 14
@@ -382,10 +437,12 @@ def test_fork_ownership_with_equal_opening_times_does_not_depend_on_ingest_order
         from skill_insights.store.rollups import flush
 
         flush(db)
-        owners.append((
-            db.execute("SELECT session_id FROM responses").fetchall(),
-            db.execute("SELECT session_id, total_tokens, skill_calls FROM sessions ORDER BY 1").fetchall(),
-        ))
+        owners.append(
+            (
+                db.execute("SELECT session_id FROM responses").fetchall(),
+                db.execute("SELECT session_id, total_tokens, skill_calls FROM sessions ORDER BY 1").fetchall(),
+            )
+        )
     assert owners[0] == owners[1]
     assert owners[0][0] == [("aaaa",)]
     assert owners[0][1] == [("aaaa", 43, 1), ("bbbb", 0, 0)]

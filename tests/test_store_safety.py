@@ -466,3 +466,27 @@ def test_a_migration_with_a_repair_refills_what_a_store_lost(tmp_path, monkeypat
     assert refilled == [{"test_sums"}]  # only the migration that lost something is asked
     assert conn.execute("SELECT total FROM test_sums").fetchall() == [(5,)]
     assert conn.execute("SELECT count(*) FROM skills_daily").fetchone() == (0,)
+
+
+def test_opening_a_second_connection_keeps_the_first_ones_locks(tmp_path):
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it. An open WAL connection
+    holds a shared lock on the database file, which keeps another process that closes its own connection from
+    taking the WAL away (checkpoint and delete) under it; a second connect() must not drop it."""
+    path = tmp_path / "s.db"
+    first = connect(path)
+    first.execute("CREATE TABLE t (x)")
+    second = connect(path)  # a second connection of the same process, as the daemon's jobs open
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            " c.execute('INSERT INTO t VALUES (1)'); c.commit(); c.close()",
+            str(path),
+        ],
+        check=True,
+    )
+    assert Path(f"{path}-wal").exists()  # the other process was not the last one: the WAL stays for ours
+    assert first.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    second.close()
+    first.close()

@@ -73,11 +73,14 @@ def _make_private(path: Path) -> None:
     are left as they are."""
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # O_EXCL: only a file this call creates is opened (and closed). Closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, and another connection of the process may hold SQLite's.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, PRIVATE_FILE)
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK, PRIVATE_FILE))
+    except FileExistsError:
+        pass
     except OSError:
         return  # a symlink, a folder, no permission: SQLite's own open says what is wrong, if anything
-    os.close(fd)
     # SQLite creates the WAL and shared-memory files with the database file's permissions; ones an older
     # version left readable to all are fixed here.
     for suffix in ("", *DATABASE_COMPANIONS):

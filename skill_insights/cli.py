@@ -77,8 +77,9 @@ def cli() -> None:
 @click.option("--file", "files", multiple=True, type=click.Path(path_type=Path), help="One transcript file.")
 def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     """Capture new transcript lines into the store (incremental)."""
-    from skill_insights.collectors import capture
-    from skill_insights.collectors.transcripts import TranscriptTailer
+    import contextlib
+
+    from skill_insights.collectors.capture import capture
 
     for f in files:
         if not f.is_file():
@@ -88,17 +89,19 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
             raise click.ClickException(f"no such projects folder: {d}")
     roots = list(projects_dirs) + list(files) or default_projects_dirs()
     db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
-    paths = capture.transcripts(roots)
-    tailer = TranscriptTailer(db, _prices())
-    # Without a terminal, skill_insights.quick runs this same ingest without importing click.
-    if sys.stderr.isatty() and len(paths) > 20:
-        from rich.progress import Progress
+    with contextlib.ExitStack() as stack:
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task("ingesting", total=len(paths))
-            summary = capture.tail(tailer, paths, progress=lambda _p: bar.advance(task))
-    else:
-        summary = capture.tail(tailer, paths)
+        def bar_for(found: int):
+            # Without a terminal, skill_insights.quick runs this same capture without importing click.
+            if not sys.stderr.isatty() or found <= 20:
+                return None
+            from rich.progress import Progress
+
+            bar = stack.enter_context(Progress(transient=True))
+            task = bar.add_task("ingesting", total=found)
+            return lambda _p: bar.advance(task)
+
+        summary = capture(db, _prices(), roots, progress_for=bar_for)
     _warn_unpriced(sorted(summary.unpriced_models))
     click.echo(summary.line())
 

@@ -44,6 +44,15 @@ def tail(
     return tailer.ingest_paths([Path(p) for p in paths], progress=progress, workers=workers)
 
 
-def capture(db, prices, roots: Iterable[StrPath], progress: Callable[[Path], None] | None = None) -> IngestSummary:
-    """Capture what is new under `roots` (projects folders, or transcript files) into the store."""
-    return tail(TranscriptTailer(db, prices), transcripts(roots), progress)
+def capture(
+    db,
+    prices,
+    roots: Iterable[StrPath],
+    progress_for: Callable[[int], Callable[[Path], None] | None] | None = None,
+) -> IngestSummary:
+    """Capture what is new under `roots` (projects folders, or transcript files) into the store.
+
+    `progress_for(number of files found)` may return a callback called once per file (a progress bar)."""
+    found = transcripts(roots)
+    progress = progress_for(len(found)) if progress_for else None
+    return tail(TranscriptTailer(db, prices), found, progress)

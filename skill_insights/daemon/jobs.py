@@ -11,6 +11,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -60,8 +61,7 @@ class BackgroundJobs:
         with open(log_path, "ab") as out:
             out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(args)}\n".encode())
             out.flush()
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         self.kind = kind
         self.reported_changes = self.daemon.stats.get("changes", 0)
         log.info("started %s job (pid %d)", kind, self.proc.pid)
@@ -82,6 +82,47 @@ class BackgroundJobs:
             self.proc.terminate()
 
 
+class SessionEndPosts:
+    """Sessions that ended, handed to the opt-in GitHub posting once their transcripts had time to be ingested.
+
+    The posting (network I/O, bounded rate-limit waits) runs on one thread of its own, one session at a time:
+    capture never waits on GitHub, and a failure is logged, never raised into the loop.
+    """
+
+    SETTLE_S = 5.0
+
+    def __init__(self, database: Any):
+        self.database = database
+        self.ended: dict[str, float] = {}  # session id -> when its SessionEnd arrived
+        self.thread: threading.Thread | None = None
+
+    def note(self, session_id: str) -> None:
+        self.ended.setdefault(session_id, time.monotonic())
+
+    def tick(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        now = time.monotonic()
+        due = [sid for sid, at in self.ended.items() if now - at >= self.SETTLE_S]
+        for sid in due:
+            del self.ended[sid]
+        if due:
+            self.thread = threading.Thread(target=self._post, args=(due,), name="github-posts", daemon=True)
+            self.thread.start()
+
+    def _post(self, sessions: list[str]) -> None:
+        from skill_insights.github.auto import at_session_end
+
+        for sid in sessions:
+            try:
+                outcome = at_session_end(self.database, sid)
+            except Exception:  # a bug there must not end the thread's other sessions
+                log.exception("posting session %s to GitHub failed", sid)
+                continue
+            if outcome is not None:
+                log.info("session %s on GitHub: %s", sid, outcome)
+
+
 def register_background_jobs(scheduler: Any, daemon: Any) -> None:
     jobs = BackgroundJobs(daemon)
     daemon.background_jobs = jobs
@@ -93,3 +134,6 @@ def register_background_jobs(scheduler: Any, daemon: Any) -> None:
     # Opt-in org signals: drains the outbox on its own thread (a no-op that drops the queue unless enabled).
     daemon.telemetry_sender = SenderJob(daemon.paths.database)
     scheduler.register("telemetry.send", _env_seconds("SKILL_INSIGHTS_TELEMETRY_S", 60.0), daemon.telemetry_sender.tick)
+    # Opt-in session reports on GitHub at SessionEnd (nothing is read or imported unless a repo opted in).
+    posts = daemon.session_end_posts = SessionEndPosts(daemon.paths.database)
+    scheduler.register("github.session_end", _env_seconds("SKILL_INSIGHTS_GITHUB_S", 10.0), posts.tick)

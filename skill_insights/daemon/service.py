@@ -90,6 +90,9 @@ def rss_bytes() -> int | None:
 
 
 def setup_logging(paths: Paths, verbose: bool) -> None:
+    # Everything the daemon and its jobs create (logs, rotated logs, status, reports) is private to the user:
+    # it names projects, branches and commands.
+    os.umask(0o077)
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(
         paths.log_dir / "daemon.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
@@ -376,6 +379,9 @@ class Daemon:
             return orjson.dumps(self.status())
         files = self.queue.files_of(p, len(raw))
         log.debug("payload %s for %d files", p.event if p else None, len(files))
+        posts = getattr(self, "session_end_posts", None)
+        if posts is not None and p is not None and p.event == "SessionEnd" and p.session_id and files:
+            posts.note(p.session_id)
         for f in files:
             self.queue.note_file(f, 0.0)
         return None
@@ -413,6 +419,6 @@ class Daemon:
         self._status_written = time.monotonic()
         path = control.status_path()
         try:
-            write_atomic(Path(path), orjson.dumps(self.status(), option=orjson.OPT_INDENT_2), 0o644)
+            write_atomic(Path(path), orjson.dumps(self.status(), option=orjson.OPT_INDENT_2), 0o600)
         except OSError:
             log.exception("cannot write %s", path)

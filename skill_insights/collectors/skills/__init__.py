@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from skill_insights.collectors.skills.discover import Candidate, Discovery, discover
+from skill_insights.collectors.skills.extras import scan_extras
 from skill_insights.collectors.skills.skilldir import process_skill, shown, signature, within
 from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
 from skill_insights.forked import ChildFailed, Forked
@@ -440,6 +441,7 @@ def _scan(
     finally:
         if cache_written is not None:
             cache_written()
+    extras = scan_extras(d, agent_dirs=agent_dirs, project_dirs=project_dirs, home=home, claude_dir=claude_dir)
     finished = datetime.now(UTC)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -448,12 +450,18 @@ def _scan(
         "roots": d.roots,
         "skills": skills,
         "manifests": manifests,
-        "findings": d.findings,
+        "agents": extras["agents"],
+        "commands": extras["commands"],
+        "mcp_servers": extras["mcp_servers"],
+        "findings": d.findings + extras["findings"],
         "stats": {
             "skills": len(skills),
             "locations": sum(len(s["locations"]) for s in skills),
             "files": sum(len(s["files"]) for s in skills),
             "manifests": len(manifests),
+            "agents": len(extras["agents"]),
+            "commands": len(extras["commands"]),
+            "mcp_servers": len(extras["mcp_servers"]),
         },
     }
 

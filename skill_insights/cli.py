@@ -103,6 +103,8 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
 
         summary = capture(db, _prices(), roots, progress_for=bar_for)
     _warn_unpriced(sorted(summary.unpriced_models))
+    for warning in summary.ledger_warnings():
+        click.echo(warning, err=True)
     click.echo(summary.line())
 
 

@@ -141,4 +141,5 @@ def _ingest(roots: list[str]) -> tuple[str, list[str]]:
         summary = capture(db, prices, [Path(r) for r in roots] or default_projects_dirs())
     finally:
         db.close()
-    return summary.line() + "\n", [unpriced_warning(m) for m in sorted(summary.unpriced_models)]
+    warnings = [unpriced_warning(m) for m in sorted(summary.unpriced_models)]
+    return summary.line() + "\n", warnings + summary.ledger_warnings()

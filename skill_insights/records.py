@@ -11,7 +11,7 @@ import functools
 import time
 from dataclasses import dataclass
 
-PROCESSOR_VERSION = 2
+PROCESSOR_VERSION = 3
 
 # The token columns every usage row carries, in `Usage`'s field order.
 TOKEN_COLS = (

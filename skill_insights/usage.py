@@ -217,6 +217,8 @@ def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] 
         "tokens": {f: s[f] for f in TOKEN_FIELDS},
         "total_tokens": s["total_tokens"],
         "estimated_cost_usd": s["cost_usd"],
+        # Calls Claude Code's own ledger holds beyond the transcript (title generation…), counted in the totals.
+        "side_calls": orjson.loads(s.get("side_calls") or "{}"),
         "unpriced_models": orjson.loads(s["unpriced_models"] or "[]"),
         "tools": tools,
         "tool_calls": s["tool_calls"],

@@ -18,6 +18,7 @@ from skill_insights.collectors.transcripts import TranscriptTailer, discover
 from skill_insights.pricing import PriceTable
 from skill_insights.records import MAX_RESPONSE_TOKENS
 from skill_insights.store import open_db, totals
+from skill_insights.store.ledger import SIDE_CALLS
 from skill_insights.store.rollups import flush
 
 PRICES = PriceTable.bundled()
@@ -42,6 +43,8 @@ def recomputed(db_path: Path, scratch: Path) -> tuple[tuple, dict]:
     src.backup(dst)
     src.close()
     dst.execute("BEGIN")
+    # Side calls too are recomputed from scratch, from the ledgers the files keep.
+    dst.execute("DELETE FROM responses WHERE agent_id = ?", [SIDE_CALLS])
     totals.rebuild(dst)
     for table in DERIVED:
         dst.execute(f"DELETE FROM {table}")
@@ -149,7 +152,7 @@ TOOLS = [f"toolu_{i}" for i in range(5)]
 
 @st.composite
 def transcript_line(draw) -> bytes:
-    kind = draw(st.sampled_from(["response", "response", "tool", "error", "skill", "slash", "prompt"]))
+    kind = draw(st.sampled_from(["response", "response", "tool", "error", "skill", "slash", "prompt", "ledger"]))
     ts = f"2026-11-{draw(st.integers(19, 21)):02d}T{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}:00Z"
     if kind == "response":
         mid = draw(st.sampled_from(MIDS))
@@ -211,8 +214,24 @@ def transcript_line(draw) -> bytes:
             "uuid": f"u{draw(st.integers(0, 3))}",
             "message": {"role": "user", "content": "/review now"},
         }
+    elif kind == "ledger":  # Claude Code's own running totals: more than the transcript shows, or less
+        usage = {
+            model: {
+                "inputTokens": draw(st.integers(0, 200)),
+                "outputTokens": draw(st.integers(0, 200)),
+                "cacheReadInputTokens": draw(st.integers(0, 3000)),
+                "cacheCreationInputTokens": 0,
+                "costUSD": draw(st.integers(0, 10_000)) / 1e6,
+            }
+            for model in draw(st.sets(st.sampled_from(["claude-sonnet-4-5", "claude-haiku-5-5", "x-unpriced"])))
+        }
+        doc = {"type": "cost-state", "timestamp": ts, "totalCostUSD": 0.5, "modelUsage": usage}
     else:
+        # A prompt with a uuid keeps it in a fork's copy: it counts once, for the file that wrote it first.
+        uuid = draw(st.sampled_from([None, "p0", "p1", "p2"]))
         doc = {"type": "user", "timestamp": ts, "message": {"role": "user", "content": "please"}}
+        if uuid:
+            doc["uuid"] = uuid
     return json.dumps(doc).encode() + b"\n"
 
 

@@ -14,11 +14,20 @@ _IDS = re.compile(rb'"((?:msg|req|toolu)_[A-Za-z0-9]+)"')
 
 def assistant_line(mid: str = "m", output_tokens: int = 7, *, model: str = "claude-sonnet-4-5") -> str:
     """One billable assistant line (3 input tokens) of session `s`, without its newline."""
-    return json.dumps({
-        "type": "assistant", "sessionId": "s", "timestamp": "2026-11-20T10:00:00Z", "requestId": "r" + mid,
-        "message": {"id": mid, "model": model, "usage": {"input_tokens": 3, "output_tokens": output_tokens},
-                    "content": [{"type": "text", "text": "hi"}]},
-    })
+    return json.dumps(
+        {
+            "type": "assistant",
+            "sessionId": "s",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "requestId": "r" + mid,
+            "message": {
+                "id": mid,
+                "model": model,
+                "usage": {"input_tokens": 3, "output_tokens": output_tokens},
+                "content": [{"type": "text", "text": "hi"}],
+            },
+        }
+    )
 
 
 def scenario_projects(version: str, scenario: str) -> Path:
@@ -76,7 +85,7 @@ def clone_session(src: Path, dest_dir: Path, n: int) -> list[Path]:
 def big_corpus(dest: Path, copies: int) -> Path:
     """`copies` clones of every 2.1.330 and 2.1.197 session, in one projects dir."""
     projects = dest / "projects" / "-home-dev-project"
-    sources = sorted(FIXTURES.glob("*/*/projects/*/*.jsonl"))
+    sources = sorted(p for v in ("2.1.197", "2.1.330") for p in FIXTURES.glob(f"{v}/*/projects/*/*.jsonl"))
     for n in range(copies):
         for src in sources:
             clone_session(src, projects, n * 1000 + sources.index(src))

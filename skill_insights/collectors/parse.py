@@ -28,7 +28,7 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # Lines at least this large that hold no top-level user/assistant type are not decoded (see parse_line).
 LAZY_LINE_BYTES = 4096
-_CONVERSATION = re.compile(rb'"type": ?"(?:user|assistant)"')
+_CONVERSATION = re.compile(rb'"type": ?"(?:user|assistant|cost-state)"')
 _TIMESTAMP_KEY = b'"timestamp":'
 _TIMESTAMP_VALUE = re.compile(rb'\s?"([^"]{10,40})"')
 _HEAD_BYTES = 512
@@ -79,6 +79,8 @@ class ParsedLine:
     slash_command: str | None = None
     # (agent_id, agent_type) from an Agent/Task tool_result: links a subagent file to its tool call
     agent_link: tuple[str, str | None, str] | None = None
+    # A `cost-state` line's ledger (see `parse_ledger`)
+    ledger: dict | None = None
 
 
 # Timestamps outside this range are garbage, not history: they would break date arithmetic downstream.
@@ -248,6 +250,40 @@ def _parse_assistant(line: ParsedLine, obj: dict, message: dict) -> None:
     )
 
 
+LEDGER_TOKENS = (
+    ("inputTokens", "input_tokens"),
+    ("outputTokens", "output_tokens"),
+    ("cacheCreationInputTokens", "cache_creation_input_tokens"),
+    ("cacheCreationEphemeral5mInputTokens", "cache_creation_5m"),
+    ("cacheCreationEphemeral1hInputTokens", "cache_creation_1h"),
+    ("cacheReadInputTokens", "cache_read_input_tokens"),
+)
+
+
+def _ledger_cost(v: object, what: str) -> float:
+    if type(v) not in (int, float) or not 0 <= v < 1e9:  # type: ignore[operator]
+        raise MalformedLine(f"{what} is not a cost in USD")
+    return float(v)  # type: ignore[arg-type]
+
+
+def parse_ledger(obj: dict) -> dict:
+    """Claude Code's own running totals for its session (2.1.330+ `cost-state` lines), side calls included:
+    `{"total_cost_usd": float, "models": {model: {<TOKEN_COLS>: int, "cost_usd": float}}}`."""
+    usage = obj.get("modelUsage")
+    if type(usage) is not dict:
+        raise MalformedLine("cost-state modelUsage is not an object")
+    models: dict[str, dict] = {}
+    for model, u in usage.items():
+        if type(u) is not dict:
+            raise MalformedLine("cost-state modelUsage entry is not an object")
+        row: dict = {col: _tokens(u.get(key), key) for key, col in LEDGER_TOKENS}
+        if row["cache_creation_5m"] + row["cache_creation_1h"] < row["cache_creation_input_tokens"]:
+            row["cache_creation_5m"] = row["cache_creation_input_tokens"] - row["cache_creation_1h"]
+        row["cost_usd"] = _ledger_cost(u.get("costUSD", 0), "modelUsage costUSD")
+        models[model] = row
+    return {"total_cost_usd": _ledger_cost(obj.get("totalCostUSD", 0), "totalCostUSD"), "models": models}
+
+
 def parse_line(raw: bytes) -> ParsedLine | None:
     """Parse one line (without its newline). None for a blank line; MalformedLine for a bad one."""
     return parse_span(raw, 0, len(raw))
@@ -295,6 +331,8 @@ def parse_span(buf: bytes, start: int, end: int) -> ParsedLine | None:
             _parse_user(line, obj, message)
         else:
             _parse_assistant(line, obj, message)
+    elif ltype == "cost-state":
+        line.ledger = parse_ledger(obj)
     return line
 
 

@@ -519,3 +519,15 @@ def telemetry_activity_since_consent(db: sqlite_utils.Database) -> None:
                                  WHERE o.event = 'cli:agent-signals:session-processed' AND o.key = NEW.session_id);
            END"""
     )
+
+
+@migration("capture_0004_ledger")
+def capture_ledger(db: sqlite_utils.Database) -> None:
+    # files.ledger: the last `cost-state` line of the file (Claude Code's own totals for its session, side calls
+    # included); sessions.side_calls: per model, what that ledger holds beyond the session's responses.
+    # Prompts become events (kind 'prompt'), so a fork's copies count once: the processor version re-derives
+    # every file, which fills all three.
+    db.execute("ALTER TABLE files ADD COLUMN ledger TEXT")
+    db.execute("ALTER TABLE sessions ADD COLUMN side_calls TEXT")
+    # A fork's copies, which its ledger covers: read per file when its side calls are settled.
+    db.execute("CREATE INDEX idx_response_obs_copied ON response_obs (file_id) WHERE copied = 1")

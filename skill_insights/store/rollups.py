@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from skill_insights.records import PROCESSOR_VERSION, TOKEN_COLS, Usage, cost_units, local_date, usd
-from skill_insights.store import totals, write_transaction
+from skill_insights.store import ledger, totals, write_transaction
 from skill_insights.store.activity import active_seconds, merge_blocks
 from skill_insights.store.totals import FAILED, OWNED_EVENT
 
@@ -39,6 +39,9 @@ def flush(db: sqlite_utils.Database | sqlite3.Connection, parallel: bool = False
     """
     if db.execute("SELECT 1 FROM dirty LIMIT 1").fetchone() is None:
         return 0
+    # Side calls first, committed on their own: the session reader below sees only what is committed.
+    with write_transaction(db) as conn:
+        ledger.settle(conn, [r[0] for r in conn.execute("SELECT value FROM dirty WHERE kind = 'session'")])
     with write_transaction(db) as conn:
         dirty = conn.execute("SELECT kind, value FROM dirty").fetchall()
         sessions = [v for k, v in dirty if k == "session" and v]
@@ -165,6 +168,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
 
     counts: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     errors: dict[str, int] = defaultdict(int)
+    side_calls = ledger.side_calls_of(conn, sid)
     for kind, name, detail, n, failed in conn.execute(
         """SELECT kind, name, detail, sum(calls), sum(failed) FROM event_totals
            WHERE session_id = ? AND calls != 0 GROUP BY kind, name, detail""",
@@ -192,7 +196,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
         "last_date": local_date(ended) if ended is not None else None,
         "wall_seconds": round(ended - started, 3) if firsts and lasts else 0.0,
         "active_seconds": round(active_seconds(blocks), 3),
-        "user_messages": sum(f[3] or 0 for f in files if f[0] is None),
+        "user_messages": sum(counts["prompt"].values()),
         "assistant_messages": assistant_messages,
         "primary_model": primary,
         "models": orjson.dumps(models).decode(),
@@ -218,6 +222,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
         "slash": orjson.dumps(slash).decode(),
         "files": len(files),
         "malformed": sum(f[2] or 0 for f in files),
+        "side_calls": orjson.dumps(side_calls).decode(),
         "processor_version": PROCESSOR_VERSION,
     }
     return sid, row
@@ -237,8 +242,8 @@ def _subagents(conn: sqlite3.Connection, sid: str) -> list[dict]:
         r[0]: (_total(dict(zip(TOKEN_COLS, r[1:7], strict=True))), usd(r[7]), r[8])
         for r in conn.execute(
             f"""SELECT agent_id, {_SUMS}, sum(cost_units), sum(unpriced) FROM response_totals
-                WHERE session_id = ? AND agent_id != '' AND responses != 0 GROUP BY agent_id""",
-            [sid],
+                WHERE session_id = ? AND agent_id NOT IN ('', ?) AND responses != 0 GROUP BY agent_id""",
+            [sid, ledger.SIDE_CALLS],
         )
     }
     by_call = {v["tool_use_id"]: k for k, v in links.items() if v["tool_use_id"]}
@@ -324,8 +329,11 @@ def reprice(db: sqlite_utils.Database, prices) -> int:
     """Recompute every stored cost with a new price table; returns responses re-priced."""
     with write_transaction(db) as conn:
         for table in ("response_obs", "responses"):
-            # TOKEN_COLS are in Usage's field order.
-            rows = conn.execute(f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table}").fetchall()
+            # TOKEN_COLS are in Usage's field order. Side calls keep Claude Code's own cost.
+            rows = conn.execute(
+                f"SELECT rowid, model, {', '.join(TOKEN_COLS)} FROM {table} WHERE agent_id IS NOT ?",
+                [ledger.SIDE_CALLS],
+            ).fetchall()
             costs = [(prices.cost(r[1], Usage(*r[2:])), r[0]) for r in rows]
             conn.executemany(
                 f"UPDATE {table} SET cost_usd = ?, cost_units = ? WHERE rowid = ?",

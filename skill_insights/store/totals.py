@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from skill_insights.records import TOKEN_COLS
 
-COUNTED_EVENTS = ("tool", "skill", "subagent", "mcp", "slash")
+COUNTED_EVENTS = ("tool", "skill", "subagent", "mcp", "slash", "prompt")
 
 # The row of an event's (kind, key) that counts: the one from the file opened first (a fork's copies lose to
 # the original whatever the ingest order), then the first by path (file ids follow ingest order).

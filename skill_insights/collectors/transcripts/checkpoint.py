@@ -121,6 +121,7 @@ CP_KEYS = (
     "git_branch",
     "client_version",
     "processor_version",
+    "ledger",
 )
 CP_COLS = ", ".join(CP_KEYS)
 

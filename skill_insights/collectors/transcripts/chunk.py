@@ -15,7 +15,7 @@ import orjson
 from skill_insights.collectors.parse import MAX_LINE_BYTES, MalformedLine, ParsedLine, parse_span
 from skill_insights.collectors.transcripts.checkpoint import TranscriptFile
 from skill_insights.pricing import PriceTable
-from skill_insights.records import cost_units, local_date
+from skill_insights.records import Usage, cost_units, local_date
 from skill_insights.safefile import read_capped
 from skill_insights.store.activity import add_timestamp
 
@@ -70,9 +70,10 @@ class Chunk:
 class ChunkParser:
     """Parses chunks for one tailer: prices each response, and collects the models it has no price for."""
 
-    def __init__(self, prices: PriceTable, unpriced: set[str]):
+    def __init__(self, prices: PriceTable, unpriced: set[str], ledger_priced: set[str] | None = None):
         self.prices = prices
         self.unpriced = unpriced
+        self.ledger_priced = ledger_priced if ledger_priced is not None else set()
 
     def parse(self, fh, tf: TranscriptFile, cp: dict, buf: bytes, at_eof: bool) -> tuple[int, Chunk]:
         """Parse the complete lines of `buf` (read from `fh` at checkpoint `cp`, which is advanced); returns
@@ -129,11 +130,14 @@ class ChunkParser:
         if ts is not None:
             if cp["opened_ts"] is None:
                 cp["opened_ts"] = ts
-            if cp["first_ts"] is None or ts < cp["first_ts"]:
-                cp["first_ts"] = ts
-            if cp["last_ts"] is None or ts > cp["last_ts"]:
-                cp["last_ts"] = ts
-            add_timestamp(cp["blocks"], ts)
+            # A line older than the file's first one is a copy a fork made of its parent's (2.1.337 forks
+            # start with lines of their own, then the copies): it is not this session's time.
+            if ts >= cp["opened_ts"]:
+                if cp["first_ts"] is None or ts < cp["first_ts"]:
+                    cp["first_ts"] = ts
+                if cp["last_ts"] is None or ts > cp["last_ts"]:
+                    cp["last_ts"] = ts
+                add_timestamp(cp["blocks"], ts)
         if not line.type:  # a large line read lazily: its timestamp is all it gives
             return
         if line.cwd and not cp["cwd"]:
@@ -142,12 +146,24 @@ class ChunkParser:
             cp["git_branch"] = line.git_branch
         if line.version and not cp["client_version"]:
             cp["client_version"] = line.version
+        if line.ledger is not None:
+            cp["ledger"] = orjson.dumps({**line.ledger, "ts": ts}).decode()
+            for model in line.ledger["models"]:
+                if model not in self.ledger_priced and self.prices.cost(model, Usage(1)) is None:
+                    self.ledger_priced.add(model)
+            return
+        prompt = line.is_prompt and tf.agent_id is None  # a subagent's task is its parent's tool call
         if line.is_prompt:
             chunk.user_messages += 1
-        if not (line.response or line.tool_uses or line.tool_results or line.slash_command):
+        if not (line.response or line.tool_uses or line.tool_results or line.slash_command or prompt):
             return  # no response and no event (an agent link comes with a tool result): no date needed
         date = local_date(ts if ts is not None else (cp["last_ts"] or time.time()))
         self._collect(tf, chunk, line, ts, date, pos)
+        if prompt:
+            # Keyed by the line's uuid, which a fork's copy keeps: the prompt counts once, for its writer.
+            key = line.uuid or f"{tf.session_id}@{pos}"
+            chunk.events.append(EventRow("prompt", key, tf.session_id, None, ts, date, None, None))
+            chunk.dates.add(date)
 
     def _collect(self, tf: TranscriptFile, chunk: Chunk, line: ParsedLine, ts, date: str, pos: int) -> None:
         sid, aid = tf.session_id, tf.agent_id

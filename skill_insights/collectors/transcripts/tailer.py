@@ -64,6 +64,14 @@ class IngestSummary:
     reset_files: int = 0
     seconds: float = 0.0
     unpriced_models: set[str] = field(default_factory=set)
+    # Models the price table lacks that Claude Code's own ledger prices: their side calls cost what it says.
+    ledger_priced_models: set[str] = field(default_factory=set)
+
+    def ledger_warnings(self) -> list[str]:
+        return [
+            f"warning: no price for model {m!r}; its side calls are priced from Claude Code's own ledger"
+            for m in sorted(self.ledger_priced_models)
+        ]
 
     def line(self) -> str:
         return (
@@ -77,7 +85,8 @@ class TranscriptTailer:
     def __init__(self, db: sqlite_utils.Database | sqlite3.Connection, prices: PriceTable):
         self.db = db
         self.unpriced: set[str] = set()
-        self.parser = ChunkParser(prices, self.unpriced)
+        self.ledger_priced: set[str] = set()
+        self.parser = ChunkParser(prices, self.unpriced, self.ledger_priced)
         self._remotes: dict[str, str | None] = {}  # cwd → its git remote, read once per tailer
         self._remotes_stored: set[str] = set()
 
@@ -138,6 +147,7 @@ class TranscriptTailer:
 
         flush(self.db, parallel=parallel)
         summary.unpriced_models = set(self.unpriced)
+        summary.ledger_priced_models = set(self.ledger_priced)
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -164,9 +174,10 @@ class TranscriptTailer:
         started = [Forked(_ingest_worker, db_path, self.prices, order, cursor) for _ in range(min(workers, len(order)))]
         results: list[tuple[int, int, int, int]] = []
         for child in started:
-            counts, unpriced, done = child.result()
+            counts, unpriced, ledger_priced, done = child.result()
             results.extend(counts)
             self.unpriced |= unpriced
+            self.ledger_priced |= ledger_priced
             if progress:
                 for p in done:
                     progress(p)
@@ -273,7 +284,7 @@ class TranscriptTailer:
                 """UPDATE files SET offset=?, size=?, mtime=?, dev=?, inode=?, head_hash=?,
                        lines=lines+?, malformed=malformed+?, user_messages=user_messages+?,
                        first_ts=?, last_ts=?, opened_ts=?, blocks=?, cwd=?, git_branch=?, client_version=?,
-                       processor_version=?, updated_at=datetime('now')
+                       processor_version=?, ledger=?, updated_at=datetime('now')
                    WHERE id=?""",
                 [
                     work["offset"] + prep.consumed,
@@ -293,6 +304,7 @@ class TranscriptTailer:
                     work["git_branch"],
                     work["client_version"],
                     records.PROCESSOR_VERSION,
+                    work["ledger"],
                     cp["id"],
                 ],
             )
@@ -341,7 +353,7 @@ class TranscriptTailer:
             conn.execute(
                 """UPDATE files SET offset=0, size=0, head_hash=NULL, lines=0, malformed=0, user_messages=0,
                        first_ts=NULL, last_ts=NULL, opened_ts=NULL, blocks='[]', cwd=NULL, git_branch=NULL,
-                       client_version=NULL, processor_version=? WHERE id=?""",
+                       client_version=NULL, processor_version=?, ledger=NULL WHERE id=?""",
                 [records.PROCESSOR_VERSION, file_id],
             )
 
@@ -399,4 +411,4 @@ def _ingest_worker(db_path: str, prices: PriceTable, order: list[tuple[Path, int
     tailer = TranscriptTailer(conn, prices)
     counts = tailer.ingest_files(claim())
     tailer.db.close()
-    return counts, tailer.unpriced, done
+    return counts, tailer.unpriced, tailer.ledger_priced, done

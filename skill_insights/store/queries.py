@@ -104,3 +104,90 @@ def stored_skills(db: sqlite_utils.Database) -> list[tuple[str, str]]:
     if "skills" not in _tables(db):
         return []
     return [(r[0], r[1]) for r in db.execute("SELECT id, name FROM skills ORDER BY name, id")]
+
+
+# -- sources: every activation attributed to where it comes from (analyzers/attribution.py) ---------------------
+
+# Kinds of events that are activations of something installed or built in; a tool call that is also a skill,
+# subagent or MCP call shows under that kind (its `tool` row is left out there).
+SOURCE_EVENT_KINDS = ("tool", "skill", "subagent", "mcp", "slash")
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """One captured activation, counted once however many transcripts repeat it."""
+
+    kind: str  # tool | skill | subagent | mcp | slash (as stored)
+    key: str
+    name: str | None  # tool name, skill name, subagent type, MCP server, `/command`
+    detail: str | None  # the MCP tool
+    session_id: str | None
+    ts: float | None
+    date: str | None
+    cwd: str | None  # the session's project, else the transcript's working directory
+    failed: bool
+
+
+def source_events(db: Any, since: str | None = None, until: str | None = None) -> list[SourceEvent]:
+    """Every activation between the days `since` and `until` (inclusive, local days), each once."""
+    if "events" not in _tables(db):
+        return []
+    where = ["e.kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash')", OWNED_EVENT]
+    args: list[Any] = []
+    if since:
+        where.append("e.date >= ?")
+        args.append(since)
+    if until:
+        where.append("e.date <= ?")
+        args.append(until)
+    failed = {r[0] for r in db.execute("SELECT DISTINCT key FROM events WHERE kind = 'tool_error'")}
+    rows = db.execute(
+        f"""SELECT e.kind, e.key, e.name, e.detail, e.session_id, e.ts, e.date, COALESCE(s.project, f.cwd)
+            FROM events e
+            LEFT JOIN sessions s ON s.session_id = e.session_id
+            LEFT JOIN files f ON f.id = e.file_id
+            WHERE {" AND ".join(where)}
+            ORDER BY e.ts, e.rowid""",
+        args,
+    ).fetchall()
+    return [SourceEvent(*r, failed=r[1] in failed) for r in rows]
+
+
+def session_response_tokens(db: Any, session_ids: set[str]) -> dict[str, list[tuple[float, int]]]:
+    """Per session: (ts, all four token counts) of each counted response, subagents' included, by time."""
+    out: dict[str, list[tuple[float, int]]] = {}
+    if not session_ids or "responses" not in _tables(db):
+        return out
+    ids = sorted(session_ids)
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        rows = db.execute(
+            f"""SELECT session_id, ts, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
+                       + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)
+                FROM responses WHERE ts IS NOT NULL AND session_id IN ({",".join("?" * len(part))})
+                ORDER BY session_id, ts""",
+            part,
+        )
+        for sid, ts, tokens in rows:
+            out.setdefault(sid, []).append((ts, tokens))
+    return out
+
+
+def session_prompt_times(db: Any, session_ids: set[str]) -> dict[str, list[float]]:
+    """Per session: when each user prompt was written, by time ({} on a store that records no prompts)."""
+    out: dict[str, list[float]] = {}
+    if not session_ids or "events" not in _tables(db):
+        return out
+    ids = sorted(session_ids)
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        rows = db.execute(
+            f"""SELECT session_id, ts FROM events
+                WHERE kind = 'prompt' AND ts IS NOT NULL AND session_id IN ({",".join("?" * len(part))})
+                ORDER BY session_id, ts""",
+            part,
+        )
+        for sid, ts in rows:
+            out.setdefault(sid, []).append(ts)
+    return out
+

@@ -78,8 +78,9 @@ def _read_definition(path: str, folder_real: str, findings: list[dict[str, Any]]
         findings.append(finding("definition_unreadable", "not a regular file: not read", "warning", path))
         return None
     except TooLarge:
-        findings.append(finding("definition_too_large", f"over {MAX_DEFINITION_BYTES} bytes: not read", "warning",
-                                path))
+        findings.append(
+            finding("definition_too_large", f"over {MAX_DEFINITION_BYTES} bytes: not read", "warning", path)
+        )
         return None
     return raw.decode("utf-8", "replace")
 
@@ -144,8 +145,9 @@ def _md_files(folder: str, recursive: bool, findings: list[dict[str, Any]]) -> l
                 except OSError:
                     continue  # a dangling link
                 if stat.S_ISDIR(st.st_mode):
-                    findings.append(finding("symlink_not_followed", "a folder link under commands/: not walked",
-                                            "info", child))
+                    findings.append(
+                        finding("symlink_not_followed", "a folder link under commands/: not walked", "info", child)
+                    )
                     continue
             out.append((child, child_rel[:-3]))
     return sorted(out)
@@ -182,13 +184,21 @@ def _agents_in(sc: Scope, findings: list[dict[str, Any]]) -> list[dict[str, Any]
         base = _str_field(fm, "name") or rel
         desc = _str_field(fm, "description")
         if desc is None:
-            found.append(finding("description_missing", "the agent has no description: Claude cannot choose it",
-                                 "warning"))
-        out.append({
-            "kind": "agent", "name": sc.prefix + base, "source": sc.source, "description": desc,
-            "model": _str_field(fm, "model"), "tools": _tools_field(fm), "location": _location(sc, path),
-            "findings": found,
-        })
+            found.append(
+                finding("description_missing", "the agent has no description: Claude cannot choose it", "warning")
+            )
+        out.append(
+            {
+                "kind": "agent",
+                "name": sc.prefix + base,
+                "source": sc.source,
+                "description": desc,
+                "model": _str_field(fm, "model"),
+                "tools": _tools_field(fm),
+                "location": _location(sc, path),
+                "findings": found,
+            }
+        )
     return out
 
 
@@ -203,12 +213,18 @@ def _commands_in(sc: Scope, findings: list[dict[str, Any]]) -> list[dict[str, An
         if text is None:
             continue
         fm, body, found = _parse_definition(text)
-        out.append({
-            "kind": "command", "name": sc.prefix + rel.replace("/", ":"), "source": sc.source,
-            "description": _str_field(fm, "description") or _first_line(body),
-            "argument_hint": _str_field(fm, "argument-hint"), "model": _str_field(fm, "model"),
-            "location": _location(sc, path), "findings": found,
-        })
+        out.append(
+            {
+                "kind": "command",
+                "name": sc.prefix + rel.replace("/", ":"),
+                "source": sc.source,
+                "description": _str_field(fm, "description") or _first_line(body),
+                "argument_hint": _str_field(fm, "argument-hint"),
+                "model": _str_field(fm, "model"),
+                "location": _location(sc, path),
+                "findings": found,
+            }
+        )
     return out
 
 
@@ -236,7 +252,9 @@ def mcp_record(name: str, conf: Any, problems: list[str]) -> dict[str, Any] | No
     if transport is None:
         transport = "stdio" if command else ("http" if url else None)
     return {
-        "kind": "mcp", "name": name, "transport": transport,
+        "kind": "mcp",
+        "name": name,
+        "transport": transport,
         "command": os.path.basename(command.split()[0]) if command and command.split() else None,
         "url": _safe_url(url) if url else None,
     }
@@ -246,8 +264,7 @@ def _servers(obj: Any, where: str, findings: list[dict[str, Any]]) -> list[dict[
     if obj is None:
         return []
     if not isinstance(obj, dict):
-        findings.append(finding("manifest_invalid", f"mcpServers is {json_type(obj)}, not an object", "warning",
-                                where))
+        findings.append(finding("manifest_invalid", f"mcpServers is {json_type(obj)}, not an object", "warning", where))
         return []
     problems: list[str] = []
     out = []
@@ -366,8 +383,9 @@ def always_loaded_tokens(name: str, description: str | None) -> int:
     return approx_tokens(f"- {name}: {description or ''}\n")
 
 
-def scan_extras(d: Discovery, *, agent_dirs: bool, project_dirs: list[Path] | None, home: Path | None,
-                claude_dir: Path | None) -> dict[str, Any]:
+def scan_extras(
+    d: Discovery, *, agent_dirs: bool, project_dirs: list[Path] | None, home: Path | None, claude_dir: Path | None
+) -> dict[str, Any]:
     """{agents, commands, mcp_servers, findings} for every scope of the discovery `d`."""
     findings: list[dict[str, Any]] = []
     home = home or Path.home()

@@ -163,15 +163,24 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 
 
 @cli.command()
-@click.argument("period", type=click.Choice(["daily", "monthly", "session"]))  # usage.PERIODS
+@click.argument("period", type=click.Choice(["daily", "monthly", "session", "sources"]))  # usage.PERIODS + sources
 @click.option("--json", "as_json", is_flag=True, help="JSON: {rows: [...], totals: {...}}.")
 @click.option("--since", callback=_check_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--until", callback=_check_date, help="Last day (YYYY-MM-DD), inclusive.")
 @click.option("--project", help="Only sessions whose working directory matches.")
-def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None) -> None:
-    """Tokens and estimated cost per day, month or session."""
+@click.option("--kind", type=click.Choice(["skill", "agent", "command", "mcp", "tool"]),
+              help="sources: only this kind of activation.")
+@click.option("--by-day", is_flag=True, help="sources: one row per day as well.")
+def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None,
+          kind: str | None = None, by_day: bool = False) -> None:
+    """Tokens and estimated cost per day, month or session; `sources`: every activation by where it comes from."""
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
+    if period == "sources":
+        _usage_sources(as_json, since, until, kind, by_day)
+        return
+    if kind or by_day:
+        raise click.UsageError("--kind and --by-day go with `usage sources`")
     from skill_insights import usage as reports
 
     # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
@@ -182,6 +191,20 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
         _echo_json(doc)
     else:
         _usage_table(doc, key, f"Claude Code usage, {period}")
+
+
+def _usage_sources(as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool) -> None:
+    from skill_insights.report.sources import sources_table, usage_sources
+    from skill_insights.usage import catch_up
+
+    db = _db()
+    catch_up(db)
+    doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day)
+    if as_json:
+        _echo_json(doc)
+        return
+    for line in sources_table(doc):
+        click.echo(line)
 
 
 @cli.group()

@@ -163,16 +163,18 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 
 
 @cli.command()
-@click.argument("period", type=click.Choice(["daily", "monthly", "session", "sources"]))  # usage.PERIODS + sources
+@click.argument("period", type=click.Choice(["daily", "weekly", "monthly", "session", "blocks", "quota", "sources"]))
 @click.option("--json", "as_json", is_flag=True, help="JSON: {rows: [...], totals: {...}}.")
 @click.option("--since", callback=_check_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--until", callback=_check_date, help="Last day (YYYY-MM-DD), inclusive.")
 @click.option("--project", help="Only sessions whose working directory matches.")
+@click.option("--timezone", "timezone", help="Count days, weeks and months in this IANA zone (default: local).")
+@click.option("--active", is_flag=True, help="blocks: only the block in progress.")
 @click.option("--kind", type=click.Choice(["skill", "agent", "command", "mcp", "tool"]),
               help="sources: only this kind of activation.")
 @click.option("--by-day", is_flag=True, help="sources: one row per day as well.")
 def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None,
-          kind: str | None = None, by_day: bool = False) -> None:
+          kind: str | None = None, by_day: bool = False, timezone: str | None = None, active: bool = False) -> None:
     """Tokens and estimated cost per day, month or session; `sources`: every activation by where it comes from."""
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
@@ -183,14 +185,48 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
         raise click.UsageError("--kind and --by-day go with `usage sources`")
     from skill_insights import usage as reports
 
-    # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
-    doc = reports.report(_reader(), period, since, until, project)
-    key = {"daily": "date", "monthly": "month", "session": "session_id"}[period]
+    try:
+        tz = reports.zone(timezone)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--timezone") from None
+    if active and period != "blocks":
+        raise click.UsageError("--active goes with `usage blocks`")
+    db = _reader()
+    if period == "quota":
+        _usage_quota(db, as_json, since, until, tz)
+        return
+    if period == "blocks":
+        reports.catch_up(db)
+        doc = reports.blocks(db, since, until, project, tz, active_only=active)
+    elif period == "weekly" or timezone:
+        reports.catch_up(db)
+        doc = reports.by_period_in_zone(db, period, since, until, project, tz)
+    else:
+        # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
+        doc = reports.report(db, period, since, until, project)
+    key = {"daily": "date", "weekly": "week", "monthly": "month", "session": "session_id", "blocks": "start"}[period]
     _warn_unpriced(doc["totals"]["unpriced_models"])
     if as_json:
         _echo_json(doc)
+    elif period == "blocks":
+        _usage_table(reports.blocks_for_display(doc, tz), key, "Claude Code usage, 5-hour blocks")
     else:
-        _usage_table(doc, key, f"Claude Code usage, {period}")
+        _usage_table(doc, key, f"Claude Code usage, {period}" + (f" ({timezone})" if timezone else ""))
+
+
+def _usage_quota(db, as_json: bool, since: str | None, until: str | None, tz) -> None:
+    from skill_insights import quota
+
+    doc = quota.history(db, since, until, tz)
+    if as_json:
+        _echo_json(doc)
+        return
+    if not doc["windows"]:
+        click.echo("no rate-limit snapshots yet: they come from the statusline (`install --statusline`) "
+                   "with a claude.ai subscription")
+        return
+    for line in quota.table(doc, tz):
+        click.echo(line)
 
 
 def _usage_sources(as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool) -> None:

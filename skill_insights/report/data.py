@@ -16,6 +16,7 @@ import sqlite_utils
 
 from skill_insights import __version__
 from skill_insights.report import adapters
+from skill_insights.report.sources import sources_section
 from skill_insights.report.tables import Store, json_or
 from skill_insights.usage import TOKEN_FIELDS
 
@@ -336,4 +337,5 @@ def gather(
         "duplicate_groups": ana["duplicate_groups"],
         "manifests": inv["manifests"],
         "sessions": sessions,
+        "sources": sources_section(db, now.timestamp()),
     }

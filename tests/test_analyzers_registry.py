@@ -104,7 +104,7 @@ def test_adapter_interface_takes_a_second_registry(tmp_path: Path) -> None:
         name = "static"
 
         def search(self, query: str) -> list[registry.Alternative]:
-            return [registry.Alternative("s/sql-format", "sql-format", None, "static/skills")]
+            return [registry.Alternative(id="s/sql-format", name="sql-format", source="static/skills")]
 
     views = registry.skills_from_inventory(_inv(tmp_path))
     with serve(search_answer) as srv:

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
+from skill_insights.analyzers.answers import VERDICTS, MessagesAnswer, PairVerdict, SkillScores, ValidationError
 from skill_insights.analyzers.model import SkillView
 
 ANTHROPIC_VERSION = "2023-06-01"
-VERDICTS = ("same", "overlapping", "distinct")
 
 SKILL_PROMPT = """You review an agent skill (a SKILL.md file) against Anthropic's skill authoring guidance.
 Score two dimensions from 0 to 100:
@@ -157,9 +157,8 @@ class Judge:
                 self._broken = True  # a bad key or a down service will not fix itself within this run
             raise RuntimeError(f"LLM API answered HTTP {resp.status_code}")
         try:
-            body = resp.json()
-            text = "".join(b.get("text", "") for b in body.get("content", []) if b.get("type") == "text")
-        except (ValueError, AttributeError, TypeError):
+            text = MessagesAnswer.model_validate(resp.json()).text()
+        except ValueError:  # not JSON, or not a Messages answer (ValidationError is a ValueError)
             raise RuntimeError("LLM API answered something that is not a Messages response") from None
         doc = _json_in(text)
         if doc is None:
@@ -185,11 +184,10 @@ class Judge:
         key = f"skill:{self.model}:{view.content_hash or digest}:{digest}"
 
         def validate(doc: dict[str, Any]) -> dict[str, Any]:
-            d, c = doc.get("description"), doc.get("content")
-            if not isinstance(d, int | float) or not isinstance(c, int | float):
-                raise ValueError("LLM answer lacks numeric description/content scores")
-            return {"description": max(0, min(100, round(d))), "content": max(0, min(100, round(c))),
-                    "reason": str(doc.get("reason") or "")[:300]}
+            try:
+                return SkillScores.model_validate(doc).model_dump()
+            except ValidationError:
+                raise ValueError("LLM answer lacks numeric description/content scores") from None
 
         return self._cached_call(key, "skill", SKILL_PROMPT.format(name=view.name, text=text[:20000]), validate)
 
@@ -199,11 +197,11 @@ class Judge:
         key = f"pair:{self.model}:" + ":".join(sorted((ha, hb)))
 
         def validate(doc: dict[str, Any]) -> dict[str, Any]:
-            verdict = str(doc.get("verdict") or "").strip().lower()
-            if verdict not in VERDICTS:
-                raise ValueError(f"LLM verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-            return {"verdict": verdict, "reason": str(doc.get("reason") or "").splitlines()[0][:300]
-                    if doc.get("reason") else ""}
+            try:
+                return PairVerdict.model_validate(doc).model_dump()
+            except ValidationError:
+                verdict = str(doc.get("verdict") or "").strip().lower()
+                raise ValueError(f"LLM verdict {verdict!r} is not one of {', '.join(VERDICTS)}") from None
 
         prompt = PAIR_PROMPT.format(a_name=a.name, a_text=a_text[:8000], b_name=b.name, b_text=b_text[:8000])
         return self._cached_call(key, "pair", prompt, validate)

@@ -12,13 +12,13 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
+from skill_insights.analyzers.answers import Alternative, RegistryCacheEntry, ValidationError, alternatives_in
 from skill_insights.analyzers.config import DEFAULT_CACHE_TTL_DAYS, DEFAULT_TIMEOUT
 from skill_insights.analyzers.model import SkillView, finding, phase_output, skills_from_inventory
 from skill_insights.collectors.skills.jsonfile import read_json
@@ -30,14 +30,6 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 
 class RegistryUnavailable(Exception):
     """The registry could not answer (offline, timeout, 5xx): the skill is not checked."""
-
-
-@dataclass(frozen=True)
-class Alternative:
-    id: str
-    name: str
-    installs: int | None
-    source: str | None
 
 
 class RegistryAdapter(Protocol):
@@ -66,22 +58,9 @@ class SkillsApiAdapter:
         if resp.status_code != 200:
             raise RegistryUnavailable(f"HTTP {resp.status_code}")
         try:
-            doc = resp.json()
-            rows = doc["skills"]
-            assert isinstance(rows, list)
-        except (ValueError, KeyError, TypeError, AssertionError):
+            return alternatives_in(resp.json())
+        except (ValueError, ValidationError):  # not JSON, or not {skills: [...]}
             raise RegistryUnavailable("answer is not {skills: [...]}") from None
-        out = []
-        for r in rows:
-            if not isinstance(r, dict) or not r.get("name"):
-                continue
-            inst = r.get("installs")
-            out.append(Alternative(
-                id=str(r.get("id") or r["name"]), name=str(r["name"]),
-                installs=int(inst) if isinstance(inst, int | float) else None,
-                source=str(r["source"]) if r.get("source") is not None else None,
-            ))
-        return out
 
 
 class DiskCache:
@@ -97,17 +76,15 @@ class DiskCache:
         """The cached results while fresh; None (ask again) when missing, stale or not what `put` writes."""
         try:
             # The scan's reader: non-blocking, regular files only, capped (a FIFO here can't hang the phase).
-            doc = read_json(str(self._path(adapter, query)))
-            if self.now - float(doc.get("fetched_at", 0)) > self.ttl:
-                return None
-            return [Alternative(**a) for a in doc.get("results", [])]
-        except (OSError, ValueError, TypeError, AttributeError):
+            entry = RegistryCacheEntry.model_validate(read_json(str(self._path(adapter, query))))
+        except (OSError, ValueError):  # missing, unreadable, or not what `put` writes (ValidationError too)
             return None
+        return None if self.now - entry.fetched_at > self.ttl else entry.results
 
     def put(self, adapter: str, query: str, results: list[Alternative]) -> None:
-        doc = {"query": query, "fetched_at": self.now, "results": [a.__dict__ for a in results]}
+        entry = RegistryCacheEntry(query=query, fetched_at=self.now, results=results)
         with contextlib.suppress(OSError):  # a read-only cache only costs a refetch next time
-            write_atomic(self._path(adapter, query), json.dumps(doc).encode())
+            write_atomic(self._path(adapter, query), entry.model_dump_json().encode())
 
 
 def lock_file_skills(home: Path) -> set[str]:
@@ -168,7 +145,7 @@ def search_all(
                     continue
                 if cache:
                     cache.put(ad.name, q, alts)
-            results.extend({"registry": ad.name, **a.__dict__} for a in alts)
+            results.extend({"registry": ad.name, **a.model_dump()} for a in alts)
         if reasons and not results and len(reasons) == len(adapters):
             rec.update(status="not checked", reason="; ".join(reasons))
             records.append(rec)
@@ -177,7 +154,7 @@ def search_all(
         if reasons:
             rec["reason"] = "; ".join(reasons)
         records.append(rec)
-        good = [r for r in results if relevant(v, Alternative(r["id"], r["name"], r["installs"], r["source"]))]
+        good = [r for r in results if relevant(v, Alternative.model_validate(r))]
         if good:
             good.sort(key=lambda r: -(r["installs"] or 0))
             top = good[0]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from skill_insights.records import TOKEN_COLS
+
 if TYPE_CHECKING:
     import sqlite_utils
 
@@ -31,14 +33,7 @@ def migration(name: str, *, repair: Repair | None = None) -> Callable[[Migration
     return register
 
 
-TOKENS = {
-    "input_tokens": int,
-    "output_tokens": int,
-    "cache_creation_input_tokens": int,
-    "cache_creation_5m": int,
-    "cache_creation_1h": int,
-    "cache_read_input_tokens": int,
-}
+TOKENS = dict.fromkeys(TOKEN_COLS, int)
 
 
 def _refill_capture(db: sqlite_utils.Database, lost: set[str]) -> None:

@@ -734,14 +734,15 @@ def ingest_spool() -> None:
 # -- report ---------------------------------------------------------------------------------------------
 
 
-def _write_report(output: Path | None = None, keep: int | None = None) -> Path:
+def _write_report(output: Path | None = None, keep: int | None = None, since=None, until=None) -> Path:
     from skill_insights.report import generate_report, write_report
 
     db = _db()
+    paths = get_paths().ensure()
     try:
         if output is not None:
-            return write_report(db, output)
-        return generate_report(db, get_paths().ensure(), keep=keep)
+            return write_report(db, output, since=since, until=until, paths=paths)
+        return generate_report(db, paths, keep=keep, since=since, until=until)
     except OSError as e:
         raise click.ClickException(f"cannot write the report: {e}") from None
 
@@ -750,9 +751,14 @@ def _write_report(output: Path | None = None, keep: int | None = None) -> Path:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write exactly this file. Default: the reports dir (timestamped, plus latest.html).")
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
-def report(output: Path | None, keep: int | None) -> None:
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first starts here.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first ends here.")
+def report(output: Path | None, keep: int | None, since, until) -> None:
     """Build the HTML report (one self-contained file) from the store."""
-    click.echo(str(_write_report(output, keep).resolve()))
+    lo, hi = (since.date() if since else None), (until.date() if until else None)
+    if lo and hi and lo > hi:
+        raise click.ClickException(f"--since {lo} is after --until {hi}")
+    click.echo(str(_write_report(output, keep, lo, hi).resolve()))
 
 
 @cli.command("open")
@@ -800,7 +806,8 @@ def _has_history() -> bool:
 
 
 @cli.command("run")
-@click.option("--demo", is_flag=True, help="Use the bundled demo data in a temporary home (touches nothing of yours).")
+@click.option("--demo", is_flag=True,
+              help="Use a generated demo data set (in the data folder's demo/; touches nothing of yours).")
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
 @click.option("--no-ingest", is_flag=True, hidden=True, help="Skip capture (the daemon has done it).")
 def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
@@ -810,22 +817,35 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
     roots: list[str] = []
     analyze_args: list[str] = []
     if not demo and not no_ingest and not _has_history():
-        click.echo("no Claude Code history on this machine yet: showing the bundled demo data instead", err=True)
+        click.echo("no Claude Code history on this machine yet: showing a generated demo instead", err=True)
         demo = True
+    real_paths = get_paths().ensure()
     if demo:
-        import tempfile
-
         from skill_insights import demo as demo_data
 
-        env = demo_data.build(Path(tempfile.mkdtemp(prefix="skill-insights-demo-")))
+        demo_root = real_paths.data_dir / "demo"
+        demo_data.remove(demo_root)  # rebuilt each run, dated today
+        env = demo_data.build(demo_root)
+        for name in demo_data.DemoEnv.REMOTE_SETTINGS:
+            os.environ.pop(name, None)
         os.environ.update(env.environ())  # this process only: every path below now resolves into the demo
         roots = [str(p) for p in env.projects]
         analyze_args = demo_data.analyze_args(cli.commands.get("analyze"))
-        click.echo(f"demo data in {env.root}")
+        click.echo(f"demo data in {env.root}", err=True)
     if not no_ingest:
         _run_step("ingest", [])
     _run_step("scan", roots)
     _run_step("analyze", analyze_args)
+    if demo:
+        from skill_insights.report import generate_report
+
+        # Written into the user's own reports folder, so `open` shows this report afterwards.
+        try:
+            out = generate_report(_db(), real_paths, keep=keep, demo=True)
+        except OSError as e:
+            raise click.ClickException(f"cannot write the report: {e}") from None
+        click.echo(str(out.resolve()))
+        return
     click.echo(str(_write_report(None, keep).resolve()))
 
 # -- analyze --------------------------------------------------------------------------------------------
@@ -864,17 +884,24 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _print_analysis(doc: dict, run_id: int, skills: int) -> None:
-    click.echo(f"analysis run {run_id} over {skills} skills")
+def _print_analysis(doc: dict, run_id: int, inventory: dict) -> None:
+    from skill_insights.analyzers.problems import counts, flatten, merge, scan_findings
+    from skill_insights.usage import plural
+
+    click.echo(f"analysis run {run_id} over {plural(len(inventory.get('skills') or []), 'skill')}")
     for name, p in doc["phases"].items():
-        extra = p.get("error") or f"{p.get('findings', 0)} findings"
+        extra = p.get("error") or plural(p.get("findings", 0), "finding")
         click.echo(f"  {name:<11} {p['status']:<8} {p['seconds']:>7.2f}s  {extra}")
-    counts = {s: sum(1 for f in doc["findings"] if f["severity"] == s) for s in ("error", "warning", "info")}
-    click.echo(f"findings: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
-    shown = [f for f in doc["findings"] if f["severity"] != "info"]
+    # The scan's findings too, and each problem once: the report counts exactly these.
+    problems = merge([*(flatten(f) for f in doc["findings"]), *scan_findings(inventory)])
+    c = counts(problems)
+    click.echo(f"problems: {plural(c.get('error', 0), 'error')}, {plural(c.get('warning', 0), 'warning')}, "
+               f"{c.get('info', 0)} info")
+    shown = [f for f in problems if f["severity"] != "info"]
     for f in shown[:40]:
-        click.echo(f"  {f['severity'].upper():<7} {_clip(f['skill']['name'], 24):<24} {f['rule']:<31} "
-                   f"{_clip(f['message'], 160)}")
+        seen_by = "+".join(f["phases"])
+        click.echo(f"  {f['severity'].upper():<7} {_clip(f['skill_name'] or '(workspace)', 24):<24} "
+                   f"{_clip(seen_by, 24):<24} {_clip(f['message'], 160)}")
     if len(shown) > 40:
         click.echo(f"  … {len(shown) - 40} more (use --json)")
     for g in doc["duplicate_groups"]:
@@ -905,7 +932,7 @@ def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None,
     if as_json:
         _echo_json(doc)
     else:
-        _print_analysis(doc, run_id, len(inventory.get("skills") or []))
+        _print_analysis(doc, run_id, inventory)
     failed = [n for n, r in results.items() if r.status != "ok"]
     if failed:
         click.echo(f"phase(s) failed: {', '.join(failed)}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -230,3 +231,40 @@ def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] 
         "files": s["files"],
         "malformed_lines": s["malformed"],
     }
+
+
+# -- display ------------------------------------------------------------------------------------------------
+
+_MODEL_ID = re.compile(r"^(?:claude-)?(?P<family>[a-z]+)-(?P<major>\d+)(?:-(?P<minor>\d{1,2}))?(?:-(?P<date>\d{8}))?$")
+
+
+def short_model(model: str | None, others: list[str] | tuple[str, ...] = ()) -> str:
+    """`claude-sonnet-4-5-20250929` → `sonnet-4.5`; the full id where shortening would make it equal to another
+    model in `others`, or where the id is not of that shape."""
+    if not model:
+        return "–"
+    m = _MODEL_ID.match(model)
+    if not m:
+        return model
+    short = f"{m['family']}-{m['major']}" + (f".{m['minor']}" if m["minor"] else "")
+    if any(o != model and short_model(o) == short for o in others):
+        return model
+    return short
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`3h 47m`, `12m`, `40s`."""
+    if seconds is None:
+        return "–"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    m = s // 60
+    if m < 60:
+        return f"{m}m"
+    return f"{m // 60}h {m % 60:02d}m"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 error`, `2 errors`."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

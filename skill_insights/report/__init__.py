@@ -6,8 +6,9 @@ into the reports dir, refreshes `latest.html`, and keeps only the newest `keep` 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+import sqlite3
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from skill_insights.outputs import check_output_path, write_atomic
 from skill_insights.settings import read_config
@@ -24,17 +25,45 @@ LATEST = "latest.html"
 PREFIX = "report-"
 
 
-def build_html(db: sqlite_utils.Database, *, now: datetime | None = None) -> str:
+def org_data(db: sqlite_utils.Database, paths: Paths | None) -> dict[str, Any] | None:
+    """The org section (the copy `org-usage fetch` keeps, compared with this machine's skills), or None."""
+    if paths is None:
+        return None
+    from skill_insights.telemetry.org_usage import org_section
+
+    try:
+        return org_section(paths.data_dir / "org_usage.json", db.conn)
+    except sqlite3.Error:  # no inventory table yet: nothing to compare with
+        return None
+
+
+def build_html(
+    db: sqlite_utils.Database,
+    *,
+    now: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    demo: bool = False,
+    paths: Paths | None = None,
+) -> str:
     from skill_insights.report.data import gather
     from skill_insights.report.render import render
 
-    return render(gather(db, now=now))
+    return render(gather(db, now=now, since=since, until=until, demo=demo, org=org_data(db, paths)))
 
 
-def write_report(db: sqlite_utils.Database, out: Path, *, now: datetime | None = None) -> Path:
+def write_report(
+    db: sqlite_utils.Database,
+    out: Path,
+    *,
+    now: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    paths: Paths | None = None,
+) -> Path:
     """Render the report into exactly `out`. Raises NotRegularFile (an OSError) for a FIFO, device or folder."""
     check_output_path(out)  # before rendering: the rename would replace a FIFO or /dev/null with a file
-    write_atomic(out, build_html(db, now=now).encode())
+    write_atomic(out, build_html(db, now=now, since=since, until=until, paths=paths).encode())
     return out
 
 
@@ -57,12 +86,19 @@ def prune(reports_dir: Path, keep: int) -> list[Path]:
 
 
 def generate_report(
-    db: sqlite_utils.Database, paths: Paths, keep: int | None = None, *, now: datetime | None = None
+    db: sqlite_utils.Database,
+    paths: Paths,
+    keep: int | None = None,
+    *,
+    now: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    demo: bool = False,
 ) -> Path:
     """Write reports_dir/report-<UTC timestamp>.html and latest.html; keep the last `keep`. Returns the new file."""
     keep = configured_keep(paths) if keep is None else keep
     now = now or datetime.now(UTC)
-    html = build_html(db, now=now).encode()
+    html = build_html(db, now=now, since=since, until=until, demo=demo, paths=paths).encode()
     reports_dir = paths.reports_dir
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
     out = reports_dir / f"{PREFIX}{stamp}Z.html"

@@ -32,8 +32,9 @@ def _inventory_doc(st: Store) -> dict[str, Any] | None:
 
 
 def _scan_finding(f: dict, skill_id: str | None, skill_name: str | None) -> dict:
-    return {"phase": "scan", "skill_id": skill_id, "skill_name": skill_name, "rule": f.get("code") or f.get("rule"),
-            "severity": f.get("severity") or "warning", "message": f.get("message") or "", "fix": f.get("fix")}
+    from skill_insights.analyzers.problems import _scan
+
+    return _scan(f, skill_id, skill_name)
 
 
 def _skill(s: dict[str, Any], scan_findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -131,10 +132,11 @@ def analysis(st: Store) -> dict[str, Any]:
         out["phases"].append({"phase": r["phase"], "status": r["status"], "seconds": r["seconds"],
                               "run_id": r["run_id"], "finished_at": r["finished_at"]})
         for f in st.rows(
-            """SELECT phase, skill_id, skill_name, rule, severity, message, fix FROM analysis_findings
+            """SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings
                WHERE run_id = ? AND phase = ? ORDER BY id""",
             [r["run_id"], r["phase"]],
         ):
+            f["evidence"] = json_or(f["evidence"], {})
             out["findings"].append(f)
         doc = json_or(r["output"], {})
         if not isinstance(doc, dict):

@@ -18,6 +18,8 @@ import orjson
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from skill_insights.usage import short_model
+
 _ENV: Environment | None = None
 DESC_CAP = 300
 _SCRIPT_ESCAPES = {
@@ -104,6 +106,7 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
     slot = pw / n
     bw = max(slot * 0.68, 1.0)
     bars, points, labels = [], [], []
+    weekly = any(d.get("week") for d in daily)
     for i, d in enumerate(daily):
         x = left + i * slot + (slot - bw) / 2
         h = ph * d["tokens"] / tmax
@@ -122,7 +125,27 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
             for k in range(5)]
     return {"width": width, "height": height, "left": left, "right": width - right, "top": top,
             "base": top + ph, "bars": bars, "line": " ".join(points), "labels": labels, "grid": grid,
-            "empty": not any(d["tokens"] for d in daily)}
+            "empty": not any(d["tokens"] for d in daily), "weekly": weekly}
+
+
+def hbar(value: float | None, top: float | None, width: int = 64) -> Markup:
+    """A small inline SVG bar (value / top of `width` px); nothing is drawn for zero."""
+    v = float(value or 0)
+    w = 0.0 if not top or v <= 0 else max(1.5, min(1.0, v / float(top)) * width)
+    fill = f'<rect class="hbar-fill" width="{w:.1f}" height="8" rx="2"></rect>' if w else ""
+    return Markup(f'<svg class="hbar" width="{width}" height="8" viewBox="0 0 {width} 8" aria-hidden="true">'
+                  f'<rect class="hbar-track" width="{width}" height="8" rx="2"></rect>{fill}</svg>')
+
+
+def _ago_from(today: str) -> Any:
+    def ago(day: str | None) -> str:
+        try:
+            n = (date.fromisoformat(today) - date.fromisoformat((day or "")[:10])).days
+        except ValueError:
+            return ""
+        return "today" if n == 0 else "yesterday" if n == 1 else f"{n} days ago" if n > 1 else ""
+
+    return ago
 
 
 def _static(name: str) -> Markup:
@@ -143,8 +166,8 @@ def _env() -> Environment:
     if _ENV is None:
         env = Environment(loader=PackageLoader("skill_insights.report", "templates"), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct)
-        env.globals.update(delta=delta)
+        env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model)
+        env.globals.update(delta=delta, hbar=hbar)
         _ENV = env
     return _ENV
 
@@ -213,12 +236,11 @@ def render(data: dict[str, Any]) -> str:
     }
     return tmpl.render(
         d=data,
-        chart=daily_chart(data["usage"]["daily"]),
+        charts={p["key"]: daily_chart(p["daily"]) for p in data["usage"]["periods"]},
+        ago=_ago_from(data["meta"]["today"]),
         facets=facets,
         payload=Markup(json_for_script(client_payload(data))),
         css=_static("report.css"),
         js=js,
         script_hash=_sha256(js),
-        max_tool_calls=max((t["calls"] for t in data["usage"]["tools"]), default=1),
-        max_skill_acts=max((s["activations"] or 0 for s in data["usage"]["skills"]), default=1) or 1,
     )

@@ -367,4 +367,18 @@
     });
     sessions.apply();
   }
+
+  // The period control: every usage panel (overview figures, chart, tables) has one copy per period,
+  // rendered in the page; choosing a period shows that copy and hides the others.
+  function showPeriod(key) {
+    Array.prototype.forEach.call(document.querySelectorAll(".period-panel"), function (p) {
+      p.hidden = p.getAttribute("data-period") !== key;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".period-btn:not(.link)"), function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-period") === key ? "true" : "false");
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll(".period-btn"), function (b) {
+    b.addEventListener("click", function () { showPeriod(b.getAttribute("data-period")); });
+  });
 })();

@@ -667,6 +667,22 @@ def hook(event: str, extra: tuple[str, ...]) -> None:
     sys.exit(fastpath.main([event]))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--format", "fmt", default=None,
+              help="Fields in order, comma-separated: model,session,today,block,context,5h,7d (and cc).")
+@click.option("--color", is_flag=True, help="Colour the rate-limit fields by pace.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)  # a statusline must print whatever it is given
+def statusline(fmt: str | None, color: bool, extra: tuple[str, ...]) -> None:
+    """One status line for Claude Code's `statusLine` setting, from the JSON on stdin. Always exits 0.
+
+    `install --statusline` writes a faster command (the interpreter on hooks/statusline_entry.py); this is the
+    same code.
+    """
+    from skill_insights.hooks import statusline as sl
+
+    sys.exit(sl.main([*(["--format", fmt] if fmt else []), *(["--color"] if color else [])]))
+
+
 def _report_install(change, svc, dry_run: bool, verb: str) -> None:
     would = "would be " if dry_run else ""
     if change.changed:

@@ -79,6 +79,11 @@ def main() -> None:
         from skill_insights.hooks import fastpath
 
         sys.exit(fastpath.main(argv[1:2]))
+    if argv[:1] == ["statusline"] and "--help" not in argv:
+        # Claude Code's statusLine through the console script: the same stdlib-only line, without click.
+        from skill_insights.hooks import statusline
+
+        sys.exit(statusline.main(argv[1:]))
     answer = None
     try:  # whatever goes wrong here, the click command says it properly
         request = parse_usage_json(argv)

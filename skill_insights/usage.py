@@ -182,6 +182,187 @@ def by_session(
     return _report(out)
 
 
+# -- weeks, 5-hour blocks, time zones ----------------------------------------------------------------------
+
+BLOCK_SECONDS = 5 * 3600
+
+
+def zone(name: str | None):
+    """A `--timezone` value as a tzinfo (None: the local zone); ValueError naming it when it is unknown."""
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin or UTC)") from None
+
+
+def _day_in(ts: float, tz) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts, tz).date().isoformat() if tz is not None else _local_day(ts)
+
+
+def _local_day(ts: float) -> str:
+    from skill_insights.records import local_date
+
+    return local_date(ts)
+
+
+def week_of(day: str) -> str:
+    """The Monday (ISO week start) of a `YYYY-MM-DD` day."""
+    from datetime import date, timedelta
+
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def _response_rows(db, since: str | None, until: str | None, project: str | None, tz) -> list[tuple]:
+    """(ts, day in `tz`, model, input, output, cache write, cache read, cost_units, cost is null) per counted
+    response, side calls included, between `since` and `until` (days in `tz`), in time order."""
+    pclause, pparams = _project_clause(project)
+    join = "JOIN sessions s USING (session_id)" if project else ""
+    rows = db.execute(
+        f"""SELECT r.ts, r.date, r.model, r.input_tokens, r.output_tokens, r.cache_creation_input_tokens,
+                   r.cache_read_input_tokens, r.cost_units, r.cost_usd IS NULL
+            FROM responses r {join} WHERE {pclause if project else "1"} ORDER BY r.ts""",
+        pparams if project else [],
+    ).fetchall()
+    out = []
+    for ts, date, *rest in rows:
+        day = _day_in(ts, tz) if ts is not None else date
+        if day is None or (since and day < since) or (until and day > until):
+            continue
+        out.append((ts, day, *rest))
+    return out
+
+
+def by_period_in_zone(db, period: str, since, until, project, tz) -> dict[str, Any]:
+    """`usage daily|weekly|monthly` with days counted in `tz` (None: the local days capture stored)."""
+    from skill_insights.records import usd
+
+    if period in ("daily", "monthly") and tz is None:
+        return by_period(db, period, since, until, project)
+    if period == "session":  # a session falls on the day it ended, in `tz`
+        doc = by_session(db, None, None, project)
+        rows = []
+        for r in doc["rows"]:
+            from datetime import datetime
+
+            ended = datetime.fromisoformat(r["ended_at"]).astimezone(tz) if r["ended_at"] else None
+            day = ended.date().isoformat() if ended else r["last_date"]
+            if day and ((since and day < since) or (until and day > until)):
+                continue
+            rows.append({**r, "last_date": day})
+        return _report(rows)
+    key_of = {"daily": lambda d: d, "weekly": week_of, "monthly": lambda d: d[:7]}[period]
+    if tz is None and not project:  # weeks of the stored local days: the daily rollup is enough
+        doc = by_period(db, "daily", since, until, None)
+        rows: dict[str, dict] = {}
+        for r in doc["rows"]:
+            acc = rows.setdefault(key_of(r["date"]), {**_empty(), "models": set()})
+            acc["models"].update(r["models"])
+            for f in TOKEN_FIELDS:
+                acc[f] += r[f]
+            acc["total_tokens"] = sum(acc[f] for f in TOKEN_FIELDS)
+            if r["cost_usd"] is not None:
+                acc["cost_usd"] = round((acc["cost_usd"] or 0.0) + r["cost_usd"], 10)
+            for m in r["unpriced_models"]:
+                if m not in acc["unpriced_models"]:
+                    acc["unpriced_models"].append(m)
+        return _finish(rows, "week")
+    grouped: dict[str, dict] = defaultdict(lambda: {**_empty(), "models": set(), "_units": 0, "_priced": False})
+    for _ts, day, model, i, o, cc, cr, units, unpriced in _response_rows(db, since, until, project, tz):
+        acc = grouped[key_of(day)]
+        acc["models"].add(model)
+        _add(acc, dict(zip(TOKEN_FIELDS, (i, o, cc, cr), strict=True)), None, False, model, bool(unpriced))
+        if not unpriced:
+            acc["_units"] += units or 0
+            acc["_priced"] = True
+    for acc in grouped.values():
+        acc["cost_usd"] = usd(acc.pop("_units")) if acc.pop("_priced") else None
+    return _finish(grouped, {"daily": "date", "weekly": "week", "monthly": "month"}[period])
+
+
+def _iso_utc(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def blocks(
+    db, since=None, until=None, project=None, tz=None, active_only: bool = False, now: float | None = None
+) -> dict[str, Any]:
+    """`usage blocks`: 5-hour billing windows as ccusage computes them. A block starts at its first response's
+    time floored to the hour (UTC) and lasts 5 h; a response more than 5 h after the block's start or after
+    the response before it starts the next one. Rows carry `start` and `end` (ISO 8601, UTC)."""
+    import time as _time
+
+    from skill_insights.records import usd
+
+    now = _time.time() if now is None else now
+    found: list[dict] = []
+    current: dict | None = None
+    last_ts = 0.0
+    for ts, _day, model, i, o, cc, cr, units, unpriced in _response_rows(db, since, until, project, tz):
+        if ts is None:
+            continue
+        if current is None or ts - current["_start"] > BLOCK_SECONDS or ts - last_ts > BLOCK_SECONDS:
+            start = ts - ts % 3600
+            current = {"_start": start, "_units": 0, "_priced": False, **_empty(), "models": set(), "responses": 0}
+            found.append(current)
+        last_ts = ts
+        current["_last"] = ts
+        current["responses"] += 1
+        current["models"].add(model)
+        _add(current, dict(zip(TOKEN_FIELDS, (i, o, cc, cr), strict=True)), None, False, model, bool(unpriced))
+        if not unpriced:
+            current["_units"] += units or 0
+            current["_priced"] = True
+    rows = []
+    for b in found:
+        start, last = b.pop("_start"), b.pop("_last")
+        end = start + BLOCK_SECONDS
+        active = now - last < BLOCK_SECONDS and now < end
+        if active_only and not active:
+            continue
+        units, priced = b.pop("_units"), b.pop("_priced")
+        b["cost_usd"] = usd(units) if priced else None
+        b["models"] = sorted(b["models"])
+        elapsed = max(0.0, min(now, end) - start)
+        row = {
+            "start": _iso_utc(start),
+            "end": _iso_utc(end),
+            "last_activity": _iso_utc(last),
+            "active": active,
+            **b,
+        }
+        if active:
+            row["remaining_seconds"] = round(end - now)
+            # At this block's rate so far, what it will have cost by its end (ccusage's projection).
+            row["projected_cost_usd"] = (
+                round(b["cost_usd"] * (BLOCK_SECONDS / elapsed), 6) if b["cost_usd"] is not None and elapsed else None
+            )
+        rows.append(row)
+    return _report(rows)
+
+
+def blocks_for_display(doc: dict[str, Any], tz) -> dict[str, Any]:
+    """Block rows for the table: the start in `tz` (local by default), the block in progress marked."""
+    from datetime import datetime
+
+    rows = []
+    for r in doc["rows"]:
+        start = datetime.fromisoformat(r["start"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        if r["active"]:
+            left = r.get("remaining_seconds") or 0
+            start += f" (active, {left // 3600}h{(left % 3600) // 60:02d}m left)"
+        rows.append({**r, "start": start})
+    return {"rows": rows, "totals": doc["totals"]}
+
+
 def match_sessions(db: sqlite_utils.Database, ident: str, limit: int = 4) -> list[str]:
     """Session ids for a full id (exactly that one) or a prefix (every match, up to `limit`)."""
     exact = db.execute("SELECT session_id FROM sessions WHERE session_id = ?", [ident]).fetchone()

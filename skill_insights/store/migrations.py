@@ -526,3 +526,14 @@ def capture_ledger(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sessions ADD COLUMN side_calls TEXT")
     # A fork's copies, which its ledger covers: read per file when its side calls are settled.
     db.execute("CREATE INDEX idx_response_obs_copied ON response_obs (file_id) WHERE copied = 1")
+
+
+@migration("capture_0005_quota_snapshots")
+def capture_quota_snapshots(db: sqlite_utils.Database) -> None:
+    # Every rate-limit reading the statusline saw: per window (five_hour, seven_day, …), the used percentage at
+    # a moment, and when that window resets. One row per window, moment and session.
+    db["quota_snapshots"].create(
+        {"window": str, "ts": float, "session_id": str, "used_percentage": float, "resets_at": float},
+        pk=("window", "ts", "session_id"),
+    )
+    db["quota_snapshots"].create_index(["window", "resets_at"])

@@ -701,12 +701,17 @@ def _report_install(change, svc, dry_run: bool, verb: str) -> None:
               help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.")
 @click.option("--no-service", is_flag=True, help="Do not install the systemd user unit / LaunchAgent.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
-def install(settings_path: Path | None, no_service: bool, dry_run: bool) -> None:
+@click.option("--statusline", is_flag=True, help="Also set Claude Code's statusLine to `skill-insights statusline`.")
+@click.option("--force", is_flag=True, help="With --statusline: replace another statusLine (uninstall restores it).")
+def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusline: bool, force: bool) -> None:
     """Add the SessionStart/SessionEnd hooks to Claude Code's settings and set up the daemon's autostart."""
     from skill_insights.hooks import install as inst
 
+    if force and not statusline:
+        raise click.UsageError("--force goes with --statusline")
     try:
-        change, svc = inst.install(settings_path, service=not no_service, dry_run=dry_run)
+        change, svc = inst.install(settings_path, service=not no_service, dry_run=dry_run, statusline=statusline,
+                                   force=force)
     except inst.SettingsError as e:
         raise click.ClickException(f"{e}; nothing was changed") from None
     _report_install(change, svc, dry_run, "added")

@@ -145,6 +145,55 @@ def remove_hooks(settings: dict) -> dict:
     return doc
 
 
+# -- pure: the statusLine ----------------------------------------------------------------------------------
+
+STATUSLINE_ENTRY = HOOKS_DIR / "statusline_entry.py"
+STATUSLINE_SIGNATURE = "skill_insights/hooks/statusline_entry.py"
+# The statusLine that `install --statusline --force` replaced, kept for `uninstall` to put back.
+REPLACED_STATUSLINE_NAME = "replaced-statusline.json"
+
+
+def statusline_command(python: str | None = None, entry: Path | str | None = None) -> str:
+    """The statusLine command: the interpreter on the entry script, as for the hooks."""
+    py = python or sys.executable
+    return f"{shlex.quote(py)} -S -E {shlex.quote(str(entry or STATUSLINE_ENTRY))}"
+
+
+def statusline_is_ours(value: object) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("command"), str):
+        return False
+    return STATUSLINE_SIGNATURE in value["command"].replace(os.sep, "/").replace("\\", "/")
+
+
+def merge_statusline(settings: dict, command: str, force: bool) -> tuple[dict, object]:
+    """(a copy of `settings` with our statusLine, the statusLine it replaces or None). Another tool's statusLine
+    is replaced only with `force`; ours is updated in place (keeping the options a user added to it)."""
+    doc = copy.deepcopy(_check_shape(settings))
+    current = doc.get("statusLine")
+    if current is not None and not statusline_is_ours(current):
+        if not force:
+            shown = current.get("command") if isinstance(current, dict) else current
+            raise SettingsError(f"a statusLine is already set ({shown!r}); --force replaces it (uninstall restores it)")
+        doc["statusLine"] = {"type": "command", "command": command}
+        return doc, current
+    if statusline_is_ours(current):
+        doc["statusLine"] = {**current, "type": "command", "command": command}
+    else:
+        doc["statusLine"] = {"type": "command", "command": command}
+    return doc, None
+
+
+def remove_statusline(settings: dict, replaced: object = None) -> dict:
+    """A copy of `settings` without our statusLine: the one it replaced is put back, if any."""
+    doc = copy.deepcopy(_check_shape(settings))
+    if statusline_is_ours(doc.get("statusLine")):
+        if replaced is not None:
+            doc["statusLine"] = replaced
+        else:
+            del doc["statusLine"]
+    return doc
+
+
 # -- pure: service definitions ----------------------------------------------------------------------------
 
 
@@ -415,26 +464,53 @@ def uninstall_service(dry_run: bool = False, platform: str = sys.platform) -> Se
 def precompile() -> None:
     """Cache the hook's modules as bytecode so no hook run pays to compile them (even with
     PYTHONDONTWRITEBYTECODE set in the user's shell)."""
-    for name in ("fastpath.py", "locations.py"):
+    for name in ("fastpath.py", "locations.py", "statusline.py"):
         # A read-only install is fine: the hook then compiles in memory.
         with contextlib.suppress(OSError, py_compile.PyCompileError):
             py_compile.compile(str(HOOKS_DIR / name), doraise=True)
 
 
-def install(settings_path: Path | None, service: bool, dry_run: bool) -> tuple[SettingsChange, ServiceResult | None]:
+def replaced_statusline_path() -> Path:
+    return Path(locations.config_dir()) / REPLACED_STATUSLINE_NAME
+
+
+def _read_replaced() -> object:
+    try:
+        return json.loads(replaced_statusline_path().read_text(encoding="utf-8"))["statusLine"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def install(
+    settings_path: Path | None, service: bool, dry_run: bool, statusline: bool = False, force: bool = False
+) -> tuple[SettingsChange, ServiceResult | None]:
     path = settings_path or default_settings_path()
     commands = {event: hook_command(arg) for event, arg in EVENTS.items()}
-    change = update_settings(path, lambda doc: merge_hooks(doc, commands), dry_run=dry_run)
+    replaced: list[object] = []
+
+    def transform(doc: dict) -> dict:
+        doc = merge_hooks(doc, commands)
+        if statusline:
+            doc, old = merge_statusline(doc, statusline_command(), force)
+            if old is not None:
+                replaced.append(old)
+                if not dry_run:  # kept before the settings change, so uninstall can always put it back
+                    replaced_statusline_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    write_atomic(replaced_statusline_path(), _dump({"statusLine": old}), 0o600, durable=True)
+        return doc
+
+    change = update_settings(path, transform, dry_run=dry_run)
     if not dry_run:
         precompile()
     svc = install_service(dry_run=dry_run) if service else None
     return change, svc
 
 
-def uninstall(
-    settings_path: Path | None, service: bool, dry_run: bool
-) -> tuple[SettingsChange, ServiceResult | None]:
+def uninstall(settings_path: Path | None, service: bool, dry_run: bool) -> tuple[SettingsChange, ServiceResult | None]:
     path = settings_path or default_settings_path()
-    change = update_settings(path, remove_hooks, dry_run=dry_run)
+    replaced = _read_replaced()
+    change = update_settings(path, lambda doc: remove_statusline(remove_hooks(doc), replaced), dry_run=dry_run)
+    if not dry_run:
+        replaced_statusline_path().unlink(missing_ok=True)
     svc = uninstall_service(dry_run=dry_run) if service else None
     return change, svc

@@ -131,7 +131,9 @@ def _read_lines(path: Path, sub: bool) -> list[TLine]:
     out: list[TLine] = []
     last: int | None = None
     for raw in path.read_bytes().splitlines():
-        if not raw.strip():
+        # A `cost-state` line is Claude Code's ledger of the session it was written in: replayed into a generated
+        # session it would claim side calls that never happened there.
+        if not raw.strip() or b'"type":"cost-state"' in raw:
             continue
         m = _TS_RE.search(raw)
         ts = _ts_ms(m.group(1)) if m else last

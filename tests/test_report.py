@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,38 +36,51 @@ def _ingest_fixtures() -> None:
     assert res.exit_code == 0, res.output
 
 
-def build_demo_report(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+HOSTILE_SKILL = """---
+name: "<script>alert('name')</script><img src=x onerror=alert(1)>"
+description: "\\"><svg onload=console.log('pwned-desc')><script>alert('desc')</script> Use when testing escaping & <b>bold</b>."
+---
+# <img src=x onerror="console.log('pwned-body')">
+
+<script>console.log('pwned-body-script'); alert('body')</script>
+<a href="javascript:alert('link')" onmouseover="alert('hover')">click me</a>
+See [evil](</script><script>alert('ref')</script>) and [hosts](../../../../etc/hosts).
+"""
+
+
+def build_demo_report(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, hostile: bool = False,
+                      built_at: datetime | None = None) -> Path:
     """The demo data set through ingest, scan, analyze and report, in-process, in `tmp`. Returns latest.html.
 
-    Uses the `scan` command when it exists; otherwise the scanner's function, fed to the report directly.
+    `hostile` adds a skill made of markup and escaping links (hostile input belongs in tests, not the demo);
+    `built_at` dates the demo's history (its last session a few hours before that moment).
     """
     from skill_insights import demo
 
-    env = demo.build(tmp / "demo")
+    env = demo.build(tmp / "demo", now=built_at)
+    if hostile:
+        skill = env.claude_dir / "skills" / "hostile-skill" / "SKILL.md"
+        skill.parent.mkdir(parents=True)
+        skill.write_text(HOSTILE_SKILL)
+    for name in demo.DemoEnv.REMOTE_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
     for k, v in env.environ().items():
         monkeypatch.setenv(k, v)
     runner = CliRunner()
     assert runner.invoke(cli, ["ingest"]).exit_code == 0
-    phases = demo.analyze_args(cli.commands.get("analyze"))
-    if "scan" in cli.commands:
-        res = runner.invoke(cli, ["scan", *map(str, env.projects)])
-        assert res.exit_code == 0, res.output
-        runner.invoke(cli, ["analyze", *phases])
-    else:
-        from skill_insights.collectors.skills import scan
-        from skill_insights.report import adapters
-
-        doc = scan(list(env.projects), home=env.home, claude_dir=env.claude_dir)
-        inv = tmp / "inventory.json"
-        inv.write_text(json.dumps(doc))
-        monkeypatch.setattr(adapters, "_inventory_doc", lambda _st: doc)
-        if "analyze" in cli.commands:
-            runner.invoke(cli, ["analyze", "--inventory", str(inv), *phases])
+    res = runner.invoke(cli, ["scan", *map(str, env.projects)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["analyze"])
+    assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["report"])
     assert res.exit_code == 0, res.output
     latest = env.si_home / "reports" / "latest.html"
     assert latest.is_file()
     return latest
+
+
+def page_data(html: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)[1])
 
 
 def test_report_o_writes_one_self_contained_file(home: Path) -> None:
@@ -82,8 +98,12 @@ def test_report_o_writes_one_self_contained_file(home: Path) -> None:
     # Usage from the real-client fixtures: the Skill tool, the demo skill, the MCP server and the subagent.
     for needle in ("demo-skill", "mcp__demo__echo", "general-purpose", "claude-sonnet-4-5"):
         assert needle in html
-    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)[1])
-    assert len(data["sessions"]) == 26
+    data = page_data(html)
+    from skill_insights.settings import get_paths
+
+    with sqlite3.connect(get_paths().database) as conn:
+        stored = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    assert stored > 20 and len(data["sessions"]) == stored
 
 
 def test_report_without_inventory_or_analysis_shows_empty_states(home: Path) -> None:
@@ -147,20 +167,99 @@ def test_hostile_strings_are_escaped_in_the_source(home: Path, monkeypatch: pyte
     assert json_for_script({"a": "</script>"}) == '{"a":"\\u003c/script\\u003e"}'
 
 
-def test_run_demo_ends_with_a_report_path(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR")}
-    env["TMPDIR"] = str(tmp_path)
-    env["HOME"] = str(tmp_path / "realhome")  # the demo must not need (or touch) the user's home
-    proc = subprocess.run([sys.executable, "-m", "skill_insights.cli", "run", "--demo"], env=env,
+TEST_PAYLOADS = ("<script>alert", "Bad_Name", "etc/hosts", "demo-skill", "hostile-skill", "onerror=", "pwned")
+
+
+def test_run_on_an_empty_home_shows_the_demo_and_open_opens_that_report(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    opened = tmp_path / "opened"
+    # A browser stand-in on PATH: `open` hands the report to xdg-open, which records what it was given.
+    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    (bin_dir / "xdg-open").chmod(0o755)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR") and not k.startswith("XDG_")}
+    env.update(HOME=str(home), PATH=f"{bin_dir}:{env['PATH']}", TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "skill_insights.cli", "run"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    last = proc.stdout.strip().splitlines()[-1]
-    path = Path(last)
-    assert path.is_absolute() and path.is_file() and path.suffix == ".html"
-    assert path.is_relative_to(tmp_path)
-    html = path.read_text()
-    assert "demo-skill" in html and 'id="sessions"' in html
-    assert not (tmp_path / "realhome").exists()
+    printed = Path(proc.stdout.strip().splitlines()[-1])
+    assert printed.is_absolute() and printed.is_file() and printed.suffix == ".html"
+    assert printed.is_relative_to(home)  # the user's own reports folder, not a throwaway one
+    assert not list((tmp_path / "tmp").glob("*demo*"))  # no throwaway demo folder left behind
+    demo_root = next(home.rglob("demo.json")).parent
+    assert demo_root.name == "demo" and (demo_root / "home" / ".claude" / "projects").is_dir()
+    html = printed.read_text()
+    assert 'class="demo-badge"' in html and "Demo data." in html
+    for payload in TEST_PAYLOADS:
+        assert payload not in html, payload
+    data = page_data(html)
+    assert 40 <= len(data["sessions"]) <= 120
+    # Durations and costs look like work: minutes to hours, cents to a few dollars.
+    walls = sorted(s[4] for s in data["sessions"])
+    assert walls[len(walls) // 2] >= 300 and max(s[7] for s in data["sessions"]) < 20
+
+    proc = subprocess.run([sys.executable, "-m", "skill_insights.cli", "open"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while not opened.exists() and datetime.now(UTC) < deadline:
+        time.sleep(0.05)
+    target = Path(opened.read_text().removeprefix("file://"))
+    assert target.read_bytes() == printed.read_bytes()
+
+
+def test_demo_is_the_same_for_the_same_moment(tmp_path: Path) -> None:
+    from skill_insights import demo
+
+    at = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)
+    a, b = demo.build(tmp_path / "a", now=at), demo.build(tmp_path / "b", now=at)
+    files_a = sorted((a.claude_dir / "projects").rglob("*.jsonl"), key=lambda p: p.name)
+    files_b = sorted((b.claude_dir / "projects").rglob("*.jsonl"), key=lambda p: p.name)
+    assert [p.name for p in files_a] == [p.name for p in files_b] and len(files_a) > 40
+    for fa, fb in zip(files_a, files_b, strict=True):
+        assert fa.read_text().replace(str(a.home), "~") == fb.read_text().replace(str(b.home), "~")
+    # Everything the brief of the demo promises is in its home.
+    assert {p.name for p in (a.claude_dir / "agents").iterdir()} == {"code-reviewer.md", "perf-auditor.md"}
+    assert {p.name for p in (a.claude_dir / "commands").iterdir()} == {"ship.md", "standup.md"}
+    lines = "".join(p.read_text() for p in (a.claude_dir / "projects").rglob("*.jsonl"))
+    assert '"subagent_type":"code-reviewer"' in lines and "perf-auditor" not in lines
+    assert "<command-name>/ship</command-name>" in lines and "/standup" not in lines
+    mcp = json.loads((a.home / "code" / "webapp" / ".mcp.json").read_text())
+    assert list(mcp["mcpServers"]) == ["linear"] and '"name":"mcp__linear__list_issues"' in lines
+
+
+def test_cli_and_page_count_the_same_problems_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    latest = build_demo_report(tmp_path, monkeypatch)
+    res = CliRunner().invoke(cli, ["analyze"])
+    assert res.exit_code == 0, res.output
+    m = re.search(r"problems: (\d+) errors?, (\d+) warnings?, (\d+) info", res.output)
+    assert m, res.output
+    cli_counts = {"error": int(m[1]), "warning": int(m[2]), "info": int(m[3])}
+    html = latest.read_text()
+    chips = dict((sev, int(n)) for n, sev in re.findall(r'<span class="sev sev-\w+">(\d+) (\w+)</span>', html))
+    assert {k: v for k, v in cli_counts.items() if v} == chips
+    # The broken reference was seen by quality and staleness: one problem, naming both.
+    assert res.output.count("references/style-guide.md") == 1
+    assert re.search(r"api-docs\s+quality\+staleness", res.output)
+    issues = html[html.index('id="issues"'):html.index('id="changes"')]
+    assert issues.count("style-guide.md") == 1 and "quality + staleness" in issues
+
+
+def test_report_since_until_set_the_first_period(home: Path) -> None:
+    _ingest_fixtures()
+    out = home / "p.html"
+    res = CliRunner().invoke(cli, ["report", "-o", str(out), "--since", "2026-01-01", "--until", "2026-12-31"])
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert '<button type="button" class="period-btn" data-period="custom" aria-pressed="true">' in html
+    assert re.search(r'class="period-panel usage-panel" data-period="custom">', html)
+    assert re.search(r'class="period-panel usage-panel" data-period="30d" hidden>', html)
+    bad = CliRunner().invoke(cli, ["report", "--since", "2026-02-01", "--until", "2026-01-01"])
+    assert bad.exit_code != 0 and "is after" in bad.output
 
 
 def test_report_o_refuses_a_fifo_or_a_folder(home: Path) -> None:

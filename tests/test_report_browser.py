@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     mp = pytest.MonkeyPatch()
     try:
-        yield build_demo_report(tmp_path_factory.mktemp("demo"), mp)
+        yield build_demo_report(tmp_path_factory.mktemp("demo"), mp, hostile=True)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def old_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A store whose whole history ended two months ago."""
+    from test_report import build_demo_report
+
+    mp = pytest.MonkeyPatch()
+    try:
+        yield build_demo_report(tmp_path_factory.mktemp("old"), mp, built_at=datetime.now(UTC) - timedelta(days=62))
     finally:
         mp.undo()
 
@@ -46,12 +59,12 @@ def browser() -> Iterator[object]:
 class Page:
     """A page with every console message, page error and dialog recorded."""
 
-    def __init__(self, browser: object, url: str, tmp: Path) -> None:
+    def __init__(self, browser: object, url: str, tmp: Path, width: int = 1280) -> None:
         self.console: list[str] = []
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
-        self.ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.ctx = browser.new_context(viewport={"width": width, "height": 900})
         self.page = self.ctx.new_page()
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -80,9 +93,9 @@ def test_loads_clean_with_every_section(page: Page, report: Path) -> None:
     for s in SECTIONS:
         assert pg.locator(f"section#{s}").is_visible(), s
         assert pg.locator(f"section#{s} h1, section#{s} h2").count() == 1
-    assert pg.locator("svg.chart rect.bar").count() >= 14
-    assert len(page.rows("skills-body")) >= 8
-    assert len(page.rows("sessions-body")) == 25  # first page of the 28 demo sessions
+    assert pg.locator(".usage-panel:visible svg.chart rect.bar").count() >= 14
+    assert len(page.rows("skills-body")) >= 12
+    assert len(page.rows("sessions-body")) == 25  # the first page
     pg.wait_for_timeout(200)
     assert page.errors == []
     assert [m for m in page.console if m.startswith(("error", "warning"))] == []
@@ -93,22 +106,21 @@ def test_loads_clean_with_every_section(page: Page, report: Path) -> None:
 def test_filter_and_sort_skills(page: Page) -> None:
     pg = page.page
     everything = page.rows("skills-body")
-    pg.fill("#f-text", "writer")
+    pg.fill("#f-text", "release-notes")
     names = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
-    assert sorted(names) == ["changelog-writer", "release-notes-writer"]
-    assert pg.locator("#skills-count").inner_text() == f"2 of {len(everything)}"
+    assert names == ["release-notes"]
+    assert pg.locator("#skills-count").inner_text() == f"1 of {len(everything)}"
     pg.fill("#f-text", "")
     pg.select_option("#f-stale", "never")
-    never = page.rows("skills-body")
-    assert 0 < len(never) < len(everything)
-    assert all("never used" in r for r in never)
+    never = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
+    assert "docker-dev" in never and "commit-message" not in never
     pg.select_option("#f-stale", "")
     pg.select_option("#f-dup", "yes")
-    assert sorted(pg.locator("#skills-body tr.row .skill-name").all_inner_texts()) == [
-        "changelog-writer", "release-notes-writer"]
+    assert sorted(pg.locator("#skills-body tr.row .skill-name").all_inner_texts()) == ["changelog", "release-notes"]
     pg.select_option("#f-dup", "")
-    pg.select_option("#f-scope", "tile")
-    assert pg.locator("#skills-body tr.row .skill-name").all_inner_texts() == ["review-pr"]
+    pg.select_option("#f-scope", "project")
+    project = pg.locator("#skills-body tr.row .skill-name").all_inner_texts()
+    assert "react-components" in project and "commit-message" not in project
     pg.select_option("#f-scope", "")
 
     head = pg.locator('#skills-table th[data-key="name"]')
@@ -127,26 +139,91 @@ def test_filter_and_sort_skills(page: Page) -> None:
 
 def test_skill_detail_and_session_pages(page: Page) -> None:
     pg = page.page
-    pg.fill("#f-text", "broken-refs")
+    pg.fill("#f-text", "api-docs")
     pg.click("#skills-body tr.row")
     detail = pg.locator("#skills-body tr.detail")
     assert detail.is_visible()
     text = detail.inner_text()
-    assert "references/generator-guide.md" in text and "fix" in text.lower()
+    assert text.count("references/style-guide.md") == 1 and "fix" in text.lower()
     first = page.rows("sessions-body")
     pg.click("#sessions-pager button:has-text('Next')")
     second = page.rows("sessions-body")
-    assert len(second) == 3 and second[0] != first[0]
+    assert second and second[0] != first[0]
     pg.click('#sessions-table th[data-key="tokens"]')
     pg.fill("#s-text", "/code/api")
     api = page.rows("sessions-body")
     assert api and all("/code/api" in r for r in api)
 
 
+def _visible_period(pg: object) -> str:
+    return pg.locator(".usage-panel:visible").get_attribute("data-period")
+
+
+def test_period_control_changes_every_usage_panel(page: Page) -> None:
+    pg = page.page
+    assert _visible_period(pg) == "30d"
+    before = {"usage": pg.locator(".usage-panel:visible").inner_text(),
+              "kpis": pg.locator("#overview .period-panel:visible").inner_text()}
+    pg.locator("#usage .period-btn", has_text="7 d").click()
+    assert _visible_period(pg) == "7d"
+    assert pg.locator("#overview .period-panel:visible").get_attribute("data-period") == "7d"
+    assert pg.locator('#overview .period-btn[data-period="7d"]').get_attribute("aria-pressed") == "true"
+    panel = pg.locator(".usage-panel:visible")
+    after = {"usage": panel.inner_text(), "kpis": pg.locator("#overview .period-panel:visible").inner_text()}
+    assert after["kpis"] != before["kpis"] and "7 d" in after["kpis"]
+    # Every panel of the usage section is the 7-day one: the chart has 7 bars, each table is its own copy.
+    assert panel.locator("svg.chart rect.bar").count() == 7
+    for h in ("By model", "By project", "Top tools", "Skills by activations", "MCP servers", "Subagents"):
+        assert panel.locator("h3", has_text=h).is_visible(), h
+    assert pg.locator(".usage-panel:visible").count() == 1
+    pg.locator("#overview .period-btn", has_text="All time").click()
+    assert _visible_period(pg) == "all"
+    assert pg.locator(".usage-panel:visible").inner_text() != after["usage"]
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_old_history_shows_all_time_and_no_ingest_advice(browser: object, old_report: Path, tmp_path: Path,
+                                                         width: int) -> None:
+    p = Page(browser, old_report.as_uri(), tmp_path, width=width)
+    pg = p.page
+    try:
+        text = pg.locator("body").inner_text()
+        assert "run skill-insights ingest" not in text and "No usage captured" not in text
+        # The period is empty, the history is not: all-time totals show, the last session is named.
+        kpis = pg.locator("#overview .period-panel:visible").inner_text()
+        assert "all time $" in kpis and "all time 0\n" not in kpis and "all time $0\n" not in kpis
+        empty = pg.locator(".usage-panel:visible .period-empty")
+        assert "The last captured session was on" in empty.inner_text()
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        pg.locator(".usage-panel:visible .period-btn.link").click()
+        assert _visible_period(pg) == "all"
+        assert pg.locator(".usage-panel:visible svg.chart rect.bar").count() > 0
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        shot = Path(os.environ.get("SKILL_INSIGHTS_SCREENSHOT_DIR", tmp_path)) / f"old-history-{width}.png"
+        pg.screenshot(path=str(shot), full_page=True)
+        pg.wait_for_timeout(100)
+        assert p.errors == [] and [m for m in p.console if m.startswith(("error", "warning"))] == []
+    finally:
+        p.ctx.close()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_no_sideways_scroll(browser: object, report: Path, tmp_path: Path, width: int) -> None:
+    p = Page(browser, report.as_uri(), tmp_path, width=width)
+    try:
+        assert p.page.evaluate("document.documentElement.scrollWidth") <= width
+        # A skill name keeps whole words on a phone (it wrapped a letter per line).
+        name = p.page.locator("#skills-body tr.row .skill-name").first
+        assert name.bounding_box()["width"] > 60
+    finally:
+        p.ctx.close()
+
+
 def test_hostile_skill_executes_nothing(page: Page) -> None:
     pg = page.page
     # The hostile strings are on the page as text, in the server-rendered issues and the script-built table.
-    assert pg.locator("#issues .skill-name", has_text=HOSTILE_NAME).count() >= 1
+    assert pg.locator("#issues", has_text=HOSTILE_NAME).count() >= 1
     pg.fill("#f-text", "onerror")
     row = pg.locator("#skills-body tr.row")
     assert row.count() == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 
 from skill_insights.cli import cli
 from skill_insights.settings import get_paths
@@ -299,3 +300,28 @@ def test_no_mcp_secret_anywhere(world, tmp_path):
         for secret in SECRETS:
             assert secret not in text, (where, secret)
     assert "mcp.example" in texts["store"]  # the servers themselves were stored
+
+
+def test_report_sources_section_shows_costs_and_never_used_escaped(world, tmp_path):
+    hostile = '<img src=x onerror="alert(1)">'
+    _agent(world["claude"] / "agents" / "evil.md", hostile, "An agent whose name is markup.")
+    _md(world["claude"] / "commands" / "<i>bold.md", "---\ndescription: tagged name\n---\n")
+    r = CliRunner().invoke(cli, ["scan", "--no-registry"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "report.html"
+    r = CliRunner().invoke(cli, ["report", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    start = html.index('<section id="sources"')
+    section = html[start : html.index("</section>", start)]
+    doc = _sources()
+    total = doc["always_loaded"]["tokens"]
+    assert f"about <strong>{total}</strong> tokens per session" in section
+    for kind, name in (("agent", "idle-agent"), ("command", "idle-cmd"), ("mcp", "web")):
+        n = next(x for x in doc["never_used"] if (x["kind"], x["name"]) == (kind, name))
+        assert f'<span class="skill-name">{name}</span>' in section and str(escape(n["note"])) in section
+    assert "plugin:plug@mkt" in section
+    i = html.find(hostile)
+    assert i < 0, html[i - 300 : i + 50]
+    assert str(escape(hostile)) in section  # listed as never used, as text
+    assert "&lt;i&gt;bold" in section and "<i>bold" not in html

@@ -233,3 +233,32 @@ def test_install_statusline_without_one_before_and_uninstall_removes_it(home: Pa
     assert r.exit_code == 0, r.output
     assert json.loads(settings.read_text()) == {"env": {"A": "1"}}
     assert runner.invoke(cli, ["install", "--no-service", "--force"]).exit_code != 0  # --force needs --statusline
+
+
+def test_a_running_daemon_stores_the_readings_the_statusline_spooled(tmp_path: Path) -> None:
+    from test_daemon_support import DaemonProc, make_env, wait_for
+
+    env = {**make_env(tmp_path), "SKILL_INSIGHTS_SPOOL_S": "0.2"}
+    (tmp_path / "claude" / "projects").mkdir(parents=True)
+    daemon = DaemonProc(env).wait_ready()
+    try:
+        reading = {"five_hour": {"used_percentage": 12.5, "resets_at": int(time.time() + 3600)}}
+        argv = [sys.executable, "-S", "-E", str(install.STATUSLINE_ENTRY), "--format", "5h"]
+        proc = subprocess.run(
+            argv, input=payload_for("s1", rate_limits=reading), env=env, capture_output=True, timeout=30, check=False
+        )
+        assert one_line(proc).startswith("5h 12%")
+        db = Path(env["SKILL_INSIGHTS_HOME"]) / "data" / "skill-insights.db"
+
+        def stored() -> list[tuple]:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                return conn.execute("SELECT window, session_id, used_percentage FROM quota_snapshots").fetchall()
+            finally:
+                conn.close()
+
+        assert wait_for(stored, 30, what="the reading in the store") == [("five_hour", "s1", 12.5)]
+        spool = Path(env["SKILL_INSIGHTS_HOME"]) / "run" / "quota"
+        assert not any(spool.glob("*.json"))
+    finally:
+        assert daemon.stop() == 0

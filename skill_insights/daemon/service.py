@@ -252,6 +252,8 @@ class Daemon:
 
         self.scheduler.register("ingest.reconcile", self.config.reconcile_s, self.queue.reconcile, run_at_start=True)
         self.scheduler.register("spool.drain", self.config.spool_s, self.queue.drain_spool, run_at_start=True)
+        # The statusline's rate-limit readings (it never writes the store itself): into quota_snapshots.
+        self.scheduler.register("quota.drain", self.config.spool_s, self._drain_quota, run_at_start=True)
         # Rollups are flushed after every ingest; this catches dirt left by other writers (a detached hook
         # ingest, a kill -9 between a chunk and its flush) and crosses midnight for the daily view.
         self.scheduler.register("rollups.flush", self.config.rollups_s, lambda: flush(self.db))
@@ -344,6 +346,12 @@ class Daemon:
 
     def drain_spool(self) -> None:
         self.queue.drain_spool()
+
+    def _drain_quota(self) -> None:
+        from skill_insights import quota
+
+        if quota.drain(self.db):
+            log.debug("stored rate-limit readings from the statusline")
 
     def record_ingest(self, reason: str, files: int, summary: Any) -> None:
         """Count one ingest of `files` (its capture summary, None when every file failed)."""

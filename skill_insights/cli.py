@@ -273,6 +273,9 @@ def session_show(session_id: str, as_json: bool) -> None:
     click.echo(f"tokens    {stats['total_tokens']:,}  cost {_fmt_cost(stats['estimated_cost_usd'])}")
     for m, v in stats["models"].items():
         click.echo(f"  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])}")
+    for m, v in stats.get("side_calls", {}).items():
+        click.echo(f"side calls  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])} "
+                   "(in Claude Code's ledger, not in the transcript; counted above)")
     if stats["tools"]:
         click.echo("tools     " + ", ".join(
             f"{k} ×{v['calls']}" + (f" ({v['errors']} errors)" if v["errors"] else "")

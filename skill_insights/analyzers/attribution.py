@@ -397,7 +397,7 @@ def rollup(
     for a in attributed:
         if kind and a.kind != kind:
             continue
-        key = (a.date or "", a.kind, a.name, a.source) if by_day else (a.kind, a.name, a.source)
+        key: tuple[str, ...] = (a.date or "", a.kind, a.name, a.source) if by_day else (a.kind, a.name, a.source)
         r = rows.setdefault(key, _Row(item_id=a.item_id))
         r.invocations += 1
         r.errors += a.failed

@@ -150,7 +150,7 @@ def source_events(db: Any, since: str | None = None, until: str | None = None) -
             ORDER BY e.ts, e.rowid""",
         args,
     ).fetchall()
-    return [SourceEvent(*r, failed=r[1] in failed) for r in rows]
+    return [SourceEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[1] in failed) for r in rows]
 
 
 def session_response_tokens(db: Any, session_ids: set[str]) -> dict[str, list[tuple[float, int]]]:

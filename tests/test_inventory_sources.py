@@ -210,3 +210,15 @@ def test_schema_refuses_a_server_with_env_or_headers():
     assert not is_valid({**base, "mcp_servers": [{**server, "env": {"K": "v"}}]}, "inventory")
     assert not is_valid({**base, "mcp_servers": [{**server, "headers": {"K": "v"}}]}, "inventory")
     assert not is_valid({**base, "mcp_servers": [{**server, "source": "somewhere"}]}, "inventory")
+
+
+def test_a_scanned_root_counts_as_a_project(env, tmp_path):
+    root = tmp_path / "repo"
+    _write(root / ".claude" / "agents" / "a.md", "---\ndescription: A\n---\n")
+    _write(root / ".mcp.json", json.dumps({"mcpServers": {"s": {"url": "http://127.0.0.1:1/mcp"}}}))
+    doc = scan([root], home=env["home"], claude_dir=env["claude"])
+    assert is_valid(doc, "inventory")
+    assert [(a["name"], a["source"], a["locations"][0]["project_root"]) for a in doc["agents"]] == [
+        ("a", "project", str(root))
+    ]
+    assert [(s["name"], s["transport"]) for s in doc["mcp_servers"]] == [("s", "http")]

@@ -441,7 +441,9 @@ def _scan(
     finally:
         if cache_written is not None:
             cache_written()
-    extras = scan_extras(d, agent_dirs=agent_dirs, project_dirs=project_dirs, home=home, claude_dir=claude_dir)
+    # A root given to the scan is a project too: its .claude/agents, .claude/commands and .mcp.json count.
+    extra_projects = list(dict.fromkeys([*(project_dirs or []), *(Path(r) for r in roots or [])]))
+    extras = scan_extras(d, agent_dirs=agent_dirs, project_dirs=extra_projects, home=home, claude_dir=claude_dir)
     finished = datetime.now(UTC)
     return {
         "schema_version": SCHEMA_VERSION,

@@ -72,7 +72,7 @@ def test_unpriced_model_warning_comes_from_the_quick_path(home):
 @pytest.mark.parametrize("args, message", [
     (["usage", "daily", "--json", "--since", "yesterday"], "is not a date"),
     (["usage", "daily", "--json", "--since", "2026-02-01", "--until", "2026-01-01"], "is after --until"),
-    (["usage", "weekly", "--json"], "Invalid value"),
+    (["usage", "yearly", "--json"], "Invalid value"),
     (["usage", "daily", "--json", "--bogus"], "No such option"),
 ])
 def test_anything_the_quick_path_does_not_take_gets_clicks_error(home, args, message):

@@ -50,6 +50,12 @@ class _Cli(click.Group):
 
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # A reader that went away (`| head`): like other Unix tools, stop quietly and succeed.
+            import os
+
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # nothing is flushed into the closed pipe at exit
+            ctx.exit(0)
         except OSError as e:
             where = f": {e.filename}" if e.filename else ""
             raise click.ClickException(f"{e.strerror or e}{where}") from None
@@ -82,8 +88,13 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     from skill_insights.collectors.capture import capture
 
     for f in files:
+        if f.is_dir():
+            raise click.ClickException(f"{f} is a folder: pass it with --projects-dir, or one transcript with --file")
         if not f.is_file():
             raise click.ClickException(f"no such transcript file: {f}")
+        refusal = _not_a_transcript(f)
+        if refusal:
+            raise click.ClickException(f"{f} is not a Claude Code transcript ({refusal})")
     for d in projects_dirs:
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
@@ -108,6 +119,28 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     click.echo(summary.line())
 
 
+def _not_a_transcript(path: Path) -> str | None:
+    """Why `path` is not a Claude Code transcript (JSON lines of objects with a `type`), or None when it is one.
+    An empty .jsonl file is a transcript Claude Code has only just created."""
+    import json
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as e:
+        return e.strerror or str(e)
+    if not head.strip():
+        return None if path.suffix == ".jsonl" else "it is empty"
+    first = head.lstrip().split(b"\n", 1)[0]
+    try:
+        line = json.loads(first)
+    except (ValueError, RecursionError):
+        return "its first line is not JSON"
+    if not isinstance(line, dict) or not isinstance(line.get("type"), str):
+        return "its first line is not a transcript entry"
+    return None
+
+
 # -- usage ----------------------------------------------------------------------------------------------
 
 
@@ -119,21 +152,35 @@ def _warn_unpriced(models: list[str]) -> None:
 
 
 def _fmt_cost(v) -> str:
-    return "n/a" if v is None else f"${v:,.4f}"
+    # Tables show cents; `--json` keeps full precision.
+    return "n/a" if v is None else f"${v:,.2f}"
 
 
-def _usage_table(doc: dict, key: str, title: str) -> None:
-    from rich.console import Console
+EMPTY_USAGE = ("nothing captured yet: run `skill-insights ingest` to read Claude Code's history, or "
+               "`skill-insights install` to capture from now on")
+
+
+def _usage_table(doc: dict, key: str, title: str, empty: str = EMPTY_USAGE) -> None:
     from rich.table import Table
 
+    from skill_insights.usage import fmt_duration, short_model
+
+    sessions = key == "session_id"
+    all_models = sorted({m for r in doc["rows"] for m in r["models"]})
     table = Table(title=title)
-    cols = [key, "models", "input", "output", "cache write", "cache read", "total", "cost"]
+    lead = [key, "date", "project", "duration"] if sessions else [key]
+    cols = [*lead, "models", "input", "output", "cache write", "cache read", "total", "cost"]
     for c in cols:
-        table.add_column(c, justify="right" if c not in (key, "models") else "left")
+        table.add_column(c, justify="left" if c in (*lead, "models") else "right")
     for r in doc["rows"]:
+        extra = []
+        if sessions:
+            extra = [(r.get("last_date") or (r.get("started_at") or "")[:10]) or "–",
+                     _short_project(r.get("project"), r.get("git_repo")), fmt_duration(_wall(r))]
         table.add_row(
-            str(r[key])[: 36 if key == "session_id" else None],
-            ", ".join(r["models"]),
+            str(r[key])[:8 if sessions else None],
+            *extra,
+            ", ".join(short_model(m, all_models) for m in r["models"]),
             f"{r['input_tokens']:,}",
             f"{r['output_tokens']:,}",
             f"{r['cache_creation_input_tokens']:,}",
@@ -143,12 +190,42 @@ def _usage_table(doc: dict, key: str, title: str) -> None:
         )
     t = doc["totals"]
     table.add_row(
-        "total", "", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
+        "total", *([""] * (len(lead) - 1)), "", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
         f"{t['cache_creation_input_tokens']:,}", f"{t['cache_read_input_tokens']:,}",
         f"{t['total_tokens']:,}", _fmt_cost(t["cost_usd"]), style="bold",
     )
+    if not doc["rows"]:
+        click.echo(empty, err=True)
+    _console().print(table)
+
+
+def _console():
+    """A rich console for tables; a reader that goes away (`| head`) ends the command quietly (see _Cli)."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1
+            raise BrokenPipeError
+
     # Piped output is not cut to 80 columns: a table that truncates numbers is worse than a wide one.
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return _Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _short_project(path: str | None, repo: str | None) -> str:
+    from skill_insights.report.data import short_project
+
+    return short_project(path, repo, str(Path.home()))
+
+
+def _wall(row: dict) -> float | None:
+    from datetime import datetime
+
+    try:
+        a = datetime.fromisoformat(str(row["started_at"]).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(row["ended_at"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (b - a).total_seconds()
 
 
 def _check_date(_ctx, _param, value: str | None) -> str | None:
@@ -211,7 +288,10 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
     elif period == "blocks":
         _usage_table(reports.blocks_for_display(doc, tz), key, "Claude Code usage, 5-hour blocks")
     else:
-        _usage_table(doc, key, f"Claude Code usage, {period}" + (f" ({timezone})" if timezone else ""))
+        empty = EMPTY_USAGE
+        if since or until or project:
+            empty = "no usage matches these filters (without --since, --until and --project: all of it)"
+        _usage_table(doc, key, f"Claude Code usage, {period}" + (f" ({timezone})" if timezone else ""), empty)
 
 
 def _usage_quota(db, as_json: bool, since: str | None, until: str | None, tz) -> None:
@@ -491,8 +571,21 @@ def pricing_show(as_json: bool) -> None:
         _echo_json(doc)
         return
     click.echo(f"prices from {doc['source']} (updated {doc['updated']}), USD per million tokens")
+
+    def usd(v) -> str:
+        # Prices are whole cents or a few decimals: 0.30000000000000004 is float noise, not a price.
+        return "–" if v is None else f"{round(v, 6):g}"
+
+    from rich.table import Table
+
+    t = Table(show_edge=False, pad_edge=False)
+    for c in ("model", "input", "output", "cache write 5m", "cache write 1h", "cache read", "input >200k",
+              "output >200k"):
+        t.add_column(c, justify="left" if c == "model" else "right")
     for name, p in doc["models"].items():
-        click.echo(f"  {name}: input {p['input']}, output {p['output']}, cache read {p['cache_read']}")
+        t.add_row(name, usd(p["input"]), usd(p["output"]), usd(p["cache_write_5m"]), usd(p["cache_write_1h"]),
+                  usd(p["cache_read"]), usd(p.get("long_context_input")), usd(p.get("long_context_output")))
+    _console().print(t)
 
 
 @pricing.command("update")
@@ -518,7 +611,10 @@ def pricing_update(source: str, timeout: float) -> None:
             raw = Path(source).read_bytes()
         import json
 
-        doc = from_litellm(json.loads(raw), updated=date.today().isoformat())
+        parsed = json.loads(raw)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"expected a JSON object of models (LiteLLM's format), got a JSON {type(parsed).__name__}")
+        doc = from_litellm(parsed, updated=date.today().isoformat())
         PriceTable.from_document(doc, source=source)  # refuses a table we could not price with
     except Exception as e:
         raise click.ClickException(f"cannot load prices from {source}: {e}") from None
@@ -1077,7 +1173,10 @@ def skills_usage(as_json: bool, days: int) -> None:
         _echo_json(doc)
         return
     if not doc["skills"]:
-        click.echo("no inventory yet: run `skill-insights scan`")
+        scanned = "scans" in db.table_names() and db.execute("SELECT 1 FROM scans LIMIT 1").fetchone()
+        click.echo("the last scan found no skills: add some under ~/.claude/skills or a project's .claude/skills, "
+                   "or scan a folder: `skill-insights scan DIR`" if scanned
+                   else "no inventory yet: run `skill-insights scan`")
     for s in sorted(doc["skills"], key=lambda s: (-s["activations"], s["name"])):
         if s["activations"]:
             click.echo(f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  "

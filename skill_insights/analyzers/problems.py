@@ -69,22 +69,34 @@ def merge(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(problem_key(f), []).append(f)
     out = []
     for same in groups.values():
-        worst = min(same, key=lambda f: (SEV_RANK.get(f.get("severity") or "", 3),
-                                         PHASE_ORDER.get(f.get("phase") or "", 9)))
+        worst = min(
+            same, key=lambda f: (SEV_RANK.get(f.get("severity") or "", 3), PHASE_ORDER.get(f.get("phase") or "", 9))
+        )
         fullest = max(same, key=lambda f: len(f.get("message") or ""))
-        merged = {**worst, "message": fullest.get("message") or "", "fix": worst.get("fix") or fullest.get("fix"),
-                  "phases": sorted({f.get("phase") or "" for f in same}, key=lambda p: PHASE_ORDER.get(p, 9)),
-                  "rules": list(dict.fromkeys(f.get("rule") or "" for f in same))}
+        merged = {
+            **worst,
+            "message": fullest.get("message") or "",
+            "fix": worst.get("fix") or fullest.get("fix"),
+            "phases": sorted({f.get("phase") or "" for f in same}, key=lambda p: PHASE_ORDER.get(p, 9)),
+            "rules": list(dict.fromkeys(f.get("rule") or "" for f in same)),
+        }
         if merged["rules"][0] == "duplicates.near":
             names = list(dict.fromkeys(f.get("skill_name") or "" for f in same))
             if len(names) > 1:
                 merged["skill_name"] = ", ".join(n for n in names if n)
                 sim = re.match(r"about \d+%", fullest.get("message") or "")
                 merged["message"] = f"{' and '.join(n for n in names if n)} are near-duplicates" + (
-                    f" ({sim.group(0)} similar)" if sim else "")
+                    f" ({sim.group(0)} similar)" if sim else ""
+                )
         out.append(merged)
-    out.sort(key=lambda f: (SEV_RANK.get(f.get("severity") or "", 3), f.get("phase") or "", f.get("rule") or "",
-                            f.get("skill_name") or ""))
+    out.sort(
+        key=lambda f: (
+            SEV_RANK.get(f.get("severity") or "", 3),
+            f.get("phase") or "",
+            f.get("rule") or "",
+            f.get("skill_name") or "",
+        )
+    )
     return out
 
 
@@ -111,15 +123,28 @@ def scan_findings(inventory: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _scan(f: dict[str, Any], skill_id: str | None, skill_name: str | None) -> dict[str, Any]:
-    return {"phase": "scan", "skill_id": skill_id, "skill_name": skill_name, "rule": f.get("code") or f.get("rule"),
-            "severity": f.get("severity") or "warning", "message": f.get("message") or "", "fix": f.get("fix"),
-            "evidence": {k: v for k, v in f.items() if k in ("path", "target")}}
+    return {
+        "phase": "scan",
+        "skill_id": skill_id,
+        "skill_name": skill_name,
+        "rule": f.get("code") or f.get("rule"),
+        "severity": f.get("severity") or "warning",
+        "message": f.get("message") or "",
+        "fix": f.get("fix"),
+        "evidence": {k: v for k, v in f.items() if k in ("path", "target")},
+    }
 
 
 def flatten(f: dict[str, Any]) -> dict[str, Any]:
     """An `analyze --json` finding ({phase, skill: {id, name}, …}) in the flat shape."""
     skill = f.get("skill") if isinstance(f.get("skill"), dict) else {}
-    return {"phase": f.get("phase"), "skill_id": skill.get("id") or f.get("skill_id"),
-            "skill_name": skill.get("name") or f.get("skill_name"), "rule": f.get("rule"),
-            "severity": f.get("severity"), "message": f.get("message"), "fix": f.get("fix"),
-            "evidence": f.get("evidence")}
+    return {
+        "phase": f.get("phase"),
+        "skill_id": skill.get("id") or f.get("skill_id"),
+        "skill_name": skill.get("name") or f.get("skill_name"),
+        "rule": f.get("rule"),
+        "severity": f.get("severity"),
+        "message": f.get("message"),
+        "fix": f.get("fix"),
+        "evidence": f.get("evidence"),
+    }

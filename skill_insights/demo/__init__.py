@@ -37,14 +37,27 @@ BRANCHES = {
     "docs-site": ("main", "docs/getting-started"),
 }
 PROMPTS = {
-    "webapp": ("Add a loading state to the checkout button", "Why does the cart total round wrong for 3 items?",
-               "Make the dark mode toggle remember the choice", "Split ProductCard into smaller components",
-               "Fix the flaky cart.spec test", "Add keyboard navigation to the dropdown menu"),
-    "api": ("Add a webhook for order.created", "The rate limiter lets bursts through, find out why",
-            "Write a migration that adds orders.currency", "Add pagination to GET /orders",
-            "Upgrade the test database to Postgres 16", "Why is /healthz slow on cold start?"),
-    "docs-site": ("Rewrite the getting-started page for the new CLI", "Fix the broken links in the API guide",
-                  "Add a page about webhooks"),
+    "webapp": (
+        "Add a loading state to the checkout button",
+        "Why does the cart total round wrong for 3 items?",
+        "Make the dark mode toggle remember the choice",
+        "Split ProductCard into smaller components",
+        "Fix the flaky cart.spec test",
+        "Add keyboard navigation to the dropdown menu",
+    ),
+    "api": (
+        "Add a webhook for order.created",
+        "The rate limiter lets bursts through, find out why",
+        "Write a migration that adds orders.currency",
+        "Add pagination to GET /orders",
+        "Upgrade the test database to Postgres 16",
+        "Why is /healthz slow on cold start?",
+    ),
+    "docs-site": (
+        "Rewrite the getting-started page for the new CLI",
+        "Fix the broken links in the API guide",
+        "Add a page about webhooks",
+    ),
 }
 # skill → (projects where it is used, weight)
 SKILL_USE = {
@@ -265,8 +278,14 @@ class DemoEnv:
         }
 
     # Settings that would point the demo at a real service: `run --demo` removes them from its environment.
-    REMOTE_SETTINGS = ("SKILLS_API_URL", "SKILL_INSIGHTS_TESSL_REGISTRY_URL", "SKILL_INSIGHTS_LLM_BASE_URL",
-                       "ANTHROPIC_API_KEY", "SKILL_INSIGHTS_POSTHOG_KEY", "GITHUB_TOKEN")
+    REMOTE_SETTINGS = (
+        "SKILLS_API_URL",
+        "SKILL_INSIGHTS_TESSL_REGISTRY_URL",
+        "SKILL_INSIGHTS_LLM_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "SKILL_INSIGHTS_POSTHOG_KEY",
+        "GITHUB_TOKEN",
+    )
 
 
 def encode_project_dir(cwd: str) -> str:
@@ -285,9 +304,25 @@ def _git(cwd: Path, *args: str, date: str | None = None) -> None:
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     if date:
         env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
-    subprocess.run(["git", "-c", "user.name=Sam Rivera", "-c", "user.email=sam@example.invalid",
-                    "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-                   cwd=cwd, env=env, check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=Sam Rivera",
+            "-c",
+            "user.email=sam@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def _git_history(project: Path, now: datetime) -> None:
@@ -352,10 +387,19 @@ class _Session:
 
     def _base(self, kind: str) -> dict[str, Any]:
         u = self._id(kind)
-        line = {"parentUuid": self.parent, "isSidechain": False, "type": kind, "uuid": u,
-                "timestamp": self.t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", "userType": "external",
-                "entrypoint": "cli", "cwd": self.cwd, "sessionId": self.sid, "version": VERSION,
-                "gitBranch": self.branch}
+        line = {
+            "parentUuid": self.parent,
+            "isSidechain": False,
+            "type": kind,
+            "uuid": u,
+            "timestamp": self.t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "userType": "external",
+            "entrypoint": "cli",
+            "cwd": self.cwd,
+            "sessionId": self.sid,
+            "version": VERSION,
+            "gitBranch": self.branch,
+        }
         self.parent = u
         return line
 
@@ -368,26 +412,50 @@ class _Session:
     def response(self, blocks: list[dict[str, Any]], *, first: bool = False) -> None:
         rng = self.rng
         created = rng.randint(8_000, 16_000) if first else rng.randint(300, 4_500)
-        usage = {"input_tokens": rng.randint(1, 12), "cache_creation_input_tokens": created,
-                 "cache_read_input_tokens": 0 if first else self.context,
-                 "output_tokens": rng.randint(60, 900) if blocks[-1]["type"] == "tool_use" else rng.randint(150, 1600),
-                 "service_tier": "standard",
-                 "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": created}}
+        usage = {
+            "input_tokens": rng.randint(1, 12),
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": 0 if first else self.context,
+            "output_tokens": rng.randint(60, 900) if blocks[-1]["type"] == "tool_use" else rng.randint(150, 1600),
+            "service_tier": "standard",
+            "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": created},
+        }
         self.context += created
         mid = "msg_01" + uuid.uuid5(_NS, f"{self.sid}:m:{self.n}").hex[:22]
         rid = "req_011C" + uuid.uuid5(_NS, f"{self.sid}:r:{self.n}").hex[:20]
         for block in blocks:  # one line per content block, each repeating the response's usage
-            self.lines.append({**self._base("assistant"), "requestId": rid, "message": {
-                "id": mid, "type": "message", "role": "assistant", "model": self.model, "content": [block],
-                "stop_reason": "tool_use" if block["type"] == "tool_use" else "end_turn", "stop_sequence": None,
-                "usage": usage}})
+            self.lines.append(
+                {
+                    **self._base("assistant"),
+                    "requestId": rid,
+                    "message": {
+                        "id": mid,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self.model,
+                        "content": [block],
+                        "stop_reason": "tool_use" if block["type"] == "tool_use" else "end_turn",
+                        "stop_sequence": None,
+                        "usage": usage,
+                    },
+                }
+            )
             self.wait(rng.uniform(0.5, 4))
 
-    def tool(self, name: str, inp: dict[str, Any], result: str, *, error: bool = False, text: str | None = None,
-             first: bool = False) -> None:
+    def tool(
+        self,
+        name: str,
+        inp: dict[str, Any],
+        result: str,
+        *,
+        error: bool = False,
+        text: str | None = None,
+        first: bool = False,
+    ) -> None:
         tid = "toolu_01" + uuid.uuid5(_NS, f"{self.sid}:t:{self.n}").hex[:22]
         blocks = ([{"type": "text", "text": text}] if text else []) + [
-            {"type": "tool_use", "id": tid, "name": name, "input": inp}]
+            {"type": "tool_use", "id": tid, "name": name, "input": inp}
+        ]
         self.wait(self.rng.uniform(3, 25))
         self.response(blocks, first=first)
         self.wait(self.rng.uniform(0.3, 20 if name == "Bash" else 2))
@@ -403,8 +471,9 @@ def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...] | list[tup
     return rng.choices(names, weights)[0]
 
 
-def _session(rng: random.Random, i: int, project: str, cwd: str, start: datetime, *,
-             forced_skill: str | None = None) -> list[dict[str, Any]]:
+def _session(
+    rng: random.Random, i: int, project: str, cwd: str, start: datetime, *, forced_skill: str | None = None
+) -> list[dict[str, Any]]:
     sid = str(uuid.uuid5(_NS, f"session:{i}"))
     s = _Session(rng, sid, cwd, rng.choice(BRANCHES[project]), _pick(rng, MODELS), start)
     skills = [(k, w) for k, (projs, w) in SKILL_USE.items() if project in projs]
@@ -412,30 +481,62 @@ def _session(rng: random.Random, i: int, project: str, cwd: str, start: datetime
     first = True
     for turn in range(turns):
         if turn == 0 and rng.random() < 0.18:
-            s.user("<command-name>/ship</command-name>\n<command-message>ship</command-message>\n"
-                   "<command-args></command-args>")
+            s.user(
+                "<command-name>/ship</command-name>\n<command-message>ship</command-message>\n"
+                "<command-args></command-args>"
+            )
         else:
-            s.user(rng.choice(PROMPTS[project]) if turn == 0 else rng.choice(
-                ("Looks good, now the tests", "Also handle the empty case", "Can you run the linter?",
-                 "Commit this", "That broke the build, have a look", "Explain that change")))
-        skill = forced_skill if (forced_skill and turn == 0) else (
-            _pick(rng, skills) if skills and rng.random() < 0.45 else None)
+            s.user(
+                rng.choice(PROMPTS[project])
+                if turn == 0
+                else rng.choice(
+                    (
+                        "Looks good, now the tests",
+                        "Also handle the empty case",
+                        "Can you run the linter?",
+                        "Commit this",
+                        "That broke the build, have a look",
+                        "Explain that change",
+                    )
+                )
+            )
+        skill = (
+            forced_skill
+            if (forced_skill and turn == 0)
+            else (_pick(rng, skills) if skills and rng.random() < 0.45 else None)
+        )
         if skill:
             s.tool("Skill", {"skill": skill}, f"Launching skill: {skill}", first=first)
             first = False
         if rng.random() < 0.12:
-            s.tool("Agent", {"description": "Review the diff", "prompt": "Review the staged changes",
-                             "subagent_type": "code-reviewer"}, "No blocking issues; two nits.", first=first)
+            s.tool(
+                "Agent",
+                {
+                    "description": "Review the diff",
+                    "prompt": "Review the staged changes",
+                    "subagent_type": "code-reviewer",
+                },
+                "No blocking issues; two nits.",
+                first=first,
+            )
             first = False
         if project == "webapp" and rng.random() < 0.2:
-            s.tool("mcp__linear__list_issues", {"team": "WEB", "state": "In Progress"},
-                   '[{"id": "WEB-142", "title": "Cart rounding"}]', first=first)
+            s.tool(
+                "mcp__linear__list_issues",
+                {"team": "WEB", "state": "In Progress"},
+                '[{"id": "WEB-142", "title": "Cart rounding"}]',
+                first=first,
+            )
             first = False
         for _ in range(rng.randint(2, 9)):
             name = _pick(rng, TOOLS)
-            inp: dict[str, Any] = ({"command": rng.choice(BASH)} if name == "Bash" else
-                                   {"pattern": "TODO"} if name in ("Grep", "Glob") else
-                                   {"file_path": f"{cwd}/src/{rng.choice(('app', 'cart', 'orders', 'util'))}.ts"})
+            inp: dict[str, Any] = (
+                {"command": rng.choice(BASH)}
+                if name == "Bash"
+                else {"pattern": "TODO"}
+                if name in ("Grep", "Glob")
+                else {"file_path": f"{cwd}/src/{rng.choice(('app', 'cart', 'orders', 'util'))}.ts"}
+            )
             error = rng.random() < (0.1 if name == "Bash" else 0.03)
             s.tool(name, inp, "Exit code 1" if error else "ok", error=error, first=first)
             first = False
@@ -454,8 +555,9 @@ def _plan(rng: random.Random, now: datetime) -> list[tuple[datetime, str]]:
         day = local - timedelta(days=days_ago)
         n = rng.choice((2, 2, 3, 3, 4)) if day.weekday() < 5 else rng.choice((0, 0, 1))
         for _ in range(n):
-            start = day.replace(hour=rng.randint(8, 18), minute=rng.randint(0, 59), second=rng.randint(0, 59),
-                                microsecond=0)
+            start = day.replace(
+                hour=rng.randint(8, 18), minute=rng.randint(0, 59), second=rng.randint(0, 59), microsecond=0
+            )
             if start > local - timedelta(hours=3):  # never in the future, and finished by now
                 start = local - timedelta(hours=3, minutes=rng.randint(0, 90))
             out.append((start.astimezone(UTC), _pick(rng, (("webapp", 5), ("api", 4), ("docs-site", 1)))))
@@ -480,8 +582,7 @@ def build(root: Path, now: datetime | None = None) -> DemoEnv:
     """Lay the demo out under `root` (which should be empty or absent)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     root = root.resolve()
-    env = DemoEnv(root=root, home=root / "home", claude_dir=root / "home" / ".claude",
-                  si_home=root / "skill-insights")
+    env = DemoEnv(root=root, home=root / "home", claude_dir=root / "home" / ".claude", si_home=root / "skill-insights")
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write(root / MARKER, json.dumps({"demo": True, "built_at": now.isoformat(timespec="seconds")}) + "\n")
     env.projects = [env.home / "code" / p for p in PROJECTS]

@@ -247,7 +247,7 @@ def by_period_in_zone(db, period: str, since, until, project, tz) -> dict[str, A
         return by_period(db, period, since, until, project)
     if period == "session":  # a session falls on the day it ended, in `tz`
         doc = by_session(db, None, None, project)
-        rows = []
+        kept = []
         for r in doc["rows"]:
             from datetime import datetime
 
@@ -255,8 +255,8 @@ def by_period_in_zone(db, period: str, since, until, project, tz) -> dict[str, A
             day = ended.date().isoformat() if ended else r["last_date"]
             if day and ((since and day < since) or (until and day > until)):
                 continue
-            rows.append({**r, "last_date": day})
-        return _report(rows)
+            kept.append({**r, "last_date": day})
+        return _report(kept)
     key_of = {"daily": lambda d: d, "weekly": week_of, "monthly": lambda d: d[:7]}[period]
     if tz is None and not project:  # weeks of the stored local days: the daily rollup is enough
         doc = by_period(db, "daily", since, until, None)

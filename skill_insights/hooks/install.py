@@ -176,7 +176,7 @@ def merge_statusline(settings: dict, command: str, force: bool) -> tuple[dict, o
             raise SettingsError(f"a statusLine is already set ({shown!r}); --force replaces it (uninstall restores it)")
         doc["statusLine"] = {"type": "command", "command": command}
         return doc, current
-    if statusline_is_ours(current):
+    if isinstance(current, dict) and statusline_is_ours(current):
         doc["statusLine"] = {**current, "type": "command", "command": command}
     else:
         doc["statusLine"] = {"type": "command", "command": command}

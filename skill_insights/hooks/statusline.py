@@ -20,8 +20,8 @@ import time
 if __package__:
     from . import fastpath, locations
 else:  # run as a script from statusline_entry.py: the hooks folder is sys.path[0]
-    import fastpath  # type: ignore[no-redef]
-    import locations  # type: ignore[no-redef]
+    import fastpath  # type: ignore[no-redef,import-not-found]
+    import locations  # type: ignore[no-redef,import-not-found]
 
 DEFAULT_FORMAT = "model,session,today,block,context,5h,7d"
 FIELDS = ("model", "session", "today", "block", "context", "5h", "7d", "cc")
@@ -156,7 +156,7 @@ def epoch(value: object) -> float | None:
     return None
 
 
-def pace(used: float, resets_at: float, window: float, now: float) -> tuple[float | None, float | None]:
+def pace(used: float, resets_at: float, window: float, now: float) -> tuple[float, float | None]:
     """(elapsed % of the window, seconds until the limit at this burn rate or None if it lasts past the reset)."""
     start = resets_at - window
     elapsed = min(max(now - start, 0.0), window)
@@ -204,16 +204,12 @@ def render(doc: dict, fields: list[str], store: Store, now: float, color: bool =
         elif name == "session":
             ours = store.session_cost(sid) if sid else None
             text = f"session {money(ours)}" if ours is not None else None
-            if text is None:
-                cc = doc.get("cost") if isinstance(doc.get("cost"), dict) else {}
-                theirs = cc.get("total_cost_usd")
-                if isinstance(theirs, int | float) and not isinstance(theirs, bool):
-                    text = f"session {money(float(theirs))}*"  # Claude Code's own figure: not captured yet
+            theirs = claude_code_cost(doc)
+            if text is None and theirs is not None:
+                text = f"session {money(theirs)}*"  # Claude Code's own figure: not captured yet
         elif name == "cc":
-            cc = doc.get("cost") if isinstance(doc.get("cost"), dict) else {}
-            theirs = cc.get("total_cost_usd")
-            ok = isinstance(theirs, int | float) and not isinstance(theirs, bool)
-            text = f"cc {money(float(theirs))}" if ok else None
+            theirs = claude_code_cost(doc)
+            text = f"cc {money(theirs)}" if theirs is not None else None
         elif name == "today":
             cost = store.today_cost(now)
             text = f"today {money(cost)}" if cost is not None else None
@@ -230,6 +226,15 @@ def render(doc: dict, fields: list[str], store: Store, now: float, color: bool =
             parts.append(text)
     line = SEPARATOR.join(parts) or "skill-insights"
     return (_DIM + line + _RESET) if color and not parts else line
+
+
+def claude_code_cost(doc: dict) -> float | None:
+    """The payload's `cost.total_cost_usd`: Claude Code's own figure for the session, side calls included."""
+    cost = doc.get("cost")
+    value = cost.get("total_cost_usd") if isinstance(cost, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def context_field(doc: dict) -> str | None:

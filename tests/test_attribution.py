@@ -156,6 +156,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
         ("prompt", p, (prompt, '"content":"/git:commit"')),
         ("prompt", p, (prompt, '"content":"/compact"')),
         ("prompt", p, (prompt, '"content":"/never-defined"')),
+        ("prompt", o, (prompt, '"content":"/uskill"')),  # a skill typed as a command
     ]
     for n, (scenario, cwd, swap) in enumerate(sessions, start=1):
         path = transcript(w, n, scenario, cwd, swap)
@@ -185,7 +186,7 @@ def test_every_call_is_attributed_to_its_source(world):
     used = {(r["kind"], r["name"], r["source"]): r["invocations"] for r in doc["rows"] if r["invocations"]}
     expected = {
         ("skill", "plug:pskill", "plugin:plug@mkt"): 1,
-        ("skill", "uskill", "user"): 1,
+        ("skill", "uskill", "user"): 2,
         ("agent", "reviewer", "project"): 1,
         ("agent", "reviewer", "user"): 1,
         ("agent", "plug:pagent", "plugin:plug@mkt"): 1,

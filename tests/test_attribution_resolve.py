@@ -76,6 +76,7 @@ INVENTORY = {
             "plugin:p@m",
             {"path": "/h/p/.mcp.json", "scope": "plugin", "plugin": {"name": "p", "marketplace": "m"}},
         ),
+        _item("mc", "my.docs", "user", {"path": "/h/.claude.json", "scope": "user"}),
     ],
 }
 
@@ -102,6 +103,7 @@ def test_uninstalled_builtin_unknown_and_plugin_mcp_names():
     assert c.resolve("tool", "SomethingNew", "/w") == ("unknown", None)
     assert c.resolve("mcp", "plugin_p_srv", "/w")[0] == "plugin:p@m"
     assert c.resolve("mcp", "srv", "/w")[0] == "plugin:p@m"
+    assert c.resolve("mcp", "my_docs", "/w")[0] == "user"  # "my.docs": the tool name writes the dot as _
 
 
 def test_items_listed_are_the_ones_claude_code_loads():

@@ -17,6 +17,7 @@ the session's next user prompt; activations of the same turn each count that tur
 from __future__ import annotations
 
 import os
+import re
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from skill_insights.store.queries import SourceEvent, session_prompt_times, sess
 
 KINDS = ("skill", "agent", "command", "mcp", "tool")
 _KIND_OF_EVENT = {"skill": "skill", "subagent": "agent", "slash": "command", "mcp": "mcp", "tool": "tool"}
+_TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _SCOPE_RANK = {"project": 0, "user": 1, "plugin": 2, "tile": 3}
 
 # Claude Code's own subagent types, slash commands and tools: these, and only these, are `builtin`.
@@ -242,6 +244,9 @@ class Catalog:
                 plugin = loc.get("plugin")
                 if isinstance(plugin, dict) and plugin.get("name"):
                     names.append(f"plugin_{plugin['name']}_{it['name']}")
+            # Tool names allow only [A-Za-z0-9_-]: Claude Code writes any other character of a name as `_`.
+            names += [_TOOL_NAME_UNSAFE.sub("_", n) for n in names]
+            names = list(dict.fromkeys(names))
         for loc in locs:
             for n in names:
                 self._add(
@@ -350,6 +355,11 @@ def attribute(db: Any, catalog: Catalog, since: str | None = None, until: str | 
         if name is None:
             continue
         source, iid = catalog.resolve(kind, name, e.cwd)
+        if kind == "command" and source == "unknown":
+            # A user-invocable skill typed as /name: Claude Code loads the skill itself, no Skill call follows.
+            as_skill = catalog.resolve("skill", name, e.cwd)
+            if as_skill[1] is not None:
+                kind, (source, iid) = "skill", as_skill
         if iid is not None and iid in catalog.items:
             name = catalog.items[iid].name
         tokens = 0

@@ -687,11 +687,10 @@ def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
 
-    pid, _started, msg = control.start(wait_s)
+    _pid, ok, msg = control.start(wait_s)
+    if not ok:
+        raise click.ClickException(msg)
     click.echo(msg)
-    if pid is None:
-        click.echo(f"log: {get_paths().log_dir / 'daemon.log'}", err=True)
-        sys.exit(1)
 
 
 @daemon.command("stop")
@@ -784,7 +783,11 @@ def statusline(fmt: str | None, color: bool, extra: tuple[str, ...]) -> None:
 
 def _report_install(change, svc, dry_run: bool, verb: str) -> None:
     would = "would be " if dry_run else ""
-    if change.changed:
+    if getattr(change, "removed", False):
+        click.echo(f"settings  {change.path}: removed (install had created it)")
+    elif getattr(change, "restored", False):
+        click.echo(f"settings  {change.path}: restored exactly as it was before install")
+    elif change.changed:
         made = "created" if change.created else "updated"
         backup = f" (backup: {change.backup})" if change.backup else ""
         click.echo(f"settings  {change.path}: {would}{made}, hooks {verb}{backup}")

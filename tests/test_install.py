@@ -76,7 +76,7 @@ def test_install_install_uninstall_round_trip(env):
     for event, arg in install.EVENTS.items():
         mine = ours(doc, event)
         assert len(mine) == 1
-        assert mine[0]["command"] == install.hook_command(arg)
+        assert mine[0]["command"] == install.hook_command(arg, home=os.environ["SKILL_INSIGHTS_HOME"])
         assert mine[0]["type"] == "command"
     # Everything that was there is still there, in place.
     assert {k: v for k, v in doc.items() if k != "hooks"} == {k: v for k, v in ORIGINAL.items() if k != "hooks"}
@@ -93,8 +93,37 @@ def test_install_install_uninstall_round_trip(env):
 
     gone = invoke("uninstall", "--settings", str(settings), "--no-service")
     assert gone.exit_code == 0, gone.output
-    assert json.loads(settings.read_text()) == ORIGINAL
-    assert len(backups(settings)) == 2
+    assert "restored exactly" in gone.output
+    # Byte for byte as it was (indentation included), and install's backup of it is gone with it.
+    assert settings.read_bytes() == original_bytes
+    assert backups(settings) == []
+
+
+def test_uninstall_keeps_what_the_user_changed_since_install(env):
+    settings = env / "claude" / "settings.json"
+    write_settings(settings, ORIGINAL)
+    assert invoke("install", "--no-service").exit_code == 0
+    doc = json.loads(settings.read_text())
+    doc["model"] = "opus"
+    settings.write_text(json.dumps(doc))
+    assert invoke("uninstall", "--no-service").exit_code == 0
+    assert json.loads(settings.read_text()) == {**ORIGINAL, "model": "opus"}
+
+
+def test_install_writes_skill_insights_home_into_the_hook_commands(env, tmp_path):
+    settings = env / "claude" / "settings.json"
+    assert invoke("install", "--no-service").exit_code == 0
+    home = os.environ["SKILL_INSIGHTS_HOME"]
+    for event in install.EVENTS:
+        (hook,) = ours(json.loads(settings.read_text()), event)
+        assert hook["command"].startswith(f"SKILL_INSIGHTS_HOME={shlex.quote(home)} ")
+    # The command, run by a shell without that variable (as Claude Code runs it), spools into that home.
+    (hook,) = ours(json.loads(settings.read_text()), "SessionEnd")
+    clean = {k: v for k, v in os.environ.items() if k != "SKILL_INSIGHTS_HOME"}
+    payload = json.dumps({"session_id": "s1", "transcript_path": str(tmp_path / "none.jsonl"),
+                          "hook_event_name": "SessionEnd"})
+    subprocess.run(["/bin/sh", "-c", hook["command"]], input=payload, text=True, env=clean, timeout=30, check=True)
+    assert list((Path(home) / "run").rglob("*")), "the hook wrote nothing under SKILL_INSIGHTS_HOME"
 
 
 def test_install_uses_claude_config_dir_by_default_and_uninstall_restores(env):
@@ -116,8 +145,9 @@ def test_install_creates_a_missing_settings_file(env):
     doc = json.loads(settings.read_text())
     assert set(doc["hooks"]) == {"SessionStart", "SessionEnd"}
     assert backups(settings) == []
-    invoke("uninstall", "--no-service")
-    assert json.loads(settings.read_text()) == {}
+    gone = invoke("uninstall", "--no-service")
+    assert "removed" in gone.output
+    assert not settings.exists() and backups(settings) == []
 
 
 @pytest.mark.parametrize(
@@ -194,7 +224,7 @@ def test_a_moved_interpreter_is_updated_in_place_not_added_twice(env):
     doc = json.loads(settings.read_text())
     group = doc["hooks"]["SessionEnd"][0]
     assert group["hooks"][0] == {"type": "command", "command": "echo first"}
-    assert group["hooks"][1]["command"] == install.hook_command("session-end")
+    assert group["hooks"][1]["command"] == install.hook_command("session-end", home=os.environ["SKILL_INSIGHTS_HOME"])
     assert len(ours(doc, "SessionEnd")) == 1 and len(doc["hooks"]["SessionEnd"]) == 1
     # Uninstall keeps the user's hook that shared our group.
     invoke("uninstall", "--no-service")

@@ -38,7 +38,7 @@ def _ingest_fixtures() -> None:
 
 HOSTILE_SKILL = """---
 name: "<script>alert('name')</script><img src=x onerror=alert(1)>"
-description: "\\"><svg onload=console.log('pwned-desc')><script>alert('desc')</script> Use when testing escaping & <b>bold</b>."
+description: "\\"><svg onload=console.log('pwned-desc')><script>alert('desc')</script> Use when testing & <b>b</b>."
 ---
 # <img src=x onerror="console.log('pwned-body')">
 

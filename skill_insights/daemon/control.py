@@ -189,11 +189,32 @@ def status() -> dict[str, Any]:
     return {**doc, "running": True, "pid": pid, "source": source}
 
 
+def _log_reason(max_bytes: int = 64 * 1024) -> str:
+    """The last error the daemon logged (its traceback's last line), for a start that failed."""
+    from skill_insights.settings import get_paths
+
+    log = get_paths().log_dir / "daemon.log"
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return f"see {log}"
+    for line in reversed(lines):
+        text = line.strip()
+        if text and not text.startswith(("File ", "^", "~")) and ("Error" in text or "error" in text):
+            return f"{text[:300]} (more in {log})"
+    return f"see {log}"
+
+
 def start(wait_s: float = 10.0, extra_args: list[str] | None = None) -> tuple[int | None, bool, str]:
-    """Start a detached daemon unless one runs. Returns (pid, started_now, message)."""
+    """Start a detached daemon unless one runs, and wait until it answers on its socket.
+
+    Returns (pid, ok, message): ok is False when it exited at start or did not answer in `wait_s`."""
     pid = running_pid()
     if pid:
-        return pid, False, f"daemon already running (pid {pid})"
+        return pid, True, f"daemon already running (pid {pid})"
     ensure_runtime_dir()
     cmd = [sys.executable, *DAEMON_ARGS, *(extra_args or [])]
     proc = subprocess.Popen(
@@ -207,16 +228,22 @@ def start(wait_s: float = 10.0, extra_args: list[str] | None = None) -> tuple[in
     )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        if read_pid() == proc.pid and is_alive(proc.pid):
-            return proc.pid, True, f"daemon started (pid {proc.pid})"
         code = proc.poll()
         if code is not None:
             other = running_pid()
             if other:  # lost a race with another start: that one is the daemon
-                return other, False, f"daemon already running (pid {other})"
-            return None, False, f"daemon exited at start with code {code}; see its log"
+                return other, True, f"daemon already running (pid {other})"
+            return None, False, f"daemon exited at start (code {code}): {_log_reason()}"
+        # Written pid file and a live process are not enough: a daemon on a store it cannot open dies just
+        # after. It is up when it answers.
+        if read_pid() == proc.pid:
+            answer = query_status(timeout=0.5)
+            if answer is not None and answer.get("pid") == proc.pid:
+                return proc.pid, True, f"daemon started (pid {proc.pid})"
         time.sleep(0.05)
-    return proc.pid, True, f"daemon spawned (pid {proc.pid}) but not ready after {wait_s:.0f}s; see its log"
+    if proc.poll() is not None:
+        return None, False, f"daemon exited at start (code {proc.returncode}): {_log_reason()}"
+    return proc.pid, False, f"daemon (pid {proc.pid}) did not answer within {wait_s:.0f}s: {_log_reason()}"
 
 
 def stop(timeout: float = 10.0, force: bool = False) -> tuple[int | None, bool, str]:
@@ -234,5 +261,8 @@ def stop(timeout: float = 10.0, force: bool = False) -> tuple[int | None, bool, 
     if force:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+        gone = time.monotonic() + 5
+        while is_alive(pid) and time.monotonic() < gone:  # return when the process is gone, not before
+            time.sleep(0.02)
         return pid, True, f"daemon did not stop within {timeout:.0f}s; killed (pid {pid})"
     return pid, False, f"daemon (pid {pid}) did not stop within {timeout:.0f}s"

@@ -8,6 +8,7 @@ uninstall removes exactly our entries and the containers that only existed for t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -47,7 +48,8 @@ class SettingsError(Exception):
 # -- pure: hooks in a settings document -------------------------------------------------------------------
 
 
-def hook_command(event_arg: str, python: str | None = None, entry: Path | str | None = None) -> str:
+def hook_command(event_arg: str, python: str | None = None, entry: Path | str | None = None,
+                 home: str | None = None) -> str:
     """The command Claude Code runs: the interpreter on the entry script directly.
 
     `-S` skips site (its .pth files cost 5-25 ms and the entry needs nothing from site-packages); `-E` makes
@@ -55,7 +57,15 @@ def hook_command(event_arg: str, python: str | None = None, entry: Path | str | 
     because it imports `re`.
     """
     py = python or sys.executable
-    return f"{shlex.quote(py)} -S -E {shlex.quote(str(entry or ENTRY))} {event_arg}"
+    return f"{_home_prefix(home)}{shlex.quote(py)} -S -E {shlex.quote(str(entry or ENTRY))} {event_arg}"
+
+
+def _home_prefix(home: str | None) -> str:
+    """`SKILL_INSIGHTS_HOME=… ` for a command Claude Code runs through a shell, so the hook captures into the
+    store the CLI that installed it reads (Claude Code does not have the installer's environment)."""
+    if not home:
+        return ""
+    return f"SKILL_INSIGHTS_HOME={shlex.quote(os.path.abspath(os.path.expanduser(home)))} "
 
 
 def is_ours(hook: object) -> bool:
@@ -294,6 +304,8 @@ class SettingsChange:
     changed: bool
     backup: Path | None = None
     created: bool = False
+    restored: bool = False  # put back exactly as it was before install
+    removed: bool = False  # install created it; uninstall removed it
 
 
 def update_settings(path: Path, transform: Callable[[dict], dict], dry_run: bool = False) -> SettingsChange:
@@ -316,6 +328,84 @@ def update_settings(path: Path, transform: Callable[[dict], dict], dry_run: bool
     mode = real.stat().st_mode & 0o7777 if existed else 0o600
     write_atomic(real, _dump(new), mode, durable=True)
     return SettingsChange(path, changed=True, backup=backup, created=not existed)
+
+
+# -- I/O: putting the settings back exactly --------------------------------------------------------------
+
+INSTALL_STATE_NAME = "install-state.json"
+
+
+def install_state_path() -> Path:
+    return Path(locations.config_dir()) / INSTALL_STATE_NAME
+
+
+def _real(path: Path) -> Path:
+    path = path.expanduser()
+    return path.resolve() if path.is_symlink() else path.absolute()
+
+
+def _read_state() -> dict:
+    try:
+        doc = json.loads(install_state_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _remember_original(path: Path) -> None:
+    """Before the first install into `path`: its exact bytes (or that it did not exist), so uninstall can put
+    them back. A later install keeps the first record."""
+    real = _real(path)
+    state = _read_state()
+    if str(real) in state:
+        return
+    try:
+        check_output_path(real)
+        original = base64.b64encode(real.read_bytes()).decode() if real.is_file() else None
+    except (OSError, NotRegularFile):
+        return  # update_settings says why it cannot write there
+    state[str(real)] = {"original": original}
+    install_state_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(install_state_path(), _dump(state), 0o600, durable=True)
+
+
+def _forget(real: Path) -> None:
+    state = _read_state()
+    if state.pop(str(real), None) is not None:
+        if state:
+            write_atomic(install_state_path(), _dump(state), 0o600, durable=True)
+        else:
+            install_state_path().unlink(missing_ok=True)
+
+
+def _restore_original(path: Path, transform: Callable[[dict], dict]) -> SettingsChange | None:
+    """When removing our part leaves exactly what was there before install, put the original bytes back (or
+    remove the file install created) and the backups install made of them. None: do the ordinary removal."""
+    real = _real(path)
+    entry = _read_state().get(str(real))
+    if not isinstance(entry, dict) or not real.is_file():
+        return None
+    doc, _existed = load_settings(real)
+    left = transform(doc)
+    original = entry.get("original")
+    raw = base64.b64decode(original) if isinstance(original, str) else None
+    try:
+        before = (json.loads(raw) if raw and raw.strip() else {}) if raw is not None else {}
+    except ValueError:
+        return None
+    if left != before:
+        return None  # the user changed other settings since: keep those, remove only ours
+    check_output_path(real)
+    if raw is None:
+        real.unlink()
+    else:
+        write_atomic(real, raw, real.stat().st_mode & 0o7777, durable=True)
+    for backup in real.parent.glob(f"{real.name}.bak-*"):
+        with contextlib.suppress(OSError):
+            if raw is not None and backup.read_bytes() == raw:  # install's copy of what is now back in place
+                backup.unlink()
+    _forget(real)
+    return SettingsChange(path, changed=True, restored=True, removed=raw is None)
 
 
 # -- I/O: service -----------------------------------------------------------------------------------------
@@ -485,8 +575,11 @@ def install(
     settings_path: Path | None, service: bool, dry_run: bool, statusline: bool = False, force: bool = False
 ) -> tuple[SettingsChange, ServiceResult | None]:
     path = settings_path or default_settings_path()
-    commands = {event: hook_command(arg) for event, arg in EVENTS.items()}
+    home = os.environ.get("SKILL_INSIGHTS_HOME") or None
+    commands = {event: hook_command(arg, home=home) for event, arg in EVENTS.items()}
     replaced: list[object] = []
+    if not dry_run:
+        _remember_original(path)
 
     def transform(doc: dict) -> dict:
         doc = merge_hooks(doc, commands)
@@ -509,7 +602,13 @@ def install(
 def uninstall(settings_path: Path | None, service: bool, dry_run: bool) -> tuple[SettingsChange, ServiceResult | None]:
     path = settings_path or default_settings_path()
     replaced = _read_replaced()
-    change = update_settings(path, lambda doc: remove_statusline(remove_hooks(doc), replaced), dry_run=dry_run)
+
+    def transform(doc: dict) -> dict:
+        return remove_statusline(remove_hooks(doc), replaced)
+
+    change = None if dry_run else _restore_original(path, transform)
+    if change is None:
+        change = update_settings(path, transform, dry_run=dry_run)
     if not dry_run:
         replaced_statusline_path().unlink(missing_ok=True)
     svc = uninstall_service(dry_run=dry_run) if service else None

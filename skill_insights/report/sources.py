@@ -45,20 +45,25 @@ def sources_table(doc: dict[str, Any]) -> list[str]:
     head = f"{'date':<11}" if day else ""
     out.append(
         f"{head}{'kind':<8} {'name':<34} {'source':<30} {'uses':>6} {'errors':>6} {'sessions':>8} "
-        f"{'tokens':>9} {'ctx/session':>11}"
+        f"{'30 days':>7} {'tokens':>9} {'ctx/session':>11}"
     )
     for r in rows:
         lead = f"{r['date']:<11}" if day else ""
         ctx = "-" if r["always_loaded_tokens"] is None else f"~{r['always_loaded_tokens']}"
         out.append(
             f"{lead}{r['kind']:<8} {r['name'][:34]:<34} {r['source'][:30]:<30} {r['invocations']:>6} "
-            f"{r['errors']:>6} {r['sessions']:>8} {_tokens(r['tokens']):>9} {ctx:>11}"
+            f"{r['errors']:>6} {r['sessions']:>8} {r['uses_30d']:>7} {_tokens(r['tokens']):>9} {ctx:>11}"
         )
     al = doc["always_loaded"]
     out.append(
         f"always loaded: ~{al['tokens']} tokens per session from installed skills, agents and commands; "
         "MCP tool schemas: unknown"
     )
+    for src in al["by_source"]:
+        n = src["items"]
+        out.append(
+            f"  {src['source']}: ~{src['always_loaded_tokens']} tokens per session from {n} item{'s' if n != 1 else ''}"
+        )
     for n in doc["never_used"]:
         out.append(f"never used: {n['kind']} {n['name']} ({n['source']}): {n['note']}")
     return out

@@ -102,8 +102,8 @@ _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _SCENARIO = {"skill": "skill", "agent": "subagent", "mcp": "mcp_tool", "prompt": "hello"}
 
 
-def transcript(w: dict[str, Path], n: int, scenario: str, cwd: Path, swap: tuple[str, str] | None) -> Path:
-    """A copy of a real-client session (2.1.330) with fresh ids, run in `cwd`, with `swap` replaced in it."""
+def transcript(w: dict[str, Path], n: int, scenario: str, cwd: Path, *swaps: tuple[str, str]) -> Path:
+    """A copy of a real-client session (2.1.330) with fresh ids, run in `cwd`, with each of `swaps` replaced."""
     src = next((FIXTURES / "2.1.330" / _SCENARIO[scenario] / "projects").glob("*/*.jsonl"))
     sid = src.stem
     new_sid = f"{sid[:-6]}{n:06d}"
@@ -111,8 +111,8 @@ def transcript(w: dict[str, Path], n: int, scenario: str, cwd: Path, swap: tuple
 
     def rewrite(data: bytes) -> bytes:
         data = data.replace(sid.encode(), new_sid.encode()).replace(b"/home/dev/project", str(cwd).encode())
-        if swap:
-            data = data.replace(swap[0].encode(), swap[1].encode())
+        for old, new in swaps:
+            data = data.replace(old.encode(), new.encode())
         # Line uuids too: a slash command is keyed by its line's uuid, and copies sharing one count once.
         data = _UUID.sub(lambda m: m.group(0)[:-6] + b"%06d" % n, data)
         return rewrite_ids(data, n)
@@ -158,9 +158,19 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
         ("prompt", p, (prompt, '"content":"/never-defined"')),
         ("prompt", o, (prompt, '"content":"/uskill"')),  # a skill typed as a command
     ]
-    for n, (scenario, cwd, swap) in enumerate(sessions, start=1):
-        path = transcript(w, n, scenario, cwd, swap)
-        if swap:
+    failed_result = '"tool_result","content":[{"type":"text","text":"echo: hello from mcp"}]}'
+    sessions.append(
+        (
+            "mcp",
+            p,
+            ("mcp__demo__", "mcp__db__"),
+            (failed_result, failed_result.replace('"content"', '"is_error":true,"content"')),
+        )
+    )
+    for n, (scenario, cwd, *swaps) in enumerate(sessions, start=1):
+        swaps = [s for s in swaps if s]
+        path = transcript(w, n, scenario, cwd, *swaps)
+        for swap in swaps:
             assert swap[1].encode() in path.read_bytes(), (scenario, swap)
     runner = CliRunner()
     for args in (["ingest"], ["scan", "--no-registry"]):
@@ -192,7 +202,7 @@ def test_every_call_is_attributed_to_its_source(world):
         ("agent", "plug:pagent", "plugin:plug@mkt"): 1,
         ("agent", "no-such-agent", "unknown"): 1,
         ("agent", "general-purpose", "builtin"): 1,
-        ("mcp", "db", "project"): 1,
+        ("mcp", "db", "project"): 2,
         ("mcp", "db", "unknown"): 1,
         ("mcp", "pserver", "plugin:plug@mkt"): 1,
         ("command", "deploy", "project"): 1,
@@ -220,8 +230,9 @@ def test_rows_carry_sessions_tokens_and_context_cost(world):
     assert pskill["tokens"] > 0 and pskill["always_loaded_tokens"] > 0
     unknown = _row(doc, "agent", "no-such-agent", "unknown")
     assert unknown["installed"] is False and unknown["always_loaded_tokens"] is None
-    # MCP servers: uses counted, schema cost unknown
-    assert _row(doc, "mcp", "db", "project")["always_loaded_tokens"] is None
+    # MCP servers: uses and failed calls counted, schema cost unknown
+    db_row = _row(doc, "mcp", "db", "project")
+    assert (db_row["invocations"], db_row["errors"], db_row["always_loaded_tokens"]) == (2, 1, None)
     assert "unknown" in doc["mcp_schema_cost"]
     by_source = {s["source"]: s for s in doc["always_loaded"]["by_source"]}
     assert by_source["plugin:plug@mkt"]["kinds"] == {"skill": 1, "agent": 1, "command": 1, "mcp": 1}

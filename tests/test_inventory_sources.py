@@ -222,3 +222,14 @@ def test_a_scanned_root_counts_as_a_project(env, tmp_path):
         ("a", "project", str(root))
     ]
     assert [(s["name"], s["transport"]) for s in doc["mcp_servers"]] == [("s", "http")]
+
+
+def test_a_tessl_tile_brings_its_agents_and_commands(env):
+    tile = env["proj"] / ".tessl" / "tiles" / "acme" / "kit"
+    _write(tile / "tile.json", json.dumps({"name": "acme/kit", "version": "1.2.0", "skills": {}}))
+    _write(tile / "agents" / "tiler.md", "---\ndescription: From a tile.\n---\n")
+    _write(tile / "commands" / "tcmd.md", "Tile command\n")
+    doc = _scan(env)
+    assert ("tiler", "tile:acme/kit") in _by(doc, "agents")
+    assert ("tcmd", "tile:acme/kit") in _by(doc, "commands")
+    assert _by(doc, "agents")[("tiler", "tile:acme/kit")]["locations"][0]["scope"] == "tile"

@@ -68,7 +68,13 @@ INVENTORY = {
         ),
         _item("ag", "rev", "plugin:p@m", {"path": "/h/p/agents/rev.md", "scope": "plugin"}),
     ],
-    "commands": [],
+    "commands": [
+        _item("cm", "p:go", "plugin:p@m", {"path": "/h/p/commands/go.md", "scope": "plugin", "plugin": {"name": "p"}}),
+        _item("cm", "go", "user", {"path": "/h/.claude/commands/go.md", "scope": "user"}),
+        _item(
+            "cm", "p:only", "plugin:p@m", {"path": "/h/p/commands/only.md", "scope": "plugin", "plugin": {"name": "p"}}
+        ),
+    ],
     "mcp_servers": [
         _item(
             "mc",
@@ -99,6 +105,9 @@ def test_uninstalled_builtin_unknown_and_plugin_mcp_names():
     assert c.resolve("agent", "explorer", "/w") == ("unknown", None)
     assert c.resolve("command", "clear", "/w") == ("builtin", None)
     assert c.resolve("command", "made-up", "/w") == ("unknown", None)
+    assert c.resolve("command", "go", "/w")[0] == "user"  # the user's /go, not the plugin's p:go
+    assert c.resolve("command", "p:go", "/w")[0] == "plugin:p@m"
+    assert c.resolve("command", "only", "/w")[0] == "plugin:p@m"  # unambiguous: the plugin's
     assert c.resolve("tool", "Bash", "/w") == ("builtin", None)
     assert c.resolve("tool", "SomethingNew", "/w") == ("unknown", None)
     assert c.resolve("mcp", "plugin_p_srv", "/w")[0] == "plugin:p@m"

@@ -247,6 +247,8 @@ class Catalog:
             # Tool names allow only [A-Za-z0-9_-]: Claude Code writes any other character of a name as `_`.
             names += [_TOOL_NAME_UNSAFE.sub("_", n) for n in names]
             names = list(dict.fromkeys(names))
+        elif kind == "command" and any(isinstance(loc.get("plugin"), dict) for loc in locs):
+            names.append(it["name"].partition(":")[2])  # `/cmd` reaches a plugin's `plugin:cmd` when no other has it
         for loc in locs:
             for n in names:
                 self._add(

@@ -377,3 +377,35 @@ def test_settings_that_is_not_a_regular_file_is_refused(env, command):
     with pytest.raises(install.SettingsError, match="directory"):
         install.update_settings(folder, lambda doc: {**doc, "x": 1})
     assert folder.is_dir() and not any(folder.iterdir())
+
+
+def _plugin_hook(event: str, home: Path, path: str, stdin: bytes = b"{}") -> subprocess.CompletedProcess:
+    plugin_root = ROOT / "packaging" / "claude-plugin"
+    env = {"HOME": str(home), "PATH": path, "SKILL_INSIGHTS_HOME": os.environ["SKILL_INSIGHTS_HOME"]}
+    return subprocess.run(["/bin/sh", "-c", f'sh "{plugin_root}/hooks/run-hook.sh" {event}'], input=stdin,
+                          capture_output=True, timeout=60, env=env)
+
+
+def test_plugin_hook_finds_the_tool_where_pipx_and_uv_put_it(env):
+    # Claude Code's PATH without ~/.local/bin: the script still finds the tool there.
+    home = env / "home"
+    bin_dir = home / ".local" / "bin"
+    bin_dir.mkdir(parents=True)
+    called = env / "called"
+    (bin_dir / "skill-insights").write_text(f'#!/bin/sh\necho "$@" > {called}\n')
+    (bin_dir / "skill-insights").chmod(0o755)
+    result = _plugin_hook("session-end", home, "/usr/bin:/bin")
+    assert result.returncode == 0 and result.stdout == b""
+    assert called.read_text().strip() == "hook session-end"
+
+
+def test_plugin_hook_without_the_tool_tells_the_user_once(env):
+    home = env / "home"
+    home.mkdir(exist_ok=True)
+    first = _plugin_hook("session-start", home, "/usr/bin:/bin")
+    assert first.returncode == 0
+    message = json.loads(first.stdout)["systemMessage"]
+    assert "not found" in message and "pipx install skill-insights" in message
+    again = _plugin_hook("session-start", home, "/usr/bin:/bin")
+    end = _plugin_hook("session-end", home, "/usr/bin:/bin")
+    assert again.returncode == end.returncode == 0 and again.stdout == end.stdout == b""

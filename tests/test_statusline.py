@@ -262,3 +262,24 @@ def test_a_running_daemon_stores_the_readings_the_statusline_spooled(tmp_path: P
         assert not any(spool.glob("*.json"))
     finally:
         assert daemon.stop() == 0
+
+
+def test_the_block_field_is_the_block_usage_blocks_calls_active(home: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from test_usage_blocks import response_line, write_history
+
+    now = datetime.now(UTC)
+    usage = {"input_tokens": 1000, "output_tokens": 500, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    # An older block (more than 5 h before), then the one in progress.
+    times = [now - timedelta(hours=9), now - timedelta(hours=2), now - timedelta(minutes=30)]
+    lines = [response_line("s1", f"b{i}", t, usage) for i, t in enumerate(times)]
+    projects = write_history(home / "claude", {"s1": lines})
+    assert CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)]).exit_code == 0
+    active = json.loads(CliRunner().invoke(cli, ["usage", "blocks", "--active", "--json"]).output)["rows"]
+    assert len(active) == 1 and active[0]["responses"] == 2
+    line = one_line(run_statusline(payload_for("s1"), "--format", "block"))
+    cost = statusline.money(active[0]["cost_usd"])
+    # The two processes ran a moment apart: the minutes left may differ by one.
+    left = [statusline.duration(active[0]["remaining_seconds"] - d) for d in (0, 60)]
+    assert line in [f"block {cost} {x} left" for x in left]

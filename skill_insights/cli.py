@@ -256,7 +256,7 @@ def usage(period: str, as_json: bool, since: str | None, until: str | None, proj
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     if period == "sources":
-        _usage_sources(as_json, since, until, kind, by_day)
+        _usage_sources(as_json, since, until, kind, by_day, project)
         return
     if kind or by_day:
         raise click.UsageError("--kind and --by-day go with `usage sources`")
@@ -309,13 +309,14 @@ def _usage_quota(db, as_json: bool, since: str | None, until: str | None, tz) ->
         click.echo(line)
 
 
-def _usage_sources(as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool) -> None:
+def _usage_sources(as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool,
+                   project: str | None) -> None:
     from skill_insights.report.sources import sources_table, usage_sources
     from skill_insights.usage import catch_up
 
     db = _db()
     catch_up(db)
-    doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day)
+    doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day, project=project)
     if as_json:
         _echo_json(doc)
         return

@@ -260,6 +260,13 @@ def test_kind_filter_by_day_and_dates(world):
     day = _sources("--by-day", "--kind", "agent")
     assert all(r["date"] for r in day["rows"]) and sum(r["invocations"] for r in day["rows"]) == 5
     assert _sources("--until", "2000-01-01")["rows"][0]["invocations"] == 0  # nothing captured that early
+    in_project = _sources("--project", str(world["proj"]), "--kind", "agent")
+    assert {(r["name"], r["source"]) for r in in_project["rows"] if r["invocations"]} == {
+        ("reviewer", "project"),
+        ("plug:pagent", "plugin:plug@mkt"),
+        ("no-such-agent", "unknown"),
+        ("general-purpose", "builtin"),
+    }
     r = CliRunner().invoke(cli, ["usage", "sources", "--kind", "widget"])
     assert r.exit_code != 0 and "widget" in r.output
     r = CliRunner().invoke(cli, ["usage", "daily", "--kind", "skill"])

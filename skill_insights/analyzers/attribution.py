@@ -330,9 +330,11 @@ def _activation_name(kind: str, ev: SourceEvent) -> str | None:
     return name.removeprefix("/") if kind == "command" else name
 
 
-def attribute(db: Any, catalog: Catalog, since: str | None = None, until: str | None = None) -> list[Attributed]:
-    """Every activation between the days `since` and `until`, attributed and costed."""
-    events = source_events(db, since, until)
+def attribute(
+    db: Any, catalog: Catalog, since: str | None = None, until: str | None = None, project: str | None = None
+) -> list[Attributed]:
+    """Every activation between the days `since` and `until` (of sessions in `project`), attributed and costed."""
+    events = source_events(db, since, until, project)
     # A tool call that is a skill, subagent or MCP call counts under that kind only.
     special = {e.key for e in events if e.kind in ("skill", "subagent", "mcp")}
     events = [e for e in events if not (e.kind == "tool" and e.key in special)]
@@ -461,12 +463,13 @@ def sources_doc(
     kind: str | None = None,
     by_day: bool = False,
     now: float | None = None,
+    project: str | None = None,
 ) -> dict[str, Any]:
     """`usage sources --json`: the rows, the never-used installed items with what they cost every session, the
     always-loaded tokens per source, and the MCP servers (whose schema cost is not known)."""
     now = time.time() if now is None else now
     catalog = Catalog(inventory)
-    attributed = attribute(db, catalog, since, until)
+    attributed = attribute(db, catalog, since, until, project)
     rows = rollup(attributed, catalog, by_day=by_day, kind=kind, now=now)
     totals = rows if not by_day else rollup(attributed, catalog, kind=kind, now=now)
     never = [
@@ -501,6 +504,7 @@ def sources_doc(
         "generated_at": _iso(now),
         "since": since,
         "until": until,
+        "project": project,
         "inventory": inventory is not None,
         "inventory_generated_at": (inventory or {}).get("generated_at"),
         "rows": rows,

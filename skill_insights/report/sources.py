@@ -21,9 +21,12 @@ def usage_sources(
     kind: str | None = None,
     by_day: bool = False,
     now: float | None = None,
+    project: str | None = None,
 ) -> dict[str, Any]:
     """`usage sources --json`."""
-    return sources_doc(db, latest_inventory(db), since=since, until=until, kind=kind, by_day=by_day, now=now)
+    return sources_doc(
+        db, latest_inventory(db), since=since, until=until, kind=kind, by_day=by_day, now=now, project=project
+    )
 
 
 def _tokens(n: int | None) -> str:

@@ -128,8 +128,11 @@ class SourceEvent:
     failed: bool
 
 
-def source_events(db: Any, since: str | None = None, until: str | None = None) -> list[SourceEvent]:
-    """Every activation between the days `since` and `until` (inclusive, local days), each once."""
+def source_events(
+    db: Any, since: str | None = None, until: str | None = None, project: str | None = None
+) -> list[SourceEvent]:
+    """Every activation between the days `since` and `until` (inclusive, local days), each once; with
+    `project`, only those of sessions whose project is it or contains it (as `usage --project` matches)."""
     if "events" not in _tables(db):
         return []
     where = ["e.kind IN ('tool', 'skill', 'subagent', 'mcp', 'slash')", OWNED_EVENT]
@@ -140,6 +143,9 @@ def source_events(db: Any, since: str | None = None, until: str | None = None) -
     if until:
         where.append("e.date <= ?")
         args.append(until)
+    if project:
+        where.append("(s.project = ? OR s.project_dir = ? OR instr(s.project, ?) > 0)")
+        args += [project, project, project]
     failed = {r[0] for r in db.execute("SELECT DISTINCT key FROM events WHERE kind = 'tool_error'")}
     rows = db.execute(
         f"""SELECT e.kind, e.key, e.name, e.detail, e.session_id, e.ts, e.date, COALESCE(s.project, f.cwd)
@@ -160,7 +166,7 @@ def session_response_tokens(db: Any, session_ids: set[str]) -> dict[str, list[tu
         return out
     ids = sorted(session_ids)
     for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
+        part = ids[i : i + 500]
         rows = db.execute(
             f"""SELECT session_id, ts, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
                        + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)
@@ -180,7 +186,7 @@ def session_prompt_times(db: Any, session_ids: set[str]) -> dict[str, list[float
         return out
     ids = sorted(session_ids)
     for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
+        part = ids[i : i + 500]
         rows = db.execute(
             f"""SELECT session_id, ts FROM events
                 WHERE kind = 'prompt' AND ts IS NOT NULL AND session_id IN ({",".join("?" * len(part))})
@@ -190,4 +196,3 @@ def session_prompt_times(db: Any, session_ids: set[str]) -> dict[str, list[float
         for sid, ts in rows:
             out.setdefault(sid, []).append(ts)
     return out
-

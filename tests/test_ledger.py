@@ -147,3 +147,19 @@ def test_a_forks_ledger_repeats_its_parents_side_calls_which_count_once(home: Pa
     assert fork["side_calls"] == {}
     daily = json.loads(_run("usage", "daily", "--json"))
     assert daily["totals"]["cost_usd"] == pytest.approx(_last_cost_state(fork_file)["totalCostUSD"], abs=1e-9)
+
+
+def test_a_model_the_price_table_lacks_is_priced_from_the_ledger_with_a_warning(home: Path) -> None:
+    projects = _projects(home, "interactive")
+    transcript = next(projects.rglob(f"{INTERACTIVE}.jsonl"))
+    transcript.write_text(transcript.read_text().replace("claude-sonnet-4-5", "claude-sonnet-9-9"))
+    r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)])
+    assert r.exit_code == 0, r.output
+    assert "no price for model 'claude-sonnet-9-9'; priced from Claude Code's own ledger" in r.output
+    assert "unknown (null)" not in r.output
+    doc = _show(INTERACTIVE)
+    assert doc["estimated_cost_usd"] == pytest.approx(0.2201323, abs=1e-9)
+    assert doc["models"]["claude-sonnet-9-9"]["cost_usd"] == pytest.approx(0.21999615, abs=1e-9)
+    # Its tokens are the transcript's (none are side calls), its cost Claude Code's.
+    side = doc["side_calls"]["claude-sonnet-9-9"]
+    assert side["total_tokens"] == 0 and side["cost_usd"] == pytest.approx(0.21999615, abs=1e-9)

@@ -69,7 +69,7 @@ class IngestSummary:
 
     def ledger_warnings(self) -> list[str]:
         return [
-            f"warning: no price for model {m!r}; its side calls are priced from Claude Code's own ledger"
+            f"warning: no price for model {m!r}; priced from Claude Code's own ledger where a session has one"
             for m in sorted(self.ledger_priced_models)
         ]
 
@@ -146,7 +146,8 @@ class TranscriptTailer:
         from skill_insights.store.rollups import flush
 
         flush(self.db, parallel=parallel)
-        summary.unpriced_models = set(self.unpriced)
+        # A model Claude Code's ledger prices gets its cost from there: one warning says so, not two.
+        summary.unpriced_models = self.unpriced - self.ledger_priced
         summary.ledger_priced_models = set(self.ledger_priced)
         summary.seconds = time.perf_counter() - started
         return summary

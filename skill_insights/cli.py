@@ -252,7 +252,8 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 @click.option("--by-day", is_flag=True, help="sources: one row per day as well.")
 def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None,
           kind: str | None = None, by_day: bool = False, timezone: str | None = None, active: bool = False) -> None:
-    """Tokens and estimated cost per day, month or session; `sources`: every activation by where it comes from."""
+    """Tokens and estimated cost per day, week, month, session or 5-hour block; `quota`: the rate-limit history;
+    `sources`: every activation by where it comes from."""
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     if period == "sources":

@@ -25,6 +25,7 @@ SECRETS = (
     "SECRET-QUERY-TOKEN",
     "SECRET-URL-PASSWORD",
     "SECRET-ARG-TOKEN",
+    "SECRET-PATH-KEY",
 )
 
 
@@ -64,7 +65,7 @@ def build_home(tmp: Path) -> dict[str, Path]:
                     },
                     "web": {
                         "type": "http",
-                        "url": "https://me:SECRET-URL-PASSWORD@mcp.example/mcp?key=SECRET-QUERY-TOKEN",
+                        "url": "https://me:SECRET-URL-PASSWORD@mcp.example/SECRET-PATH-KEY/mcp?key=SECRET-QUERY-TOKEN",
                         "headers": {"Authorization": "Bearer SECRET-PROJECT-HEADER"},
                     },
                 }
@@ -313,7 +314,7 @@ def test_no_mcp_secret_anywhere(world, tmp_path):
     inv = json.loads(texts["inventory"])
     servers = {(s["name"], s["source"]): s for s in inv["mcp_servers"]}
     assert set(servers) == {("db", "project"), ("web", "project"), ("pserver", "plugin:plug@mkt"), ("usrv", "user")}
-    assert servers[("web", "project")]["url"] == "https://mcp.example/mcp"
+    assert servers[("web", "project")]["url"] == "https://mcp.example"
     assert servers[("db", "project")]["command"] == "npx"
     for where, text in texts.items():
         for secret in SECRETS:

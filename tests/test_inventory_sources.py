@@ -49,6 +49,8 @@ def test_agent_frontmatter_and_command_namespaces(env):
     )
     _write(env["claude"] / "agents" / "bare.md", "no frontmatter at all\n")
     _write(env["claude"] / "agents" / "notes.txt", "not an agent")
+    for i in range(2001):  # past the cap a folder's rest is a finding, not read
+        _write(env["claude"] / "commands" / "bulk" / f"c{i:04d}.md", "x\n")
     _write(env["claude"] / "commands" / "a" / "b" / "c.md", "---\nargument-hint: <file>\n---\nDo c\n")
     _write(env["proj"] / ".claude" / "commands" / "fix.md", "# Fix the build\n\nsteps\n")
     doc = _scan(env)
@@ -64,7 +66,8 @@ def test_agent_frontmatter_and_command_namespaces(env):
     fix = cmds[("fix", "project")]
     assert fix["description"] == "Fix the build"  # no frontmatter: its first line describes it
     assert fix["locations"][0]["project_root"] == str(env["proj"])
-    assert doc["stats"]["agents"] == 2 and doc["stats"]["commands"] == 2
+    assert doc["stats"]["agents"] == 2 and doc["stats"]["commands"] == 2 + 2000
+    assert "too_many_files" in {f["code"] for f in doc["findings"]}
 
 
 def test_marketplace_plugin_brings_agents_commands_and_servers(env):
@@ -113,7 +116,7 @@ def test_user_and_per_project_servers_from_claude_json(env):
     doc = _scan(env)
     servers = _by(doc, "mcp_servers")
     assert set(servers) == {("u", "user"), ("p", "project")}  # another project's servers are not this machine's
-    assert servers[("u", "user")]["url"] == "https://api.example/mcp"
+    assert servers[("u", "user")]["url"] == "https://api.example"
     text = json.dumps(doc)
     assert "SECRET" not in text
 
@@ -123,15 +126,15 @@ def test_mcp_record_keeps_only_its_allow_list():
     rec = mcp_record(
         "s",
         {
-            "command": "node server.js --key SECRET",
+            "command": "TOKEN=SECRET node server.js --key SECRET",
             "args": ["SECRET"],
             "env": {"A": "SECRET"},
             "headers": {"B": "SECRET"},
-            "url": "http://user:SECRET@h:8080/p?k=SECRET#SECRET",
+            "url": "http://user:SECRET@h:8080/mcp/SECRET/sse?k=SECRET#SECRET",
         },
         problems,
     )
-    assert rec == {"kind": "mcp", "name": "s", "transport": "stdio", "command": "node", "url": "http://h:8080/p"}
+    assert rec == {"kind": "mcp", "name": "s", "transport": "stdio", "command": "node", "url": "http://h:8080"}
     assert mcp_record("bad", ["not", "an", "object"], problems) is None and problems
 
 

@@ -127,6 +127,10 @@ def _md_files(folder: str, recursive: bool, findings: list[dict[str, Any]]) -> l
         except OSError as e:
             findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning", path))
             continue
+        if len(listing) > MAX_FILES_PER_DIR:
+            findings.append(
+                finding("too_many_files", f"over {MAX_FILES_PER_DIR} entries: the rest not read", "warning", path)
+            )
         for name, is_dir, is_link in sorted(listing)[:MAX_FILES_PER_DIR]:
             child = os.path.join(path, name)
             if not is_utf8(name):
@@ -229,15 +233,24 @@ def _commands_in(sc: Scope, findings: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def _safe_url(url: str) -> str:
-    """A server URL without credentials, query or fragment (tokens travel there)."""
+    """Where a server lives, scheme and host only: credentials, query, fragment and even the path can carry a
+    token (some services put the key in the path)."""
     try:
         p = urlsplit(url)
         host = p.hostname or ""
         if p.port:
             host = f"{host}:{p.port}"
-        return urlunsplit((p.scheme, host, p.path, "", ""))
+        return urlunsplit((p.scheme, host, "", "", ""))
     except ValueError:
         return "(not a URL)"
+
+
+def _program(command: str) -> str | None:
+    """The program a command line runs, without arguments or leading `VAR=value` assignments (tokens)."""
+    for word in command.split():
+        if "=" not in word:
+            return os.path.basename(word) or None
+    return None
 
 
 def mcp_record(name: str, conf: Any, problems: list[str]) -> dict[str, Any] | None:
@@ -255,7 +268,7 @@ def mcp_record(name: str, conf: Any, problems: list[str]) -> dict[str, Any] | No
         "kind": "mcp",
         "name": name,
         "transport": transport,
-        "command": os.path.basename(command.split()[0]) if command and command.split() else None,
+        "command": _program(command) if command else None,
         "url": _safe_url(url) if url else None,
     }
 

@@ -279,3 +279,34 @@ def test_report_o_refuses_a_fifo_or_a_folder(home: Path) -> None:
     with pytest.raises(NotRegularFile):
         write_report(None, folder)  # type: ignore[arg-type]  # refused before the store is read
     assert folder.is_dir() and not any(folder.iterdir())
+
+
+def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    claude = home / "claude"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(claude))
+    monkeypatch.setenv("HOME", str(home / "h"))
+
+    def skill(name: str) -> None:
+        d = claude / "skills" / name
+        d.mkdir(parents=True)
+        (d / "SKILL.md").write_text(f"---\nname: {name}\ndescription: Does {name}. Use when asked.\n---\nbody\n")
+
+    skill("first")
+    runner = CliRunner()
+    for args in (["scan", "--no-registry"], ["analyze"]):
+        assert runner.invoke(cli, args).exit_code == 0
+    skill("newcomer")
+    for args in (["scan", "--no-registry"], ["analyze"]):
+        assert runner.invoke(cli, args).exit_code == 0
+    out = home / "c.html"
+    assert runner.invoke(cli, ["report", "-o", str(out)]).exit_code == 0
+    html = out.read_text()
+    changes = html[html.index('<section id="changes"'):html.index('<section id="usage"')]
+    rows = re.findall(r"<tr><td[^>]*>.*?</tr>", changes, re.S)
+    assert len([r for r in rows if "newcomer" in r]) == 1
+    assert "added" in next(r for r in rows if "newcomer" in r)
+    for word in ("commit", "uncommitted", "git"):
+        assert word not in changes, word
+    # Every phase says it ran; the registry one, with nothing configured, says so.
+    assert "registry: not configured" in html

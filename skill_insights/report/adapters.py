@@ -112,6 +112,19 @@ def _iso_day(ts: Any) -> str | None:
     return None
 
 
+def _phase_note(phase: str, doc: Any) -> str | None:
+    """What a phase that ran but could not look says about itself (the registry phase with no registry)."""
+    if phase != "registry" or not isinstance(doc, dict):
+        return None
+    summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
+    if summary.get("checked"):
+        return None
+    reasons = {s.get("reason") for s in doc.get("skills") or [] if isinstance(s, dict)}
+    if reasons == {"no registry configured"}:
+        return "not configured"
+    return "not reachable" if summary.get("not_checked") else None
+
+
 def analysis(st: Store) -> dict[str, Any]:
     """The newest result of each phase (a run may have run only some phases) and its findings."""
     out: dict[str, Any] = {"available": False, "findings": [], "duplicate_groups": [], "scores": {}, "phases": [],
@@ -130,7 +143,8 @@ def analysis(st: Store) -> dict[str, Any]:
     out["available"] = True
     for r in latest:
         out["phases"].append({"phase": r["phase"], "status": r["status"], "seconds": r["seconds"],
-                              "run_id": r["run_id"], "finished_at": r["finished_at"]})
+                              "run_id": r["run_id"], "finished_at": r["finished_at"],
+                              "note": _phase_note(r["phase"], json_or(r["output"], {}))})
         for f in st.rows(
             """SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings
                WHERE run_id = ? AND phase = ? ORDER BY id""",

@@ -229,6 +229,23 @@ def _periods(today: date, data_range: tuple[date, date] | None, since: date | No
     return out, default
 
 
+TREND_POINTS = 30
+
+
+def _trend(per_day: dict[str, int], start: date, days: int) -> list[int]:
+    """Counts over the period in at most TREND_POINTS buckets, oldest first (a sparkline's points)."""
+    n = max(1, min(days, TREND_POINTS))
+    out = [0] * n
+    for d, count in per_day.items():
+        try:
+            i = (date.fromisoformat(d) - start).days
+        except ValueError:
+            continue
+        if 0 <= i < days:
+            out[i * n // days] += count
+    return out
+
+
 def _usage_for(st: Store, p: dict, activations: list, home: str) -> dict:
     since, until = p["from"].isoformat(), p["to"].isoformat()
     tools = _tools(st, since, until)
@@ -240,6 +257,19 @@ def _usage_for(st: Store, p: dict, activations: list, home: str) -> dict:
             start = max(p["from"], min(date.fromisoformat(first[0]["d"]) - timedelta(days=1),
                                        p["to"] - timedelta(days=13)))
     skills = _skill_usage(activations, since, until)
+    days = (p["to"] - start).days + 1
+    tool_days: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in st.rows("SELECT tool, date, sum(calls) AS n FROM tools_daily WHERE date >= ? AND date <= ? "
+                     "GROUP BY tool, date", [start.isoformat(), until]):
+        tool_days[r["tool"]][r["date"]] = r["n"] or 0
+    skill_days: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for a in activations:
+        if a.date and start.isoformat() <= a.date <= until:
+            skill_days[a.name][a.date] += 1
+    for t in tools:
+        t["trend"] = _trend(tool_days.get(t["tool"], {}), start, days)
+    for sk in skills.values():
+        sk["trend"] = _trend(skill_days.get(sk["skill"], {}), start, days)
     return {
         "key": p["key"], "label": p["label"], "since": since, "until": until,
         "days": (p["to"] - p["from"]).days + 1,
@@ -285,6 +315,24 @@ def _staleness(last: str | None, today: date) -> int | None:
         return (today - date.fromisoformat(last[:10])).days
     except ValueError:
         return None
+
+
+def _fold_bulk_adds(changes: list[dict], at_least: int = 4) -> list[dict]:
+    """Many skills added by one scan (the first, or a new folder scanned) read as one row, not a screenful."""
+    added: dict[str, list[dict]] = defaultdict(list)
+    for c in changes:
+        if c.get("change") == "added":
+            added[c.get("at") or ""].append(c)
+    out: list[dict] = []
+    for c in changes:
+        group = added.get(c.get("at") or "") if c.get("change") == "added" else None
+        if not group or len(group) < at_least:
+            out.append(c)
+        elif c is group[0]:
+            names = sorted(x.get("name") or "" for x in group)
+            out.append({"skill_id": None, "name": f"{len(group)} skills", "change": "added", "at": c.get("at"),
+                        "detail": ", ".join(names)})
+    return out
 
 
 def _group_issues(findings: list[dict]) -> list[dict]:
@@ -413,6 +461,7 @@ def gather(
         changes.append({"skill_id": s["id"], "name": s["name"], "change": "edited", "at": s["last_changed"],
                         "detail": detail})
     changes.sort(key=lambda c: c.get("at") or "", reverse=True)
+    changes = _fold_bulk_adds(changes)
     first_path = {s["id"]: (s["locations"][0]["path"] if s.get("locations") else None) for s in inv["skills"]}
     for g in ana["duplicate_groups"]:
         for m in g["skills"]:

@@ -137,6 +137,18 @@ def hbar(value: float | None, top: float | None, width: int = 64) -> Markup:
                   f'<rect class="hbar-track" width="{width}" height="8" rx="2"></rect>{fill}</svg>')
 
 
+def spark(values: list[int] | None, width: int = 72, height: int = 16) -> Markup:
+    """A small inline SVG line of counts over time; nothing for an all-zero series."""
+    vals = list(values or [])
+    top = max(vals, default=0)
+    if top <= 0 or len(vals) < 2:
+        return Markup("")
+    step = (width - 2) / (len(vals) - 1)
+    pts = " ".join(f"{1 + i * step:.1f},{height - 1 - (height - 2) * v / top:.1f}" for i, v in enumerate(vals))
+    return Markup(f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+                  f'aria-hidden="true"><polyline points="{pts}"></polyline></svg>')
+
+
 def _ago_from(today: str) -> Any:
     def ago(day: str | None) -> str:
         try:
@@ -167,7 +179,7 @@ def _env() -> Environment:
         env = Environment(loader=PackageLoader("skill_insights.report", "templates"), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True)
         env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model)
-        env.globals.update(delta=delta, hbar=hbar)
+        env.globals.update(delta=delta, hbar=hbar, spark=spark)
         _ENV = env
     return _ENV
 

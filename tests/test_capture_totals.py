@@ -240,6 +240,7 @@ step = st.one_of(
     st.tuples(st.just("append"), st.sampled_from(FILES), st.lists(transcript_line(), min_size=1, max_size=6)),
     st.tuples(st.just("truncate"), st.sampled_from(FILES), st.integers(0, 3)),
     st.tuples(st.just("fork"), st.sampled_from(FILES), st.sampled_from(FILES)),
+    st.tuples(st.just("marked fork"), st.sampled_from(FILES), st.sampled_from(FILES)),
     st.tuples(st.just("rewrite"), st.sampled_from(FILES), st.lists(transcript_line(), min_size=1, max_size=3)),
     st.tuples(st.just("delete"), st.sampled_from(FILES), st.none()),
 )
@@ -259,6 +260,17 @@ def _apply(projects: Path, op: tuple) -> None:
         target = projects / arg
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(old + (target.read_bytes() if target.exists() and target != path else b""))
+    elif kind == "marked fork":  # as Claude Code 2.1.330+ forks: copied responses name the session they are from
+        target = projects / arg
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = path.stem if path.parent.name != "subagents" else path.parent.parent.name
+        copied = []
+        for line in old.splitlines(keepends=True):
+            doc = json.loads(line)
+            if doc.get("type") == "assistant":
+                doc["requestSessionId"] = source
+            copied.append(json.dumps(doc).encode() + b"\n")
+        target.write_bytes(b"".join(copied) + (target.read_bytes() if target.exists() and target != path else b""))
     elif kind == "rewrite":  # same size or larger, different head: rewritten in place
         path.write_bytes(b"".join(arg) + old)
     elif kind == "delete":

@@ -22,6 +22,7 @@ from skill_insights.records import TOKEN_COLS, cost_units, local_date, usd
 from skill_insights.store import totals
 
 SIDE_CALLS = "<side-calls>"
+MAX_ROUNDS = 4
 _SUMS = ", ".join(f"sum(r.{c})" for c in TOKEN_COLS)
 
 
@@ -45,9 +46,34 @@ def settle(conn: sqlite3.Connection, sessions: Iterable[str]) -> int:
                     s.session_id"""
     ).fetchall()
     changed = 0
-    for (sid,) in order:
-        changed += _settle_one(conn, sid)
+    settled: dict[str, int] = {}
+    queue = [sid for (sid,) in order]
+    while queue:
+        sid = queue.pop(0)
+        # Sessions that copied from each other could pass a change back and forth: a few rounds each at most.
+        if settled.get(sid, 0) >= MAX_ROUNDS:
+            continue
+        settled[sid] = settled.get(sid, 0) + 1
+        if _settle_one(conn, sid):
+            changed += 1
+            # A fork's ledger repeats this session's side calls, which its own side calls leave out: settle
+            # the forks again (after this one, as parents come first).
+            queue.extend(forks_of(conn, sid))
     return changed
+
+
+def forks_of(conn: sqlite3.Connection, sid: str) -> list[str]:
+    """Sessions whose files copied responses this session owns (Claude Code marks the copies)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            """SELECT DISTINCT f.session_id FROM responses r
+               JOIN response_obs o ON o.message_id = r.message_id AND o.request_id = r.request_id AND o.copied = 1
+               JOIN files f ON f.id = o.file_id
+               WHERE r.session_id = ? AND f.session_id != ? ORDER BY 1""",
+            [sid, sid],
+        )
+    ]
 
 
 def _ledger_of(conn: sqlite3.Connection, sid: str) -> tuple[int, dict, float | None] | None:

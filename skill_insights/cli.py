@@ -819,6 +819,8 @@ def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusl
     except inst.SettingsError as e:
         raise click.ClickException(f"{e}; nothing was changed") from None
     _report_install(change, svc, dry_run, "added")
+    if statusline:
+        click.echo(f"statusline {inst.statusline_command()}" + (" (would be set)" if dry_run else ""))
 
 
 @cli.command()

@@ -256,8 +256,9 @@ def test_report_since_until_set_the_first_period(home: Path) -> None:
     assert res.exit_code == 0, res.output
     html = out.read_text()
     assert '<button type="button" class="period-btn" data-period="custom" aria-pressed="true">' in html
-    assert re.search(r'class="period-panel usage-panel" data-period="custom">', html)
-    assert re.search(r'class="period-panel usage-panel" data-period="30d" hidden>', html)
+    panels = dict(re.findall(r'class="period-panel usage-panel" data-period="([^"]+)"( hidden)?>', html))
+    shown = [k for k, hidden in panels.items() if not hidden]
+    assert len(shown) == 1 and "custom" in shown[0].split() and len(panels) > 1
     bad = CliRunner().invoke(cli, ["report", "--since", "2026-02-01", "--until", "2026-01-01"])
     assert bad.exit_code != 0 and "is after" in bad.output
 
@@ -310,3 +311,19 @@ def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository
         assert word not in changes, word
     # Every phase says it ran; the registry one, with nothing configured, says so.
     assert "registry: not configured" in html
+
+
+def test_a_period_equal_to_another_is_drawn_once(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A month of history: the 30-day, 90-day and all-time panels would be the same bytes.
+    from skill_insights import demo
+
+    env = demo.build(home / "d", now=datetime.now(UTC))
+    for f in env.claude_dir.rglob("*.jsonl"):  # without the one session of seven months ago
+        if '"legacy-deploy"' in f.read_text():
+            f.unlink()
+    res = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(env.claude_dir / "projects")])
+    assert res.exit_code == 0, res.output
+    out = home / "a.html"
+    assert CliRunner().invoke(cli, ["report", "-o", str(out)]).exit_code == 0
+    panels = re.findall(r'class="period-panel usage-panel" data-period="([^"]+)"', out.read_text())
+    assert panels == ["7d", "30d 90d all"]

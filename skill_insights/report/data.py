@@ -246,16 +246,33 @@ def _trend(per_day: dict[str, int], start: date, days: int) -> list[int]:
     return out
 
 
+def _alias_identical(periods: list[dict]) -> None:
+    """A period whose panels would equal an earlier one's (90 days and all time over a short history) is drawn
+    once: the earlier panel answers to both keys (`keys`), the later one is marked `same_as`."""
+    own = ("key", "label", "since", "until", "days", "keys", "same_as")
+
+    def body(x: dict) -> dict:
+        return {**{k: v for k, v in x.items() if k not in own},
+                "totals": {k: v for k, v in x["totals"].items() if k not in ("from", "to")}}
+
+    for i, p in enumerate(periods):
+        p.setdefault("keys", [p["key"]])
+        for q in periods[:i]:
+            if q.get("same_as") is None and body(q) == body(p):
+                p["same_as"] = q["key"]
+                q["keys"].append(p["key"])
+                break
+
+
 def _usage_for(st: Store, p: dict, activations: list, home: str) -> dict:
     since, until = p["from"].isoformat(), p["to"].isoformat()
     tools = _tools(st, since, until)
     # The chart starts near the first captured day of a long period rather than at its empty start.
     start = p["from"]
-    if p["key"] != "all" and (p["to"] - p["from"]).days > 13:
+    if (p["to"] - p["from"]).days > 13:
         first = st.rows("SELECT min(date) AS d FROM usage_daily WHERE date >= ? AND date <= ?", [since, until])
         if first and first[0]["d"]:
-            start = max(p["from"], min(date.fromisoformat(first[0]["d"]) - timedelta(days=1),
-                                       p["to"] - timedelta(days=13)))
+            start = max(p["from"], min(date.fromisoformat(first[0]["d"]), p["to"] - timedelta(days=13)))
     skills = _skill_usage(activations, since, until)
     days = (p["to"] - start).days + 1
     tool_days: dict[str, dict[str, int]] = defaultdict(dict)
@@ -370,6 +387,7 @@ def gather(
     choices, default = _periods(today, data_range, since, until)
     activations = _activations(st)
     periods = [_usage_for(st, p, activations, home) for p in choices]
+    _alias_identical(periods)
     this_week = _period(st, today - timedelta(days=6), today)
     last_week = _period(st, today - timedelta(days=13), today - timedelta(days=7))
     all_time = next(p["totals"] for p in periods if p["key"] == "all")

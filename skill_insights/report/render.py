@@ -21,7 +21,7 @@ from markupsafe import Markup
 from skill_insights.usage import short_model
 
 _ENV: Environment | None = None
-DESC_CAP = 300
+DESC_CAP = 240
 _SCRIPT_ESCAPES = {
     ord("<"): "\\u003c",
     ord(">"): "\\u003e",
@@ -110,7 +110,7 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
     for i, d in enumerate(daily):
         x = left + i * slot + (slot - bw) / 2
         h = ph * d["tokens"] / tmax
-        bars.append({"x": round(x, 1), "y": round(top + ph - h, 1), "w": round(bw, 1), "h": round(h, 1),
+        bars.append({"x": round(x, 1), "y": round(top + ph - h), "w": round(bw, 1), "h": round(h),
                      "date": d["date"], "tokens": d["tokens"], "cost": d["cost"]})
         cx = left + i * slot + slot / 2
         points.append(f"{cx:.1f},{top + ph - ph * d['cost'] / cmax:.1f}")
@@ -129,12 +129,11 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
 
 
 def hbar(value: float | None, top: float | None, width: int = 64) -> Markup:
-    """A small inline SVG bar (value / top of `width` px); nothing is drawn for zero."""
+    """A small inline bar (value / top of `width` px) on a track; nothing is filled for zero."""
     v = float(value or 0)
-    w = 0.0 if not top or v <= 0 else max(1.5, min(1.0, v / float(top)) * width)
-    fill = f'<rect class="hbar-fill" width="{w:.1f}" height="8" rx="2"></rect>' if w else ""
-    return Markup(f'<svg class="hbar" width="{width}" height="8" viewBox="0 0 {width} 8" aria-hidden="true">'
-                  f'<rect class="hbar-track" width="{width}" height="8" rx="2"></rect>{fill}</svg>')
+    w = 0 if not top or v <= 0 else max(2, round(min(1.0, v / float(top)) * width))
+    fill = f'<i style="width:{w}px"></i>' if w else ""
+    return Markup(f'<b class="hbar">{fill}</b>')  # the track's width is the stylesheet's (64 px)
 
 
 def spark(values: list[int] | None, width: int = 72, height: int = 16) -> Markup:
@@ -144,9 +143,9 @@ def spark(values: list[int] | None, width: int = 72, height: int = 16) -> Markup
     if top <= 0 or len(vals) < 2:
         return Markup("")
     step = (width - 2) / (len(vals) - 1)
-    pts = " ".join(f"{1 + i * step:.1f},{height - 1 - (height - 2) * v / top:.1f}" for i, v in enumerate(vals))
-    return Markup(f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-                  f'aria-hidden="true"><polyline points="{pts}"></polyline></svg>')
+    # Whole pixels: at this size decimals only add bytes (four copies per period, ~25 rows each).
+    pts = " ".join(f"{round(1 + i * step)},{round(height - 1 - (height - 2) * v / top)}" for i, v in enumerate(vals))
+    return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}"><polyline points="{pts}"/></svg>')
 
 
 def _ago_from(today: str) -> Any:
@@ -211,9 +210,10 @@ def client_payload(data: dict[str, Any]) -> dict[str, Any]:
         skills.append([
             s["id"], s["name"], desc,
             [sid(a) for a in s.get("agents", [])], [sid(x) for x in s.get("scopes", [])],
-            # Days since use/change are derived in the page from the dates (8 and 10 stay null here).
-            s.get("score"), s.get("group"), s.get("last_used"), None,
-            (s.get("last_changed") or "")[:10] or None, None, s.get("activations") or 0,
+            # Days since use/change are derived in the page from the dates (8 and 10 are placeholders: 0 is
+            # the shortest JSON, and a large report carries thousands of them).
+            s.get("score"), s.get("group"), s.get("last_used"), 0,
+            (s.get("last_changed") or "")[:10] or None, 0, s.get("activations") or 0,
             [[sid(f.get("phase")), sid(f.get("rule")), sid(f.get("severity")), sid(f.get("message")),
               sid(f.get("fix"))] for f in s.get("findings", [])],
             [[*loc(loc_.get("path") or ""), sid(loc_.get("agent")), sid(loc_.get("scope")),
@@ -248,7 +248,7 @@ def render(data: dict[str, Any]) -> str:
     }
     return tmpl.render(
         d=data,
-        charts={p["key"]: daily_chart(p["daily"]) for p in data["usage"]["periods"]},
+        charts={p["key"]: daily_chart(p["daily"]) for p in data["usage"]["periods"] if not p.get("same_as")},
         ago=_ago_from(data["meta"]["today"]),
         facets=facets,
         payload=Markup(json_for_script(client_payload(data))),

@@ -372,7 +372,7 @@
   // rendered in the page; choosing a period shows that copy and hides the others.
   function showPeriod(key) {
     Array.prototype.forEach.call(document.querySelectorAll(".period-panel"), function (p) {
-      p.hidden = p.getAttribute("data-period") !== key;
+      p.hidden = p.getAttribute("data-period").split(" ").indexOf(key) < 0;
     });
     Array.prototype.forEach.call(document.querySelectorAll(".period-btn:not(.link)"), function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-period") === key ? "true" : "false");

@@ -101,7 +101,23 @@ def test_session_cost_equals_session_show_and_fields_follow_the_format(home: Pat
 
 
 def test_rate_limits_show_pace_and_are_kept_for_usage_quota(home: Path) -> None:
-    ingest_interactive(home)
+    from datetime import UTC, datetime, timedelta
+
+    from test_usage_blocks import response_line, write_history
+
+    at = datetime.now(UTC)
+    usage = {
+        "input_tokens": 100_000,
+        "output_tokens": 30_000,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    # In the 5-hour window; in the 7-day window only; before both.
+    ago = [timedelta(hours=1), timedelta(hours=3), timedelta(days=3)]
+    projects = write_history(
+        home / "claude", {"s1": [response_line("s1", f"q{i}", at - d, usage) for i, d in enumerate(ago)]}
+    )
+    assert CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)]).exit_code == 0
     now = time.time()
     limits = {
         "five_hour": {"used_percentage": 60, "resets_at": int(now + 2.5 * 3600)},  # half the window gone
@@ -127,10 +143,13 @@ def test_rate_limits_show_pace_and_are_kept_for_usage_quota(home: Path) -> None:
     five_hour = [w for w in doc["windows"] if w["window"] == "five_hour"]
     assert len(five_hour) == 1
     assert [s["used_percentage"] for s in five_hour[0]["snapshots"]] == [60, 65]
-    # The window reaches back 5 h: the fixture session's tokens (and its side call) are in it only if it ran
-    # within that time; either way the tokens per 1% follow from the tokens captured in the window.
+    # Each window reaches back from its reset: 5 h holds one response, the 7 days (from 1 day ago) two.
     w = five_hour[0]
-    assert w["tokens_per_percent"] == round(w["total_tokens"] / 65)
+    assert [s["total_tokens"] for s in w["snapshots"]] == [130_000, 130_000]
+    assert w["tokens_per_percent"] == 2000  # 130,000 tokens for 65%
+    assert w["cost_usd"] == pytest.approx(0.75)  # Sonnet 4.5: $3 / $15 per million
+    seven_day = [x for x in doc["windows"] if x["window"] == "seven_day"]
+    assert [(x["total_tokens"], x["tokens_per_percent"]) for x in seven_day] == [(260_000, 26_000)]
     assert not any(Path(statusline.quota_spool_dir()).glob("*.json"))  # stored, then removed
 
 

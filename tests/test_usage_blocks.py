@@ -112,6 +112,9 @@ def test_blocks_start_on_the_hour_last_five_hours_and_restart_after_a_gap(home: 
             "cost_usd",
         } <= set(r)
     assert usage_blocks("--active")["rows"] == []
+    table = CliRunner().invoke(cli, ["usage", "blocks", "--timezone", "UTC"])
+    assert table.exit_code == 0, table.output
+    assert "2026-11-20 10:00" in table.output and "2,230" in table.output and "active" not in table.output
 
 
 def test_weekly_and_timezone_move_days_not_tokens(home: Path) -> None:

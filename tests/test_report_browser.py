@@ -153,6 +153,9 @@ def test_skill_detail_and_session_pages(page: Page) -> None:
     pg.fill("#s-text", "/code/api")
     api = page.rows("sessions-body")
     assert api and all("/code/api" in r for r in api)
+    # The project column shows a short name, the full path on hover.
+    cell = pg.locator("#sessions-body tr.row .project").first
+    assert cell.inner_text() == "~/code/api" and cell.get_attribute("title").endswith("/home/code/api")
 
 
 def _visible_period(pg: object) -> str:

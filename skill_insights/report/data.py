@@ -495,6 +495,8 @@ def gather(
     scores = [s["score"] for s in inv["skills"] if isinstance(s.get("score"), int | float)]
     agents = sorted({a for s in inv["skills"] for a in s.get("agents", [])})
     sessions = _sessions(st, session_limit)
+    for x in sessions:
+        x["short"] = short_project(x.get("project"), x.get("git_repo"), home)
     health = {
         "skills": len(inv["skills"]),
         "locations": sum(len(s.get("locations", [])) for s in inv["skills"]),

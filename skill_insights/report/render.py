@@ -225,7 +225,8 @@ def client_payload(data: dict[str, Any]) -> dict[str, Any]:
          rnd(x.get("wall_seconds"), 1), rnd(x.get("active_seconds"), 1), x.get("total_tokens") or 0,
          rnd(x.get("cost_usd"), 6), x.get("tool_calls") or 0, x.get("tool_errors") or 0,
          [sid(k) for k in x.get("skills") or []], sid(x.get("primary_model")), x.get("user_messages") or 0,
-         x.get("subagent_calls") or 0, x.get("mcp_calls") or 0, [sid(t) for t in x.get("top_tools") or []]]
+         x.get("subagent_calls") or 0, x.get("mcp_calls") or 0, [sid(t) for t in x.get("top_tools") or []],
+         sid(x.get("short"))]
         for x in data["sessions"]
     ]
     return {

@@ -304,7 +304,9 @@
     var tr = el("tr");
     tr.appendChild(td(r[3] ? r[3].slice(0, 16).replace("T", " ") : "–", "nowrap"));
     var p = td(null);
-    p.appendChild(el("div", "path", S[r[1]]));
+    var name = el("div", "project", S[r[16]] || S[r[1]]);  // short name; the full path on hover
+    name.title = S[r[1]];
+    p.appendChild(name);
     if (S[r[2]]) p.appendChild(el("div", "sub", S[r[2]]));
     tr.appendChild(p);
     tr.appendChild(td(fmtTokens(r[6]), "num"));

@@ -1,0 +1,39 @@
+"""Every test runs in a home of its own: HOME, the store (SKILL_INSIGHTS_HOME), Claude Code's folder
+(CLAUDE_CONFIG_DIR) and the XDG folders point under the test's tmp_path, and nothing that would send data or
+change behaviour leaks in from the machine (telemetry, GitHub, LLM keys). A test that needs another layout
+sets its own on top; none can read or write the real ~/.claude or the user's store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers (transcript_corpus, *_support)
+
+_LEAKY = (
+    "DO_NOT_TRACK",
+    "SKILL_INSIGHTS_TELEMETRY",
+    "SKILL_INSIGHTS_POSTHOG_KEY",
+    "SKILL_INSIGHTS_POSTHOG_HOST",
+    "GITHUB_TOKEN",
+    "GITHUB_API_URL",
+    "ANTHROPIC_API_KEY",
+    "SKILLS_API_URL",
+    "SKILL_INSIGHTS_DAEMON_POLLING",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(root / "home"))
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(root / "si"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(root / "home" / ".claude"))
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name in _LEAKY:
+        monkeypatch.delenv(name, raising=False)
+    (root / "home").mkdir()
+    return root

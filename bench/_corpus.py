@@ -50,13 +50,25 @@ MODELS = (
 )
 SKILLS = (b"demo-skill", b"pdf", b"code-review", b"release-notes", b"sql-helper", b"dataviz")
 MCP_TOOLS = (
-    b"mcp__demo__echo", b"mcp__github__create_issue", b"mcp__github__list_prs", b"mcp__linear__search",
-    b"mcp__postgres__query", b"mcp__browser__navigate",
+    b"mcp__demo__echo",
+    b"mcp__github__create_issue",
+    b"mcp__github__list_prs",
+    b"mcp__linear__search",
+    b"mcp__postgres__query",
+    b"mcp__browser__navigate",
 )
 # (scenario, weight): how often each real-client scenario is replayed as one turn of a session.
 SCENARIOS = (
-    ("bash_tool", 20), ("thinking_parallel", 14), ("skill", 12), ("subagent", 10), ("mcp_tool", 10),
-    ("hello", 8), ("interactive", 8), ("interactive_clear", 6), ("resume", 6), ("interactive_sigterm", 3),
+    ("bash_tool", 20),
+    ("thinking_parallel", 14),
+    ("skill", 12),
+    ("subagent", 10),
+    ("mcp_tool", 10),
+    ("hello", 8),
+    ("interactive", 8),
+    ("interactive_clear", 6),
+    ("resume", 6),
+    ("interactive_sigterm", 3),
     ("api_error", 2),
 )
 DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -293,16 +305,31 @@ class CorpusBuilder:
         start = day + timedelta(seconds=self.rng.randrange(1800, 14 * 3600))
         model = self.rng.choices([m for m, _ in MODELS], [w for _, w in MODELS])[0]
         return _Session(
-            sid, cwd, project_dir, version, model, int(start.timestamp() * 1000),
-            int((day + timedelta(hours=23)).timestamp() * 1000), self.rng.random() < 0.5,
+            sid,
+            cwd,
+            project_dir,
+            version,
+            model,
+            int(start.timestamp() * 1000),
+            int((day + timedelta(hours=23)).timestamp() * 1000),
+            self.rng.random() < 0.5,
             self.projects / project_dir.decode() / f"{sid.decode()}.jsonl",
         )
 
     def _fork(self, parent: _Session) -> _Session:
         """`--fork-session`: the first lines of the parent copied verbatim but for sessionId, then new turns."""
         sid = self.ids.uuid()
-        s = _Session(sid, parent.cwd, parent.project_dir, parent.version, parent.model, 0, parent.day_end,
-                     parent.use_task, self.projects / parent.project_dir.decode() / f"{sid.decode()}.jsonl")
+        s = _Session(
+            sid,
+            parent.cwd,
+            parent.project_dir,
+            parent.version,
+            parent.model,
+            0,
+            parent.day_end,
+            parent.use_task,
+            self.projects / parent.project_dir.decode() / f"{sid.decode()}.jsonl",
+        )
         k = int(len(parent.main) * self.rng.uniform(0.4, 0.8))
         for raw in parent.main[:k]:
             line = raw.replace(parent.sid, sid)
@@ -326,16 +353,21 @@ class CorpusBuilder:
             if not cands:
                 continue
             self._turn(s, self.rng.choice(cands))
-            s.clock += self.rng.randrange(20_000, 480_000) if self.rng.random() > 0.05 else \
-                self.rng.randrange(660_000, 2_400_000)
+            s.clock += (
+                self.rng.randrange(20_000, 480_000)
+                if self.rng.random() > 0.05
+                else self.rng.randrange(660_000, 2_400_000)
+            )
             first = False
 
     def _turn(self, s: _Session, t: Template) -> None:
         rng = self.rng
         mapping: dict[bytes, bytes] = {t.session_id: s.sid}
         swaps: list[tuple[bytes, bytes]] = [
-            (TEMPLATE_CWD, s.cwd), (TEMPLATE_PROJECT_DIR, s.project_dir),
-            (b"demo-skill", rng.choice(SKILLS)), (b"mcp__demo__echo", rng.choice(MCP_TOOLS)),
+            (TEMPLATE_CWD, s.cwd),
+            (TEMPLATE_PROJECT_DIR, s.project_dir),
+            (b"demo-skill", rng.choice(SKILLS)),
+            (b"mcp__demo__echo", rng.choice(MCP_TOOLS)),
         ]
         if s.use_task and t.version == "2.1.197":
             swaps.append((b'"name":"Agent"', b'"name":"Task"'))
@@ -411,11 +443,14 @@ class CorpusBuilder:
         usage = msg.get("usage") or {}
         one_h = u.cache_creation_input_tokens if rng.random() < 0.1 else 0
         usage.update(
-            input_tokens=u.input_tokens, output_tokens=out_tokens,
+            input_tokens=u.input_tokens,
+            output_tokens=out_tokens,
             cache_creation_input_tokens=u.cache_creation_input_tokens,
             cache_read_input_tokens=u.cache_read_input_tokens,
-            cache_creation={"ephemeral_1h_input_tokens": one_h,
-                            "ephemeral_5m_input_tokens": u.cache_creation_input_tokens - one_h},
+            cache_creation={
+                "ephemeral_1h_input_tokens": one_h,
+                "ephemeral_5m_input_tokens": u.cache_creation_input_tokens - one_h,
+            },
         )
         msg["usage"] = usage
         return orjson.dumps(d)
@@ -463,8 +498,10 @@ def _observe(e: Expected, d: dict, seen: dict[tuple[str, str], tuple[str, int]])
         e.synthetic_lines += 1
         return
     u = msg.get("usage") or {}
-    vals = [int(u.get(k) or 0) for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                         "cache_read_input_tokens")]
+    vals = [
+        int(u.get(k) or 0)
+        for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
     key = (str(msg.get("id")), str(d.get("requestId")))
     prev = seen.get(key)
     if prev is None:
@@ -522,9 +559,22 @@ def main(argv: list[str] | None = None) -> int:
     if got.largest != gen.largest or got.first_seen != gen.first_seen or got.responses != gen.responses:
         raise SystemExit("the corpus reader and the generator disagree: bug in bench/_corpus.py")
     doc = {
-        "bytes": builder.total_bytes, "files": builder.files, "subagent_files": builder.subagent_files,
-        **{k: getattr(got, k) for k in ("responses", "lines", "assistant_lines", "synthetic_lines",
-                                         "duplicate_lines", "partial_groups", "largest", "first_seen")},
+        "bytes": builder.total_bytes,
+        "files": builder.files,
+        "subagent_files": builder.subagent_files,
+        **{
+            k: getattr(got, k)
+            for k in (
+                "responses",
+                "lines",
+                "assistant_lines",
+                "synthetic_lines",
+                "duplicate_lines",
+                "partial_groups",
+                "largest",
+                "first_seen",
+            )
+        },
     }
     args.summary.write_text(json.dumps(doc))
     return 0

@@ -88,13 +88,16 @@ def main() -> int:
     rss_mb = mem["VmRSS"] / 1024
     print(f"daemon idle: {args.seconds:.0f}s, {n_files} transcript files watched ({st['observer']} observer)")
     print(f"  start-up to idle  {startup:6.2f} s  (CPU {cpu_start_total:.2f} s, incl. initial ingest)")
-    print(f"  idle CPU          {idle_cpu:6.3f} s  = {per60:.3f} s per 60 s  (target ≤ 0.5: "
-          f"{'OK' if per60 <= 0.5 else 'MISSED'})")
-    print(f"  RSS               {rss_mb:6.1f} MB  (peak {mem['VmHWM'] / 1024:.1f} MB; target ≤ 80: "
-          f"{'OK' if rss_mb <= 80 else 'MISSED'})")
+    print(
+        f"  idle CPU          {idle_cpu:6.3f} s  = {per60:.3f} s per 60 s  (target ≤ 0.5: "
+        f"{'OK' if per60 <= 0.5 else 'MISSED'})"
+    )
+    print(
+        f"  RSS               {rss_mb:6.1f} MB  (peak {mem['VmHWM'] / 1024:.1f} MB; target ≤ 80: "
+        f"{'OK' if rss_mb <= 80 else 'MISSED'})"
+    )
     print(f"  threads           {mem['Threads']}")
-    print(f"  files_watched {final['files_watched']}, backlog {final['backlog']}, "
-          f"ingests {final['stats']['ingests']}")
+    print(f"  files_watched {final['files_watched']}, backlog {final['backlog']}, ingests {final['stats']['ingests']}")
     return 0
 
 

@@ -106,9 +106,17 @@ def write_tree(root: Path, skills: list[tuple[str, str, str]]) -> dict:
         d = root / f"s{i:05d}" / name
         d.mkdir(parents=True)
         (d / "SKILL.md").write_text(f"---\nname: {name}\ndescription: {desc}\n---\n{body}")
-        entries.append({"id": f"sk_{i:05d}", "name": name, "description": desc, "content_hash": "",
-                        "locations": [{"path": str(d), "agent": "claude-code", "scope": "user", "is_link": False}],
-                        "files": [], "findings": []})
+        entries.append(
+            {
+                "id": f"sk_{i:05d}",
+                "name": name,
+                "description": desc,
+                "content_hash": "",
+                "locations": [{"path": str(d), "agent": "claude-code", "scope": "user", "is_link": False}],
+                "files": [],
+                "findings": [],
+            }
+        )
     return {"schema_version": "1.0", "generated_at": "", "roots": [], "skills": entries, "manifests": []}
 
 
@@ -130,8 +138,9 @@ def main() -> None:
     res = find_duplicates(items, bodies)
     wall = time.perf_counter() - t1
 
-    found_groups = [g["members"] for g in res["near"]] + [g for g in res["exact"]
-                                                          if not any(set(g) <= set(n["members"]) for n in res["near"])]
+    found_groups = [g["members"] for g in res["near"]] + [
+        g for g in res["exact"] if not any(set(g) <= set(n["members"]) for n in res["near"])
+    ]
     truth, found = pairs_of(planted), pairs_of(found_groups)
     recall = len(truth & found) / len(truth) if truth else 1.0
     precision = len(truth & found) / len(found) if found else 1.0
@@ -152,8 +161,10 @@ def main() -> None:
             inv = write_tree(Path(tmp), skills)
             t2 = time.perf_counter()
             out = duplicates.run(inv, {})
-            print(f"phase from disk   {time.perf_counter() - t2:.2f} s  ({out['summary']['exact_groups']} exact, "
-                  f"{out['summary']['near_groups']} near groups)")
+            print(
+                f"phase from disk   {time.perf_counter() - t2:.2f} s  ({out['summary']['exact_groups']} exact, "
+                f"{out['summary']['near_groups']} near groups)"
+            )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=50, help="lines to append")
     ap.add_argument("--polling", action="store_true", help="run the daemon with the polling observer")
     ap.add_argument("--gap-ms", default="50-250", help="random pause between appends (min-max ms)")
-    ap.add_argument("--reopen", action="store_true",
-                    help="open/append/close per line (like Node's fs.appendFile) instead of one open file")
+    ap.add_argument(
+        "--reopen",
+        action="store_true",
+        help="open/append/close per line (like Node's fs.appendFile) instead of one open file",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = ap.parse_args()
     lo, hi = (float(x) for x in args.gap_ms.split("-"))
@@ -62,8 +65,9 @@ def main() -> int:
     try:
         daemon.wait_ready()
         st = daemon.wait_idle()
-        db = sqlite3.connect(f"file:{Path(env['SKILL_INSIGHTS_HOME']) / 'data' / 'skill-insights.db'}?mode=ro",
-                             uri=True, timeout=10)
+        db = sqlite3.connect(
+            f"file:{Path(env['SKILL_INSIGHTS_HOME']) / 'data' / 'skill-insights.db'}?mode=ro", uri=True, timeout=10
+        )
 
         def output_tokens() -> int:
             row = db.execute("SELECT output_tokens FROM sessions WHERE session_id = ?", [sid]).fetchone()

@@ -61,8 +61,12 @@ def wait_empty(spool: Path, timeout: float = 60.0) -> None:
         time.sleep(0.02)
     log = spool.parent / "hook.log"
     tail = log.read_text().splitlines()[-6:] if log.exists() else []
-    print(f"warning: spool {spool} not drained after {timeout}s: {os.listdir(spool)}; log tail:", *tail, sep="\n  ",
-          file=sys.stderr)
+    print(
+        f"warning: spool {spool} not drained after {timeout}s: {os.listdir(spool)}; log tail:",
+        *tail,
+        sep="\n  ",
+        file=sys.stderr,
+    )
 
 
 FAKE_DAEMON = """
@@ -111,8 +115,13 @@ def main() -> None:
     end_cmd = shlex.split(install.hook_command("session-end"))
     start_cmd = shlex.split(install.hook_command("session-start"))
     spool = Path(locations.spool_dir())
-    variants: dict[str, list[float]] = {"python -c pass": [], "python -S -c pass": [], "hook session-end, spool": [],
-                                        "hook session-end, socket": [], "hook session-start": []}
+    variants: dict[str, list[float]] = {
+        "python -c pass": [],
+        "python -S -c pass": [],
+        "hook session-end, spool": [],
+        "hook session-end, socket": [],
+        "hook session-start": [],
+    }
     cli = _cli.console_script()
     if cli:
         variants["skill-insights hook (console script)"] = []
@@ -136,16 +145,18 @@ def main() -> None:
                 pid_fd = os.open(locations.pid_path(), os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.write(pid_fd, f"{os.getpid()}\n".encode())
-                variants["hook session-start"].append(timed(start_cmd, payload.replace(b"SessionEnd", b"SessionStart"),
-                                                            env))
+                variants["hook session-start"].append(
+                    timed(start_cmd, payload.replace(b"SessionEnd", b"SessionStart"), env)
+                )
             finally:
                 daemon.close()
                 if pid_fd is not None:
                     os.unlink(locations.pid_path())
                     os.close(pid_fd)
             if cli and i < 10:
-                variants["skill-insights hook (console script)"].append(timed([cli, "hook", "session-end"], payload,
-                                                                             env))
+                variants["skill-insights hook (console script)"].append(
+                    timed([cli, "hook", "session-end"], payload, env)
+                )
                 wait_empty(spool)
         log_lines = Path(locations.hook_log()).read_text().splitlines()
         handed = sum("handed to daemon" in line for line in log_lines)
@@ -161,11 +172,15 @@ def main() -> None:
         print(f"  {name:<40} {med * 1000:7.2f} ms  {med / base:5.2f}x  (min {min(xs) * 1000:.2f}, n={len(xs)})")
     if path_python3 and os.path.realpath(path_python3) != os.path.realpath(py):
         xs = [timed([path_python3, "-c", "pass"], b"", env) for _ in range(min(args.runs, 10))]
-        print(f"  (`python3` on PATH is {path_python3}: {statistics.median(xs) * 1000:.2f} ms; compared against "
-              f"{py} instead)")
+        print(
+            f"  (`python3` on PATH is {path_python3}: {statistics.median(xs) * 1000:.2f} ms; compared against "
+            f"{py} instead)"
+        )
     worst = max(statistics.median(variants[k]) for k in variants if k.startswith("hook "))
-    print(f"worst hook variant / python -c pass = {worst / base:.2f}x (target ≤ 1.5x): "
-          f"{'OK' if worst / base <= 1.5 else 'OVER'}")
+    print(
+        f"worst hook variant / python -c pass = {worst / base:.2f}x (target ≤ 1.5x): "
+        f"{'OK' if worst / base <= 1.5 else 'OVER'}"
+    )
     print(f"hook log: {handed} handed to the fake daemon, {spooled} spooled")
 
 

@@ -130,8 +130,10 @@ def main() -> None:
         assert stats["skills"] == found, (stats, found)
         t_first = statistics.median(first_runs)
         t_rescan = statistics.median(rescan_runs)
-        print(f"cpus={os.cpu_count()} skills={stats['skills']} files={stats['files']} runs={args.runs} "
-              f"cli={' '.join(cmd)}")
+        print(
+            f"cpus={os.cpu_count()} skills={stats['skills']} files={stats['files']} runs={args.runs} "
+            f"cli={' '.join(cmd)}"
+        )
         print(line("find -name SKILL.md", t_find, times=find_runs))
         print(line("CLI scan -o, first (fresh home)", t_first, t_find, first_runs))
         print(line("CLI scan -o, re-scan", t_rescan, t_find, rescan_runs))

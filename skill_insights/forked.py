@@ -57,7 +57,6 @@ class Forked:
             raise value
         return value
 
-
     def cancel(self) -> None:
         """Kill the child if it still runs, and reap it: its answer is no longer wanted."""
         self._receive.close()

@@ -48,8 +48,9 @@ class Resolver:
         if not cands:
             return None
         if cwd:
-            proj = [c for c in cands if c["scope"] == "project" and c["project_root"] and
-                    _within(cwd, c["project_root"])]
+            proj = [
+                c for c in cands if c["scope"] == "project" and c["project_root"] and _within(cwd, c["project_root"])
+            ]
             if proj:
                 best = max(proj, key=lambda c: (len(c["project_root"]), c["agent"] in _CLAUDE_AGENTS))
                 return best["skill_id"], "project"
@@ -62,8 +63,9 @@ class Resolver:
         return best["skill_id"], "other"
 
 
-def tally(db: sqlite_utils.Database, resolver: Resolver,
-          activations: list[Activation] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+def tally(
+    db: sqlite_utils.Database, resolver: Resolver, activations: list[Activation] | None = None
+) -> tuple[dict[str, dict], dict[str, dict]]:
     """Captured activations (`store.queries.skill_activations`, read here unless given) resolved to inventory
     skills: ({skill id: record}, {unresolved name: record}), a record counting activations, the set of
     sessions, the last timestamp and (per skill) the scopes it was resolved through."""
@@ -112,8 +114,9 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
             "installed": any(loc["installed"] != 0 for loc in ls),
         }
         skills.append(rec)
-        claude_visible = any(loc["installed"] != 0 and (loc["agent"] in _CLAUDE_AGENTS or loc["scope"] == "plugin")
-                             for loc in ls)
+        claude_visible = any(
+            loc["installed"] != 0 and (loc["agent"] in _CLAUDE_AGENTS or loc["scope"] == "plugin") for loc in ls
+        )
         if claude_visible and (u is None or u["last_ts"] is None or u["last_ts"] < cutoff):
             unused.append({"id": sid, "name": name, "last_used": rec["last_used"]})
     return {
@@ -122,8 +125,12 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
         "skills": skills,
         "unused": unused,
         "missing": [
-            {"name": m["name"], "activations": m["activations"], "sessions": len(m["sessions"]),
-             "last_used": _iso(m["last_ts"])}
+            {
+                "name": m["name"],
+                "activations": m["activations"],
+                "sessions": len(m["sessions"]),
+                "last_used": _iso(m["last_ts"]),
+            }
             for m in sorted(missing.values(), key=lambda m: (-m["activations"], m["name"]))
         ],
     }

@@ -55,11 +55,11 @@ def _skills(tmp_path: Path) -> tuple[dict[str, Any], str]:
     root = tmp_path / "skills"
     a = write_skill(root, "pdf-extract", description="Extracts PDF text. Use when PDFs come up.", body=body)
     b = write_skill(root, "pdf-text", description="Extracts PDF text. Use when PDFs come up.", body=body)
-    c = write_skill(root, "pdf-extract-v2", description="Extracts PDF text. Use when PDFs come up.",
-                    body=edit(body, 0.04))
+    c = write_skill(
+        root, "pdf-extract-v2", description="Extracts PDF text. Use when PDFs come up.", body=edit(body, 0.04)
+    )
     d = write_skill(root, "sql-format", body=prose(200))
-    copy_loc = {"path": str(tmp_path / "vendored" / "sql-format"), "agent": "codex", "scope": "user",
-                "is_link": False}
+    copy_loc = {"path": str(tmp_path / "vendored" / "sql-format"), "agent": "codex", "scope": "user", "is_link": False}
     inv = inventory(skill_entry(a), skill_entry(b), skill_entry(c), skill_entry(d, extra_locations=[copy_loc]))
     return inv, body
 
@@ -69,8 +69,7 @@ def test_duplicates_phase_groups_and_findings(tmp_path: Path) -> None:
     out = duplicates.run(inv, {})
     assert validate("duplicates", out) == []
     kinds = [(g["kind"], sorted(s["name"] for s in g["skills"])) for g in out["groups"]]
-    assert kinds == [("exact", ["pdf-extract", "pdf-text"]),
-                     ("near", ["pdf-extract", "pdf-extract-v2", "pdf-text"])]
+    assert kinds == [("exact", ["pdf-extract", "pdf-text"]), ("near", ["pdf-extract", "pdf-extract-v2", "pdf-text"])]
     near = out["groups"][1]
     assert 0.5 <= near["similarity"] < 1.0 and near["pairs"]
     by_rule: dict[str, set[str]] = {}
@@ -88,8 +87,11 @@ def test_llm_pair_judgement_is_cached_and_distinct_silences_the_finding(tmp_path
     open_db(db_path).conn.close()
     verdict = {"verdict": "distinct", "reason": "one extracts, the other summarises"}
     with serve(lambda req: (200, messages_reply(verdict))) as srv:
-        opts = {"llm": True, "db_path": str(db_path),
-                "llm_config": {"base_url": srv.url, "model": "m", "key_file": None, "timeout": 5.0}}
+        opts = {
+            "llm": True,
+            "db_path": str(db_path),
+            "llm_config": {"base_url": srv.url, "model": "m", "key_file": None, "timeout": 5.0},
+        }
         out = duplicates.run(inv, opts)
         assert validate("duplicates", out) == []
         pairs = out["groups"][1]["pairs"]

@@ -32,8 +32,11 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("bad-yaml", {"raw_frontmatter": "---\nname: [unclosed\n---\n"}, {"frontmatter.invalid"}),
     ("agent-key", {"extra": {"argument-hint": "[file]"}}, {"frontmatter.agent-key"}),
     ("unknown-key", {"extra": {"version": "1.0"}}, {"frontmatter.unknown-key"}),
-    ("no-name", {"raw_frontmatter": "---\ndescription: Formats SQL. Use when asked to format SQL.\n---\n"},
-     {"name.missing"}),
+    (
+        "no-name",
+        {"raw_frontmatter": "---\ndescription: Formats SQL. Use when asked to format SQL.\n---\n"},
+        {"name.missing"},
+    ),
     ("xml-name", {"name": "<b>xml</b>"}, {"name.xml"}),
     ("a" * 65, {}, {"name.too-long"}),
     ("My_Skill", {}, {"name.charset"}),
@@ -41,31 +44,49 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("claude-helper", {}, {"name.reserved"}),
     ("alpha", {"name": "beta"}, {"name.folder-mismatch"}),
     ("no-desc", {"description": None}, {"description.missing"}),
-    ("long-desc", {"description": "Formats SQL files. Use when the user asks. " + "Detail. " * 130},
-     {"description.too-long"}),
+    (
+        "long-desc",
+        {"description": "Formats SQL files. Use when the user asks. " + "Detail. " * 130},
+        {"description.too-long"},
+    ),
     ("xml-desc", {"description": "Formats <sql> files. Use when the user asks to format SQL."}, {"description.xml"}),
-    ("first-person", {"description": "I can format SQL files. Use when the user asks to format SQL."},
-     {"description.person"}),
+    (
+        "first-person",
+        {"description": "I can format SQL files. Use when the user asks to format SQL."},
+        {"description.person"},
+    ),
     ("no-when", {"description": "Formats SQL files with the house style."}, {"description.when"}),
     ("no-body", {"body": "\n  \n"}, {"body.missing"}),
     ("long-body", {"body": "step\n" * 600}, {"body.too-long"}),
     ("big-body", {"body": ("word " * 60 + "\n") * 100}, {"body.too-many-tokens"}),
     ("abs-ref", {"body": "Read [the config](/etc/skill/config.md).\n"}, {"references.absolute"}),
-    ("backslash-ref", {"body": "Read [api](references\\api.md).\n", "files": {"references/api.md": "# API\n"}},
-     {"references.backslash"}),
+    (
+        "backslash-ref",
+        {"body": "Read [api](references\\api.md).\n", "files": {"references/api.md": "# API\n"}},
+        {"references.backslash"},
+    ),
     ("escaping-ref", {"body": "Read [other](../other/SKILL.md).\n"}, {"references.escapes-root"}),
     ("missing-ref", {"body": "Read [api](references/api.md).\n"}, {"references.missing"}),
-    ("nested-ref", {"body": "Read [a](references/a.md).\n",
-                    "files": {"references/a.md": "See [b](b.md).\n", "references/b.md": "# B\n"}},
-     {"references.nested"}),
-    ("toc-ref", {"body": "Read [long](references/long.md).\n", "files": {"references/long.md": LONG}},
-     {"references.toc"}),
+    (
+        "nested-ref",
+        {
+            "body": "Read [a](references/a.md).\n",
+            "files": {"references/a.md": "See [b](b.md).\n", "references/b.md": "# B\n"},
+        },
+        {"references.nested"},
+    ),
+    (
+        "toc-ref",
+        {"body": "Read [long](references/long.md).\n", "files": {"references/long.md": LONG}},
+        {"references.toc"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("folder", "kwargs", "expected"), CASES, ids=[c[0][:20] for c in CASES])
-def test_each_rule_trips_on_its_own_skill(tmp_path: Path, folder: str, kwargs: dict[str, Any],
-                                          expected: set[str]) -> None:
+def test_each_rule_trips_on_its_own_skill(
+    tmp_path: Path, folder: str, kwargs: dict[str, Any], expected: set[str]
+) -> None:
     path = write_skill(tmp_path, folder, **kwargs)
     rules, res = rules_of(path)
     assert rules == expected
@@ -84,8 +105,18 @@ def test_every_rule_of_the_rubric_is_exercised() -> None:
 
 def test_unreadable_skill_md(tmp_path: Path) -> None:
     (tmp_path / "gone").mkdir()
-    view = skills_from_inventory(inventory({"id": "x", "name": "gone", "content_hash": "h", "locations": [
-        {"path": str(tmp_path / "gone"), "agent": "claude-code", "scope": "user", "is_link": False}]}))[0]
+    view = skills_from_inventory(
+        inventory(
+            {
+                "id": "x",
+                "name": "gone",
+                "content_hash": "h",
+                "locations": [
+                    {"path": str(tmp_path / "gone"), "agent": "claude-code", "scope": "user", "is_link": False}
+                ],
+            }
+        )
+    )[0]
     res = quality.check(load_doc(view))
     assert [f["rule"] for f in res["findings"]] == ["quality.frontmatter.unreadable"]
 
@@ -98,8 +129,12 @@ def test_clean_skill_scores_100_and_not_file_references_are_ignored(tmp_path: Pa
         "The service answers `GET /api/search?q=x` and https://example.org/docs/page.md.\n"
         "Jump to [usage](#usage) or [home](https://example.org).\n\n## Usage\n\nDone.\n"
     )
-    path = write_skill(tmp_path, "sql-format", body=body,
-                       files={"scripts/format.py": "print('x')\n", "references/style.md": "# Style\n"})
+    path = write_skill(
+        tmp_path,
+        "sql-format",
+        body=body,
+        files={"scripts/format.py": "print('x')\n", "references/style.md": "# Style\n"},
+    )
     rules, res = rules_of(path)
     assert rules == set()
     assert res["score"] == 100
@@ -127,8 +162,15 @@ def test_extract_refs_classifies_links_and_paths() -> None:
         "[pkg](lodash) `@scope/pkg` `templates/{lang}/x.md` `$HOME/scripts/x.sh`\n"
     )
     refs = {r.path: r for r in judged(extract_refs(text), ())}
-    assert set(refs) == {"references/a.md", "refs with space/b.md", "assets/logo.png", "../../etc/passwd",
-                         "C:/Users/x/f.md", "/tmp/x.md", "scripts/run.py"}
+    assert set(refs) == {
+        "references/a.md",
+        "refs with space/b.md",
+        "assets/logo.png",
+        "../../etc/passwd",
+        "C:/Users/x/f.md",
+        "/tmp/x.md",
+        "scripts/run.py",
+    }
     assert refs["../../etc/passwd"].escapes
     assert refs["C:/Users/x/f.md"].absolute and refs["C:/Users/x/f.md"].backslash
     assert refs["/tmp/x.md"].absolute
@@ -152,9 +194,16 @@ def test_quality_phase_output_matches_its_schema(tmp_path: Path) -> None:
 def _llm_options(tmp_path: Path, base_url: str, timeout: float = 5.0) -> dict[str, Any]:
     db_path = tmp_path / "store.db"
     open_db(db_path).conn.close()
-    return {"llm": True, "db_path": str(db_path),
-            "llm_config": {"base_url": base_url, "model": "test-model", "key_file": str(tmp_path / "nokey"),
-                           "timeout": timeout}}
+    return {
+        "llm": True,
+        "db_path": str(db_path),
+        "llm_config": {
+            "base_url": base_url,
+            "model": "test-model",
+            "key_file": str(tmp_path / "nokey"),
+            "timeout": timeout,
+        },
+    }
 
 
 def test_llm_judge_scores_description_and_content_and_is_cached(tmp_path: Path, monkeypatch) -> None:

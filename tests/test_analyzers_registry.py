@@ -28,10 +28,15 @@ def _inv(tmp_path: Path) -> dict[str, Any]:
 def _opts(tmp_path: Path, url: str | None, timeout: float = 5.0) -> dict[str, Any]:
     home = tmp_path / "home"
     (home / ".agents").mkdir(parents=True, exist_ok=True)
-    (home / ".agents" / ".skill-lock.json").write_text(json.dumps(
-        {"version": 1, "skills": {"cli-installed": {"source": "acme/skills"}}}))
-    return {"now": time.time(), "cache_dir": str(tmp_path / "cache"), "home": str(home),
-            "registry": {"skills_api_url": url, "timeout": timeout, "cache_ttl_days": 7}}
+    (home / ".agents" / ".skill-lock.json").write_text(
+        json.dumps({"version": 1, "skills": {"cli-installed": {"source": "acme/skills"}}})
+    )
+    return {
+        "now": time.time(),
+        "cache_dir": str(tmp_path / "cache"),
+        "home": str(home),
+        "registry": {"skills_api_url": url, "timeout": timeout, "cache_ttl_days": 7},
+    }
 
 
 def search_answer(req) -> tuple[int, Any]:
@@ -39,9 +44,12 @@ def search_answer(req) -> tuple[int, Any]:
     text = q["q"][0]
     assert urlparse(req.path).path == "/api/search" and q["limit"] == ["10"]
     if text == "pdf extract":
-        return 200, {"skills": [
-            {"id": "acme/pdf-extract", "name": "pdf-extract", "installs": 1200, "source": "acme/skills"},
-            {"id": "x/unrelated", "name": "spreadsheet-magic", "installs": 5, "source": "x/skills"}]}
+        return 200, {
+            "skills": [
+                {"id": "acme/pdf-extract", "name": "pdf-extract", "installs": 1200, "source": "acme/skills"},
+                {"id": "x/unrelated", "name": "spreadsheet-magic", "installs": 5, "source": "x/skills"},
+            ]
+        }
     return 200, {"skills": []}
 
 
@@ -88,8 +96,12 @@ def test_500_timeout_and_offline_mean_not_checked(tmp_path: Path) -> None:
     assert "unreachable" in by_name(out)["sql-format"]["reason"]
 
     out = registry.run(_inv(tmp_path), _opts(tmp_path, None))
-    assert by_name(out)["pdf-extract"] == {"skill": by_name(out)["pdf-extract"]["skill"], "standalone": True,
-                                           "status": "not checked", "reason": "no registry configured"}
+    assert by_name(out)["pdf-extract"] == {
+        "skill": by_name(out)["pdf-extract"]["skill"],
+        "standalone": True,
+        "status": "not checked",
+        "reason": "no registry configured",
+    }
 
 
 def test_malformed_answer_is_not_checked(tmp_path: Path) -> None:
@@ -108,8 +120,7 @@ def test_adapter_interface_takes_a_second_registry(tmp_path: Path) -> None:
 
     views = registry.skills_from_inventory(_inv(tmp_path))
     with serve(search_answer) as srv:
-        records, findings = registry.search_all(
-            views, [registry.SkillsApiAdapter(srv.url), Static()], None, set())
+        records, findings = registry.search_all(views, [registry.SkillsApiAdapter(srv.url), Static()], None, set())
     recs = {r["skill"]["name"]: r for r in records}
     assert [a["registry"] for a in recs["pdf-extract"]["alternatives"]] == ["skills-api", "skills-api", "static"]
     assert {f["skill"]["name"] for f in findings} == {"pdf-extract", "sql-format"}

@@ -51,8 +51,14 @@ def inv(tmp_path: Path) -> dict[str, Any]:
 
 
 def _options(tmp_path: Path) -> dict[str, Any]:
-    return {"now": 1.8e9, "stale_days": 180, "usage": {}, "cache_dir": str(tmp_path / "cache"),
-            "home": str(tmp_path / "home"), "registry": {"skills_api_url": None}}
+    return {
+        "now": 1.8e9,
+        "stale_days": 180,
+        "usage": {},
+        "cache_dir": str(tmp_path / "cache"),
+        "home": str(tmp_path / "home"),
+        "registry": {"skills_api_url": None},
+    }
 
 
 def test_a_failing_phase_is_reported_and_the_others_finish(tmp_path: Path, inv: dict[str, Any]) -> None:
@@ -72,24 +78,30 @@ def test_a_failing_phase_is_reported_and_the_others_finish(tmp_path: Path, inv: 
     assert phases == {"quality": "ok", "boom": "error", "duplicates": "ok"}
     stored = db.execute("SELECT count(*) FROM analysis_findings WHERE run_id = ?", [run_id]).fetchone()[0]
     assert stored == len(doc["findings"]) > 0
-    row = db.execute("SELECT phase, skill_name, rule, evidence FROM analysis_findings WHERE rule = "
-                     "'quality.name.charset'").fetchone()
+    row = db.execute(
+        "SELECT phase, skill_name, rule, evidence FROM analysis_findings WHERE rule = 'quality.name.charset'"
+    ).fetchone()
     assert row[:3] == ("quality", "Bad_Name", "quality.name.charset") and json.loads(row[3])["name"] == "Bad_Name"
     groups = db.execute("SELECT kind, skills FROM analysis_duplicate_groups WHERE run_id = ?", [run_id]).fetchall()
-    assert [(k, sorted(s["name"] for s in json.loads(v))) for k, v in groups] == [("exact", ["pdf-extract",
-                                                                                           "pdf-text"])]
+    assert [(k, sorted(s["name"] for s in json.loads(v))) for k, v in groups] == [
+        ("exact", ["pdf-extract", "pdf-text"])
+    ]
 
 
 def test_a_crashing_worker_and_an_invalid_output(tmp_path: Path, inv: dict[str, Any]) -> None:
-    targets = {**runner.PHASES, "crash": "test_analyzers_runner:crash_phase",
-               "quality": "test_analyzers_runner:bad_quality"}
+    targets = {
+        **runner.PHASES,
+        "crash": "test_analyzers_runner:crash_phase",
+        "quality": "test_analyzers_runner:bad_quality",
+    }
     results = runner.run_phases(inv, _options(tmp_path), ["crash", "quality", "duplicates", "staleness"], targets)
     assert results["crash"].status == "error" and "died" in (results["crash"].error or "")
     assert results["duplicates"].status == "ok" and results["staleness"].status == "ok"
     assert results["quality"].status == "invalid"
     assert any(d.startswith("skills/0") for d in results["quality"].details)
-    assert runner.report(results)["findings"] and all(f["phase"] != "quality" for f in runner.report(results)
-                                                      ["findings"])
+    assert runner.report(results)["findings"] and all(
+        f["phase"] != "quality" for f in runner.report(results)["findings"]
+    )
 
 
 def test_unknown_phase_is_refused(tmp_path: Path, inv: dict[str, Any]) -> None:
@@ -124,10 +136,19 @@ def test_cli_analyze_json(env: Path, inv: dict[str, Any]) -> None:
         assert set(f["skill"]) == {"id", "name"}
     ids = {s["id"] for s in inv["skills"]}
     assert {f["skill"]["id"] for f in doc["findings"]} <= ids
-    assert ("quality", "Bad_Name", "quality.name.charset") in {(f["phase"], f["skill"]["name"], f["rule"])
-                                                               for f in doc["findings"]}
-    assert doc["duplicate_groups"] == [{"kind": "exact", "similarity": 1.0, "skills": [
-        {"id": inv["skills"][0]["id"], "name": "pdf-extract"}, {"id": inv["skills"][1]["id"], "name": "pdf-text"}]}]
+    assert ("quality", "Bad_Name", "quality.name.charset") in {
+        (f["phase"], f["skill"]["name"], f["rule"]) for f in doc["findings"]
+    }
+    assert doc["duplicate_groups"] == [
+        {
+            "kind": "exact",
+            "similarity": 1.0,
+            "skills": [
+                {"id": inv["skills"][0]["id"], "name": "pdf-extract"},
+                {"id": inv["skills"][1]["id"], "name": "pdf-text"},
+            ],
+        }
+    ]
     db = open_db(env / "si" / "data" / "skill-insights.db")
     assert db.execute("SELECT count(*), max(status) FROM analysis_runs").fetchone() == (1, "ok")
 
@@ -156,8 +177,10 @@ def test_cli_analyze_bad_inventory_and_bad_phase(env: Path) -> None:
 
 def test_cli_analyze_uses_captured_usage(env: Path, inv: dict[str, Any]) -> None:
     db = open_db(env / "si" / "data" / "skill-insights.db")
-    db.execute("INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
-               "(1, 'skill', 'toolu_1', 's1', strftime('%s','now'), date('now'), 'pdf-extract')")
+    db.execute(
+        "INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
+        "(1, 'skill', 'toolu_1', 's1', strftime('%s','now'), date('now'), 'pdf-extract')"
+    )
     db.conn.close()
     inv_file = write_inventory(env / "inventory.json", inv)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "staleness", "--json"])
@@ -198,8 +221,17 @@ def test_cli_analyze_llm_judge_without_leaking_the_key(env: Path, inv: dict[str,
     with serve(lambda req: (200, messages_reply(reply))) as srv:
         monkeypatch.setenv("SKILL_INSIGHTS_LLM_BASE_URL", srv.url)
         monkeypatch.setenv("SKILL_INSIGHTS_LLM_MODEL", "judge-model")
-        args = ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--phase", "duplicates", "--llm",
-                "--json"]
+        args = [
+            "analyze",
+            "--inventory",
+            str(inv_file),
+            "--phase",
+            "quality",
+            "--phase",
+            "duplicates",
+            "--llm",
+            "--json",
+        ]
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 0, res.output
         doc = json.loads(res.stdout)
@@ -239,7 +271,8 @@ def test_latest_run_reads_back_the_report_and_old_runs_are_pruned(tmp_path: Path
     assert kept == set(range(last - runner.KEEP_RUNS + 1, last + 1))
     assert db.execute("SELECT count(*) FROM analysis_runs").fetchone() == (last,)
     assert db.execute("SELECT count(*) FROM analysis_phase_results WHERE output IS NOT NULL").fetchone() == (
-        2 * runner.KEEP_RUNS,)
+        2 * runner.KEEP_RUNS,
+    )
 
 
 def test_activations_resolve_to_the_project_skill_before_the_user_skill(tmp_path: Path) -> None:
@@ -253,8 +286,10 @@ def test_activations_resolve_to_the_project_skill_before_the_user_skill(tmp_path
     inv = inventory(p_entry, skill_entry(u_skill, scope="user"))
     db = open_db(tmp_path / "store.db")
     db.execute("INSERT INTO sessions (session_id, project) VALUES ('s1', ?)", [str(proj / "src")])
-    db.execute("INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
-               "(1, 'skill', 'toolu_1', 's1', 1.79e9, '2026-09-20', 'fmt')")
+    db.execute(
+        "INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
+        "(1, 'skill', 'toolu_1', 's1', 1.79e9, '2026-09-20', 'fmt')"
+    )
     _, results = runner.analyze(db, inv, {**_options(tmp_path), "usage": None}, ["staleness"])
     out = results["staleness"].output
     assert out is not None
@@ -299,8 +334,19 @@ def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(inv_file), "--json",
-            "--phase", "quality", "--phase", "duplicates"]
+    args = [
+        sys.executable,
+        "-m",
+        "skill_insights",
+        "analyze",
+        "--inventory",
+        str(inv_file),
+        "--json",
+        "--phase",
+        "quality",
+        "--phase",
+        "duplicates",
+    ]
     # Its own process group: a hung run's pool workers are killed with it, not left blocked on the FIFO.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -313,12 +359,16 @@ def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
     assert set(json.loads(out)["phases"]) == {"quality", "duplicates"}
 
 
-@pytest.mark.parametrize(("field", "value", "where"), [
-    ("skills", [1], "$.skills[0]"),
-    ("locations", "oops", "$.skills[0].locations"),
-])
-def test_cli_analyze_schema_invalid_inventory_is_one_line_error(env: Path, inv: dict[str, Any], field: str,
-                                                                 value: Any, where: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("skills", [1], "$.skills[0]"),
+        ("locations", "oops", "$.skills[0].locations"),
+    ],
+)
+def test_cli_analyze_schema_invalid_inventory_is_one_line_error(
+    env: Path, inv: dict[str, Any], field: str, value: Any, where: str
+) -> None:
     # Regression: a file with a `skills` list of the wrong shapes reached the analyzers: AttributeError traceback.
     doc = json.loads(json.dumps(inv))
     if field == "skills":
@@ -342,8 +392,13 @@ def test_cli_analyze_refuses_a_fifo_inventory(env: Path) -> None:
 
     fifo = env / "inventory.fifo"
     os.mkfifo(fifo)
-    proc = subprocess.run([sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(fifo)],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "not a regular file" in proc.stderr

@@ -26,8 +26,12 @@ def world(tmp_path: Path) -> dict[str, Any]:
     now = time.time()
     repo = init_repo(tmp_path / "repo")
     skills = repo / ".claude" / "skills"
-    write_skill(skills, "old-skill", body="Read [gone](references/gone.md) and `references/{lang}/x.md`.\n"
-                "See https://example.org/references/nowhere.md and `GET /api/skills`.\n")
+    write_skill(
+        skills,
+        "old-skill",
+        body="Read [gone](references/gone.md) and `references/{lang}/x.md`.\n"
+        "See https://example.org/references/nowhere.md and `GET /api/skills`.\n",
+    )
     write_skill(skills, "unused-skill")
     write_skill(skills, "fresh-skill")
     commit_all(repo, "add skills", author=ADA, date=at(400, now))
@@ -47,15 +51,25 @@ def world(tmp_path: Path) -> dict[str, Any]:
     loose = write_skill(tmp_path / "home" / ".claude" / "skills", "loose-skill")
 
     db = open_db(tmp_path / "store.db")
-    events = [("old-skill", "s1", now - 250 * DAY), ("old-skill", "s2", now - 260 * DAY),
-              ("fresh-skill", "s3", now - 5 * DAY), ("loose-skill", "s3", now - 1 * DAY),
-              ("other-plugin:other-skill", "s4", now - 2 * DAY)]
+    events = [
+        ("old-skill", "s1", now - 250 * DAY),
+        ("old-skill", "s2", now - 260 * DAY),
+        ("fresh-skill", "s3", now - 5 * DAY),
+        ("loose-skill", "s3", now - 1 * DAY),
+        ("other-plugin:other-skill", "s4", now - 2 * DAY),
+    ]
     for i, (name, sid, ts) in enumerate(events):
-        db.execute("INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES (1, 'skill', ?, ?, ?, "
-                   "date(?, 'unixepoch'), ?)", [f"toolu_{i}", sid, ts, ts, name])
+        db.execute(
+            "INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES (1, 'skill', ?, ?, ?, "
+            "date(?, 'unixepoch'), ?)",
+            [f"toolu_{i}", sid, ts, ts, name],
+        )
     names = ["old-skill", "unused-skill", "fresh-skill", "new-unused", "untracked-skill"]
-    inv = inventory(*(skill_entry(skills / n) for n in names), skill_entry(repo2 / ".agents" / "skills" /
-                    "other-skill", scope="project"), skill_entry(loose, scope="user"))
+    inv = inventory(
+        *(skill_entry(skills / n) for n in names),
+        skill_entry(repo2 / ".agents" / "skills" / "other-skill", scope="project"),
+        skill_entry(loose, scope="user"),
+    )
     return {"now": now, "inv": inv, "usage": usage_from_store(db), "repo": repo}
 
 
@@ -77,8 +91,10 @@ def test_provenance_from_one_batched_git_log_per_repository(world: dict[str, Any
     assert round((world["now"] - old["last_commit"]["time"]) / DAY) == 300
     assert s["old-skill"]["age_days"] == pytest.approx(400, abs=0.1)
     assert s["fresh-skill"]["git"]["commits"] == 2
-    assert {c["author"] for c in s["fresh-skill"]["git"]["contributors"]} == {"Ada <ada@example.org>",
-                                                                             "Cy <cy@example.org>"}
+    assert {c["author"] for c in s["fresh-skill"]["git"]["contributors"]} == {
+        "Ada <ada@example.org>",
+        "Cy <cy@example.org>",
+    }
     assert s["fresh-skill"]["git"]["uncommitted"] == [".claude/skills/fresh-skill/SKILL.md"]
     assert s["new-unused"]["git"]["commits"] == 1 and s["new-unused"]["git"]["uncommitted"] == []
     unt = s["untracked-skill"]["git"]
@@ -126,10 +142,16 @@ def test_no_captured_usage_is_said_once_not_flagged_per_skill(world: dict[str, A
 
 def test_parse_helpers() -> None:
     log = "\x00abc\x1f100\x1fAda\x1fa@x\n\nskills/a/SKILL.md\nskills/b/x.md\n\x00def\x1f50\x1fBob\x1fb@x\n"
-    assert staleness.parse_log(log) == [("abc", 100.0, "Ada <a@x>", ["skills/a/SKILL.md", "skills/b/x.md"]),
-                                        ("def", 50.0, "Bob <b@x>", [])]
+    assert staleness.parse_log(log) == [
+        ("abc", 100.0, "Ada <a@x>", ["skills/a/SKILL.md", "skills/b/x.md"]),
+        ("def", 50.0, "Bob <b@x>", []),
+    ]
     assert staleness.parse_status(" M a/b.md\x00R  new.md\x00old.md\x00?? c d.md\x00") == [
-        "a/b.md", "new.md", "old.md", "c d.md"]
+        "a/b.md",
+        "new.md",
+        "old.md",
+        "c d.md",
+    ]
 
 
 def test_collect_git_edge_layouts(tmp_path: Path) -> None:

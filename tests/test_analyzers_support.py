@@ -18,9 +18,15 @@ import yaml
 
 
 def write_skill(
-    parent: Path, folder: str, *, name: str | None = None, description: str | None = "Formats SQL files. "
-    "Use when the user asks to format or lint SQL.", body: str = "# Steps\n\n1. Run the formatter.\n",
-    extra: dict[str, Any] | None = None, files: dict[str, str] | None = None, raw_frontmatter: str | None = None,
+    parent: Path,
+    folder: str,
+    *,
+    name: str | None = None,
+    description: str | None = "Formats SQL files. Use when the user asks to format or lint SQL.",
+    body: str = "# Steps\n\n1. Run the formatter.\n",
+    extra: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
+    raw_frontmatter: str | None = None,
 ) -> Path:
     """A skill folder with SKILL.md (frontmatter from the arguments) and any supporting files."""
     d = parent / folder
@@ -42,8 +48,14 @@ def write_skill(
     return d
 
 
-def skill_entry(path: Path, *, scope: str = "project", agent: str = "claude-code", is_link: bool = False,
-                extra_locations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def skill_entry(
+    path: Path,
+    *,
+    scope: str = "project",
+    agent: str = "claude-code",
+    is_link: bool = False,
+    extra_locations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """One canonical skill as the inventory (issue 4's contract) lists it."""
     text = (path / "SKILL.md").read_text(encoding="utf-8")
     try:
@@ -57,16 +69,23 @@ def skill_entry(path: Path, *, scope: str = "project", agent: str = "claude-code
         "name": str(fm.get("name") or path.name),
         "description": fm.get("description") if isinstance(fm.get("description"), str) else None,
         "content_hash": digest,
-        "locations": [{"path": str(path), "agent": agent, "scope": scope, "is_link": is_link},
-                      *(extra_locations or [])],
+        "locations": [
+            {"path": str(path), "agent": agent, "scope": scope, "is_link": is_link},
+            *(extra_locations or []),
+        ],
         "files": [],
         "findings": [],
     }
 
 
 def inventory(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"schema_version": "1.0", "generated_at": "2026-01-01T00:00:00Z", "roots": [], "skills": list(entries),
-            "manifests": []}
+    return {
+        "schema_version": "1.0",
+        "generated_at": "2026-01-01T00:00:00Z",
+        "roots": [],
+        "skills": list(entries),
+        "manifests": [],
+    }
 
 
 def by_name(out: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -82,11 +101,22 @@ def write_inventory(path: Path, inv: dict[str, Any]) -> Path:
 # -- git -------------------------------------------------------------------------------------------------
 
 
-def git(repo: Path, *args: str, author: tuple[str, str] = ("Ada", "ada@example.org"), date: str | None = None,
-        check: bool = True) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
-           "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1], "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_CONFIG_NOSYSTEM": "1"}
+def git(
+    repo: Path,
+    *args: str,
+    author: tuple[str, str] = ("Ada", "ada@example.org"),
+    date: str | None = None,
+    check: bool = True,
+) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": author[0],
+        "GIT_AUTHOR_EMAIL": author[1],
+        "GIT_COMMITTER_NAME": author[0],
+        "GIT_COMMITTER_EMAIL": author[1],
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     if date:
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
     proc = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=check)
@@ -133,8 +163,12 @@ def serve(handler: Handler) -> Iterator[Server]:
     class H(BaseHTTPRequestHandler):
         def _do(self) -> None:
             n = int(self.headers.get("content-length") or 0)
-            req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                          self.rfile.read(n) if n else b"")
+            req = Request(
+                self.command,
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(n) if n else b"",
+            )
             box.requests.append(req)
             status, body = handler(req)
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -177,6 +211,12 @@ def closed_port_url() -> str:
 
 def messages_reply(payload: dict[str, Any]) -> dict[str, Any]:
     """A Messages API response whose text is `payload` as JSON."""
-    return {"id": "msg_test", "type": "message", "role": "assistant", "model": "test-model",
-            "content": [{"type": "text", "text": json.dumps(payload)}], "stop_reason": "end_turn",
-            "usage": {"input_tokens": 10, "output_tokens": 10}}
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": "test-model",
+        "content": [{"type": "text", "text": json.dumps(payload)}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 10},
+    }

@@ -88,8 +88,12 @@ def test_appended_line_becomes_visible(env: dict[str, str], daemons: list[Daemon
 def blind(env: dict[str, str]) -> dict[str, str]:
     """A daemon that sees no file event and reconciles only at start: what it captures after that, a socket
     payload or the spool explains."""
-    return {**env, "SKILL_INSIGHTS_DAEMON_POLLING": "1", "SKILL_INSIGHTS_POLL_S": "3600",
-            "SKILL_INSIGHTS_RECONCILE_S": "3600"}
+    return {
+        **env,
+        "SKILL_INSIGHTS_DAEMON_POLLING": "1",
+        "SKILL_INSIGHTS_POLL_S": "3600",
+        "SKILL_INSIGHTS_RECONCILE_S": "3600",
+    }
 
 
 def test_socket_payload_ingests_the_transcript_and_its_subagents(
@@ -103,8 +107,13 @@ def test_socket_payload_ingests_the_transcript_and_its_subagents(
     d.send(b"\x00not json at all")
     d.send(b"")
     d.send(json.dumps({"transcript_path": 42}).encode())
-    payload = {"session_id": sid, "transcript_path": str(transcript), "cwd": "/home/dev/project",
-               "hook_event_name": "SessionEnd", "reason": "other"}
+    payload = {
+        "session_id": sid,
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/project",
+        "hook_event_name": "SessionEnd",
+        "reason": "other",
+    }
     d.send(json.dumps(payload).encode())
     row = wait_for(lambda: session_row(env, sid), what="the transcript named by the socket payload")
 
@@ -124,8 +133,9 @@ def test_spooled_payloads_are_drained(root: Path, env: dict[str, str], daemons: 
     t1 = copy_session("hello", projects(env))
     spool = Path(env["SKILL_INSIGHTS_HOME"]) / "run" / "spool"
     spool.mkdir(parents=True)
-    (spool / "1-1.json").write_text(json.dumps({"session_id": t1.stem, "transcript_path": str(t1),
-                                                "hook_event_name": "SessionEnd"}))
+    (spool / "1-1.json").write_text(
+        json.dumps({"session_id": t1.stem, "transcript_path": str(t1), "hook_event_name": "SessionEnd"})
+    )
     (spool / "2-1.json").write_bytes(b"{garbage")
     d = DaemonProc(env).wait_ready()
     daemons.append(d)
@@ -259,12 +269,15 @@ def test_a_deleted_and_recreated_root_is_watched_again(env: dict[str, str], daem
     line, _ = assistant_line(assistant_template(), transcript.stem, output_tokens=4242)
     with open(transcript, "ab") as fh:
         fh.write(line)
-    wait_for(lambda: session_row(env, transcript.stem)["output_tokens"] == before["output_tokens"] + 4242,
-             what="an append after the re-arm")
+    wait_for(
+        lambda: session_row(env, transcript.stem)["output_tokens"] == before["output_tokens"] + 4242,
+        what="an append after the re-arm",
+    )
 
 
-def test_socket_path_too_long_runs_spool_only(tmp_path_factory: pytest.TempPathFactory,
-                                              daemons: list[DaemonProc]) -> None:
+def test_socket_path_too_long_runs_spool_only(
+    tmp_path_factory: pytest.TempPathFactory, daemons: list[DaemonProc]
+) -> None:
     base = tmp_path_factory.mktemp("long")
     deep = base / ("x" * 60) / ("y" * 60)
     env = make_env(deep)

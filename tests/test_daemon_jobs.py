@@ -38,8 +38,11 @@ def test_daemon_scans_analyzes_and_reports_in_the_background(env: dict[str, str]
     reports = Path(env["SKILL_INSIGHTS_HOME"]) / "reports"
     d = DaemonProc(env).wait_ready()
     try:
-        latest = wait_for(lambda: (reports / "latest.html").is_file() and reports / "latest.html", timeout=90,
-                          what="a report written by the daemon's jobs")
+        latest = wait_for(
+            lambda: (reports / "latest.html").is_file() and reports / "latest.html",
+            timeout=90,
+            what="a report written by the daemon's jobs",
+        )
         db = Path(env["SKILL_INSIGHTS_HOME"]) / "data" / "skill-insights.db"
 
         def scanned() -> bool:
@@ -52,8 +55,11 @@ def test_daemon_scans_analyzes_and_reports_in_the_background(env: dict[str, str]
                 conn.close()
 
         wait_for(scanned, timeout=90, what="the skills scan stored by the daemon's refresh job")
-        html = wait_for(lambda: "demo-skill" in latest.read_text() and latest.read_text(), timeout=90,
-                        what="the scanned skill in the report")
+        html = wait_for(
+            lambda: "demo-skill" in latest.read_text() and latest.read_text(),
+            timeout=90,
+            what="the scanned skill in the report",
+        )
         assert "9a2457df" in html  # the captured session
         jobs = {j["name"]: j for j in d.status()["jobs"]}
         assert jobs["skills.scan"]["runs"] >= 1

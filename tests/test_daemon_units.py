@@ -185,8 +185,9 @@ def test_runtime_dir_of_another_user_is_refused(tmp_path, monkeypatch):
         control.ensure_runtime_dir()
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("2.5", 2.5), ("nan", 7.0), ("inf", 7.0), ("-1", 7.0), ("0", 7.0),
-                                               ("abc", 7.0), (None, 7.0)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("2.5", 2.5), ("nan", 7.0), ("inf", 7.0), ("-1", 7.0), ("0", 7.0), ("abc", 7.0), (None, 7.0)]
+)
 def test_env_durations_take_the_clis_rule(monkeypatch: pytest.MonkeyPatch, raw: str | None, expected: float) -> None:
     # Regression: SKILL_INSIGHTS_RECONCILE_S=nan made reconcile due on every loop pass (nan > now is false),
     # the bug the CLI's options already refused.
@@ -199,8 +200,9 @@ def test_env_durations_take_the_clis_rule(monkeypatch: pytest.MonkeyPatch, raw: 
     assert env_float("SKILL_INSIGHTS_RECONCILE_S", 7.0) == expected
 
 
-def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_daemon(monkeypatch, tmp_path: Path
-                                                                                      ) -> None:
+def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_daemon(
+    monkeypatch, tmp_path: Path
+) -> None:
     # Regression: running_pid trusted a live pid whose command line mentions skill_insights, so after a kill -9
     # `daemon stop` would have signalled whatever process reused the pid; now only the pid file's flock counts.
     import fcntl

@@ -50,8 +50,13 @@ CLAUDE = find_claude()
 
 
 def usage(i: int, o: int, cw: int, cr: int, cw_1h: int = 0) -> dict[str, Any]:
-    return {"input_tokens": i, "output_tokens": o, "cache_creation_input_tokens": cw, "cache_read_input_tokens": cr,
-            "cache_creation": {"ephemeral_5m_input_tokens": cw - cw_1h, "ephemeral_1h_input_tokens": cw_1h}}
+    return {
+        "input_tokens": i,
+        "output_tokens": o,
+        "cache_creation_input_tokens": cw,
+        "cache_read_input_tokens": cr,
+        "cache_creation": {"ephemeral_5m_input_tokens": cw - cw_1h, "ephemeral_1h_input_tokens": cw_1h},
+    }
 
 
 SKILL_PROMPT = "use the demo skill please"
@@ -61,23 +66,35 @@ SUBAGENT_TASK = "SUBAGENT-TASK: list the files in the project"
 SCRIPT: dict[str, Any] = {
     "main": {
         SKILL_PROMPT: [
-            {"thinking": "The user wants the demo skill.",
-             "tool_use": {"name": "Skill", "input": {"skill": "demo-skill"}}, "usage": usage(3, 41, 12000, 0)},
-            {"tool_use": {"name": "Bash", "input": {"command": "echo demo-skill-ran", "description": "Run demo"}},
-             "usage": usage(1, 37, 250, 12000)},
+            {
+                "thinking": "The user wants the demo skill.",
+                "tool_use": {"name": "Skill", "input": {"skill": "demo-skill"}},
+                "usage": usage(3, 41, 12000, 0),
+            },
+            {
+                "tool_use": {"name": "Bash", "input": {"command": "echo demo-skill-ran", "description": "Run demo"}},
+                "usage": usage(1, 37, 250, 12000),
+            },
             {"text": "The demo skill ran and printed demo-skill-ran.", "usage": usage(1, 19, 90, 12250)},
         ],
         AGENT_PROMPT: [
-            {"text": "Delegating.", "tool_use": {"name": "Agent", "input": {
-                "description": "List files", "prompt": SUBAGENT_TASK, "subagent_type": "general-purpose"}},
-             "usage": usage(5, 73, 11000, 0, cw_1h=11000)},
+            {
+                "text": "Delegating.",
+                "tool_use": {
+                    "name": "Agent",
+                    "input": {"description": "List files", "prompt": SUBAGENT_TASK, "subagent_type": "general-purpose"},
+                },
+                "usage": usage(5, 73, 11000, 0, cw_1h=11000),
+            },
             {"text": "The subagent reports README.md.", "usage": usage(1, 21, 400, 11000)},
         ],
     },
     "subagent": {
         SUBAGENT_TASK: [
-            {"tool_use": {"name": "Bash", "input": {"command": "ls", "description": "List files"}},
-             "usage": usage(4, 33, 9000, 0)},
+            {
+                "tool_use": {"name": "Bash", "input": {"command": "ls", "description": "List files"}},
+                "usage": usage(4, 33, 9000, 0),
+            },
             {"text": "The project contains README.md.", "usage": usage(1, 15, 120, 9000)},
         ],
     },
@@ -91,9 +108,13 @@ def scripted_totals(replies: list[dict[str, Any]]) -> dict[str, int]:
 
 def list_cost(u: dict[str, Any]) -> float:
     cc = u["cache_creation"]
-    return (u["input_tokens"] * PRICES["input"] + u["output_tokens"] * PRICES["output"]
-            + cc["ephemeral_5m_input_tokens"] * PRICES["cw5m"] + cc["ephemeral_1h_input_tokens"] * PRICES["cw1h"]
-            + u["cache_read_input_tokens"] * PRICES["cr"])
+    return (
+        u["input_tokens"] * PRICES["input"]
+        + u["output_tokens"] * PRICES["output"]
+        + cc["ephemeral_5m_input_tokens"] * PRICES["cw5m"]
+        + cc["ephemeral_1h_input_tokens"] * PRICES["cw1h"]
+        + u["cache_read_input_tokens"] * PRICES["cr"]
+    )
 
 
 # -- an independent reading of what the client wrote -------------------------------------------------------
@@ -119,7 +140,8 @@ def read_transcripts(projects: Path) -> dict[str, dict[tuple[str, str], dict[str
                 continue
             key = (msg["id"], d.get("requestId") or "")
             rec = out.setdefault(d["sessionId"], {}).setdefault(
-                key, {"usage": msg["usage"], "blocks": [], "sidechain": bool(d.get("isSidechain"))})
+                key, {"usage": msg["usage"], "blocks": [], "sidechain": bool(d.get("isSidechain"))}
+            )
             if msg["usage"]["output_tokens"] > rec["usage"]["output_tokens"]:
                 rec["usage"] = msg["usage"]
             rec["blocks"] += [b for b in msg.get("content") or [] if isinstance(b, dict)]
@@ -131,16 +153,27 @@ def totals_of(responses: dict[tuple[str, str], dict[str, Any]]) -> dict[str, int
 
 
 def tool_names(responses: dict[tuple[str, str], dict[str, Any]], sidechain: bool) -> list[str]:
-    return sorted(b["name"] for r in responses.values() if r["sidechain"] == sidechain
-                  for b in r["blocks"] if b.get("type") == "tool_use")
+    return sorted(
+        b["name"]
+        for r in responses.values()
+        if r["sidechain"] == sidechain
+        for b in r["blocks"]
+        if b.get("type") == "tool_use"
+    )
 
 
 # -- processes ---------------------------------------------------------------------------------------------
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "skill_insights", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd="/")
+    proc = subprocess.run(
+        [sys.executable, "-m", "skill_insights", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd="/",
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"skill-insights {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
     return proc
@@ -187,8 +220,9 @@ def diagnostics(si_home: Path) -> str:
     return "\n".join(parts)
 
 
-def wait_for(what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, every: float = 0.3,
-             si_home: Path | None = None) -> Any:
+def wait_for(
+    what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, every: float = 0.3, si_home: Path | None = None
+) -> Any:
     end = time.monotonic() + deadline_s
     last = None
     while time.monotonic() < end:
@@ -197,8 +231,9 @@ def wait_for(what: str, probe: Any, deadline_s: float = CAPTURE_DEADLINE_S, ever
             return last
         time.sleep(every)
     extra = diagnostics(si_home) if si_home else ""
-    raise AssertionError(f"timed out waiting for {what}; last seen: {json.dumps(last, indent=1, default=str)[:4000]}"
-                         f"\n{extra}")
+    raise AssertionError(
+        f"timed out waiting for {what}; last seen: {json.dumps(last, indent=1, default=str)[:4000]}\n{extra}"
+    )
 
 
 # -- the test ----------------------------------------------------------------------------------------------
@@ -232,18 +267,27 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 def base_env(world: dict[str, Path]) -> dict[str, str]:
     """A minimal environment, like `env -i`: nothing of the developer's own setup leaks in."""
     path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])
-    return {"PATH": path, "HOME": str(world["home"]), "TMPDIR": str(world["tmp"]), "LANG": "C.UTF-8",
-            "USER": "dev", "SHELL": "/bin/bash", "SKILL_INSIGHTS_HOME": str(world["si_home"])}
+    return {
+        "PATH": path,
+        "HOME": str(world["home"]),
+        "TMPDIR": str(world["tmp"]),
+        "LANG": "C.UTF-8",
+        "USER": "dev",
+        "SHELL": "/bin/bash",
+        "SKILL_INSIGHTS_HOME": str(world["si_home"]),
+    }
 
 
 def run_claude(env: dict[str, str], cwd: Path, prompt: str) -> subprocess.CompletedProcess:
     argv = [str(CLAUDE), "-p", prompt, "--model", MODEL, "--allowedTools", "Bash Skill Agent Task"]
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.skipif(CLAUDE is None, reason="no claude binary: set CLAUDE_BIN or run .ci/install-claude.sh "
-                                          "(installs @anthropic-ai/claude-code into .cache/claude-code)")
+@pytest.mark.skipif(
+    CLAUDE is None,
+    reason="no claude binary: set CLAUDE_BIN or run .ci/install-claude.sh "
+    "(installs @anthropic-ai/claude-code into .cache/claude-code)",
+)
 def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
     env = base_env(world)
     settings = world["home"] / ".claude" / "settings.json"
@@ -254,11 +298,19 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
 
     with StubAPI(SCRIPT) as stub, daemon_cleanup(env, world["si_home"]):
         claude_env = {
-            **env, "TERM": "dumb", "ANTHROPIC_BASE_URL": stub.url, "ANTHROPIC_API_KEY": API_KEY,
-            "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1",
-            "DISABLE_BUG_COMMAND": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            **env,
+            "TERM": "dumb",
+            "ANTHROPIC_BASE_URL": stub.url,
+            "ANTHROPIC_API_KEY": API_KEY,
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_BUG_COMMAND": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             # Anything that still tries to leave the machine comes to the stub as a CONNECT and is refused.
-            "HTTPS_PROXY": stub.url, "HTTP_PROXY": stub.url, "NO_PROXY": "127.0.0.1,localhost",
+            "HTTPS_PROXY": stub.url,
+            "HTTP_PROXY": stub.url,
+            "NO_PROXY": "127.0.0.1,localhost",
         }
         runs = {}
         for prompt in (SKILL_PROMPT, AGENT_PROMPT):
@@ -294,8 +346,9 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
         }
         expected_cost = {
             skill_sid: sum(list_cost(full_usage(r)) for r in SCRIPT["main"][SKILL_PROMPT]),
-            agent_sid: sum(list_cost(full_usage(r))
-                           for r in SCRIPT["main"][AGENT_PROMPT] + SCRIPT["subagent"][SUBAGENT_TASK]),
+            agent_sid: sum(
+                list_cost(full_usage(r)) for r in SCRIPT["main"][AGENT_PROMPT] + SCRIPT["subagent"][SUBAGENT_TASK]
+            ),
         }
         for sid, lines in written.items():
             assert totals_of(lines) == expected[sid], f"transcript totals of {sid} differ from the stub's script"
@@ -314,9 +367,15 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
         for sid in written:
             assert any(" session-start " in ln and sid in ln for ln in log_lines), f"no SessionStart for {sid}"
         # SessionStart, not us, started the daemon (install ran with --no-service); it may still be starting.
-        wait_for("the daemon SessionStart spawned to run", lambda: (
-            (st := json.loads(cli(env, "daemon", "status", "--json", check=False).stdout))["running"] is True, st),
-            deadline_s=30, si_home=si_home)
+        wait_for(
+            "the daemon SessionStart spawned to run",
+            lambda: (
+                (st := json.loads(cli(env, "daemon", "status", "--json", check=False).stdout))["running"] is True,
+                st,
+            ),
+            deadline_s=30,
+            si_home=si_home,
+        )
 
         # -- the daemon captured both sessions -----------------------------------------------------------
         def captured() -> tuple[bool, Any]:
@@ -335,7 +394,8 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
             assert row["git_repo"] == "github.com/acme/demo-project"
             assert row["git_branch"] == "feature/demo"
         assert {f: doc["totals"][f] for f in TOKEN_FIELDS} == {
-            f: sum(e[f] for e in expected.values()) for f in TOKEN_FIELDS}
+            f: sum(e[f] for e in expected.values()) for f in TOKEN_FIELDS
+        }
 
         # -- one session's detail matches what was scripted ----------------------------------------------
         skill = json.loads(cli(env, "session", "show", skill_sid, "--json").stdout)
@@ -362,12 +422,19 @@ def test_real_claude_sessions_are_captured(world: dict[str, Path]) -> None:
 
         # Nothing is left waiting in the spool: handed over the socket, or drained by the daemon/one-file ingest.
         spool = world["si_home"] / "run" / "spool"
-        wait_for("an empty spool", lambda: (not list(spool.glob("*.json")), sorted(spool.glob("*"))), deadline_s=20,
-                 si_home=si_home)
+        wait_for(
+            "an empty spool",
+            lambda: (not list(spool.glob("*.json")), sorted(spool.glob("*"))),
+            deadline_s=20,
+            si_home=si_home,
+        )
 
         # -- the daemon stops when asked, and nothing of ours is left running -----------------------------
         cli(env, "daemon", "stop", "--timeout", "15")
         assert cli(env, "daemon", "status", "--json", check=False).returncode == 3
         if Path("/proc/self/environ").exists():  # checked before daemon_cleanup kills whatever is left
-            wait_for("every process of this test to exit", lambda: (not our_processes(si_home), our_processes(si_home)),
-                     deadline_s=15)
+            wait_for(
+                "every process of this test to exit",
+                lambda: (not our_processes(si_home), our_processes(si_home)),
+                deadline_s=15,
+            )

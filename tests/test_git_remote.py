@@ -32,17 +32,25 @@ def test_session_gets_the_remote_of_a_real_repository(tmp_path, monkeypatch):
     repo = tmp_path / "work" / "repo"
     (repo / "src").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "https://tok:x@github.com/acme/widgets.git"],
-                   check=True)
-    subprocess.run(["git", "-C", str(repo), "remote", "add", "upstream", "git@github.com:other/widgets.git"],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "remote", "add", "origin", "https://tok:x@github.com/acme/widgets.git"], check=True
+    )
+    subprocess.run(
+        ["git", "-C", str(repo), "remote", "add", "upstream", "git@github.com:other/widgets.git"], check=True
+    )
     assert remote_of(repo / "src") == "github.com/acme/widgets"
     assert remote_of(tmp_path) is None
 
     projects = tmp_path / "projects" / "-work-repo"
     projects.mkdir(parents=True)
-    line = {"type": "user", "sessionId": "s1", "cwd": str(repo / "src"), "gitBranch": "main",
-            "timestamp": "2026-11-20T10:00:00Z", "message": {"content": "hello"}}
+    line = {
+        "type": "user",
+        "sessionId": "s1",
+        "cwd": str(repo / "src"),
+        "gitBranch": "main",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "message": {"content": "hello"},
+    }
     (projects / "s1.jsonl").write_text(json.dumps(line) + "\n")
     runner = CliRunner()
     runner.invoke(cli, ["ingest", "--projects-dir", str(tmp_path / "projects")], catch_exceptions=False)

@@ -195,8 +195,10 @@ class Listener:
 def test_session_end_hands_exact_payload_bytes_to_the_daemon_socket(home):
     transcript = copy_session(home)
     # Odd but valid spacing and key order: the hook must pass the bytes on untouched, not re-serialise them.
-    raw = b'  {"hook_event_name":"SessionEnd",  "transcript_path": ' + json.dumps(str(transcript)).encode() + (
-        b', "reason": "other", "extra": [1, 2.50, "\\u00e9"]}\n'
+    raw = (
+        b'  {"hook_event_name":"SessionEnd",  "transcript_path": '
+        + json.dumps(str(transcript)).encode()
+        + (b', "reason": "other", "extra": [1, 2.50, "\\u00e9"]}\n')
     )
     listener = Listener(locations.socket_path())
     try:
@@ -302,8 +304,13 @@ def test_hook_cli_command_runs_the_same_code(home):
     try:
         raw = payload("SessionEnd", transcript)
         # Through `python -m skill_insights` (the package entry), not the fast script.
-        proc = subprocess.run([sys.executable, "-m", "skill_insights", "hook", "session-end"], input=raw,
-                              capture_output=True, timeout=60, env=dict(os.environ))
+        proc = subprocess.run(
+            [sys.executable, "-m", "skill_insights", "hook", "session-end"],
+            input=raw,
+            capture_output=True,
+            timeout=60,
+            env=dict(os.environ),
+        )
         wait_for(lambda: listener.received, what="the payload on the socket")
     finally:
         listener.close()
@@ -381,8 +388,13 @@ def test_session_start_does_not_trust_a_live_pid_without_the_daemons_lock(home):
         assert "daemon not running; spawned it" in log_lines()[-1], log_lines()
         daemon_pid = int(wait_for(lambda: (p := _live_pid()) != sleeper.pid and p, what="the spawned daemon"))
     finally:
-        subprocess.run([sys.executable, "-m", "skill_insights", "daemon", "stop"], capture_output=True,
-                       timeout=60, env=dict(os.environ), check=False)
+        subprocess.run(
+            [sys.executable, "-m", "skill_insights", "daemon", "stop"],
+            capture_output=True,
+            timeout=60,
+            env=dict(os.environ),
+            check=False,
+        )
         if daemon_pid and _alive(daemon_pid):
             os.kill(daemon_pid, signal.SIGKILL)
         sleeper.kill()

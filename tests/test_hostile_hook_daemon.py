@@ -67,13 +67,22 @@ def sessions(env: dict[str, str]) -> set[str]:
 
 def blind(env: dict[str, str]) -> dict[str, str]:
     """A daemon that sees no file event and reconciles only at start: what it captures later, a payload explains."""
-    return {**env, "SKILL_INSIGHTS_DAEMON_POLLING": "1", "SKILL_INSIGHTS_POLL_S": "3600",
-            "SKILL_INSIGHTS_RECONCILE_S": "3600"}
+    return {
+        **env,
+        "SKILL_INSIGHTS_DAEMON_POLLING": "1",
+        "SKILL_INSIGHTS_POLL_S": "3600",
+        "SKILL_INSIGHTS_RECONCILE_S": "3600",
+    }
 
 
 def hook_payload(transcript: Path | str, session_id: str | None = None) -> bytes:
-    doc = {"session_id": session_id or Path(transcript).stem, "transcript_path": str(transcript),
-           "hook_event_name": "SessionEnd", "reason": "other", "cwd": "/home/dev/project"}
+    doc = {
+        "session_id": session_id or Path(transcript).stem,
+        "transcript_path": str(transcript),
+        "hook_event_name": "SessionEnd",
+        "reason": "other",
+        "cwd": "/home/dev/project",
+    }
     return json.dumps(doc).encode()
 
 
@@ -142,8 +151,9 @@ def test_a_folder_moved_in_with_links_out_is_not_walked_and_costs_no_events(
     assert d.proc.poll() is None
 
 
-def test_reconcile_takes_no_transcript_linked_in_from_outside(root: Path, env: dict[str, str],
-                                                             daemons: list[DaemonProc]) -> None:
+def test_reconcile_takes_no_transcript_linked_in_from_outside(
+    root: Path, env: dict[str, str], daemons: list[DaemonProc]
+) -> None:
     outside = copy_session("hello", root / "elsewhere")
     inside = copy_session("bash_tool", projects(env))
     link = projects(env) / "-home-dev-x" / f"{outside.stem}.jsonl"
@@ -170,8 +180,10 @@ def test_a_root_recreated_as_a_link_to_another_tree_is_neither_watched_nor_walke
     log = Path(d.status()["log_file"])
     wait_for(lambda: "no longer leads to the folder" in log.read_text(), what="the daemon refusing the new root")
     runs = {j["name"]: j for j in d.status()["jobs"]}["ingest.reconcile"]["runs"]
-    wait_for(lambda: {j["name"]: j for j in d.status()["jobs"]}["ingest.reconcile"]["runs"] >= runs + 2,
-             what="two more reconciles")
+    wait_for(
+        lambda: {j["name"]: j for j in d.status()["jobs"]}["ingest.reconcile"]["runs"] >= runs + 2,
+        what="two more reconciles",
+    )
     assert other.stem not in sessions(env)
     assert d.status()["stats"]["errors"] == 0
 
@@ -284,9 +296,13 @@ def test_a_locked_store_is_waited_out_with_retries_and_shown_in_status(
         writer.execute("ROLLBACK")
         writer.close()
     after = wait_for(
-        lambda: (r := next(r for r in usage_sessions(env)["rows"] if r["session_id"] == transcript.stem))
-        and r["output_tokens"] == before["output_tokens"] + 4321 and r,
-        timeout=30, what="the line written while the store was locked",
+        lambda: (
+            (r := next(r for r in usage_sessions(env)["rows"] if r["session_id"] == transcript.stem))
+            and r["output_tokens"] == before["output_tokens"] + 4321
+            and r
+        ),
+        timeout=30,
+        what="the line written while the store was locked",
     )
     assert after["output_tokens"] == before["output_tokens"] + 4321
     assert wait_for(lambda: (st := quick_status(d.socket_path)) and st["store_wait"] is None, what="no wait")
@@ -297,9 +313,14 @@ def test_daemon_status_does_not_hang_on_a_fifo_status_file(root: Path, env: dict
     run.mkdir(parents=True, mode=0o700)
     # A process that holds the daemon's lock but answers on no socket: status falls back to the status file.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
-         " fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print(flush=True);"
-         " time.sleep(60)", str(run / "daemon.pid")],
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            " fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print(flush=True);"
+            " time.sleep(60)",
+            str(run / "daemon.pid"),
+        ],
         stdout=subprocess.PIPE,
     )
     try:
@@ -368,7 +389,6 @@ def test_the_hook_path_still_imports_no_package_code() -> None:
     src = (Path(install.ENTRY).parent / "fastpath.py").read_text()
     top = [line for line in src.splitlines() if line.startswith(("import ", "from ")) and "__future__" not in line]
     assert top == ["import os", "import stat  # already loaded by os", "import sys", "import time"]
-
 
 
 def cpu_seconds(pid: int) -> float:

@@ -31,8 +31,14 @@ boom
 """
 
 
-def skill(d: Path, name: str, description: str = "Does things. Use when testing.", body: str = "# Body\n",
-          extra: dict[str, str] | None = None, frontmatter: str | None = None) -> Path:
+def skill(
+    d: Path,
+    name: str,
+    description: str = "Does things. Use when testing.",
+    body: str = "# Body\n",
+    extra: dict[str, str] | None = None,
+    frontmatter: str | None = None,
+) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     fm = frontmatter if frontmatter is not None else f"---\nname: {name}\ndescription: {description}\n---\n"
     (d / "SKILL.md").write_text(fm + body)
@@ -80,8 +86,11 @@ def build_world(env: dict[str, Path]) -> dict[str, Path]:
     skill(plug / "skills" / "pskill", "pskill")
     old = claude / "plugins" / "cache" / "mkt" / "plug" / "0.9.0"
     skill(old / "skills" / "pskill", "pskill", body="old body\n")
-    (claude / "plugins" / "installed_plugins.json").write_text(json.dumps(
-        {"version": 2, "plugins": {"plug@mkt": [{"scope": "user", "installPath": str(plug), "version": "1.0.0"}]}}))
+    (claude / "plugins" / "installed_plugins.json").write_text(
+        json.dumps(
+            {"version": 2, "plugins": {"plug@mkt": [{"scope": "user", "installPath": str(plug), "version": "1.0.0"}]}}
+        )
+    )
 
     # A project: Claude + Copilot project skills, a Tessl tile linked in as tessl__tskill, junk dirs.
     proj = tmp / "work" / "proj"
@@ -90,11 +99,20 @@ def build_world(env: dict[str, Path]) -> dict[str, Path]:
     skill(proj / ".github" / "skills" / "gh-skill", "gh-skill")
     tile = proj / ".tessl" / "tiles" / "ws" / "tile"
     tile.mkdir(parents=True)
-    (tile / "tile.json").write_text(json.dumps({"name": "ws/tile", "version": "1.0.0", "summary": "A tile",
-                                                "skills": {"tskill": {"path": "skills/tskill/SKILL.md"}}}))
+    (tile / "tile.json").write_text(
+        json.dumps(
+            {
+                "name": "ws/tile",
+                "version": "1.0.0",
+                "summary": "A tile",
+                "skills": {"tskill": {"path": "skills/tskill/SKILL.md"}},
+            }
+        )
+    )
     skill(tile / "skills" / "tskill", "tskill")
     (proj / "tessl.json").write_text(
-        json.dumps({"mode": "vendored", "dependencies": {"ws/tile": {"version": "1.0.0"}}}))
+        json.dumps({"mode": "vendored", "dependencies": {"ws/tile": {"version": "1.0.0"}}})
+    )
     os.symlink("../../.tessl/tiles/ws/tile/skills/tskill", proj / ".claude" / "skills" / "tessl__tskill")
     skill(proj / "node_modules" / "dep" / "skills" / "ignored", "ignored")
     skill(proj / ".git" / "skills" / "ignored-too", "ignored-too")
@@ -102,9 +120,12 @@ def build_world(env: dict[str, Path]) -> dict[str, Path]:
     os.symlink("self", proj / ".claude" / "skills" / "self")  # a link to itself: ELOOP
 
     # Hostile: links out of the root, an absolute path, a symlink to a secret outside.
-    hostile = skill(proj / ".claude" / "skills" / "hostile", "hostile",
-                    body=f"Read [passwd](../../../../etc/passwd), ../../outside/secret.txt and [abs]({secret}).\n"
-                         "Also [inside link](leak.txt).\n")
+    hostile = skill(
+        proj / ".claude" / "skills" / "hostile",
+        "hostile",
+        body=f"Read [passwd](../../../../etc/passwd), ../../outside/secret.txt and [abs]({secret}).\n"
+        "Also [inside link](leak.txt).\n",
+    )
     os.symlink(secret, hostile / "leak.txt")
     skill(proj / ".claude" / "skills" / "bomb", "bomb", frontmatter="", body=BOMB)
     skill(proj / ".claude" / "skills" / "broken-yaml", "x", frontmatter="---\nname: [unclosed\n---\n")
@@ -121,10 +142,34 @@ def test_scan_finds_every_agent_collapses_copies_and_refuses_escapes(env):
     validate(doc, "inventory")
     names = {s["name"] for s in doc["skills"]}
     agents = {loc["agent"] for s in doc["skills"] for loc in s["locations"]}
-    assert {"alpha", "codex-only", "copilot-one", "gemini-one", "opencode-one", "cursor-one", "windsurf-one",
-            "amp-one", "pskill", "gamma", "gh-skill", "tskill", "hostile", "bomb"} <= names
-    assert {"claude-code", "agents", "codex", "copilot", "gemini", "opencode", "cursor", "windsurf", "amp",
-            "tessl"} <= agents
+    assert {
+        "alpha",
+        "codex-only",
+        "copilot-one",
+        "gemini-one",
+        "opencode-one",
+        "cursor-one",
+        "windsurf-one",
+        "amp-one",
+        "pskill",
+        "gamma",
+        "gh-skill",
+        "tskill",
+        "hostile",
+        "bomb",
+    } <= names
+    assert {
+        "claude-code",
+        "agents",
+        "codex",
+        "copilot",
+        "gemini",
+        "opencode",
+        "cursor",
+        "windsurf",
+        "amp",
+        "tessl",
+    } <= agents
     assert "ignored" not in names and "ignored-too" not in names  # node_modules, .git
 
     # Vendored copy: one canonical skill, two locations, both real folders.
@@ -264,8 +309,12 @@ def test_cli_scan_writes_validated_json_stores_and_diffs(env):
     assert latest is not None and by_name(latest, "delta")
     n_loc = db.execute("SELECT count(*) FROM skill_locations").fetchone()[0]
     assert n_loc == sum(len(s["locations"]) for s in latest["skills"])
-    assert db.execute("SELECT count(*) FROM skill_files WHERE skill_id = ?",
-                      [by_name(latest, "alpha")[0]["id"]]).fetchone()[0] == 3
+    assert (
+        db.execute(
+            "SELECT count(*) FROM skill_files WHERE skill_id = ?", [by_name(latest, "alpha")[0]["id"]]
+        ).fetchone()[0]
+        == 3
+    )
 
     r = runner.invoke(cli, ["scan", str(w["proj"]), "--json", "--no-agent-dirs"])
     assert r.exit_code == 0 and json.loads(r.output)["skills"]
@@ -334,8 +383,9 @@ def test_cli_scan_refuses_an_output_that_is_not_a_regular_file(env, kind):
         os.mkfifo(out)
     elif kind == "dir":
         out.mkdir()
-    r = CliRunner().invoke(cli, ["scan", str(root), "--no-agent-dirs", "--no-registry",
-                                 "-o", "" if kind == "empty" else str(out)])
+    r = CliRunner().invoke(
+        cli, ["scan", str(root), "--no-agent-dirs", "--no-registry", "-o", "" if kind == "empty" else str(out)]
+    )
     assert r.exit_code != 0 and isinstance(r.exception, SystemExit), r.exception
     assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1, r.output
     if kind == "fifo":

@@ -95,17 +95,26 @@ def test_a_fifo_named_like_any_manifest_is_a_finding_not_a_hang(env: dict[str, P
     # Regression: read_json opened manifests with a blocking open(): a FIFO named tessl.json (or any manifest
     # read) hung the scan forever. A subprocess, so a hang fails the test as a timeout.
     root, claude = env["root"], env["claude"]
-    fifos = [root / "a" / "tessl.json", root / "b" / "tile.json", root / "c" / ".tessl-plugin" / "plugin.json",
-             root / "d" / ".claude-plugin" / "plugin.json", root / "e" / ".claude-plugin" / "marketplace.json",
-             claude / "plugins" / "installed_plugins.json"]
+    fifos = [
+        root / "a" / "tessl.json",
+        root / "b" / "tile.json",
+        root / "c" / ".tessl-plugin" / "plugin.json",
+        root / "d" / ".claude-plugin" / "plugin.json",
+        root / "e" / ".claude-plugin" / "marketplace.json",
+        claude / "plugins" / "installed_plugins.json",
+    ]
     for f in fifos:
         f.parent.mkdir(parents=True, exist_ok=True)
         os.mkfifo(f)
     skill(root / "a" / "fine", "fine")
     write(root / "t" / "tessl.json", json.dumps({"dependencies": {"ws/tile": {"version": "1.0.0"}}}))
-    proc = subprocess.run([sys.executable, "-c", FIFO_SCAN, str(root), str(env["home"]), str(claude),
-                           str(env["tmp"] / "cache")], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", FIFO_SCAN, str(root), str(env["home"]), str(claude), str(env["tmp"] / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     out = json.loads(proc.stdout)
     for f in fifos:
@@ -139,24 +148,36 @@ WALKED_CASES = {
     # name: (manifest path under the project, raw text, expected words in the finding)
     "deeply nested tessl.json": ("tessl.json", "[" * 100_000, "nested too deeply"),
     "marketplace plugins=5": (".claude-plugin/marketplace.json", json.dumps({"plugins": 5}), "plugins is a number"),
-    "marketplace skills=5": (".claude-plugin/marketplace.json",
-                             json.dumps({"plugins": [{"name": "a", "source": "./a", "skills": 5}]}),
-                             "plugins[0].skills is a number"),
-    "marketplace entry not an object": (".claude-plugin/marketplace.json", json.dumps({"plugins": [1]}),
-                                        "plugins[0] is a number"),
-    "marketplace source NUL": (".claude-plugin/marketplace.json",
-                               json.dumps({"plugins": [{"name": "a", "source": "./a\u0000b"}]}),
-                               "source holds a NUL byte"),
+    "marketplace skills=5": (
+        ".claude-plugin/marketplace.json",
+        json.dumps({"plugins": [{"name": "a", "source": "./a", "skills": 5}]}),
+        "plugins[0].skills is a number",
+    ),
+    "marketplace entry not an object": (
+        ".claude-plugin/marketplace.json",
+        json.dumps({"plugins": [1]}),
+        "plugins[0] is a number",
+    ),
+    "marketplace source NUL": (
+        ".claude-plugin/marketplace.json",
+        json.dumps({"plugins": [{"name": "a", "source": "./a\u0000b"}]}),
+        "source holds a NUL byte",
+    ),
     "lone surrogate escape": ("tessl.json", '{"name": "\\udcff"}', "not valid Unicode"),
     "surrogate in a key": ("tile.json", '{"name": "w/t", "skills": {"\\ud800": "x"}}', "not valid Unicode"),
-    "dependencies entry a list": ("tessl.json", json.dumps({"dependencies": {"w/t": [1]}}),
-                                  "dependencies entry is a list"),
+    "dependencies entry a list": (
+        "tessl.json",
+        json.dumps({"dependencies": {"w/t": [1]}}),
+        "dependencies entry is a list",
+    ),
     "tile skills a number": ("tile.json", json.dumps({"name": "w/t", "skills": 7}), "skills is a number"),
-    "tile version an object": ("tile.json", json.dumps({"name": "w/t", "version": {"x": 1}}),
-                               "version is an object"),
+    "tile version an object": ("tile.json", json.dumps({"name": "w/t", "version": {"x": 1}}), "version is an object"),
     "plugin name a list": (".claude-plugin/plugin.json", json.dumps({"name": ["x"]}), "name is a list"),
-    "tessl-plugin private a string": (".tessl-plugin/plugin.json", json.dumps({"name": "w/t", "private": "no"}),
-                                      "private is a string"),
+    "tessl-plugin private a string": (
+        ".tessl-plugin/plugin.json",
+        json.dumps({"name": "w/t", "private": "no"}),
+        "private is a string",
+    ),
     "not UTF-8": ("tessl.json", b'{"name": "\xff"}', "utf-8"),
     "huge integer": ("tessl.json", '{"n": ' + "1" * 5000 + "}", "digits"),
     "not an object": ("tile.json", "[1, 2]", "not a JSON object"),
@@ -182,12 +203,20 @@ def test_a_bad_manifest_in_a_walked_tree_is_one_finding(env: dict[str, Path], ca
 
 def test_a_half_bad_marketplace_keeps_its_good_plugins(env: dict[str, Path]) -> None:
     mkt = env["root"] / "mkt"
-    write(mkt / ".claude-plugin" / "marketplace.json", json.dumps({"name": "m", "plugins": [
-        {"name": "good", "source": "./plugins/good", "version": "1.0.0", "skills": ["./skills/g", 3]},
-        {"name": "remote", "source": {"source": "github", "repo": "o/r"}},
-        {"name": "bad", "source": 5},
-        "junk",
-    ]}))
+    write(
+        mkt / ".claude-plugin" / "marketplace.json",
+        json.dumps(
+            {
+                "name": "m",
+                "plugins": [
+                    {"name": "good", "source": "./plugins/good", "version": "1.0.0", "skills": ["./skills/g", 3]},
+                    {"name": "remote", "source": {"source": "github", "repo": "o/r"}},
+                    {"name": "bad", "source": 5},
+                    "junk",
+                ],
+            }
+        ),
+    )
     skill(mkt / "plugins" / "good" / "skills" / "g", "g")
     doc = scan([env["root"]], agent_dirs=False)
     (m,) = doc["manifests"]
@@ -204,8 +233,11 @@ def test_a_half_bad_marketplace_keeps_its_good_plugins(env: dict[str, Path]) -> 
 INSTALLED_CASES = {
     "plugins a list": ({"plugins": [1]}, "plugins is a list", None),
     # The key stays, its path is dropped: installed by key, as for a record without installPath.
-    "installPath with NUL": ({"plugins": {"p@mkt": {"installPath": "a\u0000b", "version": "1.0.0"}}},
-                             "installPath is not a usable path", True),
+    "installPath with NUL": (
+        {"plugins": {"p@mkt": {"installPath": "a\u0000b", "version": "1.0.0"}}},
+        "installPath is not a usable path",
+        True,
+    ),
     "installPath a number": ({"plugins": {"p@mkt": [{"installPath": 5}]}}, "installPath is a number", True),
     "install record a string": ({"plugins": {"p@mkt": ["x"]}}, "an install record is a string", True),
     "version an object": ({"plugins": {"p@mkt": {"version": {"v": 1}}}}, "version is an object", True),
@@ -237,8 +269,10 @@ def test_a_bad_installed_plugins_json_is_one_finding(env: dict[str, Path], case:
 def test_a_linked_installed_plugins_json_is_followed(env: dict[str, Path]) -> None:
     # Claude Code's own file may be a dotfile link: followed. Its target is still read only when regular.
     claude = env["claude"]
-    target = write(env["tmp"] / "dotfiles" / "installed_plugins.json",
-                   json.dumps({"plugins": {"p@mkt": [{"installPath": "/nowhere"}]}}))
+    target = write(
+        env["tmp"] / "dotfiles" / "installed_plugins.json",
+        json.dumps({"plugins": {"p@mkt": [{"installPath": "/nowhere"}]}}),
+    )
     (claude / "plugins").mkdir(parents=True)
     (claude / "plugins" / "installed_plugins.json").symlink_to(target)
     doc = scan([], agent_dirs=True, home=env["home"], claude_dir=claude)
@@ -304,9 +338,11 @@ def test_cli_scan_of_a_hostile_tree_exits_0_with_valid_json(env: dict[str, Path]
     doc = json.loads(res.output)
     assert names(doc) == {"fine"}
     codes = sorted((f["code"], f["path"]) for f in doc["findings"])
-    assert codes == [("manifest_invalid", str(root / "mkt" / ".claude-plugin" / "marketplace.json")),
-                     ("manifest_invalid", str(root / "proj" / "tessl.json")),
-                     ("name_not_utf8", f"{root}/bad\ufffd")]
+    assert codes == [
+        ("manifest_invalid", str(root / "mkt" / ".claude-plugin" / "marketplace.json")),
+        ("manifest_invalid", str(root / "proj" / "tessl.json")),
+        ("name_not_utf8", f"{root}/bad\ufffd"),
+    ]
 
 
 # -- tessl.py: registry answers and cache files --------------------------------------------------------------
@@ -357,12 +393,15 @@ CORRUPT_CACHE: dict[str, bytes] = {
     "fetched infinite": b'{"fetched": 1e999, "signals": {"status": "ok", "latest_version": "9.9.9"}}',
     "signals a string": json.dumps({"fetched": time.time(), "signals": "ok"}).encode(),
     "status unknown word": json.dumps({"fetched": time.time(), "signals": {"status": "great"}}).encode(),
-    "latest an object": json.dumps({"fetched": time.time(),
-                                    "signals": {"status": "ok", "latest_version": {"v": 1}}}).encode(),
+    "latest an object": json.dumps(
+        {"fetched": time.time(), "signals": {"status": "ok", "latest_version": {"v": 1}}}
+    ).encode(),
     "latest a surrogate": json.dumps({"fetched": time.time(), "signals": {"status": "ok", "latest_version": "@"}})
-                          .replace('"@"', '"\\udcff"').encode(),
-    "http_status a string": json.dumps({"fetched": time.time(),
-                                        "signals": {"status": "error", "http_status": "500"}}).encode(),
+    .replace('"@"', '"\\udcff"')
+    .encode(),
+    "http_status a string": json.dumps(
+        {"fetched": time.time(), "signals": {"status": "error", "http_status": "500"}}
+    ).encode(),
 }
 
 
@@ -395,9 +434,18 @@ def test_a_manifest_linked_to_a_file_of_its_own_folder_is_read(env: dict[str, Pa
     # manifest link lost the plugin's identity. A link that stays in the folder it describes is followed.
     root = env["root"]
     mkt = root / "mkt"
-    write(mkt / "marketplace.json", json.dumps({"name": "acme", "plugins": [
-        {"name": "aimate", "source": "./plugins/aimate", "version": "1.2.0"},
-        {"name": "extra", "source": "./plugins/extra", "skills": "./more/"}]}))  # a string: one path
+    write(
+        mkt / "marketplace.json",
+        json.dumps(
+            {
+                "name": "acme",
+                "plugins": [
+                    {"name": "aimate", "source": "./plugins/aimate", "version": "1.2.0"},
+                    {"name": "extra", "source": "./plugins/extra", "skills": "./more/"},
+                ],
+            }
+        ),
+    )  # a string: one path
     (mkt / ".claude-plugin").mkdir()
     (mkt / ".claude-plugin" / "marketplace.json").symlink_to("../marketplace.json")
     plugin = mkt / "plugins" / "aimate"

@@ -101,8 +101,12 @@ def test_shared_nodes_within_the_budget_are_kept() -> None:
     assert p.findings == [] and p.name == "x"
     assert p.frontmatter is not None and len(p.frontmatter["l2"]) == 3 and p.frontmatter["l2"][2][2][2] == [1] * 100
     fm = parse_skill_md(HEAD + "defaults: &d {retries: 3, timeout: 30}\nprod: *d\n---\n").frontmatter
-    assert fm == {"name": "x", "description": "y", "defaults": {"retries": 3, "timeout": 30},
-                  "prod": {"retries": 3, "timeout": 30}}
+    assert fm == {
+        "name": "x",
+        "description": "y",
+        "defaults": {"retries": 3, "timeout": 30},
+        "prod": {"retries": 3, "timeout": 30},
+    }
 
 
 def test_more_aliases_than_the_cap_are_still_refused_as_aliases() -> None:
@@ -127,13 +131,13 @@ ORDINARY = (
     "# PDF report\n"
     "\n"
     "Read [the guide](references/guide.md#setup) and [the API](<references/api ref.md>), then\n"
-    "[the form](./forms/form.md \"Form\") or [home](https://example.invalid/docs/a.md) and [top](#usage).\n"
+    '[the form](./forms/form.md "Form") or [home](https://example.invalid/docs/a.md) and [top](#usage).\n'
     "![diagram](assets/flow.png) ![logo](assets/logo.svg 'Logo') [mail](mailto:a@example.invalid)\n"
     "Run `python scripts/fill.py --in data/input.csv`, see ../shared/style.md, ~/notes/todo.md,\n"
     "/etc/hosts and C++/x.md or a+b/c.md, but not and/or, http://example.invalid/x/y.md or a//b.md.\n"
     "[ref]: references/other.md\n"
     "More text.\n"
-    "  [ref2]: <references/third.md> \"Third\"\n"
+    '  [ref2]: <references/third.md> "Third"\n'
     "```bash\n"
     "[not a link](fenced.md)\n"
     "python scripts/in_fence.py\n"

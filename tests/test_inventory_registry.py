@@ -31,11 +31,13 @@ def _project(tmp: Path) -> Path:
     proj = tmp / "proj"
     tile = proj / ".tessl" / "tiles" / "ws" / "tile"
     (tile / "skills" / "t").mkdir(parents=True)
-    (tile / "tile.json").write_text(json.dumps({"name": "ws/tile", "version": "1.0.0",
-                                                "skills": {"t": {"path": "skills/t/SKILL.md"}}}))
+    (tile / "tile.json").write_text(
+        json.dumps({"name": "ws/tile", "version": "1.0.0", "skills": {"t": {"path": "skills/t/SKILL.md"}}})
+    )
     (tile / "skills" / "t" / "SKILL.md").write_text("---\nname: t\ndescription: T.\n---\nbody\n")
-    (proj / "tessl.json").write_text(json.dumps({"dependencies": {"ws/tile": {"version": "1.0.0"},
-                                                                  "ws/gone": {"version": "2.0.0"}}}))
+    (proj / "tessl.json").write_text(
+        json.dumps({"dependencies": {"ws/tile": {"version": "1.0.0"}, "ws/gone": {"version": "2.0.0"}}})
+    )
     return proj
 
 
@@ -141,8 +143,9 @@ def test_no_registry_configured_means_no_connection(tmp_path, monkeypatch):
     proj = tmp_path / "proj"
     tile = proj / ".tessl" / "tiles" / "acme" / "mytile"
     (tile / "skills" / "t").mkdir(parents=True)
-    (tile / "tile.json").write_text(json.dumps({"name": "acme/mytile", "version": "1.0.0",
-                                                "skills": {"t": {"path": "skills/t/SKILL.md"}}}))
+    (tile / "tile.json").write_text(
+        json.dumps({"name": "acme/mytile", "version": "1.0.0", "skills": {"t": {"path": "skills/t/SKILL.md"}}})
+    )
     (tile / "skills" / "t" / "SKILL.md").write_text("---\nname: t\ndescription: T.\n---\nbody\n")
     try:
         r = CliRunner().invoke(cli, ["scan", str(proj), "--json", "--no-agent-dirs"])

@@ -37,8 +37,9 @@ def _tree(root: Path, n: int) -> list[Path]:
 
 
 def _content(doc: dict[str, Any]) -> bytes:
-    return orjson.dumps({k: v for k, v in doc.items() if k not in ("generated_at", "duration_seconds")},
-                        option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(
+        {k: v for k, v in doc.items() if k not in ("generated_at", "duration_seconds")}, option=orjson.OPT_SORT_KEYS
+    )
 
 
 @pytest.fixture
@@ -119,16 +120,19 @@ def test_file_cap_keeps_the_first_files_and_says_so(tmp_path: Path) -> None:
 
 
 def _tables(db: Any) -> dict[str, list[tuple[Any, ...]]]:
-    q = {"skills": "SELECT id, name, description, content_hash, names, frontmatter, body_lines, approx_tokens,"
-                   " size_bytes, findings FROM skills ORDER BY id",
-         "skill_locations": "SELECT * FROM skill_locations ORDER BY path",
-         "skill_files": "SELECT * FROM skill_files ORDER BY skill_id, path",
-         "manifests": "SELECT * FROM manifests ORDER BY path"}
+    q = {
+        "skills": "SELECT id, name, description, content_hash, names, frontmatter, body_lines, approx_tokens,"
+        " size_bytes, findings FROM skills ORDER BY id",
+        "skill_locations": "SELECT * FROM skill_locations ORDER BY path",
+        "skill_files": "SELECT * FROM skill_files ORDER BY skill_id, path",
+        "manifests": "SELECT * FROM manifests ORDER BY path",
+    }
     return {t: db.execute(sql).fetchall() for t, sql in q.items()}
 
 
-def test_store_rewrites_only_what_changed_and_reads_back_every_scan(tree: tuple[Path, list[Path]],
-                                                                     tmp_path: Path) -> None:
+def test_store_rewrites_only_what_changed_and_reads_back_every_scan(
+    tree: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
     from skill_insights.collectors.skills.store import latest_inventory, store_scan
     from skill_insights.store import open_reader
 
@@ -168,12 +172,16 @@ def test_store_rewrites_only_what_changed_and_reads_back_every_scan(tree: tuple[
 
 
 def _file_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return sorted((s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
-                  for s in doc["skills"] for f in s["files"])
+    return sorted(
+        (s["id"], f["path"], f["size"], f["sha256"], f["kind"], int(f["is_link"]))
+        for s in doc["skills"]
+        for f in s["files"]
+    )
 
 
-def test_skill_files_of_a_store_from_before_the_view_are_the_stored_documents(tree: tuple[Path, list[Path]],
-                                                                               tmp_path: Path) -> None:
+def test_skill_files_of_a_store_from_before_the_view_are_the_stored_documents(
+    tree: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
     # skills_0002 replaced the skill_files table (rows written beside the document) by a view of the newest
     # stored document: a store migrated across it lists the same files, without a re-scan.
     import sqlite_utils
@@ -190,8 +198,9 @@ def test_skill_files_of_a_store_from_before_the_view_are_the_stored_documents(tr
     for name, m in before:
         m(db)
         db.execute("INSERT INTO _migrations VALUES (?, datetime('now'))", [name])
-    db["skill_files"].insert_all([dict(zip(("skill_id", "path", "size", "sha256", "kind", "is_link"), r,
-                                           strict=True)) for r in _file_rows(doc)])
+    db["skill_files"].insert_all(
+        [dict(zip(("skill_id", "path", "size", "sha256", "kind", "is_link"), r, strict=True)) for r in _file_rows(doc)]
+    )
     db.execute("INSERT INTO scans (generated_at, document) VALUES (?, ?)", [doc["generated_at"], stored_text(doc)])
     db.conn.commit()
     db.conn.close()
@@ -206,18 +215,26 @@ def test_latest_inventory_reads_documents_stored_whole(tmp_path: Path) -> None:
     from skill_insights.store import open_reader
 
     db = open_reader(tmp_path / "old.db")
-    doc = {"schema_version": "1.0", "generated_at": "2026-01-01T00:00:00Z", "duration_seconds": 1.0, "roots": [],
-           "skills": [], "manifests": []}
-    db.execute("INSERT INTO scans (generated_at, document) VALUES (?, ?)",
-               [doc["generated_at"], orjson.dumps(doc).decode()])
+    doc = {
+        "schema_version": "1.0",
+        "generated_at": "2026-01-01T00:00:00Z",
+        "duration_seconds": 1.0,
+        "roots": [],
+        "skills": [],
+        "manifests": [],
+    }
+    db.execute(
+        "INSERT INTO scans (generated_at, document) VALUES (?, ?)", [doc["generated_at"], orjson.dumps(doc).decode()]
+    )
     assert latest_inventory(db) == doc
 
 
 def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     """The real command in a fresh interpreter (single-threaded: a big scan forks there)."""
     env = {**os.environ, "SKILL_INSIGHTS_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "skill_insights", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "skill_insights", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_big_scan_checks_and_writes_beside_the_store(tmp_path: Path) -> None:
@@ -281,8 +298,9 @@ except OSError as e:
 def test_inventory_writer_renames_only_when_told(tmp_path: Path) -> None:
     from skill_insights.collectors.skills.output import InventoryWriter
 
-    out = subprocess.run([sys.executable, "-c", _WRITER, str(tmp_path)], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(tmp_path)], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.startswith("error ")  # an unwritable target: the OSError of the write, raised by finish()
     doc = {"skills": [{"id": i} for i in range(1000)]}
     assert orjson.loads((tmp_path / "kept.json").read_bytes()) == doc
@@ -338,8 +356,9 @@ print(open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split())
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux only")
 def test_an_interrupted_scan_leaves_no_worker_behind(tree: tuple[Path, list[Path]]) -> None:
     root, _ = tree
-    out = subprocess.run([sys.executable, "-c", _INTERRUPTED, str(root)], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED, str(root)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
     assert out[0] == "interrupted"
     assert out[-1] == "[]"  # every forked worker killed and reaped: no child left, not even a zombie
 
@@ -394,13 +413,18 @@ except ChildProcessError:
 
 
 @pytest.mark.parametrize("at", ["INSERT INTO scans", "DELETE FROM skill_locations"])
-def test_publish_interrupted_writes_nothing_and_leaves_no_child(tree: tuple[Path, list[Path]], tmp_path: Path,
-                                                               at: str) -> None:
+def test_publish_interrupted_writes_nothing_and_leaves_no_child(
+    tree: tuple[Path, list[Path]], tmp_path: Path, at: str
+) -> None:
     # Regression: a Ctrl-C while storing left the schema check's child unreaped (a zombie).
     root, _ = tree
     out, db_path = tmp_path / "inv.json", tmp_path / "a.db"
-    r = subprocess.run([sys.executable, "-c", _PUBLISH_INTERRUPTED, str(root), str(out), str(db_path), at],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", _PUBLISH_INTERRUPTED, str(root), str(out), str(db_path), at],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["interrupted", "no child left"], r.stdout
     assert not out.exists() and not list(tmp_path.glob(".tmp-*"))

@@ -63,8 +63,10 @@ def test_a_huge_integer_in_frontmatter_is_kept_as_text_and_the_scan_goes_on(tmp_
 
     skill = tmp_path / "repo" / ".claude" / "skills" / "big"
     skill.mkdir(parents=True)
-    (skill / "SKILL.md").write_text("---\nname: big\ndescription: d\nversion: 123456789012345678901234567890\n"
-                                    "build: 9223372036854775807\n---\nbody\n")
+    (skill / "SKILL.md").write_text(
+        "---\nname: big\ndescription: d\nversion: 123456789012345678901234567890\n"
+        "build: 9223372036854775807\n---\nbody\n"
+    )
     doc = scan([tmp_path / "repo"], agent_dirs=False, cache_file=tmp_path / "cache.json")
     fm = doc["skills"][0]["frontmatter"]
     assert fm["version"] == "123456789012345678901234567890"

@@ -54,11 +54,29 @@ class Tree:
         self.real_projects = os.path.realpath(self.projects)
         p = str(proj)
         self.paths = [
-            f"{p}/s1.jsonl", f"{p}/s2.jsonl", f"{p}/link-out.jsonl", f"{p}/fifo.jsonl", f"{p}/linkdir/o.jsonl",
-            f"{p}/slash/etc/passwd.jsonl", f"{p}/../../outside/o.jsonl", f"{self.outside}/o.jsonl",
-            f"{self.outside}/sess.jsonl", f"{p}/linkdir/sess.jsonl", "/etc/passwd", "/proc/self/environ.jsonl",
-            "relative/s1.jsonl", "~/s1.jsonl", "~nobody/x.jsonl", f"{p}/s1.jsonl\x00", f"{p}/\udcff.jsonl",
-            f"{p}/\ud800.jsonl", "/", "", ".jsonl", f"{p}/", f"{p}/s1",
+            f"{p}/s1.jsonl",
+            f"{p}/s2.jsonl",
+            f"{p}/link-out.jsonl",
+            f"{p}/fifo.jsonl",
+            f"{p}/linkdir/o.jsonl",
+            f"{p}/slash/etc/passwd.jsonl",
+            f"{p}/../../outside/o.jsonl",
+            f"{self.outside}/o.jsonl",
+            f"{self.outside}/sess.jsonl",
+            f"{p}/linkdir/sess.jsonl",
+            "/etc/passwd",
+            "/proc/self/environ.jsonl",
+            "relative/s1.jsonl",
+            "~/s1.jsonl",
+            "~nobody/x.jsonl",
+            f"{p}/s1.jsonl\x00",
+            f"{p}/\udcff.jsonl",
+            f"{p}/\ud800.jsonl",
+            "/",
+            "",
+            ".jsonl",
+            f"{p}/",
+            f"{p}/s1",
         ]
         self.ids = ["s1", "s2", "o", "sess", "..", ".", "a/b", "a\x00b", "\ud800", "linkdir", "slash", "", "../.."]
 
@@ -82,8 +100,9 @@ json_values = st.recursive(
 def field(known: list[str]) -> st.SearchStrategy:
     """Any JSON value, a path or id chosen to attack, or one of those with text around it."""
     attack = st.sampled_from(known)
-    return st.one_of(json_values, attack, st.builds(lambda a, t, b: t + a + b, attack, st.text(max_size=6),
-                                                   st.text(max_size=6)))
+    return st.one_of(
+        json_values, attack, st.builds(lambda a, t, b: t + a + b, attack, st.text(max_size=6), st.text(max_size=6))
+    )
 
 
 def check(tree: Tree, call) -> list:
@@ -101,16 +120,18 @@ def check(tree: Tree, call) -> list:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_payload_never_raises_and_never_reads_outside(tree: Tree, data: st.DataObject) -> None:
-    doc = data.draw(st.fixed_dictionaries(
-        {},
-        optional={
-            "transcript_path": field(tree.paths),
-            "session_id": field(tree.ids),
-            "hook_event_name": field(["SessionEnd", "SessionStart"]),
-            "cwd": field(tree.paths),
-            "skill_insights_request": field(["status"]),
-        },
-    ))
+    doc = data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "transcript_path": field(tree.paths),
+                "session_id": field(tree.ids),
+                "hook_event_name": field(["SessionEnd", "SessionStart"]),
+                "cwd": field(tree.paths),
+                "skill_insights_request": field(["status"]),
+            },
+        )
+    )
     raw = json.dumps(doc).encode("utf-8", "surrogatepass")
     roots = [tree.projects]
 
@@ -131,8 +152,13 @@ def test_any_strings_reaching_transcript_files_never_raise_or_leave_the_projects
     tree: Tree, data: st.DataObject
 ) -> None:
     # Strings orjson would refuse (lone surrogates, which JSON cannot carry) go straight into transcript_files.
-    tp = data.draw(st.one_of(st.sampled_from(tree.paths), st.text(),
-                             st.builds(lambda a, t: a + t, st.sampled_from(tree.paths), st.text(max_size=4))))
+    tp = data.draw(
+        st.one_of(
+            st.sampled_from(tree.paths),
+            st.text(),
+            st.builds(lambda a, t: a + t, st.sampled_from(tree.paths), st.text(max_size=4)),
+        )
+    )
     sid = data.draw(st.none() | st.sampled_from(tree.ids) | st.text())
     files = check(tree, lambda: payload.transcript_files(payload.HookPayload(tp, sid, None), [tree.projects]))
     assert all(tree.inside(f) and Path(f).is_file() for f in files)
@@ -142,8 +168,10 @@ def test_the_tree_names_what_it_should(tree: Tree) -> None:
     # The properties above are only as good as the tree: the one good session is found, with its subagent.
     proj = tree.projects / "-home-dev-p"
     p = payload.HookPayload(str(proj / "s1.jsonl"), "s2", None)
-    assert payload.transcript_files(p, [tree.projects]) == [str(proj / "s1.jsonl"),
-                                                            str(proj / "s1" / "subagents" / "agent-a.jsonl")]
+    assert payload.transcript_files(p, [tree.projects]) == [
+        str(proj / "s1.jsonl"),
+        str(proj / "s1" / "subagents" / "agent-a.jsonl"),
+    ]
     # Without the rule these would have been taken: a link out, a folder link out, a FIFO.
     for bad in ("link-out.jsonl", "linkdir/o.jsonl", "fifo.jsonl", "s2.jsonl"):
         assert payload.transcript_files(payload.HookPayload(str(proj / bad), None, None), [tree.projects]) == []

@@ -35,9 +35,7 @@ def test_long_context_prices_the_whole_request_at_premium_rates():
     at = Usage(input_tokens=100_000, cache_read_input_tokens=100_000, output_tokens=1_000)
     over = Usage(input_tokens=100_001, cache_read_input_tokens=100_000, output_tokens=1_000)
     assert table.cost("claude-sonnet-4-5", at) == pytest.approx((100_000 * 3 + 100_000 * 0.3 + 1_000 * 15) / 1e6)
-    assert table.cost("claude-sonnet-4-5", over) == pytest.approx(
-        (100_001 * 6 + 100_000 * 0.6 + 1_000 * 22.5) / 1e6
-    )
+    assert table.cost("claude-sonnet-4-5", over) == pytest.approx((100_001 * 6 + 100_000 * 0.6 + 1_000 * 22.5) / 1e6)
     # A model without a long-context tier keeps its rates.
     assert table.cost("claude-haiku-4-5", over) == pytest.approx((100_001 * 1 + 100_000 * 0.1 + 1_000 * 5) / 1e6)
 
@@ -55,9 +53,12 @@ def test_model_names_are_normalised():
 LITELLM = {
     "sample_spec": {"input_cost_per_token": 0},
     "claude-sonnet-4-5": {
-        "input_cost_per_token": 4e-06, "output_cost_per_token": 2e-05,
-        "cache_creation_input_token_cost": 5e-06, "cache_read_input_token_cost": 4e-07,
-        "input_cost_per_token_above_200k_tokens": 8e-06, "output_cost_per_token_above_200k_tokens": 3e-05,
+        "input_cost_per_token": 4e-06,
+        "output_cost_per_token": 2e-05,
+        "cache_creation_input_token_cost": 5e-06,
+        "cache_read_input_token_cost": 4e-07,
+        "input_cost_per_token_above_200k_tokens": 8e-06,
+        "output_cost_per_token_above_200k_tokens": 3e-05,
     },
     "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0": {"input_cost_per_token": 9e-06, "output_cost_per_token": 1},
     "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},

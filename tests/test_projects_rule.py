@@ -38,10 +38,21 @@ def test_what_is_refused(tmp_path: Path) -> None:
     os.mkfifo(real / "p" / "fifo.jsonl")
     (real / "p" / "dir.jsonl").mkdir()
     refused = [
-        tmp_path / "outside" / "o.jsonl", real / "p" / "out.jsonl", real / "p" / "txt.jsonl", real / "p" / "fifo.jsonl",
-        real / "p" / "dir.jsonl", real / "p" / "notes.txt", real / "p" / "gone.jsonl",
-        f"{root}/p/../../../outside/o.jsonl", "p/s.jsonl", f"{root}/p/s.jsonl\0", f"{root}/p/\ud800.jsonl",
-        "", 42, None, b"/x.jsonl",
+        tmp_path / "outside" / "o.jsonl",
+        real / "p" / "out.jsonl",
+        real / "p" / "txt.jsonl",
+        real / "p" / "fifo.jsonl",
+        real / "p" / "dir.jsonl",
+        real / "p" / "notes.txt",
+        real / "p" / "gone.jsonl",
+        f"{root}/p/../../../outside/o.jsonl",
+        "p/s.jsonl",
+        f"{root}/p/s.jsonl\0",
+        f"{root}/p/\ud800.jsonl",
+        "",
+        42,
+        None,
+        b"/x.jsonl",
     ]
     for path in refused:
         assert inside_projects(path, [root]) is None, path  # type: ignore[arg-type]

@@ -25,14 +25,19 @@ ENTRY = (
 
 @pytest.fixture
 def home(tmp_path) -> dict[str, str]:
-    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
-               TZ="UTC")
+    env = dict(
+        os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"), TZ="UTC"
+    )
     projects = copy_projects(tmp_path, "2.1.197")
     # One model with no price: its warning must come out of both paths alike.
     (projects / "unpriced").mkdir()
     (projects / "unpriced" / "u.jsonl").write_text(assistant_line("mu", model="mystery-model-9") + "\n")
-    result = subprocess.run([sys.executable, "-c", ENTRY, "ingest", "--projects-dir", str(projects)],
-                            env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY, "ingest", "--projects-dir", str(projects)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return env
 
@@ -45,13 +50,16 @@ def _click(env: dict[str, str], *args: str):
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("args", [
-    ["usage", "daily", "--json"],
-    ["usage", "monthly", "--json"],
-    ["usage", "session", "--json"],
-    ["usage", "--json", "daily", "--since", "2020-01-01", "--until=20991231"],
-    ["usage", "session", "--json", "--project", "demo", "--since", "2026/01/01"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "daily", "--json"],
+        ["usage", "monthly", "--json"],
+        ["usage", "session", "--json"],
+        ["usage", "--json", "daily", "--since", "2020-01-01", "--until=20991231"],
+        ["usage", "session", "--json", "--project", "demo", "--since", "2026/01/01"],
+    ],
+)
 def test_quick_path_prints_what_the_click_command_prints_without_importing_click(home, args):
     quick = _quick(home, *args)
     assert quick.returncode == 0, quick.stderr
@@ -69,12 +77,15 @@ def test_unpriced_model_warning_comes_from_the_quick_path(home):
     assert "warning: no price for model 'mystery-model-9'" in quick.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["usage", "daily", "--json", "--since", "yesterday"], "is not a date"),
-    (["usage", "daily", "--json", "--since", "2026-02-01", "--until", "2026-01-01"], "is after --until"),
-    (["usage", "yearly", "--json"], "Invalid value"),
-    (["usage", "daily", "--json", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["usage", "daily", "--json", "--since", "yesterday"], "is not a date"),
+        (["usage", "daily", "--json", "--since", "2026-02-01", "--until", "2026-01-01"], "is after --until"),
+        (["usage", "yearly", "--json"], "Invalid value"),
+        (["usage", "daily", "--json", "--bogus"], "No such option"),
+    ],
+)
 def test_anything_the_quick_path_does_not_take_gets_clicks_error(home, args, message):
     result = _quick(home, *args)
     assert result.returncode == 2
@@ -95,10 +106,20 @@ def test_a_store_that_cannot_be_opened_gets_clicks_one_line_error(tmp_path):
 def test_parse_usage_json_takes_only_what_it_fully_understands():
     assert parse_usage_json(["usage", "daily", "--json"]) == ("daily", None, None, None)
     assert parse_usage_json(["usage", "--since=20260102", "session", "--json", "--project", "p"]) == (
-        "session", "2026-01-02", None, "p")
-    for argv in (["usage", "daily"], ["usage", "daily", "--json", "--help"], ["ingest"], [],
-                 ["usage", "daily", "--json", "--since", "2026-01-01", "--since", "2026-01-02"],
-                 ["usage", "daily", "monthly", "--json"], ["usage", "daily", "--json", "--project"]):
+        "session",
+        "2026-01-02",
+        None,
+        "p",
+    )
+    for argv in (
+        ["usage", "daily"],
+        ["usage", "daily", "--json", "--help"],
+        ["ingest"],
+        [],
+        ["usage", "daily", "--json", "--since", "2026-01-01", "--since", "2026-01-02"],
+        ["usage", "daily", "monthly", "--json"],
+        ["usage", "daily", "--json", "--project"],
+    ):
         assert parse_usage_json(argv) is None, argv
 
 
@@ -123,11 +144,14 @@ def test_quick_ingest_equals_the_click_ingest_and_skips_click(tmp_path):
     assert sessions[0] == sessions[1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["ingest", "--projects-dir", "/no/such/folder"], "no such projects folder"),
-    (["ingest", "--file", "/no/such/file.jsonl"], "no such transcript file"),
-    (["ingest", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ingest", "--projects-dir", "/no/such/folder"], "no such projects folder"),
+        (["ingest", "--file", "/no/such/file.jsonl"], "no such transcript file"),
+        (["ingest", "--bogus"], "No such option"),
+    ],
+)
 def test_ingest_arguments_the_quick_path_does_not_take_get_clicks_error(tmp_path, args, message):
     result = _quick(dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si")), *args)
     assert result.returncode != 0
@@ -148,8 +172,9 @@ def test_parse_ingest_needs_existing_roots(tmp_path):
 def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path):
     env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"))
     for args, stdin in ((["hook", "session-end"], "not json"), (["hook", "no-such-event"], "{}"), (["hook"], "")):
-        result = subprocess.run([sys.executable, "-c", ENTRY, *args], input=stdin, env=env, capture_output=True,
-                                text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-c", ENTRY, *args], input=stdin, env=env, capture_output=True, text=True, timeout=30
+        )
         assert result.returncode == 0, (args, result.stderr)
         assert "Traceback" not in result.stderr
         # sys.exit ends the process before ENTRY can report: click's absence shows as no report at all.
@@ -159,8 +184,12 @@ def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path
 
 
 def test_a_reader_that_goes_away_gets_one_line_not_a_traceback(home):
-    proc = subprocess.Popen([sys.executable, "-c", ENTRY, "usage", "session", "--json"], env=home,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "usage", "session", "--json"],
+        env=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # as `| head` does once it has enough
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=30) == 1

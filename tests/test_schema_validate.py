@@ -15,11 +15,23 @@ from skill_insights.schemas.validate import SchemaError, json_path, validate
 
 def _doc() -> dict[str, Any]:
     loc = {"path": "/r/.claude/skills/a", "agent": "claude-code", "scope": "project", "is_link": False}
-    skill = {"id": "sk_0123456789abcdef", "name": "a", "description": None, "content_hash": "0" * 64,
-             "locations": [loc], "files": [], "findings": [], "frontmatter": {"name": "a"}}
-    return {"schema_version": "1.0", "generated_at": "2026-01-02T03:04:05Z",
-            "roots": [{"path": "/r", "kind": "root", "scope": "project"}],
-            "skills": [copy.deepcopy(skill), copy.deepcopy(skill)], "manifests": []}
+    skill = {
+        "id": "sk_0123456789abcdef",
+        "name": "a",
+        "description": None,
+        "content_hash": "0" * 64,
+        "locations": [loc],
+        "files": [],
+        "findings": [],
+        "frontmatter": {"name": "a"},
+    }
+    return {
+        "schema_version": "1.0",
+        "generated_at": "2026-01-02T03:04:05Z",
+        "roots": [{"path": "/r", "kind": "root", "scope": "project"}],
+        "skills": [copy.deepcopy(skill), copy.deepcopy(skill)],
+        "manifests": [],
+    }
 
 
 def _error(doc: Any) -> SchemaError:

@@ -25,8 +25,12 @@ def _section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_options(
-    *, llm: bool = False, stale_days: int | None = None, config: dict[str, Any] | None = None,
-    now: float | None = None, usage: dict[str, Any] | None = None,
+    *,
+    llm: bool = False,
+    stale_days: int | None = None,
+    config: dict[str, Any] | None = None,
+    now: float | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     import time
 

@@ -152,11 +152,16 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         groups.append({"kind": "exact", "similarity": 1.0, "skills": [views[i].ref() for i in members], "pairs": []})
         for i in members:
             others = [views[j].ref() for j in members if j != i]
-            findings.append(finding(
-                views[i], "duplicates.exact", "warning",
-                f"same content as {', '.join(o['name'] for o in others)}",
-                "Keep one copy (or link to it) and remove the others.",
-                {"group": gid, "others": others, "similarity": 1.0}))
+            findings.append(
+                finding(
+                    views[i],
+                    "duplicates.exact",
+                    "warning",
+                    f"same content as {', '.join(o['name'] for o in others)}",
+                    "Keep one copy (or link to it) and remove the others.",
+                    {"group": gid, "others": others, "similarity": 1.0},
+                )
+            )
     # A near pair is found between representatives of exact classes: it speaks for every copy in the class.
     same_class = {i: set(members) for members in res["exact"] for i in members}
     judged = 0
@@ -169,28 +174,54 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                 judged += 1
                 pair["llm"] = judge.judge_pair(views[a], texts[a], views[b], texts[b])
             pairs_out.append(pair)
-        groups.append({"kind": "near", "similarity": g["similarity"], "skills": [views[i].ref() for i in g["members"]],
-                       "pairs": pairs_out})
+        groups.append(
+            {
+                "kind": "near",
+                "similarity": g["similarity"],
+                "skills": [views[i].ref() for i in g["members"]],
+                "pairs": pairs_out,
+            }
+        )
         for i in g["members"]:
             others = [views[j].ref() for j in g["members"] if j != i]
-            mine = [p for (a, b, _), p in zip(g["pairs"], pairs_out, strict=True)
-                    if same_class.get(i, {i}) & {a, b}]
+            mine = [p for (a, b, _), p in zip(g["pairs"], pairs_out, strict=True) if same_class.get(i, {i}) & {a, b}]
             best = max((p["similarity"] for p in mine), default=g["similarity"])
             verdicts = [p["llm"]["verdict"] for p in mine if p.get("llm", {}).get("status") == "ok"]
             if verdicts and all(v == "distinct" for v in verdicts):
                 continue  # the judge read both and says they do different jobs
-            findings.append(finding(
-                views[i], "duplicates.near", "warning" if best >= 0.8 else "info",
-                f"about {best:.0%} similar to {', '.join(o['name'] for o in others[:5])}",
-                "Merge the overlapping skills, or make their descriptions say how they differ.",
-                {"group": gid, "others": others, "similarity": best, "verdicts": verdicts}))
+            findings.append(
+                finding(
+                    views[i],
+                    "duplicates.near",
+                    "warning" if best >= 0.8 else "info",
+                    f"about {best:.0%} similar to {', '.join(o['name'] for o in others[:5])}",
+                    "Merge the overlapping skills, or make their descriptions say how they differ.",
+                    {"group": gid, "others": others, "similarity": best, "verdicts": verdicts},
+                )
+            )
     for v in views:
         copies = [loc.path for loc in v.locations if not loc.is_link]
         if len(copies) > 1:
-            findings.append(finding(
-                v, "duplicates.copies", "info", f"{len(copies)} separate copies of this skill on disk",
-                "Keep one copy and link the others to it, so an edit reaches every agent.", {"paths": copies}))
+            findings.append(
+                finding(
+                    v,
+                    "duplicates.copies",
+                    "info",
+                    f"{len(copies)} separate copies of this skill on disk",
+                    "Keep one copy and link the others to it, so an edit reaches every agent.",
+                    {"paths": copies},
+                )
+            )
     if judge is not None:
         llm_status = judge.status()
-    return phase_output(PHASE, "groups", groups, findings, len(views), exact_groups=len(res["exact"]),
-                        near_groups=len(res["near"]), threshold=threshold, llm=llm_status)
+    return phase_output(
+        PHASE,
+        "groups",
+        groups,
+        findings,
+        len(views),
+        exact_groups=len(res["exact"]),
+        near_groups=len(res["near"]),
+        threshold=threshold,
+        llm=llm_status,
+    )

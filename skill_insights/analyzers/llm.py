@@ -80,8 +80,15 @@ def _json_in(text: str) -> dict[str, Any] | None:
 class Judge:
     """One client per phase run: a Messages API caller with an SQLite cache and a circuit breaker."""
 
-    def __init__(self, base_url: str, model: str, api_key: str, db_path: str | None, timeout: float = 60.0,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        db_path: str | None,
+        timeout: float = 60.0,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._key = api_key
@@ -94,8 +101,13 @@ class Judge:
 
     def status(self) -> dict[str, Any]:
         s = "ok" if not self.failures else ("unavailable" if self._broken else "partial")
-        out: dict[str, Any] = {"status": s, "model": self.model, "calls": self.calls, "cached": self.cached,
-                               "failures": self.failures}
+        out: dict[str, Any] = {
+            "status": s,
+            "model": self.model,
+            "calls": self.calls,
+            "cached": self.cached,
+            "failures": self.failures,
+        }
         if self.last_error:
             out["error"] = self.last_error
         return out
@@ -142,8 +154,11 @@ class Judge:
         try:
             resp = self.client.post(
                 f"{self.base_url}/v1/messages",
-                headers={"x-api-key": self._key, "anthropic-version": ANTHROPIC_VERSION,
-                         "content-type": "application/json"},
+                headers={
+                    "x-api-key": self._key,
+                    "anthropic-version": ANTHROPIC_VERSION,
+                    "content-type": "application/json",
+                },
                 json={"model": self.model, "max_tokens": 300, "messages": [{"role": "user", "content": prompt}]},
             )
         except httpx.TimeoutException:
@@ -212,6 +227,11 @@ def client_from_options(options: dict[str, Any]) -> tuple[Judge | None, dict[str
     key, problem = read_api_key(cfg.get("key_file"))
     if key is None:
         return None, {"status": "not configured", "error": problem}
-    judge = Judge(cfg.get("base_url") or "", cfg.get("model") or "", key, options.get("db_path"),
-                  timeout=float(cfg.get("timeout") or 60.0))
+    judge = Judge(
+        cfg.get("base_url") or "",
+        cfg.get("model") or "",
+        key,
+        options.get("db_path"),
+        timeout=float(cfg.get("timeout") or 60.0),
+    )
     return judge, judge.status()

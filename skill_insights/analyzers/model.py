@@ -123,8 +123,11 @@ class Frontmatter:
 
 def frontmatter_of(facts: dict[str, Any]) -> Frontmatter:
     """The scan's verdict on the frontmatter: its data, or the finding that says why there is none."""
-    problems = [f for f in facts.get("findings") or []
-                if isinstance(f, dict) and str(f.get("code") or "").startswith("frontmatter_")]
+    problems = [
+        f
+        for f in facts.get("findings") or []
+        if isinstance(f, dict) and str(f.get("code") or "").startswith("frontmatter_")
+    ]
     if any(f.get("code") == "frontmatter_missing" for f in problems):
         return Frontmatter(False, None, None)
     data = facts.get("frontmatter")
@@ -215,12 +218,19 @@ def load_doc(view: SkillView, *, texts: bool = True) -> SkillDoc:
         return SkillDoc(view, "", Frontmatter(False, None, None), [], frozenset(), 0, 0, read_error="no location")
     facts = view.facts if view.facts is not None else scanned_facts(root)
     files, markdown = _file_set(facts.get("files") or [])
-    unreadable = next((f for f in facts.get("findings") or []
-                       if isinstance(f, dict) and f.get("code") in _UNREADABLE), None)
+    unreadable = next(
+        (f for f in facts.get("findings") or [] if isinstance(f, dict) and f.get("code") in _UNREADABLE), None
+    )
     doc = SkillDoc(
-        view, root.name, frontmatter_of(facts), from_links(facts.get("links") or []), files,
-        int(facts.get("body_lines") or 0), int(facts.get("approx_tokens") or 0),
-        read_error=str(unreadable.get("message")) if unreadable else None, root=root,
+        view,
+        root.name,
+        frontmatter_of(facts),
+        from_links(facts.get("links") or []),
+        files,
+        int(facts.get("body_lines") or 0),
+        int(facts.get("approx_tokens") or 0),
+        read_error=str(unreadable.get("message")) if unreadable else None,
+        root=root,
     )
     if texts:
         real_root = os.path.realpath(root)
@@ -265,8 +275,9 @@ def finding(
     }
 
 
-def phase_output(phase: str, items_key: str, items: list[dict[str, Any]], findings: list[dict[str, Any]],
-                 skills: int, **summary: Any) -> dict[str, Any]:
+def phase_output(
+    phase: str, items_key: str, items: list[dict[str, Any]], findings: list[dict[str, Any]], skills: int, **summary: Any
+) -> dict[str, Any]:
     """A phase's document: its records under `items_key`, its findings, and a summary that always starts with
     the skill and finding counts."""
     return {

@@ -82,21 +82,41 @@ def check(doc: SkillDoc) -> dict[str, Any]:
     if doc.text is None:
         add("frontmatter.unreadable", "error", doc.read_error or "SKILL.md cannot be read", "Restore SKILL.md.")
     elif not fm.present:
-        add("frontmatter.missing", "error", "SKILL.md has no YAML frontmatter",
-            "Start SKILL.md with a `---` block holding at least `name` and `description`.")
+        add(
+            "frontmatter.missing",
+            "error",
+            "SKILL.md has no YAML frontmatter",
+            "Start SKILL.md with a `---` block holding at least `name` and `description`.",
+        )
     elif fm.data is None:
-        add("frontmatter.invalid", "error", f"frontmatter cannot be parsed: {fm.error}",
-            "Fix the YAML between the `---` lines (quote values containing `:`).", error=fm.error)
+        add(
+            "frontmatter.invalid",
+            "error",
+            f"frontmatter cannot be parsed: {fm.error}",
+            "Fix the YAML between the `---` lines (quote values containing `:`).",
+            error=fm.error,
+        )
 
     for key in sorted(data):
         if key in ALLOWED_KEYS:
             continue
         if key in AGENT_KEYS:
-            add("frontmatter.agent-key", "info", f"`{key}` is specific to {AGENT_KEYS[key]}",
-                "Fine for that agent; other agents ignore it.", key=key, agent=AGENT_KEYS[key])
+            add(
+                "frontmatter.agent-key",
+                "info",
+                f"`{key}` is specific to {AGENT_KEYS[key]}",
+                "Fine for that agent; other agents ignore it.",
+                key=key,
+                agent=AGENT_KEYS[key],
+            )
         else:
-            add("frontmatter.unknown-key", "warning", f"`{key}` is not a top-level key of the Agent Skills spec",
-                "Move it under `metadata:` or remove it.", key=key)
+            add(
+                "frontmatter.unknown-key",
+                "warning",
+                f"`{key}` is not a top-level key of the Agent Skills spec",
+                "Move it under `metadata:` or remove it.",
+                key=key,
+            )
 
     if fm.data is not None:
         _check_name(data.get("name"), doc.folder, add)
@@ -118,54 +138,112 @@ def _check_name(name: Any, folder: str, add) -> None:  # type: ignore[no-untyped
         add("name.xml", "error", "`name` contains an XML tag", "Remove the tag from `name`.", name=name)
         return
     if len(name) > NAME_MAX:
-        add("name.too-long", "error", f"`name` has {len(name)} characters (max {NAME_MAX})",
-            "Shorten the name.", length=len(name))
+        add(
+            "name.too-long",
+            "error",
+            f"`name` has {len(name)} characters (max {NAME_MAX})",
+            "Shorten the name.",
+            length=len(name),
+        )
     if not re.fullmatch(r"[a-z0-9-]+", name):
-        add("name.charset", "error", "`name` may only use lowercase letters, digits and hyphens",
-            f"Rename to `{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-')}`.", name=name)
+        add(
+            "name.charset",
+            "error",
+            "`name` may only use lowercase letters, digits and hyphens",
+            f"Rename to `{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-')}`.",
+            name=name,
+        )
     if name.startswith("-") or name.endswith("-") or "--" in name:
-        add("name.hyphens", "error", "`name` starts or ends with a hyphen or has two in a row",
-            f"Rename to `{re.sub(r'-+', '-', name).strip('-')}`.", name=name)
+        add(
+            "name.hyphens",
+            "error",
+            "`name` starts or ends with a hyphen or has two in a row",
+            f"Rename to `{re.sub(r'-+', '-', name).strip('-')}`.",
+            name=name,
+        )
     if any(w in name.lower() for w in RESERVED_WORDS):
-        add("name.reserved", "warning", "`name` contains a reserved word (anthropic, claude)",
-            "Choose a name without the reserved word.", name=name)
+        add(
+            "name.reserved",
+            "warning",
+            "`name` contains a reserved word (anthropic, claude)",
+            "Choose a name without the reserved word.",
+            name=name,
+        )
     if folder and name != folder:
-        add("name.folder-mismatch", "error", f"`name` {name!r} differs from its folder {folder!r}",
-            "Rename the folder or the `name` so they match.", name=name, folder=folder)
+        add(
+            "name.folder-mismatch",
+            "error",
+            f"`name` {name!r} differs from its folder {folder!r}",
+            "Rename the folder or the `name` so they match.",
+            name=name,
+            folder=folder,
+        )
 
 
 def _check_description(desc: Any, add) -> None:  # type: ignore[no-untyped-def]
     if desc is None or not str(desc).strip():
-        add("description.missing", "error", "frontmatter has no `description`",
-            "Add a one-paragraph `description`: what the skill does and when to use it.")
+        add(
+            "description.missing",
+            "error",
+            "frontmatter has no `description`",
+            "Add a one-paragraph `description`: what the skill does and when to use it.",
+        )
         return
     desc = str(desc)
     if len(desc) > DESC_MAX:
-        add("description.too-long", "error", f"`description` has {len(desc)} characters (max {DESC_MAX})",
-            "Cut it to the essentials; move detail into the body.", length=len(desc))
+        add(
+            "description.too-long",
+            "error",
+            f"`description` has {len(desc)} characters (max {DESC_MAX})",
+            "Cut it to the essentials; move detail into the body.",
+            length=len(desc),
+        )
     if _XML_RE.search(desc):
         add("description.xml", "error", "`description` contains an XML tag", "Remove the tag from `description`.")
     m = _FIRST_PERSON_RE.search(desc) or _SECOND_PERSON_RE.search(desc)
     if m:
-        add("description.person", "warning", f"`description` is not in the third person ({m.group(0).strip()!r})",
-            "Write it as 'Extracts tables from PDFs…', not 'I can…' or 'You can…'.", match=m.group(0).strip())
+        add(
+            "description.person",
+            "warning",
+            f"`description` is not in the third person ({m.group(0).strip()!r})",
+            "Write it as 'Extracts tables from PDFs…', not 'I can…' or 'You can…'.",
+            match=m.group(0).strip(),
+        )
     if not _WHEN_RE.search(desc):
-        add("description.when", "warning", "`description` does not say when to use the skill",
-            "Add a trigger: 'Use when …'.")
+        add(
+            "description.when",
+            "warning",
+            "`description` does not say when to use the skill",
+            "Add a trigger: 'Use when …'.",
+        )
 
 
 def _check_body(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
     if not doc.body.strip():
-        add("body.missing", "error", "SKILL.md has no instructions after the frontmatter",
-            "Write the instructions the agent should follow.")
+        add(
+            "body.missing",
+            "error",
+            "SKILL.md has no instructions after the frontmatter",
+            "Write the instructions the agent should follow.",
+        )
         return
     lines, tokens = doc.body_lines, doc.approx_tokens  # counted by the scan
     if lines > BODY_MAX_LINES:
-        add("body.too-long", "warning", f"body has {lines} lines (keep it ≤ {BODY_MAX_LINES})",
-            "Move detail into reference files linked from SKILL.md.", lines=lines)
+        add(
+            "body.too-long",
+            "warning",
+            f"body has {lines} lines (keep it ≤ {BODY_MAX_LINES})",
+            "Move detail into reference files linked from SKILL.md.",
+            lines=lines,
+        )
     if tokens > BODY_MAX_TOKENS:
-        add("body.too-many-tokens", "warning", f"body is about {tokens} tokens (keep it ≤ {BODY_MAX_TOKENS})",
-            "Move detail into reference files linked from SKILL.md.", tokens=tokens)
+        add(
+            "body.too-many-tokens",
+            "warning",
+            f"body is about {tokens} tokens (keep it ≤ {BODY_MAX_TOKENS})",
+            "Move detail into reference files linked from SKILL.md.",
+            tokens=tokens,
+        )
 
 
 def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
@@ -173,19 +251,44 @@ def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-de
     linked_md: list[str] = []
     for ref in doc.body_refs():
         if ref.absolute:
-            add("references.absolute", "warning", f"reference {ref.raw!r} is an absolute path",
-                "Use a path relative to the skill folder.", ref=ref.raw, line=ref.line)
+            add(
+                "references.absolute",
+                "warning",
+                f"reference {ref.raw!r} is an absolute path",
+                "Use a path relative to the skill folder.",
+                ref=ref.raw,
+                line=ref.line,
+            )
             continue
         if ref.backslash:
-            add("references.backslash", "warning", f"reference {ref.raw!r} uses backslashes",
-                "Use forward slashes: they work on every platform.", ref=ref.raw, line=ref.line)
+            add(
+                "references.backslash",
+                "warning",
+                f"reference {ref.raw!r} uses backslashes",
+                "Use forward slashes: they work on every platform.",
+                ref=ref.raw,
+                line=ref.line,
+            )
         if ref.escapes:
-            add("references.escapes-root", "warning", f"reference {ref.raw!r} points outside the skill folder",
-                "Copy the file into the skill folder and link it relatively.", ref=ref.raw, line=ref.line)
+            add(
+                "references.escapes-root",
+                "warning",
+                f"reference {ref.raw!r} points outside the skill folder",
+                "Copy the file into the skill folder and link it relatively.",
+                ref=ref.raw,
+                line=ref.line,
+            )
             continue
         if doc.missing(ref):
-            add("references.missing", "warning", f"reference {ref.raw!r} does not exist",
-                "Create the file or fix the path.", ref=ref.raw, path=ref.path, line=ref.line)
+            add(
+                "references.missing",
+                "warning",
+                f"reference {ref.raw!r} does not exist",
+                "Create the file or fix the path.",
+                ref=ref.raw,
+                path=ref.path,
+                line=ref.line,
+            )
         elif ref.path.lower().endswith(".md") and ref.path in doc.texts:
             linked_md.append(ref.path)
     # One level deep: a reference file should not send the agent on to further files.
@@ -193,20 +296,35 @@ def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-de
         text = doc.texts[path]
         base = path.rsplit("/", 1)[0] if "/" in path else ""
         nested = [
-            r.path for r in judged(extract_refs(text, base), tops)
-            if not r.absolute and not r.escapes and r.path != "SKILL.md" and r.path != path and doc.exists(r.path)
+            r.path
+            for r in judged(extract_refs(text, base), tops)
+            if not r.absolute
+            and not r.escapes
+            and r.path != "SKILL.md"
+            and r.path != path
+            and doc.exists(r.path)
             and "." in r.path.rsplit("/", 1)[-1]
         ]
         if nested:
-            add("references.nested", "warning", f"{path} links on to {', '.join(nested[:3])}",
-                "Link every reference file directly from SKILL.md (one level deep).", file=path, links=nested[:10])
+            add(
+                "references.nested",
+                "warning",
+                f"{path} links on to {', '.join(nested[:3])}",
+                "Link every reference file directly from SKILL.md (one level deep).",
+                file=path,
+                links=nested[:10],
+            )
     for path, text in sorted(doc.texts.items()):
         n = text.count("\n") + 1
         if n > TOC_MIN_LINES and not has_toc(text):
-            add("references.toc", "info" if path not in linked_md else "warning",
+            add(
+                "references.toc",
+                "info" if path not in linked_md else "warning",
                 f"{path} has {n} lines and no table of contents",
                 "Start it with a short '## Contents' list so a partial read still shows its scope.",
-                file=path, lines=n)
+                file=path,
+                lines=n,
+            )
 
 
 def score(findings: list[dict[str, Any]]) -> dict[str, int]:
@@ -262,5 +380,12 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     if judge is not None:
         llm_status = judge.status()
     scores = [s["score"] for s in skills]
-    return phase_output(PHASE, "skills", skills, findings, len(skills),
-                        mean_score=round(sum(scores) / len(scores), 1) if scores else None, llm=llm_status)
+    return phase_output(
+        PHASE,
+        "skills",
+        skills,
+        findings,
+        len(skills),
+        mean_score=round(sum(scores) / len(scores), 1) if scores else None,
+        llm=llm_status,
+    )

@@ -112,7 +112,10 @@ def relevant(view: SkillView, alt: Alternative) -> bool:
 
 
 def search_all(
-    views: list[SkillView], adapters: list[RegistryAdapter], cache: DiskCache | None, installed_by_cli: set[str],
+    views: list[SkillView],
+    adapters: list[RegistryAdapter],
+    cache: DiskCache | None,
+    installed_by_cli: set[str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Pure over its adapters: per-skill records and findings."""
     records: list[dict[str, Any]] = []
@@ -158,12 +161,17 @@ def search_all(
         if good:
             good.sort(key=lambda r: -(r["installs"] or 0))
             top = good[0]
-            findings.append(finding(
-                v, "registry.alternative", "info",
-                f"{len(good)} published alternative(s), e.g. {top['name']} from {top['source'] or top['registry']}"
-                + (f" ({top['installs']} installs)" if top["installs"] is not None else ""),
-                "Compare with the published skill; installing a maintained one saves keeping this copy up to date.",
-                {"alternatives": good[:5], "query": q}))
+            findings.append(
+                finding(
+                    v,
+                    "registry.alternative",
+                    "info",
+                    f"{len(good)} published alternative(s), e.g. {top['name']} from {top['source'] or top['registry']}"
+                    + (f" ({top['installs']} installs)" if top["installs"] is not None else ""),
+                    "Compare with the published skill; installing a maintained one saves keeping this copy up to date.",
+                    {"alternatives": good[:5], "query": q},
+                )
+            )
     return records, findings
 
 
@@ -188,5 +196,13 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return phase_output(PHASE, "skills", records, findings, len(records), checked=counts.get("checked", 0),
-                        not_checked=counts.get("not checked", 0), skipped=counts.get("skipped", 0))
+    return phase_output(
+        PHASE,
+        "skills",
+        records,
+        findings,
+        len(records),
+        checked=counts.get("checked", 0),
+        not_checked=counts.get("not checked", 0),
+        skipped=counts.get("skipped", 0),
+    )

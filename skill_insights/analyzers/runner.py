@@ -91,8 +91,14 @@ def run_phases(
     return {n: results[n] for n in names}
 
 
-def _run_pool(names: list[str], targets: dict[str, str], inventory: dict[str, Any], options: dict[str, Any],
-              workers: int, results: dict[str, PhaseResult]) -> list[str]:
+def _run_pool(
+    names: list[str],
+    targets: dict[str, str],
+    inventory: dict[str, Any],
+    options: dict[str, Any],
+    workers: int,
+    results: dict[str, PhaseResult],
+) -> list[str]:
     broken: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         futures = {pool.submit(_call, targets[n], inventory, options): n for n in names}
@@ -105,14 +111,20 @@ def _run_pool(names: list[str], targets: dict[str, str], inventory: dict[str, An
                 results[name] = PhaseResult(name, "error", 0.0, error="the phase's worker process died")
                 continue
             if status != "ok":
-                results[name] = PhaseResult(name, "error", round(seconds, 3), error=out["error"],
-                                            details=out.get("traceback", []))
+                results[name] = PhaseResult(
+                    name, "error", round(seconds, 3), error=out["error"], details=out.get("traceback", [])
+                )
                 continue
             problems = validate(name, out)
             if problems:
-                results[name] = PhaseResult(name, "invalid", round(seconds, 3), output=None,
-                                            error=f"output does not match its schema: {problems[0]}",
-                                            details=problems)
+                results[name] = PhaseResult(
+                    name,
+                    "invalid",
+                    round(seconds, 3),
+                    output=None,
+                    error=f"output does not match its schema: {problems[0]}",
+                    details=problems,
+                )
             else:
                 results[name] = PhaseResult(name, "ok", round(seconds, 3), output=out)
     return broken
@@ -140,8 +152,9 @@ def report(results: dict[str, PhaseResult]) -> dict[str, Any]:
         out = r.output or {}
         phases[name] = _phase_entry(r.status, r.seconds, out.get("summary"), r.error)
         findings.extend({"phase": name, **f} for f in out.get("findings", []))
-        groups.extend({"kind": g["kind"], "similarity": g["similarity"], "skills": g["skills"]}
-                      for g in out.get("groups", []))
+        groups.extend(
+            {"kind": g["kind"], "similarity": g["similarity"], "skills": g["skills"]} for g in out.get("groups", [])
+        )
     _sort_findings(findings)
     return {"phases": phases, "findings": findings, "duplicate_groups": groups}
 
@@ -156,8 +169,14 @@ def store_run(
         cur = conn.execute(
             "INSERT INTO analysis_runs (started_at, finished_at, inventory_generated_at, inventory_skills, phases, "
             "status) VALUES (?, ?, ?, ?, ?, ?)",
-            [started.isoformat(timespec="seconds"), datetime.now(UTC).isoformat(timespec="seconds"),
-             inventory.get("generated_at"), len(inventory.get("skills") or []), json.dumps(list(results)), status],
+            [
+                started.isoformat(timespec="seconds"),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                inventory.get("generated_at"),
+                len(inventory.get("skills") or []),
+                json.dumps(list(results)),
+                status,
+            ],
         )
         run_id = int(cur.lastrowid or 0)
         for name, r in results.items():
@@ -165,27 +184,49 @@ def store_run(
             conn.execute(
                 "INSERT INTO analysis_phase_results (run_id, phase, status, seconds, error, summary, output) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, name, r.status, r.seconds, r.error, json.dumps(out.get("summary")),
-                 json.dumps(out) if out else None],
+                [
+                    run_id,
+                    name,
+                    r.status,
+                    r.seconds,
+                    r.error,
+                    json.dumps(out.get("summary")),
+                    json.dumps(out) if out else None,
+                ],
             )
             conn.executemany(
                 "INSERT INTO analysis_findings (run_id, phase, skill_id, skill_name, rule, severity, message, fix, "
                 "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, name, f["skill"]["id"], f["skill"]["name"], f["rule"], f["severity"], f["message"],
-                  f["fix"], json.dumps(f["evidence"])] for f in out.get("findings", [])],
+                [
+                    [
+                        run_id,
+                        name,
+                        f["skill"]["id"],
+                        f["skill"]["name"],
+                        f["rule"],
+                        f["severity"],
+                        f["message"],
+                        f["fix"],
+                        json.dumps(f["evidence"]),
+                    ]
+                    for f in out.get("findings", [])
+                ],
             )
             conn.executemany(
                 "INSERT INTO analysis_duplicate_groups (run_id, group_no, kind, similarity, skills, pairs) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [[run_id, i, g["kind"], g["similarity"], json.dumps(g["skills"]), json.dumps(g.get("pairs", []))]
-                 for i, g in enumerate(out.get("groups", []))],
+                [
+                    [run_id, i, g["kind"], g["similarity"], json.dumps(g["skills"]), json.dumps(g.get("pairs", []))]
+                    for i, g in enumerate(out.get("groups", []))
+                ],
             )
         old = run_id - KEEP_RUNS
         if old > 0:
             conn.execute("DELETE FROM analysis_findings WHERE run_id <= ?", [old])
             conn.execute("DELETE FROM analysis_duplicate_groups WHERE run_id <= ?", [old])
-            conn.execute("UPDATE analysis_phase_results SET output = NULL WHERE run_id <= ? AND output IS NOT NULL",
-                         [old])
+            conn.execute(
+                "UPDATE analysis_phase_results SET output = NULL WHERE run_id <= ? AND output IS NOT NULL", [old]
+            )
     return run_id
 
 
@@ -202,18 +243,28 @@ def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
     ):
         phases[phase] = _phase_entry(status, seconds, json.loads(summary) if summary else None, error)
     findings = [
-        {"phase": ph, "skill": {"id": sid, "name": name}, "rule": rule, "severity": sev, "message": msg, "fix": fix,
-         "evidence": json.loads(ev or "{}")}
+        {
+            "phase": ph,
+            "skill": {"id": sid, "name": name},
+            "rule": rule,
+            "severity": sev,
+            "message": msg,
+            "fix": fix,
+            "evidence": json.loads(ev or "{}"),
+        }
         for ph, sid, name, rule, sev, msg, fix, ev in db.execute(
             "SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings "
-            "WHERE run_id = ? ORDER BY id", [run_id])
+            "WHERE run_id = ? ORDER BY id",
+            [run_id],
+        )
     ]
     _sort_findings(findings)
     groups = [
         {"kind": kind, "similarity": sim, "skills": json.loads(skills)}
         for kind, sim, skills in db.execute(
             "SELECT kind, similarity, skills FROM analysis_duplicate_groups WHERE run_id = ? ORDER BY group_no",
-            [run_id])
+            [run_id],
+        )
     ]
     return {"run_id": run_id, "phases": phases, "findings": findings, "duplicate_groups": groups}
 
@@ -225,8 +276,9 @@ def usage_from_store(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return {name: tally_record(t) for name, t in skill_usage_by_name(db).items() if t.last_ts is not None}
 
 
-def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any],
-                   activations: list[Activation] | None = None) -> dict[str, dict[str, Any]]:
+def usage_by_skill(
+    db: sqlite_utils.Database, inventory: dict[str, Any], activations: list[Activation] | None = None
+) -> dict[str, dict[str, Any]]:
     """Captured activations per inventory skill id, each resolved the way Claude Code picks a skill (a project
     skill of the session's cwd first, then a user skill, then a plugin skill) by the inventory's resolver."""
     from skill_insights.inventory import Resolver, tally
@@ -235,12 +287,23 @@ def usage_by_skill(db: sqlite_utils.Database, inventory: dict[str, Any],
     for s in inventory.get("skills") or []:
         for loc in s.get("locations") or []:
             names = loc.get("names") or s.get("names") or [s.get("name"), os.path.basename(str(loc.get("path")))]
-            locs.append({"path": loc.get("path"), "skill_id": s.get("id"), "agent": loc.get("agent"),
-                         "scope": loc.get("scope"), "installed": loc.get("installed", True),
-                         "project_root": loc.get("project_root"), "names": [n for n in names if n]})
+            locs.append(
+                {
+                    "path": loc.get("path"),
+                    "skill_id": s.get("id"),
+                    "agent": loc.get("agent"),
+                    "scope": loc.get("scope"),
+                    "installed": loc.get("installed", True),
+                    "project_root": loc.get("project_root"),
+                    "names": [n for n in names if n],
+                }
+            )
     per, _missing = tally(db, Resolver(locs), activations)
-    return {k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_ts"]}
-            for k, v in per.items() if v["last_ts"] is not None}
+    return {
+        k: {"activations": v["activations"], "sessions": len(v["sessions"]), "last_used": v["last_ts"]}
+        for k, v in per.items()
+        if v["last_ts"] is not None
+    }
 
 
 def analyze(

@@ -62,7 +62,10 @@ def _git(root: Path, *args: str) -> str | None:
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), "-c", "core.quotepath=off", *args],
-            capture_output=True, env=env, timeout=120, check=False,
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -151,8 +154,7 @@ def collect_git(
         while len(spec_dirs) > pathspec_limit:
             spec_dirs = {d.rsplit("/", 1)[0] if "/" in d else "" for d in spec_dirs}
         specs = ["."] if "" in spec_dirs else sorted(f":(literal){d}" for d in spec_dirs)
-        out = _git(root, "log", "--no-renames", "--name-only", "--format=%x00%H%x1f%at%x1f%aN%x1f%aE",
-                   "--", *specs)
+        out = _git(root, "log", "--no-renames", "--name-only", "--format=%x00%H%x1f%at%x1f%aN%x1f%aE", "--", *specs)
         # None: a repository without commits yet (or git missing): no history, which is not an error
         for sha, t, author, files in parse_log(out or ""):
             owners = {o for f in files if (o := _owner(f, dirs)) is not None}
@@ -200,8 +202,11 @@ def usage_for(view: SkillView, usage: dict[str, dict[str, Any]], folder: str = "
     # The inventory lists the exact activation names (plugin skills as `plugin:skill`); without them a
     # namespaced activation matches on its last part.
     loose = not view.names
-    hits = [u for key, u in usage.items() if key in names or key.removeprefix("tessl__") in names
-            or (loose and key.rsplit(":", 1)[-1] in names)]
+    hits = [
+        u
+        for key, u in usage.items()
+        if key in names or key.removeprefix("tessl__") in names or (loose and key.rsplit(":", 1)[-1] in names)
+    ]
     if not hits:
         return None
     return {
@@ -222,8 +227,14 @@ def broken_references(doc: SkillDoc) -> list[dict[str, Any]]:
 
 
 def assess(
-    doc: SkillDoc, git: GitFacts | None, mtime: float | None, use: dict[str, Any] | None, *,
-    now: float, stale_days: int, usage_known: bool,
+    doc: SkillDoc,
+    git: GitFacts | None,
+    mtime: float | None,
+    use: dict[str, Any] | None,
+    *,
+    now: float,
+    stale_days: int,
+    usage_known: bool,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     view = doc.view
     findings: list[dict[str, Any]] = []
@@ -237,19 +248,25 @@ def assess(
             "first_commit": {"sha": first[0], "time": first[1]} if first else None,
             "last_commit": {"sha": last[0], "time": last[1]} if last else None,
             "commits": len(git.commits),
-            "contributors": [{"author": a, "commits": n}
-                             for a, n in sorted(git.contributors.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "contributors": [
+                {"author": a, "commits": n} for a, n in sorted(git.contributors.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
             "uncommitted": sorted(set(git.uncommitted))[:50],
         }
         if last is not None:
             # an uncommitted edit is a change too: only then does the file time count
             last_change = max(last[1], mtime or 0) if git.uncommitted else last[1]
         if git.uncommitted:
-            findings.append(finding(
-                view, "staleness.uncommitted", "info",
-                f"{len(set(git.uncommitted))} uncommitted change(s) in the skill folder",
-                "Commit (or discard) the changes so the skill's history is shared.",
-                {"paths": sorted(set(git.uncommitted))[:20], "repo": git.repo}))
+            findings.append(
+                finding(
+                    view,
+                    "staleness.uncommitted",
+                    "info",
+                    f"{len(set(git.uncommitted))} uncommitted change(s) in the skill folder",
+                    "Commit (or discard) the changes so the skill's history is shared.",
+                    {"paths": sorted(set(git.uncommitted))[:20], "repo": git.repo},
+                )
+            )
     created = git.first_commit[1] if git and git.first_commit else None
     rec["age_days"] = round((now - created) / DAY, 1) if created else None
     rec["last_change"] = last_change
@@ -260,27 +277,47 @@ def assess(
     broken = broken_references(doc)
     rec["broken_references"] = broken
     for b in broken:
-        findings.append(finding(
-            view, "staleness.broken-reference", "warning",
-            f"SKILL.md line {b['line']} refers to {b['ref']!r}, which does not exist in the skill folder",
-            "Restore the file, fix the path, or remove the reference.", b))
+        findings.append(
+            finding(
+                view,
+                "staleness.broken-reference",
+                "warning",
+                f"SKILL.md line {b['line']} refers to {b['ref']!r}, which does not exist in the skill folder",
+                "Restore the file, fix the path, or remove the reference.",
+                b,
+            )
+        )
 
     unchanged = rec["days_since_change"] is not None and rec["days_since_change"] >= stale_days
     if usage_known and use is None:
-        findings.append(finding(
-            view, "staleness.never-used", "warning" if unchanged else "info",
-            "never used in any captured session" + (f" and unchanged for {stale_days}+ days" if unchanged else ""),
-            "Check that its description says when to use it, or remove the skill.",
-            {"days_since_change": rec["days_since_change"], "stale_days": stale_days}))
+        findings.append(
+            finding(
+                view,
+                "staleness.never-used",
+                "warning" if unchanged else "info",
+                "never used in any captured session" + (f" and unchanged for {stale_days}+ days" if unchanged else ""),
+                "Check that its description says when to use it, or remove the skill.",
+                {"days_since_change": rec["days_since_change"], "stale_days": stale_days},
+            )
+        )
     elif use is not None and unchanged and (rec["days_since_use"] or 0) >= stale_days:
-        findings.append(finding(
-            view, "staleness.stale", "warning",
-            f"unchanged for {rec['days_since_change']:.0f} days and last used {rec['days_since_use']:.0f} days ago",
-            "Review whether it is still needed; update or remove it.",
-            {"days_since_change": rec["days_since_change"], "days_since_use": rec["days_since_use"],
-             "stale_days": stale_days}))
-    rec["stale"] = any(f["rule"] in ("staleness.stale", "staleness.never-used") and f["severity"] == "warning"
-                       for f in findings)
+        findings.append(
+            finding(
+                view,
+                "staleness.stale",
+                "warning",
+                f"unchanged for {rec['days_since_change']:.0f} days and last used {rec['days_since_use']:.0f} days ago",
+                "Review whether it is still needed; update or remove it.",
+                {
+                    "days_since_change": rec["days_since_change"],
+                    "days_since_use": rec["days_since_use"],
+                    "stale_days": stale_days,
+                },
+            )
+        )
+    rec["stale"] = any(
+        f["rule"] in ("staleness.stale", "staleness.never-used") and f["severity"] == "warning" for f in findings
+    )
     return rec, findings
 
 
@@ -314,7 +351,11 @@ def run(inventory: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         records.append(rec)
         findings.extend(fs)
     return phase_output(
-        PHASE, "skills", records, findings, len(records),
+        PHASE,
+        "skills",
+        records,
+        findings,
+        len(records),
         stale=sum(1 for r in records if r["stale"]),
         in_git=sum(1 for r in records if r["git"]),
         repositories=len(processes),

@@ -97,9 +97,20 @@ def commits_between(cwd: str | Path, since: float, until: float, limit: int = 50
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         proc = subprocess.run(
-            ["git", "-C", str(cwd), "log", f"--max-count={limit}", f"--since=@{int(since)}",
-             f"--until=@{int(until) + 1}", "--format=%H%x1f%ct%x1f%s%x1e"],
-            capture_output=True, env=env, timeout=30, check=False,
+            [
+                "git",
+                "-C",
+                str(cwd),
+                "log",
+                f"--max-count={limit}",
+                f"--since=@{int(since)}",
+                f"--until=@{int(until) + 1}",
+                "--format=%H%x1f%ct%x1f%s%x1e",
+            ],
+            capture_output=True,
+            env=env,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return []

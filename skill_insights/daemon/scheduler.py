@@ -33,9 +33,7 @@ class Scheduler:
         self._clock = clock
         self.jobs: dict[str, Job] = {}
 
-    def register(
-        self, name: str, interval_s: float, fn: Callable[[], Any], *, run_at_start: bool = False
-    ) -> Job:
+    def register(self, name: str, interval_s: float, fn: Callable[[], Any], *, run_at_start: bool = False) -> Job:
         """Run `fn` every `interval_s` seconds (first run now if `run_at_start`, else after one interval)."""
         if interval_s <= 0:
             raise ValueError(f"job {name!r}: interval must be positive, got {interval_s}")

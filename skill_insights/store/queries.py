@@ -93,8 +93,15 @@ def stored_locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
     ).fetchall()
     return [
-        {"path": r[0], "skill_id": r[1], "agent": r[2], "scope": r[3], "installed": r[4], "project_root": r[5],
-         "names": orjson.loads(r[6] or "[]")}
+        {
+            "path": r[0],
+            "skill_id": r[1],
+            "agent": r[2],
+            "scope": r[3],
+            "installed": r[4],
+            "project_root": r[5],
+            "names": orjson.loads(r[6] or "[]"),
+        }
         for r in rows
     ]
 

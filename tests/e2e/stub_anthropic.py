@@ -162,14 +162,29 @@ class _Handler(BaseHTTPRequestHandler):
         stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
         model = body.get("model") or "claude-sonnet-4-5"
         msg_id, request_id = _rid("msg_01"), _rid("req_011C")
-        self.stub.record_served({
-            "kind": kind, "step": step, "msg_id": msg_id, "request_id": request_id, "model": model,
-            "usage": usage, "tools": [b["name"] for b in content if b["type"] == "tool_use"],
-            "stream": bool(body.get("stream")),
-        })
+        self.stub.record_served(
+            {
+                "kind": kind,
+                "step": step,
+                "msg_id": msg_id,
+                "request_id": request_id,
+                "model": model,
+                "usage": usage,
+                "tools": [b["name"] for b in content if b["type"] == "tool_use"],
+                "stream": bool(body.get("stream")),
+            }
+        )
         if not body.get("stream"):
-            msg = {"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": content,
-                   "stop_reason": stop, "stop_sequence": None, "usage": usage}
+            msg = {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": usage,
+            }
             return self._send_json(200, msg, request_id)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -190,19 +205,36 @@ def sse_events(
     """The event sequence of one streamed message, shaped like the real API's."""
     start = {**usage, "output_tokens": 1}  # the real API reports output so far at message_start
     evs: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": start}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start,
+                },
+            },
+        ),
         ("ping", {"type": "ping"}),
     ]
     for i, b in enumerate(content):
         if b["type"] == "text":
-            head, deltas = {"type": "text", "text": ""}, [
-                {"type": "text_delta", "text": b["text"][j : j + 24]} for j in range(0, len(b["text"]), 24)]
+            head, deltas = (
+                {"type": "text", "text": ""},
+                [{"type": "text_delta", "text": b["text"][j : j + 24]} for j in range(0, len(b["text"]), 24)],
+            )
         elif b["type"] == "thinking":
             head = {"type": "thinking", "thinking": "", "signature": ""}
-            deltas = [{"type": "thinking_delta", "thinking": b["thinking"]},
-                      {"type": "signature_delta", "signature": b["signature"]}]
+            deltas = [
+                {"type": "thinking_delta", "thinking": b["thinking"]},
+                {"type": "signature_delta", "signature": b["signature"]},
+            ]
         else:  # tool_use: the input arrives as partial JSON, split mid-token on purpose
             js = json.dumps(b["input"])
             head = {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}
@@ -210,8 +242,12 @@ def sse_events(
         evs.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": head}))
         evs += [("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d}) for d in deltas]
         evs.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-    evs.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                  "usage": usage}))
+    evs.append(
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage},
+        )
+    )
     evs.append(("message_stop", {"type": "message_stop"}))
     return evs
 

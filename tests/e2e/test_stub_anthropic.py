@@ -12,11 +12,17 @@ import pytest
 from e2e.stub_anthropic import StubAPI, full_usage
 
 SCRIPT: dict[str, Any] = {
-    "main": {"run it": [
-        {"thinking": "hmm", "text": "Running.", "tool_use": {"name": "Bash", "input": {"command": "echo hi"}},
-         "usage": {"input_tokens": 3, "output_tokens": 40, "cache_creation_input_tokens": 100}},
-        {"text": "Done.", "usage": {"input_tokens": 1, "output_tokens": 9, "cache_read_input_tokens": 100}},
-    ]},
+    "main": {
+        "run it": [
+            {
+                "thinking": "hmm",
+                "text": "Running.",
+                "tool_use": {"name": "Bash", "input": {"command": "echo hi"}},
+                "usage": {"input_tokens": 3, "output_tokens": 40, "cache_creation_input_tokens": 100},
+            },
+            {"text": "Done.", "usage": {"input_tokens": 1, "output_tokens": 9, "cache_read_input_tokens": 100}},
+        ]
+    },
     "subagent": {"SUB-TASK": [{"text": "sub done"}]},
     "default_text": "side answer",
 }
@@ -32,8 +38,9 @@ def stub() -> Any:
 def request(stub: StubAPI, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:
     u = urlsplit(stub.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-    conn.request(method, path, body=None if body is None else json.dumps(body),
-                 headers={"content-type": "application/json"})
+    conn.request(
+        method, path, body=None if body is None else json.dumps(body), headers={"content-type": "application/json"}
+    )
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
@@ -76,8 +83,12 @@ def rebuild(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def test_streamed_turns_follow_the_script(stub: StubAPI) -> None:
-    first = {"model": "claude-sonnet-4-5", "stream": True, "tools": TOOLS,
-             "messages": [{"role": "user", "content": "please run it"}]}
+    first = {
+        "model": "claude-sonnet-4-5",
+        "stream": True,
+        "tools": TOOLS,
+        "messages": [{"role": "user", "content": "please run it"}],
+    }
     status, headers, data = request(stub, "POST", "/v1/messages?beta=true", first)
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
     events = sse(data)
@@ -90,19 +101,29 @@ def test_streamed_turns_follow_the_script(stub: StubAPI) -> None:
     assert msg["usage"]["cache_creation"] == {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 0}
 
     tool_use = msg["content"][2]
-    second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": msg["content"]},
-                                    {"role": "user", "content": [{"type": "tool_result",
-                                                                  "tool_use_id": tool_use["id"], "content": "hi"}]}]}
+    second = {
+        **first,
+        "messages": [
+            *first["messages"],
+            {"role": "assistant", "content": msg["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "hi"}]},
+        ],
+    }
     msg2 = rebuild(sse(request(stub, "POST", "/v1/messages", second)[2]))
     assert msg2["content"] == [{"type": "text", "text": "Done."}] and msg2["stop_reason"] == "end_turn"
     assert [(s["kind"], s["step"], s["msg_id"]) for s in stub.served] == [
-        ("main", 0, msg["id"]), ("main", 1, msg2["id"])]
+        ("main", 0, msg["id"]),
+        ("main", 1, msg2["id"]),
+    ]
     assert stub.served[0]["request_id"] == headers["request-id"]
 
 
 def test_json_replies_subagents_side_queries_and_other_endpoints(stub: StubAPI) -> None:
-    sub = {"model": "m", "tools": TOOLS, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "SUB-TASK: look around"}]}]}
+    sub = {
+        "model": "m",
+        "tools": TOOLS,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "SUB-TASK: look around"}]}],
+    }
     status, _, data = request(stub, "POST", "/v1/messages", sub)
     assert status == 200 and json.loads(data)["content"] == [{"type": "text", "text": "sub done"}]
     side = {"model": "m", "messages": [{"role": "user", "content": "title?"}]}
@@ -113,5 +134,7 @@ def test_json_replies_subagents_side_queries_and_other_endpoints(stub: StubAPI) 
     assert stub.refused == []
     assert request(stub, "GET", "/api/hello")[0] == 404
     assert request(stub, "CONNECT", "example.invalid:443")[0] == 403
-    assert stub.refused == [{"method": "GET", "path": "/api/hello"},
-                            {"method": "CONNECT", "path": "example.invalid:443"}]
+    assert stub.refused == [
+        {"method": "GET", "path": "/api/hello"},
+        {"method": "CONNECT", "path": "example.invalid:443"},
+    ]

@@ -60,7 +60,7 @@ def write_all(fd: int, data: bytes) -> None:
     """All of `data` to a pipe's write end, however short the single writes."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _fork_worker(share: list[tuple[str, list | None, str | None]]) -> tuple[int, int] | None:
@@ -121,12 +121,13 @@ def _shares(items: list[Any], weights: list[float]) -> list[list[Any]]:
             credit[j] += w
         k = max(range(len(weights)), key=credit.__getitem__)
         credit[k] -= total
-        shares[k].extend(items[i:i + run])
+        shares[k].extend(items[i : i + run])
     return shares
 
 
-def _process_all(jobs: dict[str, list | None], workers: int | None, prev: PreviousScan | None = None
-                 ) -> dict[str, dict[str, Any]]:
+def _process_all(
+    jobs: dict[str, list | None], workers: int | None, prev: PreviousScan | None = None
+) -> dict[str, dict[str, Any]]:
     """realpath → process_skill result; a previous result is reused when its files' stat signature still
     matches. Big jobs are shared with forked workers (reading, hashing and stat calls are mostly system
     time, which a second core halves). Workers need only the previous signatures, so they start at once
@@ -232,8 +233,9 @@ def save_cache(path: Path, results: dict[str, dict[str, Any]]) -> None:
         write_atomic(path, data)
 
 
-def _save_cache_meanwhile(path: Path, results: dict[str, dict[str, Any]], *, background: bool
-                          ) -> Callable[[], None] | None:
+def _save_cache_meanwhile(
+    path: Path, results: dict[str, dict[str, Any]], *, background: bool
+) -> Callable[[], None] | None:
     """save_cache, in a forked child when `background` (a big scan's ~20 MB file is written while the skills
     are built): the returned call waits for that child. None when the cache was written here."""
     if not (background and can_fork()):
@@ -371,8 +373,17 @@ def scan(
 ) -> dict[str, Any]:
     """The inventory document for every skill found. Never raises on a hostile or broken file tree."""
     with paused_gc():
-        return _scan(roots, agent_dirs=agent_dirs, project_dirs=project_dirs, registry=registry, workers=workers,
-                     home=home, claude_dir=claude_dir, cache_file=cache_file, now=now)
+        return _scan(
+            roots,
+            agent_dirs=agent_dirs,
+            project_dirs=project_dirs,
+            registry=registry,
+            workers=workers,
+            home=home,
+            claude_dir=claude_dir,
+            cache_file=cache_file,
+            now=now,
+        )
 
 
 @contextlib.contextmanager
@@ -408,8 +419,13 @@ def _scan(
     now: Callable[[], datetime] | None,
 ) -> dict[str, Any]:
     started = (now or (lambda: datetime.now(UTC)))()
-    d = discover([Path(r) for r in roots or []], agent_dirs=agent_dirs, project_dirs=project_dirs, home=home,
-                 claude_dir=claude_dir)
+    d = discover(
+        [Path(r) for r in roots or []],
+        agent_dirs=agent_dirs,
+        project_dirs=project_dirs,
+        home=home,
+        claude_dir=claude_dir,
+    )
     prev = PreviousScan(cache_file)
     jobs = {c.realpath: c.listing for c in d.candidates.values()}
     results = _process_all(jobs, workers, prev)
@@ -427,8 +443,11 @@ def _scan(
                         new[real] = None
         more = _process_all(new, workers, prev)
         results.update(more)
-        pending = [(d.candidates[p], more[c.realpath]) for p, c in list(d.candidates.items())
-                   if c.realpath in more and more[c.realpath]["nested"]]
+        pending = [
+            (d.candidates[p], more[c.realpath])
+            for p, c in list(d.candidates.items())
+            if c.realpath in more and more[c.realpath]["nested"]
+        ]
     cache_written = None
     if cache_file is not None and not _same_results(results, prev.results()):
         cache_written = _save_cache_meanwhile(cache_file, results, background=len(results) >= POOL_THRESHOLD)

@@ -93,8 +93,15 @@ def _one_line(text: str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
-def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optional: bool = False,
-                  follow: bool = False, inside: str | None = None) -> dict[str, Any] | None:
+def read_manifest(
+    path: str,
+    kind: str,
+    findings: list[dict[str, Any]],
+    *,
+    optional: bool = False,
+    follow: bool = False,
+    inside: str | None = None,
+) -> dict[str, Any] | None:
     """A manifest's top-level object, or None with a `manifest_invalid` finding (none when `optional` and the
     file is simply not there). `follow`, `inside`: which symlinks are followed (read_json)."""
     try:
@@ -102,8 +109,11 @@ def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optio
     except OSError as e:
         if optional and e.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
-        why = ("a symlink out of its folder: not followed" if e.errno in SYMLINK_ERRNOS and not follow
-               else (e.strerror or str(e)))
+        why = (
+            "a symlink out of its folder: not followed"
+            if e.errno in SYMLINK_ERRNOS and not follow
+            else (e.strerror or str(e))
+        )
         findings.append(finding("manifest_invalid", f"{kind}: {_one_line(why)}", "warning", path))
         return None
     except ValueError as e:
@@ -115,15 +125,17 @@ def read_manifest(path: str, kind: str, findings: list[dict[str, Any]], *, optio
     return data
 
 
-def manifest_problems(kind: str, path: str, rec: dict[str, Any], problems: list[str],
-                      findings: list[dict[str, Any]]) -> bool:
+def manifest_problems(
+    kind: str, path: str, rec: dict[str, Any], problems: list[str], findings: list[dict[str, Any]]
+) -> bool:
     """Report what a manifest held that did not fit (one finding); False when the record itself can't be kept
     (text the inventory's JSON can't carry, e.g. a lone surrogate from a \\udXXX escape)."""
     try:
         orjson.dumps(rec)
     except orjson.JSONEncodeError:
-        findings.append(finding("manifest_invalid", f"{kind}: text that is not valid Unicode: ignored", "warning",
-                                path))
+        findings.append(
+            finding("manifest_invalid", f"{kind}: text that is not valid Unicode: ignored", "warning", path)
+        )
         return False
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -244,8 +256,9 @@ class Walker:
             # plugins/cache/<marketplace>/<plugin>/: a plugin even without .claude-plugin/plugin.json
             mkt = os.path.basename(os.path.dirname(child))
             root = child
-            self.d.plugins.setdefault(root, {"name": os.path.basename(child), "marketplace": mkt,
-                                             "root": root, "version": None})
+            self.d.plugins.setdefault(
+                root, {"name": os.path.basename(child), "marketplace": mkt, "root": root, "version": None}
+            )
             return replace(c, plugin=root)
         if c.layout == "cache" and c.plugin is not None and depth == 3:
             info = dict(self.d.plugins[c.plugin])
@@ -273,8 +286,15 @@ class Walker:
                 if not tile:  # .tessl/tiles/<ws>/<tile>: the path says it
                     ws, tile = os.path.basename(os.path.dirname(path)), os.path.basename(path)
                     name = f"{ws}/{tile}"
-                d.tiles[path] = {"name": name, "workspace": ws, "tile": tile, "version": m.get("version"),
-                                 "root": path, "realpath": real, "manifest": m["path"]}
+                d.tiles[path] = {
+                    "name": name,
+                    "workspace": ws,
+                    "tile": tile,
+                    "version": m.get("version"),
+                    "root": path,
+                    "realpath": real,
+                    "manifest": m["path"],
+                }
             if m is not None:
                 return replace(c, tile=path, scope="tile")
         if ".claude-plugin" in names:
@@ -285,12 +305,16 @@ class Walker:
                 mkt = prev.get("marketplace")
                 if mkt is None and c.layout == "marketplaces":
                     mkt = self._marketplace_of(path)
-                d.plugins[path] = {"name": m.get("name") or prev.get("name") or os.path.basename(path),
-                                   "marketplace": mkt, "root": path,
-                                   "version": m.get("version") or prev.get("version")}
+                d.plugins[path] = {
+                    "name": m.get("name") or prev.get("name") or os.path.basename(path),
+                    "marketplace": mkt,
+                    "root": path,
+                    "version": m.get("version") or prev.get("version"),
+                }
                 return replace(c, plugin=path, scope="plugin", agent="claude-code")
-            m = self._manifest(os.path.join(path, ".claude-plugin", "marketplace.json"), "claude-marketplace", c,
-                               real, True)
+            m = self._manifest(
+                os.path.join(path, ".claude-plugin", "marketplace.json"), "claude-marketplace", c, real, True
+            )
             if m is not None:
                 # The record's plugins: dicts with a non-empty str name, source str|None, skills [str].
                 for p in m["plugins"]:
@@ -298,8 +322,13 @@ class Walker:
                     if src is None:
                         continue  # a remote source (github, url): nothing on disk to map
                     root = os.path.normpath(os.path.join(path, src))
-                    info = {"name": p["name"], "marketplace": m.get("name") or os.path.basename(path),
-                            "root": root, "version": p["version"], "declared_by": "marketplace"}
+                    info = {
+                        "name": p["name"],
+                        "marketplace": m.get("name") or os.path.basename(path),
+                        "root": root,
+                        "version": p["version"],
+                        "declared_by": "marketplace",
+                    }
                     d.plugins.setdefault(root, info)
                     for sk in p["skills"]:
                         d.plugins.setdefault(os.path.normpath(os.path.join(root, sk)), {**info})
@@ -315,8 +344,7 @@ class Walker:
             return parts[i + 1] if i + 1 < len(parts) else None
         return None
 
-    def _manifest(self, path: str, kind: str, c: Ctx, inside: str, optional: bool = False
-                  ) -> dict[str, Any] | None:
+    def _manifest(self, path: str, kind: str, c: Ctx, inside: str, optional: bool = False) -> dict[str, Any] | None:
         """The record of the manifest at `path`, describing the folder whose real path is `inside` (a link
         to a file in that folder is followed)."""
         d = self.d
@@ -351,8 +379,9 @@ def _installed_plugins(claude_dir: Path, disc: Discovery) -> None:
         return
     plugins = data.get("plugins")
     if plugins is not None and not isinstance(plugins, dict):
-        disc.findings.append(finding("manifest_invalid", f"{kind}: plugins is {json_type(plugins)}, not an object",
-                                     "warning", path))
+        disc.findings.append(
+            finding("manifest_invalid", f"{kind}: plugins is {json_type(plugins)}, not an object", "warning", path)
+        )
         return
     problems: list[str] = []
     keys: set[str] = set()
@@ -378,24 +407,35 @@ def _installed_plugins(claude_dir: Path, disc: Discovery) -> None:
                     problems.append("an installPath is not a usable path")
                     ip = None
             entry: dict[str, Any] = {"plugin": key, "install_path": ip}
-            for field_name, json_key in (("version", "version"), ("scope", "scope"),
-                                         ("last_updated", "lastUpdated")):
+            for field_name, json_key in (("version", "version"), ("scope", "scope"), ("last_updated", "lastUpdated")):
                 v = inst.get(json_key)
                 if v is not None and not isinstance(v, str):
                     problems.append(f"a {json_key} is {json_type(v)}, not a string")
                     v = None
                 entry[field_name] = v
             entries.append(entry)
-    rec = {"kind": "installed_plugins", "path": path, "scope": "user", "name": None, "version": None,
-           "plugins": entries}
+    rec = {
+        "kind": "installed_plugins",
+        "path": path,
+        "scope": "user",
+        "name": None,
+        "version": None,
+        "plugins": entries,
+    }
     if not manifest_problems(kind, path, rec, problems, disc.findings):
         return
     disc.installed_plugins = {"keys": keys, "paths": install_paths}
     disc.manifests[path] = rec
 
 
-def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[Path] | None = None,
-             home: Path | None = None, claude_dir: Path | None = None) -> Discovery:
+def discover(
+    roots: list[Path],
+    *,
+    agent_dirs: bool = True,
+    project_dirs: list[Path] | None = None,
+    home: Path | None = None,
+    claude_dir: Path | None = None,
+) -> Discovery:
     """Walk every place skills live. `roots` are walked whole; `project_dirs` (session cwds) only at their
     agent skills dirs and `.tessl`; the user-level dirs, plugins and ~/.tessl when `agent_dirs`."""
     disc = Discovery()
@@ -410,8 +450,7 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
             (claude_dir / "skills", Ctx("user", "claude-code"), "agent"),
             *[(home / suf, Ctx("user", agent), "agent") for suf, agent in USER_DIRS],
             (claude_dir / "plugins" / "cache", Ctx("plugin", "claude-code", layout="cache"), "plugins"),
-            (claude_dir / "plugins" / "marketplaces", Ctx("plugin", "claude-code", layout="marketplaces"),
-             "plugins"),
+            (claude_dir / "plugins" / "marketplaces", Ctx("plugin", "claude-code", layout="marketplaces"), "plugins"),
             (home / ".tessl", Ctx("user"), "tessl"),
         ]
         # Register every start first, so a root that contains one (e.g. HOME) leaves it to its own walk.
@@ -428,8 +467,13 @@ def discover(roots: list[Path], *, agent_dirs: bool = True, project_dirs: list[P
         for suf, agent in PROJECT_DIRS:
             w.start(proj / suf, Ctx("project", agent, project_root=str(proj)), "session-project", max_depth=4)
         w.start(proj / ".tessl", Ctx("project", project_root=str(proj)), "session-project", max_depth=6)
-        w._manifest(str(proj / "tessl.json"), "tessl.json", Ctx("project", project_root=str(proj)),
-                    os.path.realpath(proj), optional=True)
+        w._manifest(
+            str(proj / "tessl.json"),
+            "tessl.json",
+            Ctx("project", project_root=str(proj)),
+            os.path.realpath(proj),
+            optional=True,
+        )
     for r in roots:
         w.start(r, Ctx("project"), "root")
     return disc

@@ -32,8 +32,9 @@ class OutputFailed(Exception):
         self.error = error
 
 
-def publish(doc: dict[str, Any], open_store: Callable[[], Any], output: Path | None, *, background: bool
-            ) -> dict[str, Any]:
+def publish(
+    doc: dict[str, Any], open_store: Callable[[], Any], output: Path | None, *, background: bool
+) -> dict[str, Any]:
     """Check `doc` against the inventory schema, write it to `output` (when given) and store it (store_scan's
     diff is returned). SchemaError for an invalid document: nothing is written or stored. OutputFailed when
     the file can't be written: nothing is stored. When the store fails (or can't be opened) the file is still

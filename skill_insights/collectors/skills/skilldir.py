@@ -20,15 +20,45 @@ MAX_FILE_BYTES = 8 * 1024 * 1024  # larger supporting files are listed (size) bu
 MAX_SKILL_MD_BYTES = 1024 * 1024  # SKILL.md bodies past this are not parsed
 MAX_FILES = 2000  # per skill; a skill folder holding a dataset is listed up to here
 MAX_DEPTH = 8  # folder nesting inside a skill
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", ".mypy_cache",
-    ".pytest_cache", ".ruff_cache", "build", "dist", "target", ".next", ".nuxt", ".gradle", ".terraform",
-    "site-packages", ".eggs", "bower_components", ".cache", ".idea", ".DS_Store",
-})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "build",
+        "dist",
+        "target",
+        ".next",
+        ".nuxt",
+        ".gradle",
+        ".terraform",
+        "site-packages",
+        ".eggs",
+        "bower_components",
+        ".cache",
+        ".idea",
+        ".DS_Store",
+    }
+)
 _KIND_BY_TOP = {
-    "scripts": "script", "script": "script", "bin": "script",
-    "references": "reference", "reference": "reference", "docs": "reference",
-    "assets": "asset", "templates": "asset", "examples": "asset",
+    "scripts": "script",
+    "script": "script",
+    "bin": "script",
+    "references": "reference",
+    "reference": "reference",
+    "docs": "reference",
+    "assets": "asset",
+    "templates": "asset",
+    "examples": "asset",
 }
 
 
@@ -113,8 +143,9 @@ def _open_beneath(root_fd: int, rel: str) -> int:
             os.close(fd)
 
 
-def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]],
-             nested: list[str]) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
+def _folders(
+    root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, findings: list[dict[str, Any]], nested: list[str]
+) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
     """(folder fd, abs folder, rel posix prefix, [(file name, is_link)]) of every folder holding files of the
     skill, by the walk rules; the same for a full read and for a re-scan signature, so both see the same files
     in the same order. One item per folder rather than per file: the per-file loops stay in the callers.
@@ -126,8 +157,9 @@ def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, 
     count = 0
     sep = os.sep
 
-    def visit(dfd: int, d: str, rel: str, depth: int, listing: list[tuple[str, bool, bool]] | None
-              ) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
+    def visit(
+        dfd: int, d: str, rel: str, depth: int, listing: list[tuple[str, bool, bool]] | None
+    ) -> Iterator[tuple[int, str, str, list[tuple[str, bool]]]]:
         nonlocal stopped, count
         if listing is None:
             try:
@@ -143,26 +175,31 @@ def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, 
         folders: list[str] = []
         for name, is_dir, is_link in listing:
             if not is_utf8(name):
-                findings.append(finding("name_not_utf8", "a name that is not UTF-8: not listed", "warning",
-                                        f"{rel}{shown(name)}"))
+                findings.append(
+                    finding("name_not_utf8", "a name that is not UTF-8: not listed", "warning", f"{rel}{shown(name)}")
+                )
                 continue
             if is_dir and not is_link:
                 if name in SKIP_DIRS:
                     continue
                 if depth + 1 > MAX_DEPTH:
-                    findings.append(finding("depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed",
-                                            "info", f"{rel}{name}"))
+                    findings.append(
+                        finding(
+                            "depth_limit", f"folder deeper than {MAX_DEPTH} levels not listed", "info", f"{rel}{name}"
+                        )
+                    )
                     continue
                 folders.append(name)
                 continue
             files.append((name, is_link))
         count += len(files)
         if count > MAX_FILES:
-            del files[len(files) - (count - MAX_FILES):]
+            del files[len(files) - (count - MAX_FILES) :]
             if files:
                 yield dfd, d, rel, files
-            findings.append(finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed",
-                                    "warning"))
+            findings.append(
+                finding("too_many_files", f"more than {MAX_FILES} files: the rest are not listed", "warning")
+            )
             stopped = True
             return
         if files:
@@ -171,8 +208,7 @@ def _folders(root_fd: int, root: str, top: list[tuple[str, bool, bool]] | None, 
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
             except OSError as e:  # gone, or swapped for a link since it was listed
-                findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning",
-                                        f"{rel}{name}"))
+                findings.append(finding("unreadable_dir", f"cannot list: {e.strerror or e}", "warning", f"{rel}{name}"))
                 continue
             try:
                 yield from visit(sub, f"{d}{sep}{name}", f"{rel}{name}/", depth + 1, None)
@@ -245,8 +281,9 @@ def _link_own(dfd: int, name: str, rel: str) -> str | None:
         return None
 
 
-def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = None,
-                  cached: dict[str, Any] | None = None) -> dict[str, Any]:
+def process_skill(
+    root: str, top_names: list[tuple[str, bool, bool]] | None = None, cached: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything the inventory needs from one skill folder. `root` must be a real (resolved) path.
 
     `top_names` is the root's listing [(name, is_dir, is_symlink)] when the caller already has it; `cached` a
@@ -316,8 +353,11 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     doc: dict[str, Any] = {"realpath": root, "nested": nested, "sig": sig.hexdigest()}
     if skill_md is None or len(skill_md) > MAX_SKILL_MD_BYTES:
         if skill_md_error or skill_md is not None:
-            findings.append(finding("skill_md_too_large", f"SKILL.md over {MAX_SKILL_MD_BYTES} bytes: not parsed",
-                                    "error", SKILL_MD))
+            findings.append(
+                finding(
+                    "skill_md_too_large", f"SKILL.md over {MAX_SKILL_MD_BYTES} bytes: not parsed", "error", SKILL_MD
+                )
+            )
         elif not any(f["path"] == SKILL_MD for f in files):
             findings.append(finding("skill_md_unreadable", "SKILL.md could not be read", "error", SKILL_MD))
         text = ""
@@ -332,8 +372,9 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
             links.append(_resolve_ref(ref.target, ref.kind, ref.line, root, by_rel, findings))
     files.sort(key=itemgetter("path"))
     # Outside links carry no content of ours: their target string still distinguishes two copies.
-    h = hashlib.sha256("".join([f"{f['path']}\0{f['sha256'] or f.get('link_target') or f['size']}\n"
-                                for f in files]).encode())
+    h = hashlib.sha256(
+        "".join([f"{f['path']}\0{f['sha256'] or f.get('link_target') or f['size']}\n" for f in files]).encode()
+    )
     doc.update(
         content_hash=h.hexdigest(),
         files=files,
@@ -349,8 +390,16 @@ def process_skill(root: str, top_names: list[tuple[str, bool, bool]] | None = No
     return doc
 
 
-def _link(dfd: int, d: str, name: str, r: str, root: str, root_fd: int, files: list[dict[str, Any]],
-          findings: list[dict[str, Any]]) -> tuple[str | None, bytes | None]:
+def _link(
+    dfd: int,
+    d: str,
+    name: str,
+    r: str,
+    root: str,
+    root_fd: int,
+    files: list[dict[str, Any]],
+    findings: list[dict[str, Any]],
+) -> tuple[str | None, bytes | None]:
     """A symlink inside the skill: its target is read only when it resolves inside the root, to a file, and
     is opened from the root without following any link on the way. (its signature line, the content read)
     — the line built from the very file hashed, so a target changed meanwhile is read again next time."""
@@ -364,35 +413,63 @@ def _link(dfd: int, d: str, name: str, r: str, root: str, root_fd: int, files: l
     except (OSError, ValueError) as e:
         code = "symlink_loop" if "loop" in str(e).lower() or getattr(e, "errno", 0) == 40 else "symlink_broken"
         findings.append(finding(code, f"symlink to {raw_target!r} does not resolve", "warning", r))
-        files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
-                      "link_target": raw_target, "outside": False})
+        files.append(
+            {
+                "path": r,
+                "size": 0,
+                "sha256": None,
+                "kind": file_kind(r),
+                "is_link": True,
+                "link_target": raw_target,
+                "outside": False,
+            }
+        )
         return _link_stamp(dfd, d, name, r, root), None
     if not within(target, root):
-        findings.append(finding("symlink_outside", f"symlink points outside the skill ({raw_target}): not read",
-                                "warning", r))
-        files.append({"path": r, "size": 0, "sha256": None, "kind": file_kind(r), "is_link": True,
-                      "link_target": raw_target, "outside": True})
+        findings.append(
+            finding("symlink_outside", f"symlink points outside the skill ({raw_target}): not read", "warning", r)
+        )
+        files.append(
+            {
+                "path": r,
+                "size": 0,
+                "sha256": None,
+                "kind": file_kind(r),
+                "is_link": True,
+                "link_target": raw_target,
+                "outside": True,
+            }
+        )
         return _link_stamp(dfd, d, name, r, root), None
     if os.path.isdir(target) or len(files) >= MAX_FILES:
         # A folder link inside the skill: its files are listed at their real place (no loops).
         return _link_stamp(dfd, d, name, r, root), None
     own = _link_own(dfd, name, r)
     try:
-        fd = _open_beneath(root_fd, target[len(root) + 1:])
+        fd = _open_beneath(root_fd, target[len(root) + 1 :])
         try:
             st, data = _read(fd)
         finally:
             os.close(fd)
     except OSError:
         return None, None  # changed since it was resolved: no line, so the next scan reads it again
-    files.append({"path": r, "size": st.st_size if data is None else len(data),
-                  "sha256": None if data is None else hashlib.sha256(data).hexdigest(), "kind": file_kind(r),
-                  "is_link": True, "link_target": raw_target, "outside": False})
+    files.append(
+        {
+            "path": r,
+            "size": st.st_size if data is None else len(data),
+            "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
+            "kind": file_kind(r),
+            "is_link": True,
+            "link_target": raw_target,
+            "outside": False,
+        }
+    )
     return (None if own is None else own + _stamp("", st)), data
 
 
-def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str, dict[str, Any]],
-                 findings: list[dict[str, Any]]) -> dict[str, Any]:
+def _resolve_ref(
+    target: str, kind: str, line: int, root: str, by_rel: dict[str, dict[str, Any]], findings: list[dict[str, Any]]
+) -> dict[str, Any]:
     link: dict[str, Any] = {"target": target, "kind": kind, "line": line, "path": None, "status": "ok"}
     sev = "warning" if kind == "link" else "info"
     if target.startswith(("/", "~", "\\")) or (len(target) > 2 and target[1] == ":" and target[2] in "\\/"):
@@ -403,10 +480,9 @@ def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str,
     norm = os.path.normpath(os.path.join(root, target.replace("\\", "/")))
     if not within(norm, root):
         link["status"] = "escapes"
-        findings.append(finding("link_escapes_root", f"{kind} {target!r} leaves the skill folder: not read",
-                                "warning"))
+        findings.append(finding("link_escapes_root", f"{kind} {target!r} leaves the skill folder: not read", "warning"))
         return link
-    rel = norm[len(root) + 1:].replace(os.sep, "/") if norm != root else "."
+    rel = norm[len(root) + 1 :].replace(os.sep, "/") if norm != root else "."
     link["path"] = rel
     f = by_rel.get(rel)
     if f is not None:
@@ -426,8 +502,9 @@ def _resolve_ref(target: str, kind: str, line: int, root: str, by_rel: dict[str,
         return link
     if not within(real, root):
         link["status"] = "symlink_outside"
-        findings.append(finding("symlink_outside", f"{kind} {target!r} resolves outside the skill: not read",
-                                "warning"))
+        findings.append(
+            finding("symlink_outside", f"{kind} {target!r} resolves outside the skill: not read", "warning")
+        )
     elif os.path.isdir(real):
         link["status"] = "dir"
     return link

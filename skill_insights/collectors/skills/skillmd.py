@@ -203,7 +203,7 @@ def _one_line(e: BaseException, limit: int = 200) -> str:
     (`could not convert string to float: 'xxx…'`) can be as long as the frontmatter."""
     msg = str(e).strip()
     msg = msg.splitlines()[0] if msg else type(e).__name__
-    return msg if len(msg) <= limit else msg[:limit - 1] + "…"
+    return msg if len(msg) <= limit else msg[: limit - 1] + "…"
 
 
 def split_frontmatter(text: str) -> tuple[str | None, str, dict[str, Any] | None]:
@@ -218,7 +218,7 @@ def split_frontmatter(text: str) -> tuple[str | None, str, dict[str, Any] | None
     m = _FENCE.match(text)
     if not m:
         return None, text, finding("frontmatter_unterminated", "the frontmatter block has no closing ---", "error")
-    return m.group(1), text[m.end():], None
+    return m.group(1), text[m.end() :], None
 
 
 def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
@@ -228,8 +228,9 @@ def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[
         return None, body, [missing] if missing else []
     findings: list[dict[str, Any]] = []
     if len(raw.encode("utf-8", "replace")) > FRONTMATTER_MAX_BYTES:
-        findings.append(finding("frontmatter_too_large", f"frontmatter over {FRONTMATTER_MAX_BYTES} bytes: not parsed",
-                                "error"))
+        findings.append(
+            finding("frontmatter_too_large", f"frontmatter over {FRONTMATTER_MAX_BYTES} bytes: not parsed", "error")
+        )
         return None, body, findings
     y = _yaml()
     try:
@@ -252,8 +253,7 @@ def parse_frontmatter(text: str) -> tuple[dict[str, Any] | None, str, list[dict[
     except Exception as e:  # YAMLError, and whatever PyYAML's constructors let out on bad values
         # `2024-13-45`, `!!int abc`, `!!float x`, `2024-01-01 25:00:00` raise ValueError from the constructor,
         # not a YAMLError; whatever a hostile frontmatter makes it raise is a finding, never a failed scan.
-        findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {_one_line(e)}",
-                                "error"))
+        findings.append(finding("frontmatter_invalid_yaml", f"frontmatter is not valid YAML: {_one_line(e)}", "error"))
         return None, body, findings
     for key in ("name", "description"):
         if key not in fm:
@@ -312,8 +312,9 @@ def extract_refs(body: str) -> list[Ref]:
                 found.append((m.start(), "link", _link_target(m)))
             a, b = m.span(1)
             if body.find("](", a, b) >= 0:  # an image or link in the link text: `[![badge](img.png)](target)`
-                found += [(n.start(), "link", _link_target(n)) for n in _MD_LINK.finditer(body, a, b)
-                          if not fenced(n.start())]
+                found += [
+                    (n.start(), "link", _link_target(n)) for n in _MD_LINK.finditer(body, a, b) if not fenced(n.start())
+                ]
             blank.append(m.span())
     if "]:" in body:
         for m in _REF_LINK.finditer(body):
@@ -342,9 +343,9 @@ def extract_refs(body: str) -> list[Ref]:
         for m in _PATH.finditer(scan, a, b):
             tok = m.group(1)
             start, end = m.span(1)
-            if scan[max(0, start - 3):start].endswith("://") or "//" in tok:
+            if scan[max(0, start - 3) : start].endswith("://") or "//" in tok:
                 continue
-            if scan[start - 1:start] in _PLACEHOLDER or scan[end:end + 1] in _PLACEHOLDER:
+            if scan[start - 1 : start] in _PLACEHOLDER or scan[end : end + 1] in _PLACEHOLDER:
                 continue  # part of `{base}/scripts/x.py`, `$HOME/x.sh`, `<name>/SKILL.md`
             if tok.endswith(".") and not tok.endswith(".."):
                 tok = tok[:-1]  # the sentence's full stop

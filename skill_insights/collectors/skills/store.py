@@ -81,7 +81,9 @@ def is_stored(db: Store, text: str) -> bool:
 
 
 def store_scan(
-    db: Store, doc: dict[str, Any], before_commit: Callable[[], None] | None = None,
+    db: Store,
+    doc: dict[str, Any],
+    before_commit: Callable[[], None] | None = None,
     check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Replace the current inventory with `doc`, record the scan and its diff. Returns {scan_id, added,
@@ -102,17 +104,28 @@ def store_scan(
         if not same:
             if check is not None:
                 check()
-            old = {r[0]: r[1:] for r in conn.execute(
-                "SELECT id, name, content_hash, first_seen, last_changed FROM skills")}
+            old = {
+                r[0]: r[1:] for r in conn.execute("SELECT id, name, content_hash, first_seen, last_changed FROM skills")
+            }
             diff = _diff(old, doc["skills"])
         counts = {k: sum(1 for d in diff if d[0] == k) for k in ("added", "removed", "changed")}
         cur = conn.execute(
             "INSERT INTO scans (generated_at, schema_version, roots, skills, locations, files, manifests, added,"
             " removed, changed, duration_seconds, document) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [doc["generated_at"], doc["schema_version"], orjson.dumps(doc["roots"]).decode(), len(doc["skills"]),
-             sum(len(s["locations"]) for s in doc["skills"]), sum(len(s["files"]) for s in doc["skills"]),
-             len(doc["manifests"]), counts["added"], counts["removed"], counts["changed"],
-             doc.get("duration_seconds"), None if same else text],
+            [
+                doc["generated_at"],
+                doc["schema_version"],
+                orjson.dumps(doc["roots"]).decode(),
+                len(doc["skills"]),
+                sum(len(s["locations"]) for s in doc["skills"]),
+                sum(len(s["files"]) for s in doc["skills"]),
+                len(doc["manifests"]),
+                counts["added"],
+                counts["removed"],
+                counts["changed"],
+                doc.get("duration_seconds"),
+                None if same else text,
+            ],
         )
         scan_id = cur.lastrowid
         if not same:  # (same: the rows stay those of the scan that wrote them)
@@ -140,13 +153,24 @@ def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[Any, ...]],
         " approx_tokens, size_bytes, findings, first_seen, last_changed, scan_id) VALUES"
         " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         sorted(
-            [(s["id"], s["name"], s.get("description"), s["content_hash"],
-              orjson.dumps(s.get("names", [])).decode(), orjson.dumps(s.get("frontmatter")).decode(),
-              s.get("body_lines"), s.get("approx_tokens"), s.get("size_bytes"), orjson.dumps(s["findings"]).decode(),
-              old.get(s["id"], (None, None, at))[2] or at,
-              at if (s["id"] not in old or old[s["id"]][1] != s["content_hash"]) else old[s["id"]][3],
-              scan_id)
-             for s in doc["skills"]],
+            [
+                (
+                    s["id"],
+                    s["name"],
+                    s.get("description"),
+                    s["content_hash"],
+                    orjson.dumps(s.get("names", [])).decode(),
+                    orjson.dumps(s.get("frontmatter")).decode(),
+                    s.get("body_lines"),
+                    s.get("approx_tokens"),
+                    s.get("size_bytes"),
+                    orjson.dumps(s["findings"]).decode(),
+                    old.get(s["id"], (None, None, at))[2] or at,
+                    at if (s["id"] not in old or old[s["id"]][1] != s["content_hash"]) else old[s["id"]][3],
+                    scan_id,
+                )
+                for s in doc["skills"]
+            ],
             key=itemgetter(0),
         ),
     )
@@ -154,18 +178,32 @@ def _store_rows(conn: Any, doc: dict[str, Any], old: dict[str, tuple[Any, ...]],
         "INSERT OR IGNORE INTO skill_locations (path, skill_id, realpath, agent, scope, is_link, installed,"
         " project_root, plugin, tile, names) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         sorted(
-            [(loc["path"], s["id"], loc.get("realpath"), loc["agent"], loc["scope"], int(loc["is_link"]),
-              None if loc.get("installed") is None else int(loc["installed"]), loc.get("project_root"),
-              (loc.get("plugin") or {}).get("name"), (loc.get("tile") or {}).get("name"),
-              orjson.dumps(loc.get("names", [])).decode())
-             for s in doc["skills"] for loc in s["locations"]],
+            [
+                (
+                    loc["path"],
+                    s["id"],
+                    loc.get("realpath"),
+                    loc["agent"],
+                    loc["scope"],
+                    int(loc["is_link"]),
+                    None if loc.get("installed") is None else int(loc["installed"]),
+                    loc.get("project_root"),
+                    (loc.get("plugin") or {}).get("name"),
+                    (loc.get("tile") or {}).get("name"),
+                    orjson.dumps(loc.get("names", [])).decode(),
+                )
+                for s in doc["skills"]
+                for loc in s["locations"]
+            ],
             key=itemgetter(0),
         ),
     )
     conn.executemany(
         "INSERT OR IGNORE INTO manifests (path, kind, name, version, scope, data) VALUES (?,?,?,?,?,?)",
-        [(m["path"], m["kind"], m.get("name"), m.get("version"), m.get("scope"), orjson.dumps(m).decode())
-         for m in doc["manifests"]],
+        [
+            (m["path"], m["kind"], m.get("name"), m.get("version"), m.get("scope"), orjson.dumps(m).decode())
+            for m in doc["manifests"]
+        ],
     )
 
 

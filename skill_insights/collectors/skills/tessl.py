@@ -66,13 +66,19 @@ class _Fields:
         return None
 
 
-def manifest_record(kind: str, path: str, data: dict[str, Any], scope: str,
-                    problems: list[str] | None = None) -> dict[str, Any]:
+def manifest_record(
+    kind: str, path: str, data: dict[str, Any], scope: str, problems: list[str] | None = None
+) -> dict[str, Any]:
     """The inventory's view of one manifest: the fields later phases need, JSON-safe and bounded. Values of
     the wrong type are left out and described in `problems`."""
     f = _Fields(problems if problems is not None else [])
-    rec: dict[str, Any] = {"kind": kind, "path": path, "scope": scope, "name": f.text(data, "name"),
-                           "version": f.text(data, "version")}
+    rec: dict[str, Any] = {
+        "kind": kind,
+        "path": path,
+        "scope": scope,
+        "name": f.text(data, "name"),
+        "version": f.text(data, "version"),
+    }
     if kind == "tessl.json":
         rec["mode"] = f.text(data, "mode")
         deps: dict[str, Any] = {}
@@ -135,8 +141,14 @@ def manifest_record(kind: str, path: str, data: dict[str, Any], scope: str,
                 if sp is not None:
                     skills.append(sp)
             if name:
-                plugins.append({"name": name, "source": src if isinstance(src, str) else None,
-                                "version": version, "skills": skills})
+                plugins.append(
+                    {
+                        "name": name,
+                        "source": src if isinstance(src, str) else None,
+                        "version": version,
+                        "skills": skills,
+                    }
+                )
         rec["plugins"] = plugins
     elif kind == "claude-plugin":
         rec["description"] = f.text(data, "description")
@@ -227,14 +239,17 @@ def parse_tile_answer(doc: Any) -> dict[str, Any]:
     if isinstance(latest, dict):
         latest = _pick(latest, "version", "name")
     latest = _answer_text(latest)
-    updated = _answer_text(_pick(doc, "updatedAt", "updated_at", "lastUpdated", "last_updated", "publishedAt",
-                                 "published_at"))
+    updated = _answer_text(
+        _pick(doc, "updatedAt", "updated_at", "lastUpdated", "last_updated", "publishedAt", "published_at")
+    )
     versions = doc.get("versions")
     if latest is None and isinstance(versions, list) and versions:
-        keyed = [(k, s) for v in versions
-                 if (s := _answer_text(v if isinstance(v, str) else _pick(v, "version") if isinstance(v, dict)
-                                       else None))
-                 and (k := _version_key(s))]
+        keyed = [
+            (k, s)
+            for v in versions
+            if (s := _answer_text(v if isinstance(v, str) else _pick(v, "version") if isinstance(v, dict) else None))
+            and (k := _version_key(s))
+        ]
         if keyed:
             latest = max(keyed, key=lambda kv: kv[0])[1]
     return {"latest_version": latest, "updated_at": updated}
@@ -243,8 +258,9 @@ def parse_tile_answer(doc: Any) -> dict[str, Any]:
 class TesslRegistry:
     """Tile signals with an on-disk cache; one failure switches the client to offline for the rest of a scan."""
 
-    def __init__(self, base_url: str | None, cache_dir: Path | None, timeout: float = TIMEOUT_SECONDS,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, base_url: str | None, cache_dir: Path | None, timeout: float = TIMEOUT_SECONDS, enabled: bool = True
+    ) -> None:
         self.base_url = (base_url or "").rstrip("/")
         self.cache_dir = cache_dir / "registry" / "tessl" if cache_dir else None
         self.timeout = timeout
@@ -272,8 +288,12 @@ class TesslRegistry:
             return None
         fetched = doc.get("fetched")
         signals = _cached_signals(doc.get("signals"))
-        if (signals is None or not isinstance(fetched, (int, float)) or isinstance(fetched, bool)
-                or not math.isfinite(fetched)):
+        if (
+            signals is None
+            or not isinstance(fetched, (int, float))
+            or isinstance(fetched, bool)
+            or not math.isfinite(fetched)
+        ):
             return None
         ttl = CACHE_TTL_SECONDS if signals["status"] in ("ok", "not_found") else NEGATIVE_TTL_SECONDS
         return signals if time.time() - fetched <= ttl else None
@@ -312,8 +332,11 @@ class TesslRegistry:
         import httpx
 
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 2.0)),
-                                        headers={"accept": "application/json"}, follow_redirects=True)
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 2.0)),
+                headers={"accept": "application/json"},
+                follow_redirects=True,
+            )
         ws, tile = name.split("/", 1)
         url = f"{self.base_url}/v1/tiles/{ws}/{tile}"
         body: bytes | None = None

@@ -8,8 +8,8 @@ import sys
 
 import sqlite_utils
 
-from skill_insights.store import MIGRATIONS, connect, migrate, open_db, open_reader
-from skill_insights.store.snapshot import SNAPSHOT, create_from_snapshot, dump_schema
+from skill_insights.store import MIGRATIONS, connect, create_from_snapshot, migrate, open_db, open_reader
+from skill_insights.store.snapshot import SNAPSHOT, dump_schema
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple]:
@@ -23,7 +23,7 @@ def _migrated(path) -> sqlite3.Connection:
 
 
 def test_snapshot_file_is_current(tmp_path):
-    # Fails after a new migration until `python -m skill_insights.store.snapshot` is run.
+    # Fails after a new migration until `python -m skill_insights.store` is run.
     assert SNAPSHOT.read_text(encoding="utf-8") == dump_schema(_migrated(tmp_path / "m.db"))
 
 

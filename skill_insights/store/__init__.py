@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from skill_insights.settings import DATABASE_COMPANIONS, private_file
+from skill_insights.store import snapshot
 from skill_insights.store.migrations import MIGRATIONS, REPAIRS
 
 if TYPE_CHECKING:
@@ -183,8 +184,6 @@ def _ensure_schema(conn: sqlite3.Connection, recorded: list[str] | None, version
         if version != len(known):
             _stamp_quietly(conn)
         return
-    from skill_insights.store.snapshot import create_from_snapshot
-
     if recorded is None and create_from_snapshot(conn, known):
         recorded = _recorded(conn)
         check(conn, recorded)  # another process may have made it first, from newer code
@@ -204,9 +203,7 @@ def _missing(objects: dict[str, str], recorded: list[str]) -> list[str]:
 
 @lru_cache(maxsize=8)
 def _expected_names(recorded: tuple[str, ...]) -> tuple[str, ...]:
-    from skill_insights.store.snapshot import snapshot_objects
-
-    names, objects = snapshot_objects()
+    names, objects = snapshot.snapshot_objects()
     if list(recorded) == names:
         return tuple(objects)
     steps = _replay(recorded)
@@ -391,3 +388,26 @@ def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         with suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
+
+
+def create_from_snapshot(conn: sqlite3.Connection, known: list[str]) -> bool:
+    """Create the schema of an empty store from schema.sql. False (nothing done) when the store is not empty.
+
+    `known` is the migrations this code has: names the snapshot holds that are not among them mean a stale or
+    foreign file, which is refused the same way, leaving the store to the migrations.
+    """
+    names, statements = snapshot.read_snapshot(snapshot.SNAPSHOT.read_text(encoding="utf-8"))
+    if not names or any(n not in known for n in names):
+        return False
+    with write_transaction(conn):
+        # Checked under the write lock: two processes creating the same new store do it once.
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            return False
+        for statement in statements:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [(n,) for n in names]
+        )
+        if names == known:
+            stamp(conn)
+    return True

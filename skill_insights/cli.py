@@ -689,6 +689,9 @@ def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
 
+    from skill_insights.settings import read_config
+
+    read_config()  # the daemon reads it too, into its log: a broken one is said here, where the user looks
     _pid, ok, msg = control.start(wait_s)
     if not ok:
         raise click.ClickException(msg)

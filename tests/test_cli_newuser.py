@@ -140,3 +140,16 @@ def test_daemon_start_then_stop_waits_for_both(home: Path) -> None:
     stopped = _run("daemon", "stop")
     assert stopped.returncode == 0
     assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]
+
+
+def test_daemon_start_names_a_broken_config_file(home: Path) -> None:
+    config = home / "si" / "config" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text("{not json")
+    started = _run("daemon", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        (line,) = [x for x in started.stderr.splitlines() if "config.json" in x]
+        assert str(config) in line and "not valid JSON" in line
+    finally:
+        _run("daemon", "stop")

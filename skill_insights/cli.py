@@ -1142,8 +1142,11 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         return
     st = doc["stats"]
     nf = sum(len(s["findings"]) for s in doc["skills"]) + len(doc["findings"])
-    click.echo(f"{st['skills']} skills ({st['locations']} locations, {st['files']} files), "
-               f"{st['manifests']} manifests, {nf} findings, in {doc['duration_seconds']:.2f}s")
+    from skill_insights.usage import plural
+
+    click.echo(f"{plural(st['skills'], 'skill')} ({plural(st['locations'], 'location')}, "
+               f"{plural(st['files'], 'file')}), {plural(st['manifests'], 'manifest')}, {plural(nf, 'finding')}, "
+               f"in {doc['duration_seconds']:.2f}s")
     if not diff["first"]:
         click.echo(f"since the last scan: {diff['added']} added, {diff['removed']} removed, "
                    f"{diff['changed']} changed")

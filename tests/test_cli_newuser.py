@@ -153,3 +153,14 @@ def test_daemon_start_names_a_broken_config_file(home: Path) -> None:
         assert str(config) in line and "not valid JSON" in line
     finally:
         _run("daemon", "stop")
+
+
+def test_counts_read_as_words(home: Path) -> None:
+    one = home / "one" / ".claude" / "skills" / "only"
+    one.mkdir(parents=True)
+    (one / "SKILL.md").write_text("---\nname: only\ndescription: Does one thing. Use when asked.\n---\nbody\n")
+    res = CliRunner().invoke(cli, ["scan", "--no-agent-dirs", "--no-registry", str(home / "one")])
+    assert res.exit_code == 0, res.output
+    assert "1 skill (1 location, 1 file), 0 manifests, 0 findings" in res.output
+    res = CliRunner().invoke(cli, ["analyze"])
+    assert "analysis run 1 over 1 skill\n" in res.output and " 1 findings" not in res.output

@@ -98,6 +98,8 @@ def test_report_o_writes_one_self_contained_file(home: Path) -> None:
     # Usage from the real-client fixtures: the Skill tool, the demo skill, the MCP server and the subagent.
     for needle in ("demo-skill", "mcp__demo__echo", "general-purpose", "claude-sonnet-4-5"):
         assert needle in html
+    # A tool with no errors gets no error-rate bar (a 0 % bar was drawn as a sliver).
+    assert "meter-fill good" not in html
     data = page_data(html)
     from skill_insights.settings import get_paths
 

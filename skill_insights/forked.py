@@ -25,7 +25,7 @@ class Forked:
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
         import multiprocessing
 
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        ctx: Any = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         self._receive, send = ctx.Pipe(duplex=False)
         self.proc: Any = ctx.Process(target=_child, args=(send, os.getpid(), fn, args), daemon=True)
         try:

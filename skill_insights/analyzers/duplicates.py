@@ -112,7 +112,7 @@ def find_duplicates(
     pairs_by_comp: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
     for p in pairs:
         pairs_by_comp[uf.find(p[0])].append(p)
-    near = []
+    near: list[dict[str, Any]] = []
     for root, members in comps.items():
         if len(members) < 2:
             continue

@@ -114,7 +114,7 @@ class Judge:
 
     # -- cache ------------------------------------------------------------------------------------------
 
-    def _conn(self):  # type: ignore[no-untyped-def]
+    def _conn(self):
         """One store connection per judge, opened on first use (not one per cache lookup)."""
         if not self.db_path:
             return None
@@ -180,7 +180,7 @@ class Judge:
             raise RuntimeError("LLM answer holds no JSON object")
         return doc
 
-    def _cached_call(self, key: str, kind: str, prompt: str, validate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    def _cached_call(self, key: str, kind: str, prompt: str, validate) -> dict[str, Any]:
         hit = self._cache_get(key)
         if hit is not None:
             self.cached += 1

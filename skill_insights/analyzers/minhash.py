@@ -85,7 +85,7 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 
-def _integral(f, lo: float, hi: float, steps: int = 64) -> float:  # type: ignore[no-untyped-def]
+def _integral(f, lo: float, hi: float, steps: int = 64) -> float:
     width = (hi - lo) / steps
     return sum(f(lo + (i + 0.5) * width) for i in range(steps)) * width
 

@@ -49,7 +49,8 @@ def _target(f: dict[str, Any]) -> str:
 def problem_key(f: dict[str, Any]) -> tuple:
     """What makes two findings the same problem."""
     rule = f.get("rule") or ""
-    ev = f.get("evidence") if isinstance(f.get("evidence"), dict) else {}
+    evidence = f.get("evidence")
+    ev: dict[str, Any] = evidence if isinstance(evidence, dict) else {}
     if rule == "duplicates.near" and ev.get("group") is not None:
         return ("duplicate-group", ev["group"])  # one group, whichever member reported it
     problem = _PROBLEM_OF_RULE.get(rule)
@@ -137,7 +138,8 @@ def _scan(f: dict[str, Any], skill_id: str | None, skill_name: str | None) -> di
 
 def flatten(f: dict[str, Any]) -> dict[str, Any]:
     """An `analyze --json` finding ({phase, skill: {id, name}, …}) in the flat shape."""
-    skill = f.get("skill") if isinstance(f.get("skill"), dict) else {}
+    given = f.get("skill")
+    skill: dict[str, Any] = given if isinstance(given, dict) else {}
     return {
         "phase": f.get("phase"),
         "skill_id": skill.get("id") or f.get("skill_id"),

@@ -129,7 +129,7 @@ def check(doc: SkillDoc) -> dict[str, Any]:
     return {"skill": v.ref(), "score": dims["total"], "dimensions": dims, "findings": out}
 
 
-def _check_name(name: Any, folder: str, add) -> None:  # type: ignore[no-untyped-def]
+def _check_name(name: Any, folder: str, add) -> None:
     if name is None or (isinstance(name, str) and not name.strip()):
         add("name.missing", "error", "frontmatter has no `name`", f"Add `name: {folder or 'my-skill'}`.")
         return
@@ -180,7 +180,7 @@ def _check_name(name: Any, folder: str, add) -> None:  # type: ignore[no-untyped
         )
 
 
-def _check_description(desc: Any, add) -> None:  # type: ignore[no-untyped-def]
+def _check_description(desc: Any, add) -> None:
     if desc is None or not str(desc).strip():
         add(
             "description.missing",
@@ -218,7 +218,7 @@ def _check_description(desc: Any, add) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _check_body(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
+def _check_body(doc: SkillDoc, add) -> None:
     if not doc.body.strip():
         add(
             "body.missing",
@@ -246,7 +246,7 @@ def _check_body(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _check_references(doc: SkillDoc, add) -> None:  # type: ignore[no-untyped-def]
+def _check_references(doc: SkillDoc, add) -> None:
     tops = doc.top_dirs
     linked_md: list[str] = []
     for ref in doc.body_refs():

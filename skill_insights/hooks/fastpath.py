@@ -19,7 +19,7 @@ import time
 if __package__:
     from . import locations
 else:  # run as a script from entry.py: the hooks folder is sys.path[0]
-    import locations  # type: ignore[no-redef]
+    import locations  # type: ignore[import-not-found,no-redef]
 
 EVENTS = ("session-start", "session-end")
 CONNECT_TIMEOUT = 0.2
@@ -96,7 +96,7 @@ def parse_object(raw: bytes) -> dict | None:
     try:
         import _json
 
-        obj, end = _json.make_scanner(_JSONContext())(text, 0)
+        obj, end = _json.make_scanner(_JSONContext())(text, 0)  # type: ignore[arg-type]  # duck-typed context
     except ImportError:  # an interpreter without the C accelerator: pay for json once
         import json
 

@@ -51,10 +51,10 @@ def _refill_capture(db: sqlite_utils.Database, lost: set[str]) -> None:
 
 @migration("capture_0001_core", repair=_refill_capture)
 def capture_core(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")  # shipped; unused, dropped by capture_0002
+    db.table("meta").create({"key": str, "value": str}, pk="key")  # shipped; unused, dropped by capture_0002
 
     # One row per transcript file: its checkpoint and the per-file facts kept incrementally.
-    db["files"].create(
+    db.table("files").create(
         {
             "id": int,
             "path": str,
@@ -86,11 +86,11 @@ def capture_core(db: sqlite_utils.Database) -> None:
         not_null={"path"},
         defaults={"offset": 0, "lines": 0, "malformed": 0, "user_messages": 0},
     )
-    db["files"].create_index(["path"], unique=True)
-    db["files"].create_index(["session_id"])
+    db.table("files").create_index(["path"], unique=True)
+    db.table("files").create_index(["session_id"])
 
     # Every observation of an API response, per file (forks copy lines into new files).
-    db["response_obs"].create(
+    db.table("response_obs").create(
         {
             "message_id": str,
             "request_id": str,
@@ -106,11 +106,11 @@ def capture_core(db: sqlite_utils.Database) -> None:
         },
         pk=("message_id", "request_id", "file_id"),
     )
-    db["response_obs"].create_index(["file_id"])
+    db.table("response_obs").create_index(["file_id"])
 
     # The canonical response: one row per (message_id, requestId), owned by the first file that showed
     # it, with the token counts of the observation with the largest output_tokens.
-    db["responses"].create(
+    db.table("responses").create(
         {
             "message_id": str,
             "request_id": str,
@@ -125,12 +125,12 @@ def capture_core(db: sqlite_utils.Database) -> None:
         },
         pk=("message_id", "request_id"),
     )
-    db["responses"].create_index(["session_id"])
-    db["responses"].create_index(["date"])
+    db.table("responses").create_index(["session_id"])
+    db.table("responses").create_index(["date"])
 
     # Tool calls, tool errors, skills, subagents, MCP calls, slash commands, subagent links. An event seen in
     # several files (forks) counts once, for the earliest row with its (kind, key).
-    db["events"].create(
+    db.table("events").create(
         {
             "file_id": int,
             "kind": str,
@@ -144,11 +144,11 @@ def capture_core(db: sqlite_utils.Database) -> None:
         },
         pk=("file_id", "kind", "key"),
     )
-    db["events"].create_index(["kind", "key"])
-    db["events"].create_index(["session_id"])
-    db["events"].create_index(["date", "kind"])
+    db.table("events").create_index(["kind", "key"])
+    db.table("events").create_index(["session_id"])
+    db.table("events").create_index(["date", "kind"])
 
-    db["sessions"].create(
+    db.table("sessions").create(
         {
             "session_id": str,
             "project": str,
@@ -191,10 +191,10 @@ def capture_core(db: sqlite_utils.Database) -> None:
         },
         pk="session_id",
     )
-    db["sessions"].create_index(["last_date"])
+    db.table("sessions").create_index(["last_date"])
 
     # Daily rollups, recomputed for the days an ingest touched.
-    db["usage_daily"].create(
+    db.table("usage_daily").create(
         {
             "date": str,
             "model": str,
@@ -205,21 +205,23 @@ def capture_core(db: sqlite_utils.Database) -> None:
         },
         pk=("date", "model"),
     )
-    db["tools_daily"].create({"date": str, "tool": str, "calls": int, "errors": int}, pk=("date", "tool"))
-    db["skills_daily"].create({"date": str, "skill": str, "activations": int, "sessions": int}, pk=("date", "skill"))
+    db.table("tools_daily").create({"date": str, "tool": str, "calls": int, "errors": int}, pk=("date", "tool"))
+    db.table("skills_daily").create(
+        {"date": str, "skill": str, "activations": int, "sessions": int}, pk=("date", "skill")
+    )
 
     # What an ingest changed and the rollups have not yet caught up with. Committed with the rows that
     # made it dirty, so a crash between the two never leaves a rollup silently stale.
-    db["dirty"].create({"kind": str, "value": str}, pk=("kind", "value"))
+    db.table("dirty").create({"kind": str, "value": str}, pk=("kind", "value"))
 
     # Normalised git remote per working directory, resolved once.
-    db["repos"].create({"cwd": str, "remote": str, "checked_at": str}, pk="cwd")
+    db.table("repos").create({"cwd": str, "remote": str, "checked_at": str}, pk="cwd")
 
 
 @migration("analysis_0001_findings")
 def analysis_findings(db: sqlite_utils.Database) -> None:
     # One row per `analyze` run; its phases' outputs and findings hang off it.
-    db["analysis_runs"].create(
+    db.table("analysis_runs").create(
         {
             "id": int,
             "started_at": str,
@@ -231,12 +233,12 @@ def analysis_findings(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["analysis_phase_results"].create(
+    db.table("analysis_phase_results").create(
         {"run_id": int, "phase": str, "status": str, "seconds": float, "error": str, "summary": str, "output": str},
         pk=("run_id", "phase"),
         foreign_keys=[("run_id", "analysis_runs", "id")],
     )
-    db["analysis_findings"].create(
+    db.table("analysis_findings").create(
         {
             "id": int,
             "run_id": int,
@@ -252,15 +254,15 @@ def analysis_findings(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("run_id", "analysis_runs", "id")],
     )
-    db["analysis_findings"].create_index(["run_id", "phase"])
-    db["analysis_findings"].create_index(["skill_id"])
-    db["analysis_duplicate_groups"].create(
+    db.table("analysis_findings").create_index(["run_id", "phase"])
+    db.table("analysis_findings").create_index(["skill_id"])
+    db.table("analysis_duplicate_groups").create(
         {"run_id": int, "group_no": int, "kind": str, "similarity": float, "skills": str, "pairs": str},
         pk=("run_id", "group_no"),
         foreign_keys=[("run_id", "analysis_runs", "id")],
     )
     # LLM answers keyed by what was judged (content hashes + model): a re-run never pays twice.
-    db["analysis_llm_cache"].create(
+    db.table("analysis_llm_cache").create(
         {"key": str, "kind": str, "model": str, "response": str, "created_at": str}, pk="key"
     )
 
@@ -268,7 +270,7 @@ def analysis_findings(db: sqlite_utils.Database) -> None:
 @migration("skills_0001_inventory")
 def skills_inventory(db: sqlite_utils.Database) -> None:
     # One row per scan; the full inventory document is kept for the newest scans only.
-    db["scans"].create(
+    db.table("scans").create(
         {
             "id": int,
             "generated_at": str,
@@ -287,7 +289,7 @@ def skills_inventory(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     # The current inventory (the latest scan): canonical skills, where each lives, its files, manifests.
-    db["skills"].create(
+    db.table("skills").create(
         {
             "id": str,
             "name": str,
@@ -305,9 +307,9 @@ def skills_inventory(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["skills"].create_index(["name"])
-    db["skills"].create_index(["content_hash"])
-    db["skill_locations"].create(
+    db.table("skills").create_index(["name"])
+    db.table("skills").create_index(["content_hash"])
+    db.table("skill_locations").create(
         {
             "path": str,
             "skill_id": str,
@@ -323,20 +325,20 @@ def skills_inventory(db: sqlite_utils.Database) -> None:
         },
         pk="path",
     )
-    db["skill_locations"].create_index(["skill_id"])
-    db["skill_files"].create(
+    db.table("skill_locations").create_index(["skill_id"])
+    db.table("skill_files").create(
         {"skill_id": str, "path": str, "size": int, "sha256": str, "kind": str, "is_link": int},
         pk=("skill_id", "path"),
     )
-    db["manifests"].create(
+    db.table("manifests").create(
         {"path": str, "kind": str, "name": str, "version": str, "scope": str, "data": str}, pk="path"
     )
     # What each scan changed against the one before: the "recently changed" history.
-    db["skills_changes"].create(
+    db.table("skills_changes").create(
         {"id": int, "scan_id": int, "at": str, "change": str, "skill_id": str, "name": str, "detail": str},
         pk="id",
     )
-    db["skills_changes"].create_index(["skill_id"])
+    db.table("skills_changes").create_index(["skill_id"])
 
 
 @migration("skills_0002_files_view")
@@ -427,9 +429,9 @@ def capture_totals(db: sqlite_utils.Database) -> None:
         conn.execute(f"INSERT OR IGNORE INTO dirty SELECT 'date', date FROM {table} WHERE {absurd}")
         conn.execute(f"DELETE FROM {table} WHERE {absurd}")
     for table in ("response_obs", "responses"):
-        db[table].add_column("cost_units", int)
+        db.table(table).add_column("cost_units", int)
         conn.execute(f"UPDATE {table} SET cost_units = coalesce(CAST(round(cost_usd * 1e12) AS INTEGER), 0)")
-    db["response_totals"].create(
+    db.table("response_totals").create(
         {
             "session_id": str,
             "agent_id": str,
@@ -442,12 +444,12 @@ def capture_totals(db: sqlite_utils.Database) -> None:
         },
         pk=("session_id", "agent_id", "date", "model"),
     )
-    db["response_totals"].create_index(["date"])
-    db["event_totals"].create(
+    db.table("response_totals").create_index(["date"])
+    db.table("event_totals").create(
         {"session_id": str, "date": str, "kind": str, "name": str, "detail": str, "calls": int, "failed": int},
         pk=("session_id", "date", "kind", "name", "detail"),
     )
-    db["event_totals"].create_index(["date", "kind"])
+    db.table("event_totals").create_index(["date", "kind"])
     totals.rebuild(conn)
 
 
@@ -532,8 +534,8 @@ def capture_ledger(db: sqlite_utils.Database) -> None:
 def capture_quota_snapshots(db: sqlite_utils.Database) -> None:
     # Every rate-limit reading the statusline saw: per window (five_hour, seven_day, …), the used percentage at
     # a moment, and when that window resets. One row per window, moment and session.
-    db["quota_snapshots"].create(
+    db.table("quota_snapshots").create(
         {"window": str, "ts": float, "session_id": str, "used_percentage": float, "resets_at": float},
         pk=("window", "ts", "session_id"),
     )
-    db["quota_snapshots"].create_index(["window", "resets_at"])
+    db.table("quota_snapshots").create_index(["window", "resets_at"])

@@ -194,7 +194,7 @@ def session_row(conn: sqlite3.Connection, sid: str) -> tuple[str, dict | None]:
         "started_at": _iso(started),
         "ended_at": _iso(ended),
         "last_date": local_date(ended) if ended is not None else None,
-        "wall_seconds": round(ended - started, 3) if firsts and lasts else 0.0,
+        "wall_seconds": round(ended - started, 3) if started is not None and ended is not None else 0.0,
         "active_seconds": round(active_seconds(blocks), 3),
         "user_messages": sum(counts["prompt"].values()),
         "assistant_messages": assistant_messages,

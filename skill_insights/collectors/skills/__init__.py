@@ -174,10 +174,10 @@ def _process_all(
                 # None: the signature matched the previous result's (read afresh if that result is missing)
                 out[real] = res if res is not None else cache.get(real) or process_skill(real, listing)
     except BaseException:  # interrupted: no worker is left blocked on a pipe nobody reads, or unreaped
-        for pid, fd in unreaped.items():
-            if fd is not None:
+        for pid, pipe in unreaped.items():
+            if pipe is not None:
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    os.close(pipe)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -432,7 +432,7 @@ def _scan(
     # Skills nested inside a skill folder come back as their own jobs, keeping the outer folder's context.
     pending = [(c, r) for c in list(d.candidates.values()) for r in [results[c.realpath]] if r["nested"]]
     while pending:
-        new: dict[str, None] = {}
+        new: dict[str, list | None] = {}
         for c, r in pending:
             for real in r["nested"]:
                 rel = os.path.relpath(real, c.realpath)

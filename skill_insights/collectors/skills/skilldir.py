@@ -307,6 +307,7 @@ def process_skill(
             for name, is_link in names:
                 r = rel + name
                 if is_link:
+                    assert root_fd is not None  # _folders yields nothing without it
                     line, data = _link(dfd, d, name, r, root, root_fd, files, findings)
                     if line is not None:
                         stamps.append(line)
@@ -320,7 +321,7 @@ def process_skill(
                     fd = os_open(name, _O_FLAGS, dir_fd=dfd)
                     try:
                         st = os_fstat(fd)
-                        data: bytes | None = None
+                        data = None
                         if st.st_size <= MAX_FILE_BYTES:
                             data = os_read(fd, _FIRST)
                             if len(data) == _FIRST:

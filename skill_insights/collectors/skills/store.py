@@ -128,6 +128,7 @@ def store_scan(
             ],
         )
         scan_id = cur.lastrowid
+        assert scan_id is not None  # an INSERT always gives one
         if not same:  # (same: the rows stay those of the scan that wrote them)
             conn.execute(
                 "UPDATE scans SET document = NULL WHERE document IS NOT NULL AND id NOT IN"

@@ -217,6 +217,8 @@ class ChunkParser:
 
     def _link_from_meta(self, tf: TranscriptFile, chunk: Chunk) -> None:
         """`agent-<id>.meta.json` beside a subagent transcript names its type and the parent's tool call."""
+        if tf.agent_id is None:
+            return
         meta = tf.path.with_name(tf.path.stem + ".meta.json")
         try:
             doc = orjson.loads(read_capped(meta, META_BYTES))

@@ -211,15 +211,15 @@ class TranscriptTailer:
                 if again:
                     tf = again.pop()
                 else:
-                    path = next(source, None)
-                    if path is None:
+                    given = next(source, None)
+                    if given is None:
                         break
-                    tf = classify(Path(path))
+                    tf = classify(Path(given))
                     if str(tf.path) in totals:
                         continue  # the same file given twice: one pass brings it up to date (and one batch
                         # never holds a file twice, whose second copy a reset would not see)
                     totals[str(tf.path)] = [0, 0, 0, 0]
-                path = str(tf.path)
+                key = str(tf.path)
                 fh = open_regular(tf.path)
                 if fh is None:
                     continue
@@ -227,10 +227,10 @@ class TranscriptTailer:
                 early = self._prepare(fh, tf, read_checkpoint(self.db, tf), st)
                 size = early.consumed if early else 0
                 if batch and size > budget:
-                    carried = (path, tf, fh, early)
+                    carried = (key, tf, fh, early)
                     break
                 budget -= size
-                batch.append((path, tf, fh, early))
+                batch.append((key, tf, fh, early))
             if not batch:
                 return [tuple(t) for t in totals.values()]  # type: ignore[misc]
             try:
@@ -245,8 +245,8 @@ class TranscriptTailer:
             finally:
                 for _, _, fh, _ in batch:
                     fh.close()
-            for (path, tf, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
-                t = totals[path]
+            for (key, tf, *_), (fid, lines, malformed, reset, more) in zip(batch, outcomes, strict=True):
+                t = totals[key]
                 t[0] += lines
                 t[1] += new_responses.get(fid, 0)
                 t[2] += malformed

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from transcript_corpus import FIXTURES, copy_projects
+from transcript_corpus import copy_projects
 
 from skill_insights.collectors.transcripts import TranscriptTailer, discover
 from skill_insights.pricing import PriceTable
@@ -324,11 +324,3 @@ def test_an_appended_line_costs_the_same_in_a_long_session(tmp_path):
     """Recomputing the session and the day from their rows made this ~20× more work at 4,000 than at 200."""
     short, long = _steps_for_one_append(tmp_path, 200), _steps_for_one_append(tmp_path, 4000)
     assert long < 1.5 * short, (short, long)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    assert FIXTURES.is_dir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -229,6 +230,9 @@ def test_demo_is_the_same_for_the_same_moment(tmp_path: Path) -> None:
     assert {p.name for p in (a.claude_dir / "commands").iterdir()} == {"ship.md", "standup.md"}
     lines = "".join(p.read_text() for p in (a.claude_dir / "projects").rglob("*.jsonl"))
     assert '"subagent_type":"code-reviewer"' in lines and "perf-auditor" not in lines
+    # Each Agent call has the subagent's own transcript, as Claude Code writes it (its tokens count).
+    subs = list((a.claude_dir / "projects").rglob("subagents/agent-*.jsonl"))
+    assert subs and lines.count('"subagent_type":"code-reviewer"') == len(subs)
     assert "<command-name>/ship</command-name>" in lines and "/standup" not in lines
     mcp = json.loads((a.home / "code" / "webapp" / ".mcp.json").read_text())
     assert list(mcp["mcpServers"]) == ["linear"] and '"name":"mcp__linear__list_issues"' in lines
@@ -320,9 +324,10 @@ def test_a_period_equal_to_another_is_drawn_once(home: Path, monkeypatch: pytest
     from skill_insights import demo
 
     env = demo.build(home / "d", now=datetime.now(UTC))
-    for f in env.claude_dir.rglob("*.jsonl"):  # without the one session of seven months ago
-        if '"legacy-deploy"' in f.read_text():
+    for f in list(env.claude_dir.rglob("*.jsonl")):  # without the one session of seven months ago
+        if f.exists() and '"legacy-deploy"' in f.read_text():
             f.unlink()
+            shutil.rmtree(f.with_suffix(""), ignore_errors=True)  # and its subagents
     res = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(env.claude_dir / "projects")])
     assert res.exit_code == 0, res.output
     out = home / "a.html"

@@ -380,6 +380,8 @@ class _Session:
         self.parent: str | None = None
         self.context = rng.randint(14_000, 24_000)  # the cached prompt grows through the session
         self.n = 0
+        self.agent_id: str | None = None  # set on a subagent's own transcript (isSidechain lines)
+        self.subagents: dict[str, list[dict[str, Any]]] = {}  # agent id → its transcript's lines
 
     def _id(self, kind: str) -> str:
         self.n += 1
@@ -389,7 +391,8 @@ class _Session:
         u = self._id(kind)
         line = {
             "parentUuid": self.parent,
-            "isSidechain": False,
+            "isSidechain": self.agent_id is not None,
+            **({"agentId": self.agent_id} if self.agent_id else {}),
             "type": kind,
             "uuid": u,
             "timestamp": self.t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
@@ -465,6 +468,52 @@ class _Session:
         self.wait(self.rng.uniform(4, 30))
         self.response([{"type": "text", "text": text}])
 
+    def agent(self, subagent_type: str, description: str, prompt: str, result: str, *, first: bool = False) -> None:
+        """An Agent call and the subagent's own transcript (`<session>/subagents/agent-<id>.jsonl`)."""
+        tid = "toolu_01" + uuid.uuid5(_NS, f"{self.sid}:t:{self.n}").hex[:22]
+        self.wait(self.rng.uniform(3, 25))
+        self.response(
+            [
+                {
+                    "type": "tool_use",
+                    "id": tid,
+                    "name": "Agent",
+                    "input": {"description": description, "prompt": prompt, "subagent_type": subagent_type},
+                }
+            ],
+            first=first,
+        )
+        aid = uuid.uuid5(_NS, f"{self.sid}:a:{self.n}").hex[:17]
+        sub = _Session(self.rng, self.sid, self.cwd, self.branch, self.model, self.t)
+        sub.agent_id, sub.n = aid, 100_000 * (len(self.subagents) + 1)  # ids apart from the parent's
+        sub.user(prompt)
+        first_sub = True
+        for _ in range(self.rng.randint(2, 5)):
+            name = self.rng.choice(("Read", "Grep", "Glob"))
+            sub.tool(
+                name,
+                {"pattern": "TODO"} if name != "Read" else {"file_path": f"{self.cwd}/src/app.ts"},
+                "ok",
+                first=first_sub,
+            )
+            first_sub = False
+        sub.answer(result)
+        self.subagents[aid] = {
+            "meta": {"agentType": subagent_type, "description": description, "toolUseId": tid, "spawnDepth": 1},
+            "lines": sub.lines,
+        }
+        self.t = sub.t
+        self.user(
+            [{"type": "tool_result", "tool_use_id": tid, "content": [{"type": "text", "text": result}]}],
+            toolUseResult={
+                "status": "completed",
+                "prompt": prompt,
+                "agentId": aid,
+                "agentType": subagent_type,
+                "content": [{"type": "text", "text": result}],
+            },
+        )
+
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
     names, weights = zip(*weighted, strict=True)
@@ -473,7 +522,7 @@ def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...] | list[tup
 
 def _session(
     rng: random.Random, i: int, project: str, cwd: str, start: datetime, *, forced_skill: str | None = None
-) -> list[dict[str, Any]]:
+) -> _Session:
     sid = str(uuid.uuid5(_NS, f"session:{i}"))
     s = _Session(rng, sid, cwd, rng.choice(BRANCHES[project]), _pick(rng, MODELS), start)
     skills = [(k, w) for k, (projs, w) in SKILL_USE.items() if project in projs]
@@ -509,13 +558,10 @@ def _session(
             s.tool("Skill", {"skill": skill}, f"Launching skill: {skill}", first=first)
             first = False
         if rng.random() < 0.12:
-            s.tool(
-                "Agent",
-                {
-                    "description": "Review the diff",
-                    "prompt": "Review the staged changes",
-                    "subagent_type": "code-reviewer",
-                },
+            s.agent(
+                "code-reviewer",
+                "Review the diff",
+                "Review the staged changes",
                 "No blocking issues; two nits.",
                 first=first,
             )
@@ -544,7 +590,7 @@ def _session(
         if turn < turns - 1:
             # the developer reads, thinks, sometimes steps away (long gaps split active time)
             s.wait(rng.choice((rng.uniform(30, 240), rng.uniform(240, 900), rng.uniform(900, 3600))))
-    return s.lines
+    return s
 
 
 def _plan(rng: random.Random, now: datetime) -> list[tuple[datetime, str]]:
@@ -571,11 +617,17 @@ def _transcripts(env: DemoEnv, now: datetime) -> None:
     plan.insert(0, ((now - timedelta(days=212)).replace(hour=14, minute=5, second=0, microsecond=0), "api"))
     for i, (start, project) in enumerate(plan):
         cwd = str(env.home / "code" / project)
-        lines = _session(rng, i, project, cwd, start, forced_skill="legacy-deploy" if i == 0 else None)
-        sid = lines[0]["sessionId"]
-        path = env.claude_dir / "projects" / encode_project_dir(cwd) / f"{sid}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines))
+        session = _session(rng, i, project, cwd, start, forced_skill="legacy-deploy" if i == 0 else None)
+        folder = env.claude_dir / "projects" / encode_project_dir(cwd)
+        _jsonl(folder / f"{session.sid}.jsonl", session.lines)
+        for aid, sub in session.subagents.items():
+            _jsonl(folder / session.sid / "subagents" / f"agent-{aid}.jsonl", sub["lines"])
+            _write(folder / session.sid / "subagents" / f"agent-{aid}.meta.json", json.dumps(sub["meta"]))
+
+
+def _jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines))
 
 
 def build(root: Path, now: datetime | None = None) -> DemoEnv:

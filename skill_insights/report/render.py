@@ -148,6 +148,14 @@ def spark(values: list[int] | None, width: int = 72, height: int = 16) -> Markup
     return Markup(f'<svg class="spark" viewBox="0 0 {width} {height}"><polyline points="{pts}"/></svg>')
 
 
+def fmt_day(day: str | None) -> str:
+    """`Dec 7` for a YYYY-MM-DD day (the full date is in the cell's title)."""
+    try:
+        return date.fromisoformat((day or "")[:10]).strftime("%b %-d")
+    except ValueError:
+        return day or "–"
+
+
 def _ago_from(today: str) -> Any:
     def ago(day: str | None) -> str:
         try:
@@ -177,7 +185,8 @@ def _env() -> Environment:
     if _ENV is None:
         env = Environment(loader=PackageLoader("skill_insights.report", "templates"), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model)
+        env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model,
+                           day=fmt_day)
         env.globals.update(delta=delta, hbar=hbar, spark=spark)
         _ENV = env
     return _ENV

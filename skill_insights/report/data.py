@@ -456,6 +456,8 @@ def gather(
             r["installed"] = r["skill"] in installed_keys or not inv["available"]
             r["never_used"] = False
         p["skills"] += never_used_rows
+    # All-time activity per skill, as before periods existed (other consumers read it here).
+    usage["skills"] = next(p["skills"] for p in periods if p["key"] == "all")
 
     # Recently changed: the scan's own diffs, then skills whose files or git history moved in the window.
     changes = list(inv["changes"])

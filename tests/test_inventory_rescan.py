@@ -274,7 +274,7 @@ def test_cli_big_scan_checks_and_writes_beside_the_store(tmp_path: Path) -> None
 _WRITER = """
 import sys, orjson
 from pathlib import Path
-from skill_insights.collectors.skills import can_fork
+from skill_insights.processes import can_fork
 from skill_insights.collectors.skills.output import InventoryWriter
 assert can_fork()
 folder = Path(sys.argv[1])

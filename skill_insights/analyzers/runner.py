@@ -11,7 +11,7 @@ import json
 import os
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from skill_insights.processes import process_pool
 from skill_insights.schemas.validate import problems
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def _run_pool(
     results: dict[str, PhaseResult],
 ) -> list[str]:
     broken: list[str] = []
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
+    with process_pool(min(workers, len(names))) as pool:
         futures = {pool.submit(_call, targets[n], inventory, options): n for n in names}
         for fut in as_completed(futures):
             name = futures[fut]

@@ -141,7 +141,7 @@ class SchemaCheck:
         self._failure: tuple[str, str] | None = None
         self._child: Any = None
         if background:
-            from skill_insights.forked import Forked
+            from skill_insights.processes import Forked
 
             self._child = Forked(_first_failure, doc, name)
 
@@ -159,7 +159,7 @@ class SchemaCheck:
             self._child = None
 
     def _from_child(self) -> tuple[str, str] | None:
-        from skill_insights.forked import ChildFailed
+        from skill_insights.processes import ChildFailed
 
         try:
             return self._child.result()

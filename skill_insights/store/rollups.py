@@ -71,7 +71,7 @@ class _SessionRowsReader:
     READER_TIMEOUT = 120.0
 
     def __init__(self, conn: sqlite3.Connection, sessions: list[str]) -> None:
-        from skill_insights.forked import Forked
+        from skill_insights.processes import Forked
 
         self.conn = conn
         self.sessions = sessions

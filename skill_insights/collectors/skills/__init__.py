@@ -12,8 +12,6 @@ import hashlib
 import logging
 import os
 import signal
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -26,8 +24,8 @@ from skill_insights.collectors.skills.discover import Candidate, Discovery, disc
 from skill_insights.collectors.skills.extras import scan_extras
 from skill_insights.collectors.skills.skilldir import process_skill, shown, signature, within
 from skill_insights.collectors.skills.tessl import TesslRegistry, enrich
-from skill_insights.forked import ChildFailed, Forked
 from skill_insights.outputs import write_atomic
+from skill_insights.processes import ChildFailed, Forked, can_fork, fork_child
 
 _log = logging.getLogger(__name__)
 
@@ -64,34 +62,20 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def _fork_worker(share: list[tuple[str, list | None, str | None]]) -> tuple[int, int] | None:
-    """Fork a child that processes `share` and writes the result to a pipe: (pid, read fd), or None.
-
-    Not `forked.Forked`: its multiprocessing import and Process start add 10-30 ms to a 0.8 s re-scan of
-    10k skills (measured), and a re-scan that finds nothing changed starts no other child that would pay
-    for them."""
+    """Fork a child (`processes.fork_child`) that processes `share` and writes the result to a pipe:
+    (pid, read fd), or None."""
     r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
+
+    def child() -> None:
         os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: compute, write, leave without running the parent's exit handlers
-        code = 1
-        try:
-            os.close(r)
-            write_all(w, _work_share(share))
-            code = 0
-        finally:
-            os._exit(code)
+        write_all(w, _work_share(share))
+
+    pid = fork_child(child)
     os.close(w)
+    if pid is None:
+        os.close(r)
+        return None
     return pid, r
-
-
-def can_fork() -> bool:
-    """Fork only on Linux and from a single-threaded process: fork is the cheap way to hand a worker the
-    parent's state, and forking a threaded process can deadlock the child on a lock another thread held."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
 def worker_count(workers: int | None, n_items: int) -> int:

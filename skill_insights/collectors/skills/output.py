@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills import can_fork, read_all, write_all
+from skill_insights.collectors.skills import read_all, write_all
 from skill_insights.collectors.skills.store import store_scan
 from skill_insights.outputs import commit, stage, write_atomic
+from skill_insights.processes import can_fork, fork_child
 from skill_insights.schemas.validate import SchemaCheck, SchemaError
 
 
@@ -109,14 +110,8 @@ class InventoryWriter:
     def _start(self) -> tuple[int, int, int] | None:
         res_r, res_w = os.pipe()
         go_r, go_w = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (res_r, res_w, go_r, go_w):
-                os.close(fd)
-            return None
-        if pid == 0:  # the child: prepare, wait for the verdict, rename or drop, report
-            code = 1
+
+        def child() -> None:  # prepare, wait for the verdict, rename or drop, report
             tmp: str | None = None
             try:
                 # A Ctrl-C reaches the whole process group: the parent decides (abort), the child waits for it.
@@ -135,14 +130,18 @@ class InventoryWriter:
                         err = e
                     tmp = None  # renamed, or removed by commit
                 write_all(res_w, b"ok" if err is None else orjson.dumps([err.errno, err.strerror or str(err)]))
-                code = 0
             finally:
                 if tmp is not None:  # not renamed into place, whatever stopped it: never left behind
                     with contextlib.suppress(OSError):
                         os.unlink(tmp)
-                os._exit(code)
+
+        pid = fork_child(child)
         os.close(res_w)
         os.close(go_r)
+        if pid is None:
+            os.close(res_r)
+            os.close(go_w)
+            return None
         return pid, res_r, go_w
 
     def _verdict(self, go: bool) -> bytes | None:

@@ -163,7 +163,7 @@ class TranscriptTailer:
         """
         import multiprocessing
 
-        from skill_insights.forked import Forked
+        from skill_insights.processes import Forked
 
         order = sorted(pending, key=lambda t: -t[1])
         db_path = self.db.execute("PRAGMA database_list").fetchone()[2]

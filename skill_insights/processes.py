@@ -1,17 +1,55 @@
-"""One function run in a child process, its answer (or its exception) sent back over a pipe.
+"""Starting processes: the one module that does it, and why there are three ways.
 
-For work split across cores inside one command: capture's workers, the flush's session reader. On Linux the
-child is forked, so it starts at once with everything imported (elsewhere it is spawned). It exits when its
-parent dies (a kill -9 of the command) instead of working on alone.
+* `Forked(fn, *args)` — one function run in a child, its answer (or its exception) sent back over a pipe: work
+  split across cores inside one command (capture's workers, the flush's session reader, the schema check and
+  the scan cache written in the background). On Linux the child is forked, so it starts at once with
+  everything imported (elsewhere it is spawned); it exits when its parent dies instead of working on alone.
+* `fork_child(child)` — a bare `os.fork`, for the two hot spots where `Forked`'s multiprocessing import and
+  process start (10-30 ms) are a visible share of the command: the scan's workers (a re-scan of 10k skills
+  that finds nothing changed is under a second) and the inventory writer, whose child holds a staged file
+  until the parent's verdict over a second pipe. Only from a single-threaded process (`can_fork`).
+* `process_pool(n)` — a `concurrent.futures` pool for the analysis phases: each phase's crash is its own, and
+  the pool's queue hands out phases of very different lengths.
+
+External programs (git, gh, npm, the daemon's own jobs) are started with `subprocess`, never through a shell.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
+
+
+def can_fork() -> bool:
+    """Fork only on Linux and from a single-threaded process: fork is the cheap way to hand a worker the
+    parent's state, and forking a threaded process can deadlock the child on a lock another thread held."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def fork_child(child: Callable[[], None]) -> int | None:
+    """Fork; the child runs `child()` and leaves with `os._exit` (0 when it returned, 1 when it raised),
+    never running the parent's exit handlers. The child's pid, or None when no process could be made."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:
+        code = 1
+        try:
+            child()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=max(1, workers))
 
 
 class ChildFailed(RuntimeError):
@@ -68,8 +106,6 @@ class Forked:
 
 
 def _child(send, parent: int, fn: Callable[..., Any], args: tuple) -> None:
-    import threading
-
     def exit_with_parent() -> None:
         while os.getppid() == parent:
             time.sleep(0.2)

@@ -83,8 +83,13 @@ def test_a_fifo_among_transcripts_is_skipped_not_waited_for(home):
     projects = copy_projects(home, "2.1.197", ["hello"])
     os.mkfifo(projects / "-home-dev-project" / "stuck.jsonl")
     env = {**os.environ, "SKILL_INSIGHTS_HOME": str(home / "si")}
-    out = subprocess.run([sys.executable, "-m", "skill_insights", "ingest", "--projects-dir", str(projects)],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "skill_insights", "ingest", "--projects-dir", str(projects)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("1 files")
 

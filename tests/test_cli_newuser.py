@@ -37,14 +37,24 @@ def demo_store(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "skill_insights.cli", *args], capture_output=True, text=True,
-                          timeout=120, input=stdin, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "skill_insights.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+        env=os.environ.copy(),
+    )
 
 
 @pytest.mark.parametrize("args", [["usage", "session"], ["usage", "daily"], ["pricing", "show"]])
 def test_a_reader_that_goes_away_ends_the_command_quietly(demo_store: Path, args: list[str]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "skill_insights.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=os.environ.copy())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skill_insights.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
     assert proc.stdout.readline()  # `| head -1`
     proc.stdout.close()
     code = proc.wait(timeout=120)
@@ -94,7 +104,8 @@ def test_pricing_update_with_a_json_list_says_so(home: Path) -> None:
     proc = _run("pricing", "update", "--from", str(f))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"Error: cannot load prices from {f}: expected a JSON object of models (LiteLLM's format), got a JSON list"]
+        f"Error: cannot load prices from {f}: expected a JSON object of models (LiteLLM's format), got a JSON list"
+    ]
 
 
 @pytest.mark.parametrize("content", [b"myhost\n", os.urandom(4096), b'{"a": 1}\n'])

@@ -120,8 +120,9 @@ def test_install_writes_skill_insights_home_into_the_hook_commands(env, tmp_path
     # The command, run by a shell without that variable (as Claude Code runs it), spools into that home.
     (hook,) = ours(json.loads(settings.read_text()), "SessionEnd")
     clean = {k: v for k, v in os.environ.items() if k != "SKILL_INSIGHTS_HOME"}
-    payload = json.dumps({"session_id": "s1", "transcript_path": str(tmp_path / "none.jsonl"),
-                          "hook_event_name": "SessionEnd"})
+    payload = json.dumps(
+        {"session_id": "s1", "transcript_path": str(tmp_path / "none.jsonl"), "hook_event_name": "SessionEnd"}
+    )
     subprocess.run(["/bin/sh", "-c", hook["command"]], input=payload, text=True, env=clean, timeout=30, check=True)
     assert list((Path(home) / "run").rglob("*")), "the hook wrote nothing under SKILL_INSIGHTS_HOME"
 
@@ -199,8 +200,9 @@ def test_installed_command_runs_through_a_shell_even_with_spaces_in_paths(env):
     command = install.hook_command("session-end", python=str(spaced / "python"))
     assert shlex.split(command)[0] == str(spaced / "python")
 
-    result = subprocess.run(["/bin/sh", "-c", command], input=b"not json", capture_output=True, timeout=30,
-                            env=dict(os.environ))
+    result = subprocess.run(
+        ["/bin/sh", "-c", command], input=b"not json", capture_output=True, timeout=30, env=dict(os.environ)
+    )
 
     assert result.returncode == 0 and result.stdout == b""
     assert "not a JSON object" in Path(locations.hook_log()).read_text()
@@ -211,9 +213,16 @@ def test_a_moved_interpreter_is_updated_in_place_not_added_twice(env):
     old = {
         "hooks": {
             "SessionEnd": [
-                {"hooks": [{"type": "command", "command": "echo first"},
-                           {"type": "command", "command": install.hook_command("session-end", python="/old/python"),
-                            "timeout": 3}]},
+                {
+                    "hooks": [
+                        {"type": "command", "command": "echo first"},
+                        {
+                            "type": "command",
+                            "command": install.hook_command("session-end", python="/old/python"),
+                            "timeout": 3,
+                        },
+                    ]
+                },
             ],
         },
     }
@@ -353,8 +362,13 @@ def test_plugin_hook_script_runs_the_hook(env, monkeypatch):
         pytest.skip("no skill-insights console script next to the interpreter")
     plugin_root = ROOT / "packaging" / "claude-plugin"
     command = f'sh "{plugin_root}/hooks/run-hook.sh" session-end'
-    result = subprocess.run(["/bin/sh", "-c", command], input=b"garbage", capture_output=True, timeout=60,
-                            env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"))
+    result = subprocess.run(
+        ["/bin/sh", "-c", command],
+        input=b"garbage",
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"),
+    )
     assert result.returncode == 0 and result.stdout == b""
     assert "not a JSON object" in Path(locations.hook_log()).read_text()
 
@@ -366,8 +380,13 @@ def test_settings_that_is_not_a_regular_file_is_refused(env, command):
     fifo = env / "settings-fifo"
     os.mkfifo(fifo)
     # A subprocess with a timeout: the unfixed code blocks forever reading the FIFO.
-    result = subprocess.run([sys.executable, "-m", "skill_insights", command, "--no-service", "--settings", str(fifo)],
-                            capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-m", "skill_insights", command, "--no-service", "--settings", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert result.returncode != 0 and result.stdout == ""
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fifo.is_fifo()
@@ -382,8 +401,13 @@ def test_settings_that_is_not_a_regular_file_is_refused(env, command):
 def _plugin_hook(event: str, home: Path, path: str, stdin: bytes = b"{}") -> subprocess.CompletedProcess:
     plugin_root = ROOT / "packaging" / "claude-plugin"
     env = {"HOME": str(home), "PATH": path, "SKILL_INSIGHTS_HOME": os.environ["SKILL_INSIGHTS_HOME"]}
-    return subprocess.run(["/bin/sh", "-c", f'sh "{plugin_root}/hooks/run-hook.sh" {event}'], input=stdin,
-                          capture_output=True, timeout=60, env=env)
+    return subprocess.run(
+        ["/bin/sh", "-c", f'sh "{plugin_root}/hooks/run-hook.sh" {event}'],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_plugin_hook_finds_the_tool_where_pipx_and_uv_put_it(env):

@@ -49,8 +49,9 @@ See [evil](</script><script>alert('ref')</script>) and [hosts](../../../../etc/h
 """
 
 
-def build_demo_report(tmp: Path, monkeypatch: pytest.MonkeyPatch, *, hostile: bool = False,
-                      built_at: datetime | None = None) -> Path:
+def build_demo_report(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, hostile: bool = False, built_at: datetime | None = None
+) -> Path:
     """The demo data set through ingest, scan, analyze and report, in-process, in `tmp`. Returns latest.html.
 
     `hostile` adds a skill made of markup and escaping links (hostile input belongs in tests, not the demo);
@@ -143,14 +144,26 @@ def test_hostile_strings_are_escaped_in_the_source(home: Path, monkeypatch: pyte
     desc = "\"><svg onload=alert(2)></script><script>alert('desc')</script>\u2028&amp;"
     doc = {
         "generated_at": "2026-01-01T00:00:00Z",
-        "skills": [{
-            "id": "sk_hostile", "name": HOSTILE_NAME, "description": desc, "content_hash": "x",
-            "locations": [{"path": "/tmp/<b>evil</b>/SKILL.md", "agent": "claude-code<i>", "scope": "user",
-                           "is_link": False}],
-            "files": [], "findings": [{"code": "<u>code</u>", "severity": "warning", "message": "<img src=y>"}],
-        }],
-        "manifests": [{"kind": "tessl.json", "path": "/p/<script>/tessl.json",
-                       "dependencies": {"<b>ws/tile</b>": {"version": "1<i>"}}}],
+        "skills": [
+            {
+                "id": "sk_hostile",
+                "name": HOSTILE_NAME,
+                "description": desc,
+                "content_hash": "x",
+                "locations": [
+                    {"path": "/tmp/<b>evil</b>/SKILL.md", "agent": "claude-code<i>", "scope": "user", "is_link": False}
+                ],
+                "files": [],
+                "findings": [{"code": "<u>code</u>", "severity": "warning", "message": "<img src=y>"}],
+            }
+        ],
+        "manifests": [
+            {
+                "kind": "tessl.json",
+                "path": "/p/<script>/tessl.json",
+                "dependencies": {"<b>ws/tile</b>": {"version": "1<i>"}},
+            }
+        ],
     }
     monkeypatch.setattr(adapters, "_inventory_doc", lambda _st: doc)
     out = home / "h.html"
@@ -182,12 +195,16 @@ def test_run_on_an_empty_home_shows_the_demo_and_open_opens_that_report(tmp_path
     # A browser stand-in on PATH: `open` hands the report to xdg-open, which records what it was given.
     (bin_dir / "xdg-open").write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
     (bin_dir / "xdg-open").chmod(0o755)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR") and not k.startswith("XDG_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SKILL_INSIGHTS_HOME", "CLAUDE_CONFIG_DIR") and not k.startswith("XDG_")
+    }
     env.update(HOME=str(home), PATH=f"{bin_dir}:{env['PATH']}", TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "skill_insights.cli", "run"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "skill_insights.cli", "run"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     printed = Path(proc.stdout.strip().splitlines()[-1])
     assert printed.is_absolute() and printed.is_file() and printed.suffix == ".html"
@@ -205,8 +222,9 @@ def test_run_on_an_empty_home_shows_the_demo_and_open_opens_that_report(tmp_path
     walls = sorted(s[4] for s in data["sessions"])
     assert walls[len(walls) // 2] >= 300 and max(s[7] for s in data["sessions"]) < 20
 
-    proc = subprocess.run([sys.executable, "-m", "skill_insights.cli", "open"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "skill_insights.cli", "open"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     deadline = datetime.now(UTC) + timedelta(seconds=10)
     while not opened.exists() and datetime.now(UTC) < deadline:
@@ -251,7 +269,7 @@ def test_cli_and_page_count_the_same_problems_once(tmp_path: Path, monkeypatch: 
     # The broken reference was seen by quality and staleness: one problem, naming both.
     assert res.output.count("references/style-guide.md") == 1
     assert re.search(r"api-docs\s+quality\+staleness", res.output)
-    issues = html[html.index('id="issues"'):html.index('id="changes"')]
+    issues = html[html.index('id="issues"') : html.index('id="changes"')]
     assert issues.count("style-guide.md") == 1 and "quality + staleness" in issues
 
 
@@ -289,7 +307,8 @@ def test_report_o_refuses_a_fifo_or_a_folder(home: Path) -> None:
 
 
 def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     claude = home / "claude"
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(claude))
     monkeypatch.setenv("HOME", str(home / "h"))
@@ -309,7 +328,7 @@ def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository
     out = home / "c.html"
     assert runner.invoke(cli, ["report", "-o", str(out)]).exit_code == 0
     html = out.read_text()
-    changes = html[html.index('<section id="changes"'):html.index('<section id="usage"')]
+    changes = html[html.index('<section id="changes"') : html.index('<section id="usage"')]
     rows = re.findall(r"<tr><td[^>]*>.*?</tr>", changes, re.S)
     assert len([r for r in rows if "newcomer" in r]) == 1
     assert "added" in next(r for r in rows if "newcomer" in r)

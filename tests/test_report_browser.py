@@ -15,8 +15,16 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("SKILL_INSIGHTS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SECTIONS = ("overview", "issues", "changes", "usage", "skills", "duplicates", "manifests", "sessions")
 HOSTILE_NAME = "<script>alert('name')</script><img src=x onerror=alert(1)>"
 
@@ -168,8 +176,10 @@ def _visible_period(pg: object) -> str:
 def test_period_control_changes_every_usage_panel(page: Page) -> None:
     pg = page.page
     assert _visible_period(pg) == "30d"
-    before = {"usage": pg.locator(".usage-panel:visible").inner_text(),
-              "kpis": pg.locator("#overview .period-panel:visible").inner_text()}
+    before = {
+        "usage": pg.locator(".usage-panel:visible").inner_text(),
+        "kpis": pg.locator("#overview .period-panel:visible").inner_text(),
+    }
     pg.locator("#usage .period-btn", has_text="7 d").click()
     assert _visible_period(pg) == "7d"
     assert pg.locator("#overview .period-panel:visible").get_attribute("data-period") == "7d"
@@ -189,8 +199,9 @@ def test_period_control_changes_every_usage_panel(page: Page) -> None:
 
 
 @pytest.mark.parametrize("width", [1400, 390])
-def test_old_history_shows_all_time_and_no_ingest_advice(browser: object, old_report: Path, tmp_path: Path,
-                                                         width: int) -> None:
+def test_old_history_shows_all_time_and_no_ingest_advice(
+    browser: object, old_report: Path, tmp_path: Path, width: int
+) -> None:
     p = Page(browser, old_report.as_uri(), tmp_path, width=width)
     pg = p.page
     try:

@@ -28,7 +28,7 @@ def test_org_section_shows_what_the_org_uses_and_this_machine_does_not(world, ho
     res = CliRunner().invoke(cli, ["org-usage", "fetch", "--output", str(world["tmp"] / "o.json"), "--windows", "30"])
     assert res.exit_code == 0, res.output
     html = _report(world["tmp"] / "after.html")
-    org = html[html.index('<section id="org"'):html.index('<section id="sessions"')]
+    org = html[html.index('<section id="org"') : html.index('<section id="sessions"')]
     assert "Popular in the org, not installed here" in org
     assert re.search(r"code-review</td><td[^>]*>[^<]*</td><td class=\"num\">4</td>", org)
     assert "idle-here" in org and "&lt;b&gt;x&lt;/b&gt;" in org and "<b>x</b>" not in org

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -381,7 +382,7 @@ class _Session:
         self.context = rng.randint(14_000, 24_000)  # the cached prompt grows through the session
         self.n = 0
         self.agent_id: str | None = None  # set on a subagent's own transcript (isSidechain lines)
-        self.subagents: dict[str, list[dict[str, Any]]] = {}  # agent id → its transcript's lines
+        self.subagents: dict[str, dict[str, Any]] = {}  # agent id → {meta, lines} of its own transcript
 
     def _id(self, kind: str) -> str:
         self.n += 1
@@ -515,7 +516,7 @@ class _Session:
         )
 
 
-def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
+def _pick(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
     names, weights = zip(*weighted, strict=True)
     return rng.choices(names, weights)[0]
 

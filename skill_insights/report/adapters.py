@@ -39,9 +39,15 @@ def _scan_finding(f: dict, skill_id: str | None, skill_name: str | None) -> dict
 
 def _skill(s: dict[str, Any], scan_findings: list[dict[str, Any]]) -> dict[str, Any]:
     locs = [
-        {"path": str(loc.get("path") or ""), "agent": loc.get("agent") or "unknown", "scope": loc.get("scope") or "",
-         "is_link": bool(loc.get("is_link")), "tile": loc.get("tile") or loc.get("plugin")}
-        for loc in s.get("locations") or [] if isinstance(loc, dict)
+        {
+            "path": str(loc.get("path") or ""),
+            "agent": loc.get("agent") or "unknown",
+            "scope": loc.get("scope") or "",
+            "is_link": bool(loc.get("is_link")),
+            "tile": loc.get("tile") or loc.get("plugin"),
+        }
+        for loc in s.get("locations") or []
+        if isinstance(loc, dict)
     ]
     sid = str(s.get("id") or s.get("content_hash") or s.get("name"))
     name = str(s.get("name") or "(unnamed)")
@@ -69,24 +75,40 @@ def _manifest(m: dict[str, Any]) -> dict[str, Any]:
     items = raw.items() if isinstance(raw, dict) else []
     for dep_name, d in items:
         d = d if isinstance(d, dict) else {"version": d}
-        reg = d.get("registry") if isinstance(d.get("registry"), dict) else {}
+        reg: dict[str, Any] = d["registry"] if isinstance(d.get("registry"), dict) else {}
         latest = d.get("latest") or d.get("latest_version") or reg.get("latest") or reg.get("latest_version")
-        deps.append({
-            "name": dep_name, "installed": d.get("version") or d.get("installed"), "latest": latest,
-            "behind": d.get("behind") if d.get("behind") is not None else reg.get("behind"),
-            "status": d.get("status") or reg.get("status"),
-        })
+        deps.append(
+            {
+                "name": dep_name,
+                "installed": d.get("version") or d.get("installed"),
+                "latest": latest,
+                "behind": d.get("behind") if d.get("behind") is not None else reg.get("behind"),
+                "status": d.get("status") or reg.get("status"),
+            }
+        )
     skills = m.get("skills")
     return {
-        "path": m.get("path") or "", "kind": m.get("kind"), "name": m.get("name"), "version": m.get("version"),
-        "mode": m.get("mode"), "scope": m.get("scope"), "summary": m.get("summary"), "dependencies": deps,
+        "path": m.get("path") or "",
+        "kind": m.get("kind"),
+        "name": m.get("name"),
+        "version": m.get("version"),
+        "mode": m.get("mode"),
+        "scope": m.get("scope"),
+        "summary": m.get("summary"),
+        "dependencies": deps,
         "skills": sorted(skills) if isinstance(skills, dict | list) else [],
     }
 
 
 def inventory(st: Store) -> dict[str, Any]:
-    out: dict[str, Any] = {"available": False, "skills": [], "manifests": [], "changes": [], "scan_findings": [],
-                           "scanned_at": None}
+    out: dict[str, Any] = {
+        "available": False,
+        "skills": [],
+        "manifests": [],
+        "changes": [],
+        "scan_findings": [],
+        "scanned_at": None,
+    }
     doc = _inventory_doc(st)
     if doc is None:
         return out
@@ -116,7 +138,7 @@ def _phase_note(phase: str, doc: Any) -> str | None:
     """What a phase that ran but could not look says about itself (the registry phase with no registry)."""
     if phase != "registry" or not isinstance(doc, dict):
         return None
-    summary = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
+    summary: dict[str, Any] = doc["summary"] if isinstance(doc.get("summary"), dict) else {}
     if summary.get("checked"):
         return None
     reasons = {s.get("reason") for s in doc.get("skills") or [] if isinstance(s, dict)}
@@ -127,8 +149,14 @@ def _phase_note(phase: str, doc: Any) -> str | None:
 
 def analysis(st: Store) -> dict[str, Any]:
     """The newest result of each phase (a run may have run only some phases) and its findings."""
-    out: dict[str, Any] = {"available": False, "findings": [], "duplicate_groups": [], "scores": {}, "phases": [],
-                           "skill_facts": {}}
+    out: dict[str, Any] = {
+        "available": False,
+        "findings": [],
+        "duplicate_groups": [],
+        "scores": {},
+        "phases": [],
+        "skill_facts": {},
+    }
     if not (st.has("analysis_phase_results") and st.has("analysis_findings")):
         return out
     latest = st.rows(
@@ -142,9 +170,16 @@ def analysis(st: Store) -> dict[str, Any]:
         return out
     out["available"] = True
     for r in latest:
-        out["phases"].append({"phase": r["phase"], "status": r["status"], "seconds": r["seconds"],
-                              "run_id": r["run_id"], "finished_at": r["finished_at"],
-                              "note": _phase_note(r["phase"], json_or(r["output"], {}))})
+        out["phases"].append(
+            {
+                "phase": r["phase"],
+                "status": r["status"],
+                "seconds": r["seconds"],
+                "run_id": r["run_id"],
+                "finished_at": r["finished_at"],
+                "note": _phase_note(r["phase"], json_or(r["output"], {})),
+            }
+        )
         for f in st.rows(
             """SELECT phase, skill_id, skill_name, rule, severity, message, fix, evidence FROM analysis_findings
                WHERE run_id = ? AND phase = ? ORDER BY id""",
@@ -182,9 +217,13 @@ def analysis(st: Store) -> dict[str, Any]:
             ):
                 skills = [s for s in json_or(g["skills"], []) if isinstance(s, dict)]
                 reasons = [((p.get("llm") or {}).get("reason")) for p in json_or(g["pairs"], []) if isinstance(p, dict)]
-                out["duplicate_groups"].append({
-                    "id": g["group_no"] + 1, "kind": g["kind"], "similarity": g["similarity"],
-                    "skills": [{"id": s.get("id"), "name": s.get("name")} for s in skills],
-                    "reason": next((x for x in reasons if x), None),
-                })
+                out["duplicate_groups"].append(
+                    {
+                        "id": g["group_no"] + 1,
+                        "kind": g["kind"],
+                        "similarity": g["similarity"],
+                        "skills": [{"id": s.get("id"), "name": s.get("name")} for s in skills],
+                        "reason": next((x for x in reasons if x), None),
+                    }
+                )
     return out

@@ -68,9 +68,16 @@ def _chart_buckets(st: Store, start: date, end: date) -> list[dict]:
         for d in chunk:
             for m, t in d["models"].items():
                 models[m] += t
-        weeks.append({"date": chunk[0]["date"], "week": True, "tokens": sum(d["tokens"] for d in chunk),
-                      "cost": sum(d["cost"] for d in chunk), "responses": sum(d["responses"] for d in chunk),
-                      "models": dict(models)})
+        weeks.append(
+            {
+                "date": chunk[0]["date"],
+                "week": True,
+                "tokens": sum(d["tokens"] for d in chunk),
+                "cost": sum(d["cost"] for d in chunk),
+                "responses": sum(d["responses"] for d in chunk),
+                "models": dict(models),
+            }
+        )
     return weeks
 
 
@@ -122,7 +129,7 @@ def _period(st: Store, start: date, end: date) -> dict:
         "SELECT count(*) AS n FROM sessions WHERE last_date >= ? AND last_date <= ?",
         [start.isoformat(), end.isoformat()],
     )
-    out = r[0] if r else {"tokens": 0, "cost": 0.0, "responses": 0}
+    out: dict[str, Any] = r[0] if r else {"tokens": 0, "cost": 0.0, "responses": 0}
     out["sessions"] = s[0]["n"] if s else 0
     out["from"], out["to"] = start.isoformat(), end.isoformat()
     return out
@@ -155,8 +162,16 @@ def _skill_usage(activations: list, since: str | None = None, until: str | None 
     if since is not None:
         activations = [a for a in activations if a.date and since <= a.date <= (until or a.date)]
     usage = usage_by_name(activations)
-    return {name: {"skill": name, "activations": t.activations, "sessions": len(t.sessions),
-                   "last_used": t.last_date, "first_used": t.first_date} for name, t in usage.items()}
+    return {
+        name: {
+            "skill": name,
+            "activations": t.activations,
+            "sessions": len(t.sessions),
+            "last_used": t.last_date,
+            "first_used": t.first_date,
+        }
+        for name, t in usage.items()
+    }
 
 
 def _mcp(st: Store, since: str, until: str, tools: list[dict]) -> list[dict]:
@@ -168,8 +183,9 @@ def _mcp(st: Store, since: str, until: str, tools: list[dict]) -> list[dict]:
            FROM events WHERE kind = 'mcp' AND date >= ? AND date <= ? GROUP BY name, detail""",
         [since, until],
     ):
-        s = servers.setdefault(r["server"] or "?", {"server": r["server"] or "?", "calls": 0, "tools": [],
-                                                    "last_used": r["last_used"]})
+        s = servers.setdefault(
+            r["server"] or "?", {"server": r["server"] or "?", "calls": 0, "tools": [], "last_used": r["last_used"]}
+        )
         s["calls"] += r["calls"]
         s["tools"].append({"tool": r["tool"], "calls": r["calls"]})
         s["last_used"] = max(s["last_used"] or "", r["last_used"] or "")
@@ -209,8 +225,9 @@ def _data_range(st: Store) -> tuple[date, date] | None:
         return None
 
 
-def _periods(today: date, data_range: tuple[date, date] | None, since: date | None,
-             until: date | None) -> tuple[list[dict], str]:
+def _periods(
+    today: date, data_range: tuple[date, date] | None, since: date | None, until: date | None
+) -> tuple[list[dict], str]:
     """The period control's choices as (key, label, from, to), and the key shown first."""
     first = data_range[0] if data_range else today
     last = max(data_range[1], today) if data_range else today
@@ -252,8 +269,10 @@ def _alias_identical(periods: list[dict]) -> None:
     own = ("key", "label", "since", "until", "days", "keys", "same_as")
 
     def body(x: dict) -> dict:
-        return {**{k: v for k, v in x.items() if k not in own},
-                "totals": {k: v for k, v in x["totals"].items() if k not in ("from", "to")}}
+        return {
+            **{k: v for k, v in x.items() if k not in own},
+            "totals": {k: v for k, v in x["totals"].items() if k not in ("from", "to")},
+        }
 
     for i, p in enumerate(periods):
         p.setdefault("keys", [p["key"]])
@@ -276,8 +295,10 @@ def _usage_for(st: Store, p: dict, activations: list, home: str) -> dict:
     skills = _skill_usage(activations, since, until)
     days = (p["to"] - start).days + 1
     tool_days: dict[str, dict[str, int]] = defaultdict(dict)
-    for r in st.rows("SELECT tool, date, sum(calls) AS n FROM tools_daily WHERE date >= ? AND date <= ? "
-                     "GROUP BY tool, date", [start.isoformat(), until]):
+    for r in st.rows(
+        "SELECT tool, date, sum(calls) AS n FROM tools_daily WHERE date >= ? AND date <= ? GROUP BY tool, date",
+        [start.isoformat(), until],
+    ):
         tool_days[r["tool"]][r["date"]] = r["n"] or 0
     skill_days: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for a in activations:
@@ -288,7 +309,10 @@ def _usage_for(st: Store, p: dict, activations: list, home: str) -> dict:
     for sk in skills.values():
         sk["trend"] = _trend(skill_days.get(sk["skill"], {}), start, days)
     return {
-        "key": p["key"], "label": p["label"], "since": since, "until": until,
+        "key": p["key"],
+        "label": p["label"],
+        "since": since,
+        "until": until,
         "days": (p["to"] - p["from"]).days + 1,
         "totals": _period(st, p["from"], p["to"]),
         "daily": _chart_buckets(st, start, p["to"]),
@@ -347,8 +371,15 @@ def _fold_bulk_adds(changes: list[dict], at_least: int = 4) -> list[dict]:
             out.append(c)
         elif c is group[0]:
             names = sorted(x.get("name") or "" for x in group)
-            out.append({"skill_id": None, "name": f"{len(group)} skills", "change": "added", "at": c.get("at"),
-                        "detail": ", ".join(names)})
+            out.append(
+                {
+                    "skill_id": None,
+                    "name": f"{len(group)} skills",
+                    "change": "added",
+                    "at": c.get("at"),
+                    "detail": ", ".join(names),
+                }
+            )
     return out
 
 
@@ -447,9 +478,17 @@ def gather(
 
     installed_keys = {k for s in inv["skills"] for k in s.get("all_keys") or [s["name"]]}
     never_used_rows = [
-        {"skill": s["name"], "activations": 0, "sessions": 0, "last_used": None, "installed": True,
-         "never_used": True, "skill_id": s["id"]}
-        for s in inv["skills"] if s["never_used"]
+        {
+            "skill": s["name"],
+            "activations": 0,
+            "sessions": 0,
+            "last_used": None,
+            "installed": True,
+            "never_used": True,
+            "skill_id": s["id"],
+        }
+        for s in inv["skills"]
+        if s["never_used"]
     ]
     for p in periods:
         for r in p["skills"]:
@@ -478,8 +517,9 @@ def gather(
             detail += f" · {g['commits']} commit{'s' if g['commits'] != 1 else ''}"
         if g.get("contributors"):
             detail += " · " + ", ".join(g["contributors"][:3])
-        changes.append({"skill_id": s["id"], "name": s["name"], "change": "edited", "at": s["last_changed"],
-                        "detail": detail})
+        changes.append(
+            {"skill_id": s["id"], "name": s["name"], "change": "edited", "at": s["last_changed"], "detail": detail}
+        )
     changes.sort(key=lambda c: c.get("at") or "", reverse=True)
     changes = _fold_bulk_adds(changes)
     first_path = {s["id"]: (s["locations"][0]["path"] if s.get("locations") else None) for s in inv["skills"]}

@@ -110,8 +110,17 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
     for i, d in enumerate(daily):
         x = left + i * slot + (slot - bw) / 2
         h = ph * d["tokens"] / tmax
-        bars.append({"x": round(x, 1), "y": round(top + ph - h), "w": round(bw, 1), "h": round(h),
-                     "date": d["date"], "tokens": d["tokens"], "cost": d["cost"]})
+        bars.append(
+            {
+                "x": round(x, 1),
+                "y": round(top + ph - h),
+                "w": round(bw, 1),
+                "h": round(h),
+                "date": d["date"],
+                "tokens": d["tokens"],
+                "cost": d["cost"],
+            }
+        )
         cx = left + i * slot + slot / 2
         points.append(f"{cx:.1f},{top + ph - ph * d['cost'] / cmax:.1f}")
         every = max(1, math.ceil(n / 10))
@@ -121,11 +130,24 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
             except ValueError:
                 lab = d["date"]
             labels.append({"x": round(cx, 1), "text": lab})
-    grid = [{"y": round(top + ph - ph * k / 4, 1), "t": fmt_tokens(tmax * k / 4), "c": fmt_cost(cmax * k / 4)}
-            for k in range(5)]
-    return {"width": width, "height": height, "left": left, "right": width - right, "top": top,
-            "base": top + ph, "bars": bars, "line": " ".join(points), "labels": labels, "grid": grid,
-            "empty": not any(d["tokens"] for d in daily), "weekly": weekly}
+    grid = [
+        {"y": round(top + ph - ph * k / 4, 1), "t": fmt_tokens(tmax * k / 4), "c": fmt_cost(cmax * k / 4)}
+        for k in range(5)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "base": top + ph,
+        "bars": bars,
+        "line": " ".join(points),
+        "labels": labels,
+        "grid": grid,
+        "empty": not any(d["tokens"] for d in daily),
+        "weekly": weekly,
+    }
 
 
 def hbar(value: float | None, top: float | None, width: int = 64) -> Markup:
@@ -183,10 +205,15 @@ def _sha256(text: str) -> str:
 def _env() -> Environment:
     global _ENV
     if _ENV is None:
-        env = Environment(loader=PackageLoader("skill_insights.report", "templates"), autoescape=True,
-                          trim_blocks=True, lstrip_blocks=True)
-        env.filters.update(tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model,
-                           day=fmt_day)
+        env = Environment(
+            loader=PackageLoader("skill_insights.report", "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters.update(
+            tokens=fmt_tokens, cost=fmt_cost, duration=fmt_duration, pct=fmt_pct, model=short_model, day=fmt_day
+        )
         env.globals.update(delta=delta, hbar=hbar, spark=spark)
         _ENV = env
     return _ENV
@@ -216,26 +243,65 @@ def client_payload(data: dict[str, Any]) -> dict[str, Any]:
         desc = s.get("description") or ""
         if len(desc) > DESC_CAP:  # the table shows ~110 chars; the detail view says it was cut
             desc = desc[:DESC_CAP].rstrip() + "…"
-        skills.append([
-            s["id"], s["name"], desc,
-            [sid(a) for a in s.get("agents", [])], [sid(x) for x in s.get("scopes", [])],
-            # Days since use/change are derived in the page from the dates (8 and 10 are placeholders: 0 is
-            # the shortest JSON, and a large report carries thousands of them).
-            s.get("score"), s.get("group"), s.get("last_used"), 0,
-            (s.get("last_changed") or "")[:10] or None, 0, s.get("activations") or 0,
-            [[sid(f.get("phase")), sid(f.get("rule")), sid(f.get("severity")), sid(f.get("message")),
-              sid(f.get("fix"))] for f in s.get("findings", [])],
-            [[*loc(loc_.get("path") or ""), sid(loc_.get("agent")), sid(loc_.get("scope")),
-              1 if loc_.get("is_link") else 0] for loc_ in s.get("locations", [])],
-            s.get("files"), s.get("tile") or "",
-        ])
+        skills.append(
+            [
+                s["id"],
+                s["name"],
+                desc,
+                [sid(a) for a in s.get("agents", [])],
+                [sid(x) for x in s.get("scopes", [])],
+                # Days since use/change are derived in the page from the dates (8 and 10 are placeholders: 0 is
+                # the shortest JSON, and a large report carries thousands of them).
+                s.get("score"),
+                s.get("group"),
+                s.get("last_used"),
+                0,
+                (s.get("last_changed") or "")[:10] or None,
+                0,
+                s.get("activations") or 0,
+                [
+                    [
+                        sid(f.get("phase")),
+                        sid(f.get("rule")),
+                        sid(f.get("severity")),
+                        sid(f.get("message")),
+                        sid(f.get("fix")),
+                    ]
+                    for f in s.get("findings", [])
+                ],
+                [
+                    [
+                        *loc(loc_.get("path") or ""),
+                        sid(loc_.get("agent")),
+                        sid(loc_.get("scope")),
+                        1 if loc_.get("is_link") else 0,
+                    ]
+                    for loc_ in s.get("locations", [])
+                ],
+                s.get("files"),
+                s.get("tile") or "",
+            ]
+        )
     sessions = [
-        [x["session_id"], sid(x.get("project")), sid(x.get("git_branch")), (x.get("started_at") or "")[:16],
-         rnd(x.get("wall_seconds"), 1), rnd(x.get("active_seconds"), 1), x.get("total_tokens") or 0,
-         rnd(x.get("cost_usd"), 6), x.get("tool_calls") or 0, x.get("tool_errors") or 0,
-         [sid(k) for k in x.get("skills") or []], sid(x.get("primary_model")), x.get("user_messages") or 0,
-         x.get("subagent_calls") or 0, x.get("mcp_calls") or 0, [sid(t) for t in x.get("top_tools") or []],
-         sid(x.get("short"))]
+        [
+            x["session_id"],
+            sid(x.get("project")),
+            sid(x.get("git_branch")),
+            (x.get("started_at") or "")[:16],
+            rnd(x.get("wall_seconds"), 1),
+            rnd(x.get("active_seconds"), 1),
+            x.get("total_tokens") or 0,
+            rnd(x.get("cost_usd"), 6),
+            x.get("tool_calls") or 0,
+            x.get("tool_errors") or 0,
+            [sid(k) for k in x.get("skills") or []],
+            sid(x.get("primary_model")),
+            x.get("user_messages") or 0,
+            x.get("subagent_calls") or 0,
+            x.get("mcp_calls") or 0,
+            [sid(t) for t in x.get("top_tools") or []],
+            sid(x.get("short")),
+        ]
         for x in data["sessions"]
     ]
     return {

@@ -48,11 +48,12 @@ class SettingsError(Exception):
 # -- pure: hooks in a settings document -------------------------------------------------------------------
 
 
-def hook_command(event_arg: str, python: str | None = None, entry: Path | str | None = None,
-                 home: str | None = None) -> str:
+def hook_command(
+    event_arg: str, python: str | None = None, entry: Path | str | None = None, home: str | None = None
+) -> str:
     """The command Claude Code runs: the interpreter on the entry script directly.
 
-    `-S` skips site (its .pth files cost 5-25 ms and the entry needs nothing from site-packages); `-E` makes
+    `-S` skips site (its .pth files cost more than the hook itself and the entry needs nothing from site-packages); `-E` makes
     the hook independent of PYTHON* variables in the user's shell. pip's console-script wrapper is avoided
     because it imports `re`.
     """

@@ -5,7 +5,7 @@
   the scan cache written in the background). On Linux the child is forked, so it starts at once with
   everything imported (elsewhere it is spawned); it exits when its parent dies instead of working on alone.
 * `fork_child(child)` — a bare `os.fork`, for the two hot spots where `Forked`'s multiprocessing import and
-  process start (10-30 ms) are a visible share of the command: the scan's workers (a re-scan of 10k skills
+  process start are a visible share of the command: the scan's workers (a re-scan of 10k skills
   that finds nothing changed is under a second) and the inventory writer, whose child holds a staged file
   until the parent's verdict over a second pipe. Only from a single-threaded process (`can_fork`).
 * `process_pool(n)` — a `concurrent.futures` pool for the analysis phases: each phase's crash is its own, and

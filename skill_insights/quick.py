@@ -1,7 +1,7 @@
 """The console script's entry point: the commands run most often, without importing click.
 
 `usage … --json` (status lines and scripts call it over and over), `ingest` without a terminal (cron,
-scripts; a warm ingest is ~60 ms, a fifth of it click) and `hook` (the plugin's hooks) are answered here
+scripts; importing click is a fair share of a warm ingest) and `hook` (the plugin's hooks) are answered here
 when this module fully understands the argument list and meets no error, by the same calls the click
 commands make. Anything else (other commands, --help, a terminal's progress bar, a bad date or folder, a
 store that cannot be opened) goes to the click CLI, which also gives every error message.

@@ -1,8 +1,9 @@
 """The hook's hot path: what runs inside Claude Code's SessionStart/SessionEnd hooks.
 
-Claude Code waits for every hook and has killed SessionEnd hooks after ~1.5 s, so this module imports only
-cheap built-in modules (no `re`, `json`, `socket`, `subprocess`, `tempfile`: each costs 5-15 ms at startup)
-and never blocks on anything but a 0.2 s socket connect. It always exits 0 and prints nothing on stdout
+Claude Code waits for every hook and kills SessionEnd hooks that take long, so this module imports only
+cheap built-in modules (no `re`, `json`, `socket`, `subprocess`, `tempfile`: each would be a visible
+share of the hook's start; bench/hook.py measures it) and never blocks on anything but a short socket
+connect. It always exits 0 and prints nothing on stdout
 except the user's configured SessionStart context line. Each run leaves one line in `locations.hook_log()`.
 
 It runs two ways: as a plain script via `entry.py` (the command `install` writes; `locations` is then a
@@ -189,7 +190,7 @@ def send_to_daemon(raw: bytes) -> str | None:
         return f"socket path too long ({len(os.fsencode(path))} bytes)"
     if not os.path.exists(path):
         return "no daemon socket"
-    import _socket  # the C module: `socket` would add ~6 ms of enum setup
+    import _socket  # the C module: `socket` adds its enum setup to every hook run
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:

@@ -53,9 +53,9 @@ def hook_command(
 ) -> str:
     """The command Claude Code runs: the interpreter on the entry script directly.
 
-    `-S` skips site (its .pth files cost more than the hook itself and the entry needs nothing from site-packages); `-E` makes
-    the hook independent of PYTHON* variables in the user's shell. pip's console-script wrapper is avoided
-    because it imports `re`.
+    `-S` skips site (its .pth files cost more than the hook itself, and the entry needs nothing from
+    site-packages); `-E` makes the hook independent of PYTHON* variables in the user's shell. pip's
+    console-script wrapper is avoided because it imports `re`.
     """
     py = python or sys.executable
     return f"{_home_prefix(home)}{shlex.quote(py)} -S -E {shlex.quote(str(entry or ENTRY))} {event_arg}"

@@ -33,7 +33,7 @@ def runtime_dir() -> str:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isdir(xdg):
         return os.path.join(xdg, APP)
-    import tempfile  # lazily: it costs ~9 ms of imports, and the hook rarely needs it
+    import tempfile  # lazily: its imports cost the hook more than the rest of it, and it is rarely needed
 
     return os.path.join(tempfile.gettempdir(), f"{APP}-{os.getuid()}")
 

@@ -377,7 +377,7 @@ def paused_gc() -> Iterator[None]:
 
     On the way out everything made meanwhile moves to the oldest generation (freeze + unfreeze: two list
     splices, no traversal); left in the youngest, the first allocation after re-enabling would walk all of
-    it (~0.1 s for 10k skills). Skipped when someone else keeps objects frozen: unfreeze would free theirs."""
+    it, a visible share of a large scan. Skipped when someone else keeps objects frozen: unfreeze would free theirs."""
     was = gc.isenabled()
     gc.disable()
     try:

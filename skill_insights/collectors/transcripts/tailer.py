@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 # Files committed together: one transaction for many files. A larger transaction writes each B-tree page it
-# touches once, not once per small transaction: the 200 MB bench corpus writes 21 MB of WAL instead of 42 MB
-# (64 files / 8 MB) for a 9 MB store, ~10% less CPU. A kill loses one uncommitted batch, re-read next run.
+# touches once, not once per small transaction (half the WAL, less CPU; bench/ingest.py shows it). A kill
+# loses one uncommitted batch, re-read next run.
 BATCH_FILES = 128  # each holds an open file until its commit: stay well under a 256-file limit
 BATCH_BYTES = 32 * 1024 * 1024
 # Below this much new data, starting worker processes costs more than it saves.
@@ -168,8 +168,8 @@ class TranscriptTailer:
         order = sorted(pending, key=lambda t: -t[1])
         db_path = self.db.execute("PRAGMA database_list").fetchone()[2]
         # Workers never touch this process's connection, and a forked worker ends with os._exit, so it never
-        # closes (and checkpoints) it. A process per worker, not a pool: a pool's queues and threads cost
-        # ~20 ms to start, 5% of a 200 MB ingest.
+        # closes (and checkpoints) it. A process per worker, not a pool: a pool's queues and threads cost more to
+        # start than a mid-sized ingest takes.
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         cursor = ctx.Value("q", 0)  # index of the next file not taken by any worker
         started = [Forked(_ingest_worker, db_path, self.prices, order, cursor) for _ in range(min(workers, len(order)))]

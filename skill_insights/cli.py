@@ -156,8 +156,10 @@ def _fmt_cost(v) -> str:
     return "n/a" if v is None else f"${v:,.2f}"
 
 
-EMPTY_USAGE = ("nothing captured yet: run `skill-insights ingest` to read Claude Code's history, or "
-               "`skill-insights install` to capture from now on")
+EMPTY_USAGE = (
+    "nothing captured yet: run `skill-insights ingest` to read Claude Code's history, or "
+    "`skill-insights install` to capture from now on"
+)
 
 
 def _usage_table(doc: dict, key: str, title: str, empty: str = EMPTY_USAGE) -> None:
@@ -175,10 +177,13 @@ def _usage_table(doc: dict, key: str, title: str, empty: str = EMPTY_USAGE) -> N
     for r in doc["rows"]:
         extra = []
         if sessions:
-            extra = [(r.get("last_date") or (r.get("started_at") or "")[:10]) or "–",
-                     _short_project(r.get("project"), r.get("git_repo")), fmt_duration(_wall(r))]
+            extra = [
+                (r.get("last_date") or (r.get("started_at") or "")[:10]) or "–",
+                _short_project(r.get("project"), r.get("git_repo")),
+                fmt_duration(_wall(r)),
+            ]
         table.add_row(
-            str(r[key])[:8 if sessions else None],
+            str(r[key])[: 8 if sessions else None],
             *extra,
             ", ".join(short_model(m, all_models) for m in r["models"]),
             f"{r['input_tokens']:,}",
@@ -190,9 +195,16 @@ def _usage_table(doc: dict, key: str, title: str, empty: str = EMPTY_USAGE) -> N
         )
     t = doc["totals"]
     table.add_row(
-        "total", *([""] * (len(lead) - 1)), "", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
-        f"{t['cache_creation_input_tokens']:,}", f"{t['cache_read_input_tokens']:,}",
-        f"{t['total_tokens']:,}", _fmt_cost(t["cost_usd"]), style="bold",
+        "total",
+        *([""] * (len(lead) - 1)),
+        "",
+        f"{t['input_tokens']:,}",
+        f"{t['output_tokens']:,}",
+        f"{t['cache_creation_input_tokens']:,}",
+        f"{t['cache_read_input_tokens']:,}",
+        f"{t['total_tokens']:,}",
+        _fmt_cost(t["cost_usd"]),
+        style="bold",
     )
     if not doc["rows"]:
         click.echo(empty, err=True)
@@ -247,11 +259,23 @@ def _check_date(_ctx, _param, value: str | None) -> str | None:
 @click.option("--project", help="Only sessions whose working directory matches.")
 @click.option("--timezone", "timezone", help="Count days, weeks and months in this IANA zone (default: local).")
 @click.option("--active", is_flag=True, help="blocks: only the block in progress.")
-@click.option("--kind", type=click.Choice(["skill", "agent", "command", "mcp", "tool"]),
-              help="sources: only this kind of activation.")
+@click.option(
+    "--kind",
+    type=click.Choice(["skill", "agent", "command", "mcp", "tool"]),
+    help="sources: only this kind of activation.",
+)
 @click.option("--by-day", is_flag=True, help="sources: one row per day as well.")
-def usage(period: str, as_json: bool, since: str | None, until: str | None, project: str | None,
-          kind: str | None = None, by_day: bool = False, timezone: str | None = None, active: bool = False) -> None:
+def usage(
+    period: str,
+    as_json: bool,
+    since: str | None,
+    until: str | None,
+    project: str | None,
+    kind: str | None = None,
+    by_day: bool = False,
+    timezone: str | None = None,
+    active: bool = False,
+) -> None:
     """Tokens and estimated cost per day, week, month, session or 5-hour block; `quota`: the rate-limit history;
     `sources`: every activation by where it comes from."""
     if since and until and since > until:
@@ -303,15 +327,18 @@ def _usage_quota(db, as_json: bool, since: str | None, until: str | None, tz) ->
         _echo_json(doc)
         return
     if not doc["windows"]:
-        click.echo("no rate-limit snapshots yet: they come from the statusline (`install --statusline`) "
-                   "with a claude.ai subscription")
+        click.echo(
+            "no rate-limit snapshots yet: they come from the statusline (`install --statusline`) "
+            "with a claude.ai subscription"
+        )
         return
     for line in quota.table(doc, tz):
         click.echo(line)
 
 
-def _usage_sources(as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool,
-                   project: str | None) -> None:
+def _usage_sources(
+    as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool, project: str | None
+) -> None:
     from skill_insights.report.sources import sources_table, usage_sources
     from skill_insights.usage import catch_up
 
@@ -336,6 +363,7 @@ def session() -> None:
 def session_show(session_id: str, as_json: bool) -> None:
     """Models, tokens, cost, tools, skills, subagents and time of one session (id or unique prefix)."""
     from skill_insights import usage as reports
+
     db = _reader()
     reports.catch_up(db)
     matches = reports.match_sessions(db, session_id)
@@ -349,24 +377,34 @@ def session_show(session_id: str, as_json: bool) -> None:
         return
     click.echo(f"session   {stats['session_id']}")
     click.echo(f"project   {stats['project']}  ({stats['git_repo'] or 'no git remote'}, {stats['git_branch']})")
-    click.echo(f"time      {stats['started_at']} → {stats['ended_at']}  "
-               f"wall {stats['duration_seconds']:.0f}s, active {stats['active_seconds']:.0f}s")
+    click.echo(
+        f"time      {stats['started_at']} → {stats['ended_at']}  "
+        f"wall {stats['duration_seconds']:.0f}s, active {stats['active_seconds']:.0f}s"
+    )
     click.echo(f"messages  {stats['messages']['user']} user, {stats['messages']['assistant']} assistant")
     click.echo(f"tokens    {stats['total_tokens']:,}  cost {_fmt_cost(stats['estimated_cost_usd'])}")
     for m, v in stats["models"].items():
         click.echo(f"  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])}")
     for m, v in stats.get("side_calls", {}).items():
-        click.echo(f"side calls  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])} "
-                   "(in Claude Code's ledger, not in the transcript; counted above)")
+        click.echo(
+            f"side calls  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])} "
+            "(in Claude Code's ledger, not in the transcript; counted above)"
+        )
     if stats["tools"]:
-        click.echo("tools     " + ", ".join(
-            f"{k} ×{v['calls']}" + (f" ({v['errors']} errors)" if v["errors"] else "")
-            for k, v in stats["tools"].items()))
+        click.echo(
+            "tools     "
+            + ", ".join(
+                f"{k} ×{v['calls']}" + (f" ({v['errors']} errors)" if v["errors"] else "")
+                for k, v in stats["tools"].items()
+            )
+        )
     if stats["skills_invoked"]:
         click.echo("skills    " + ", ".join(f"{k} ×{v}" for k, v in stats["skills_invoked"].items()))
     for sa in stats["subagents"]:
-        click.echo(f"subagent  {sa['type']} ({sa['agent_id'] or '?'}): {sa['total_tokens']:,} tokens, "
-                   f"{_fmt_cost(sa['cost_usd'])}")
+        click.echo(
+            f"subagent  {sa['type']} ({sa['agent_id'] or '?'}): {sa['total_tokens']:,} tokens, "
+            f"{_fmt_cost(sa['cost_usd'])}"
+        )
     if stats["mcp_calls"]:
         click.echo("mcp       " + ", ".join(f"{s}: {sum(t.values())}" for s, t in stats["mcp_calls"].items()))
     if stats["slash_commands"]:
@@ -389,12 +427,22 @@ def _one_session(conn, session_id: str) -> str:
     return matches[0]
 
 
+def _built(doc, session_id: str):
+    """A session's stats document; None means the session left the store since it was matched."""
+    if doc is None:
+        raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
+    return doc
+
+
 def _target(pr: int | None, issue: int | None):
     from skill_insights.github.model import Target
 
     if (pr is None) == (issue is None):
         raise click.UsageError("give exactly one of --pr N and --issue N")
-    return Target(type="pr", number=pr) if pr is not None else Target(type="issue", number=issue)
+    if pr is not None:
+        return Target(type="pr", number=pr)
+    assert issue is not None  # exactly one of the two was given
+    return Target(type="issue", number=issue)
 
 
 def _repo_arg(_ctx, _param, value: str | None) -> str | None:
@@ -440,7 +488,7 @@ def session_stats_cmd(session_id: str, as_json: bool) -> None:
     from skill_insights.github import render, stats
 
     conn = _reader()
-    doc = stats.build(conn, _one_session(conn, session_id))
+    doc = _built(stats.build(conn, _one_session(conn, session_id)), session_id)
     data = doc.model_dump(mode="json")
     if as_json:
         _echo_json(data)
@@ -451,7 +499,9 @@ def session_stats_cmd(session_id: str, as_json: bool) -> None:
     for k in data["skills_invoked"]:
         click.echo(f"skill     {k['skill']} ×{k['count']} {k['status']}, {sum(k['tokens'].values()):,} tokens after")
     for a in data["subagents"]:
-        click.echo(f"subagent  {a['type']} ({a['id'] or '?'}, {a['model'] or '?'}): {sum(a['tokens'].values()):,} tokens")
+        click.echo(
+            f"subagent  {a['type']} ({a['id'] or '?'}, {a['model'] or '?'}): {sum(a['tokens'].values()):,} tokens"
+        )
     for c in data["commits"]:
         click.echo(f"commit    {c['sha'][:7]} {c['message']}")
     for p in data["problems_faced"]:
@@ -485,12 +535,13 @@ def session_post(session_id: str, repo: str, pr: int | None, issue: int | None, 
     target = _target(pr, issue)
     conn = _reader()
     sid = _one_session(conn, session_id)
-    doc = stats.build(conn, sid, target)
+    doc = _built(stats.build(conn, sid, target), session_id)
     gh, error = _github()
     with gh:
         try:
-            posted = publish.post_session(gh, repo, target.number, doc.model_dump(mode="json"),
-                                          stats.diagrams(conn, sid))
+            posted = publish.post_session(
+                gh, repo, target.number, doc.model_dump(mode="json"), stats.diagrams(conn, sid)
+            )
             if with_summary:
                 publish.update_summary(gh, repo, target.number, warn=lambda m: click.echo(f"warning: {m}", err=True))
         except error as e:
@@ -508,14 +559,17 @@ def session_summary(repo: str, pr: int | None, issue: int | None) -> None:
     gh, error = _github()
     with gh:
         try:
-            posted, found = publish.update_summary(gh, repo, target.number,
-                                                   warn=lambda m: click.echo(f"warning: {m}", err=True))
+            posted, found = publish.update_summary(
+                gh, repo, target.number, warn=lambda m: click.echo(f"warning: {m}", err=True)
+            )
         except error as e:
             raise click.ClickException(str(e)) from None
     if posted is None:
         raise click.ClickException(f"no readable session comment on {repo}#{target.number}: no summary posted")
-    click.echo(f"{posted.action} summary {posted.comment_id} over {len(found.sessions)} sessions"
-               f"{f', {len(found.skipped)} skipped' if found.skipped else ''}: {posted.url or ''}".rstrip())
+    click.echo(
+        f"{posted.action} summary {posted.comment_id} over {len(found.sessions)} sessions"
+        f"{f', {len(found.skipped)} skipped' if found.skipped else ''}: {posted.url or ''}".rstrip()
+    )
 
 
 @session.command("extract")
@@ -561,10 +615,16 @@ def pricing_show(as_json: bool) -> None:
         "updated": table.updated,
         "models": {
             name: {
-                "input": p.base.input, "output": p.base.output, "cache_write_5m": p.base.cache_write_5m,
-                "cache_write_1h": p.base.cache_write_1h, "cache_read": p.base.cache_read,
-                **({"long_context_input": p.long_context.input, "long_context_output": p.long_context.output}
-                   if p.long_context else {}),
+                "input": p.base.input,
+                "output": p.base.output,
+                "cache_write_5m": p.base.cache_write_5m,
+                "cache_write_1h": p.base.cache_write_1h,
+                "cache_read": p.base.cache_read,
+                **(
+                    {"long_context_input": p.long_context.input, "long_context_output": p.long_context.output}
+                    if p.long_context
+                    else {}
+                ),
             }
             for name, p in sorted(table.models.items())
         },
@@ -581,12 +641,28 @@ def pricing_show(as_json: bool) -> None:
     from rich.table import Table
 
     t = Table(show_edge=False, pad_edge=False)
-    for c in ("model", "input", "output", "cache write 5m", "cache write 1h", "cache read", "input >200k",
-              "output >200k"):
+    for c in (
+        "model",
+        "input",
+        "output",
+        "cache write 5m",
+        "cache write 1h",
+        "cache read",
+        "input >200k",
+        "output >200k",
+    ):
         t.add_column(c, justify="left" if c == "model" else "right")
     for name, p in doc["models"].items():
-        t.add_row(name, usd(p["input"]), usd(p["output"]), usd(p["cache_write_5m"]), usd(p["cache_write_1h"]),
-                  usd(p["cache_read"]), usd(p.get("long_context_input")), usd(p.get("long_context_output")))
+        t.add_row(
+            name,
+            usd(p["input"]),
+            usd(p["output"]),
+            usd(p["cache_write_5m"]),
+            usd(p["cache_write_1h"]),
+            usd(p["cache_read"]),
+            usd(p.get("long_context_input")),
+            usd(p.get("long_context_output")),
+        )
     _console().print(t)
 
 
@@ -651,14 +727,29 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
 
 @daemon.command("run")
 @click.option("--polling", is_flag=True, default=None, help="Poll the file system instead of inotify/FSEvents.")
-@click.option("--reconcile-interval", "reconcile_s", type=_POSITIVE, callback=_finite,
-              help="Seconds between full reconciles (300).")
+@click.option(
+    "--reconcile-interval",
+    "reconcile_s",
+    type=_POSITIVE,
+    callback=_finite,
+    help="Seconds between full reconciles (300).",
+)
 @click.option("--debounce-ms", type=_POSITIVE, callback=_finite, help="Delay after a write before ingesting it (150).")
-@click.option("--projects-dir", "projects_dirs", multiple=True, type=click.Path(path_type=Path),
-              help="Transcript root to watch (repeatable). Default: $CLAUDE_CONFIG_DIR/projects.")
+@click.option(
+    "--projects-dir",
+    "projects_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Transcript root to watch (repeatable). Default: $CLAUDE_CONFIG_DIR/projects.",
+)
 @click.option("-v", "--verbose", is_flag=True, default=None, help="Debug logging, also to stderr.")
-def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: float | None,
-               projects_dirs: tuple[Path, ...], verbose: bool | None) -> None:
+def daemon_run(
+    polling: bool | None,
+    reconcile_s: float | None,
+    debounce_ms: float | None,
+    projects_dirs: tuple[Path, ...],
+    verbose: bool | None,
+) -> None:
     """Run the daemon in the foreground (SIGTERM or Ctrl-C stops it)."""
     from skill_insights.daemon.control import AlreadyRunning
     from skill_insights.daemon.service import Daemon, DaemonConfig
@@ -667,7 +758,9 @@ def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: flo
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
     cfg = DaemonConfig.from_env(
-        polling=polling, reconcile_s=reconcile_s, verbose=verbose,
+        polling=polling,
+        reconcile_s=reconcile_s,
+        verbose=verbose,
         debounce_s=None if debounce_ms is None else debounce_ms / 1000,
         roots=list(projects_dirs) or None,
     )
@@ -683,8 +776,15 @@ def daemon_run(polling: bool | None, reconcile_s: float | None, debounce_ms: flo
 
 
 @daemon.command("start")
-@click.option("--wait", "wait_s", default=10.0, show_default=True, type=_POSITIVE, callback=_finite,
-              help="Seconds to wait until it is up.")
+@click.option(
+    "--wait",
+    "wait_s",
+    default=10.0,
+    show_default=True,
+    type=_POSITIVE,
+    callback=_finite,
+    help="Seconds to wait until it is up.",
+)
 def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
@@ -699,8 +799,14 @@ def daemon_start(wait_s: float) -> None:
 
 
 @daemon.command("stop")
-@click.option("--timeout", default=10.0, show_default=True, type=_POSITIVE, callback=_finite,
-              help="Seconds to wait for it to exit.")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=_POSITIVE,
+    callback=_finite,
+    help="Seconds to wait for it to exit.",
+)
 @click.option("--force", is_flag=True, help="SIGKILL it if it has not exited by then.")
 def daemon_stop(timeout: float, force: bool) -> None:
     """Stop the daemon (SIGTERM, then wait)."""
@@ -741,15 +847,19 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"backlog       {doc.get('backlog', '?')}")
         wait = doc.get("store_wait")
         if isinstance(wait, dict):  # another writer holds the store's lock: capture waits and retries
-            click.echo(f"store         locked by another writer for {wait.get('seconds', '?')}s: "
-                       f"{wait.get('files', '?')} files wait, attempt {wait.get('attempts', '?')}, "
-                       f"next retry in {wait.get('next_retry_in_s', '?')}s")
+            click.echo(
+                f"store         locked by another writer for {wait.get('seconds', '?')}s: "
+                f"{wait.get('files', '?')} files wait, attempt {wait.get('attempts', '?')}, "
+                f"next retry in {wait.get('next_retry_in_s', '?')}s"
+            )
         click.echo(f"rss           {rss / 1048576:.1f} MB" if rss else "rss           ?")
         click.echo(f"socket        {doc.get('socket') or 'none (spool only)'}")
         for job in doc.get("jobs", []):
             err = f"  last error: {job['last_error']}" if job.get("last_error") else ""
-            click.echo(f"job           {job['name']} every {job['interval_s']:g}s, next in {job['next_in_s']:.0f}s, "
-                       f"{job['runs']} runs{err}")
+            click.echo(
+                f"job           {job['name']} every {job['interval_s']:g}s, next in {job['next_in_s']:.0f}s, "
+                f"{job['runs']} runs{err}"
+            )
     if not doc["running"]:
         sys.exit(3)
 
@@ -771,8 +881,12 @@ def hook(event: str, extra: tuple[str, ...]) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
-@click.option("--format", "fmt", default=None,
-              help="Fields in order, comma-separated: model,session,today,block,context,5h,7d (and cc).")
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    help="Fields in order, comma-separated: model,session,today,block,context,5h,7d (and cc).",
+)
 @click.option("--color", is_flag=True, help="Colour the rate-limit fields by pace.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)  # a statusline must print whatever it is given
 def statusline(fmt: str | None, color: bool, extra: tuple[str, ...]) -> None:
@@ -804,8 +918,12 @@ def _report_install(change, svc, dry_run: bool, verb: str) -> None:
 
 
 @cli.command()
-@click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.",
+)
 @click.option("--no-service", is_flag=True, help="Do not install the systemd user unit / LaunchAgent.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--statusline", is_flag=True, help="Also set Claude Code's statusLine to `skill-insights statusline`.")
@@ -817,8 +935,9 @@ def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusl
     if force and not statusline:
         raise click.UsageError("--force goes with --statusline")
     try:
-        change, svc = inst.install(settings_path, service=not no_service, dry_run=dry_run, statusline=statusline,
-                                   force=force)
+        change, svc = inst.install(
+            settings_path, service=not no_service, dry_run=dry_run, statusline=statusline, force=force
+        )
     except inst.SettingsError as e:
         raise click.ClickException(f"{e}; nothing was changed") from None
     _report_install(change, svc, dry_run, "added")
@@ -827,8 +946,12 @@ def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusl
 
 
 @cli.command()
-@click.option("--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.")
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.",
+)
 @click.option("--no-service", is_flag=True, help="Leave the systemd user unit / LaunchAgent alone.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 def uninstall(settings_path: Path | None, no_service: bool, dry_run: bool) -> None:
@@ -878,8 +1001,12 @@ def _write_report(output: Path | None = None, keep: int | None = None, since=Non
 
 
 @cli.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write exactly this file. Default: the reports dir (timestamped, plus latest.html).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write exactly this file. Default: the reports dir (timestamped, plus latest.html).",
+)
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first starts here.")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first ends here.")
@@ -936,8 +1063,9 @@ def _has_history() -> bool:
 
 
 @cli.command("run")
-@click.option("--demo", is_flag=True,
-              help="Use a generated demo data set (in the data folder's demo/; touches nothing of yours).")
+@click.option(
+    "--demo", is_flag=True, help="Use a generated demo data set (in the data folder's demo/; touches nothing of yours)."
+)
 @click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
 @click.option("--no-ingest", is_flag=True, hidden=True, help="Skip capture (the daemon has done it).")
 def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
@@ -977,6 +1105,7 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
         click.echo(str(out.resolve()))
         return
     click.echo(str(_write_report(None, keep).resolve()))
+
 
 # -- analyze --------------------------------------------------------------------------------------------
 
@@ -1025,13 +1154,17 @@ def _print_analysis(doc: dict, run_id: int, inventory: dict) -> None:
     # The scan's findings too, and each problem once: the report counts exactly these.
     problems = merge([*(flatten(f) for f in doc["findings"]), *scan_findings(inventory)])
     c = counts(problems)
-    click.echo(f"problems: {plural(c.get('error', 0), 'error')}, {plural(c.get('warning', 0), 'warning')}, "
-               f"{c.get('info', 0)} info")
+    click.echo(
+        f"problems: {plural(c.get('error', 0), 'error')}, {plural(c.get('warning', 0), 'warning')}, "
+        f"{c.get('info', 0)} info"
+    )
     shown = [f for f in problems if f["severity"] != "info"]
     for f in shown[:40]:
         seen_by = "+".join(f["phases"])
-        click.echo(f"  {f['severity'].upper():<7} {_clip(f['skill_name'] or '(workspace)', 24):<24} "
-                   f"{_clip(seen_by, 24):<24} {_clip(f['message'], 160)}")
+        click.echo(
+            f"  {f['severity'].upper():<7} {_clip(f['skill_name'] or '(workspace)', 24):<24} "
+            f"{_clip(seen_by, 24):<24} {_clip(f['message'], 160)}"
+        )
     if len(shown) > 40:
         click.echo(f"  … {len(shown) - 40} more (use --json)")
     for g in doc["duplicate_groups"]:
@@ -1040,16 +1173,25 @@ def _print_analysis(doc: dict, run_id: int, inventory: dict) -> None:
 
 
 @cli.command()
-@click.option("--phase", "phases", multiple=True,
-              type=click.Choice(["staleness", "quality", "duplicates", "registry"]),
-              help="Run only this phase (repeatable). Default: all four.")
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    type=click.Choice(["staleness", "quality", "duplicates", "registry"]),
+    help="Run only this phase (repeatable). Default: all four.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON: {phases, findings, duplicate_groups}.")
-@click.option("--inventory", "inventory_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="An inventory JSON file (default: the latest stored scan, or a new scan).")
+@click.option(
+    "--inventory",
+    "inventory_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An inventory JSON file (default: the latest stored scan, or a new scan).",
+)
 @click.option("--llm", is_flag=True, help="Also ask an LLM judge (Anthropic Messages API; needs a key). Cached.")
 @click.option("--stale-days", type=click.IntRange(min=1), help="Days without change and use that make a skill stale.")
-def analyze(phases: tuple[str, ...], as_json: bool, inventory_file: Path | None, llm: bool,
-            stale_days: int | None) -> None:
+def analyze(
+    phases: tuple[str, ...], as_json: bool, inventory_file: Path | None, llm: bool, stale_days: int | None
+) -> None:
     """Staleness, quality, duplicates and registry alternatives for every inventoried skill."""
     from skill_insights.analyzers.config import build_options
     from skill_insights.analyzers.runner import analyze as run_analysis
@@ -1126,13 +1268,22 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
     with paused_gc():
         try:
-            doc = run_scan(list(roots), agent_dirs=not no_agent_dirs, project_dirs=_session_projects(db),
-                           registry=registry, cache_file=paths.cache_dir / "skills-scan.json")
+            doc = run_scan(
+                list(roots),
+                agent_dirs=not no_agent_dirs,
+                project_dirs=_session_projects(db),
+                registry=registry,
+                cache_file=paths.cache_dir / "skills-scan.json",
+            )
         finally:
             registry.close()
         try:
-            diff = publish(doc, lambda: db if db is not None else _reader(), output,
-                           background=len(doc["skills"]) >= POOL_THRESHOLD)
+            diff = publish(
+                doc,
+                lambda: db if db is not None else _reader(),
+                output,
+                background=len(doc["skills"]) >= POOL_THRESHOLD,
+            )
         except SchemaError as e:
             raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
         except OutputFailed as e:  # an unwritable -o is a user error: one line, not a traceback
@@ -1144,12 +1295,13 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
     nf = sum(len(s["findings"]) for s in doc["skills"]) + len(doc["findings"])
     from skill_insights.usage import plural
 
-    click.echo(f"{plural(st['skills'], 'skill')} ({plural(st['locations'], 'location')}, "
-               f"{plural(st['files'], 'file')}), {plural(st['manifests'], 'manifest')}, {plural(nf, 'finding')}, "
-               f"in {doc['duration_seconds']:.2f}s")
+    click.echo(
+        f"{plural(st['skills'], 'skill')} ({plural(st['locations'], 'location')}, "
+        f"{plural(st['files'], 'file')}), {plural(st['manifests'], 'manifest')}, {plural(nf, 'finding')}, "
+        f"in {doc['duration_seconds']:.2f}s"
+    )
     if not diff["first"]:
-        click.echo(f"since the last scan: {diff['added']} added, {diff['removed']} removed, "
-                   f"{diff['changed']} changed")
+        click.echo(f"since the last scan: {diff['added']} added, {diff['removed']} removed, {diff['changed']} changed")
     if output is not None:
         click.echo(f"inventory written to {output}")
 
@@ -1172,8 +1324,13 @@ def skills_group() -> None:
 
 @skills_group.command("usage")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
-              help="A skill not used in this many days counts as unused.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="A skill not used in this many days counts as unused.",
+)
 def skills_usage(as_json: bool, days: int) -> None:
     """Activations, sessions and last use per installed skill; unused and no-longer-installed skills."""
     from skill_insights.inventory import skill_usage
@@ -1187,19 +1344,27 @@ def skills_usage(as_json: bool, days: int) -> None:
         return
     if not doc["skills"]:
         scanned = "scans" in db.table_names() and db.execute("SELECT 1 FROM scans LIMIT 1").fetchone()
-        click.echo("the last scan found no skills: add some under ~/.claude/skills or a project's .claude/skills, "
-                   "or scan a folder: `skill-insights scan DIR`" if scanned
-                   else "no inventory yet: run `skill-insights scan`")
+        click.echo(
+            "the last scan found no skills: add some under ~/.claude/skills or a project's .claude/skills, "
+            "or scan a folder: `skill-insights scan DIR`"
+            if scanned
+            else "no inventory yet: run `skill-insights scan`"
+        )
     for s in sorted(doc["skills"], key=lambda s: (-s["activations"], s["name"])):
         if s["activations"]:
-            click.echo(f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  "
-                       f"last {s['last_used']}")
+            click.echo(
+                f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  last {s['last_used']}"
+            )
     if doc["unused"]:
-        click.echo(f"installed but not used in {days} days ({len(doc['unused'])}): "
-                   + ", ".join(u["name"] for u in doc["unused"]))
+        click.echo(
+            f"installed but not used in {days} days ({len(doc['unused'])}): "
+            + ", ".join(u["name"] for u in doc["unused"])
+        )
     if doc["missing"]:
-        click.echo("used but not installed any more: "
-                   + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"]))
+        click.echo(
+            "used but not installed any more: "
+            + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"])
+        )
 
 
 # -- opt-in org signals (PostHog) ------------------------------------------------------------------------------
@@ -1259,18 +1424,30 @@ def org_usage() -> None:
 
 
 @org_usage.command("fetch")
-@click.option("--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Write org_usage.json here.")
+@click.option(
+    "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Write org_usage.json here."
+)
 @click.option("--windows", default="7,30,90", show_default=True, help="Comma-separated windows, in days.")
 @click.option("--primary-window", default=30, show_default=True, type=int, help="The window used for ranking.")
 @click.option("--filter-repos", default="", help="Comma-separated repo prefixes (github.com/org); none: every repo.")
 @click.option("--filter-email-domains", default="", help="Comma-separated email domains of the people to count.")
 @click.option("--project-id", type=int, help="PostHog project id (SKILL_INSIGHTS_POSTHOG_PROJECT_ID).")
 @click.option("--host", help="PostHog host (SKILL_INSIGHTS_POSTHOG_HOST).")
-@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="A 0600 file holding the personal API key (else SKILL_INSIGHTS_POSTHOG_PERSONAL_API_KEY).")
-def org_usage_fetch(output: Path, windows: str, primary_window: int, filter_repos: str, filter_email_domains: str,
-                    project_id: int | None, host: str | None, key_file: Path | None) -> None:
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A 0600 file holding the personal API key (else SKILL_INSIGHTS_POSTHOG_PERSONAL_API_KEY).",
+)
+def org_usage_fetch(
+    output: Path,
+    windows: str,
+    primary_window: int,
+    filter_repos: str,
+    filter_email_domains: str,
+    project_id: int | None,
+    host: str | None,
+    key_file: Path | None,
+) -> None:
     """Run the org dashboards' HogQL queries; write the document; compare the org with this machine."""
     from skill_insights.telemetry import commands
     from skill_insights.telemetry.org_usage import OrgUsageError
@@ -1278,17 +1455,30 @@ def org_usage_fetch(output: Path, windows: str, primary_window: int, filter_repo
     paths = get_paths()
     try:
         doc, here = commands.fetch_org_usage(
-            _reader(), output, windows=windows, primary_window=primary_window, filter_repos=filter_repos,
-            filter_email_domains=filter_email_domains, host=host, project_id=project_id, key_file=key_file,
-            config_dir=paths.config_dir, copy_to=paths.data_dir / "org_usage.json")
+            _reader(),
+            output,
+            windows=windows,
+            primary_window=primary_window,
+            filter_repos=filter_repos,
+            filter_email_domains=filter_email_domains,
+            host=host,
+            project_id=project_id,
+            key_file=key_file,
+            config_dir=paths.config_dir,
+            copy_to=paths.data_dir / "org_usage.json",
+        )
     except OrgUsageError as e:
         raise click.ClickException(str(e)) from None
     t = doc["totals"].get(here["window"], {})
-    click.echo(f"{t.get('activations', 0)} skill activations by {t.get('users', 0)} people in {here['window']}; "
-               f"{len(doc['skills']) + len(doc['untiled_skills'])} skills, {len(doc['mcp_tools'])} MCP tools")
+    click.echo(
+        f"{t.get('activations', 0)} skill activations by {t.get('users', 0)} people in {here['window']}; "
+        f"{len(doc['skills']) + len(doc['untiled_skills'])} skills, {len(doc['mcp_tools'])} MCP tools"
+    )
     if here["popular_not_installed"]:
-        click.echo("popular in the org, not installed here: "
-                   + ", ".join(f"{s['name']} ({s['users']} people)" for s in here["popular_not_installed"]))
+        click.echo(
+            "popular in the org, not installed here: "
+            + ", ".join(f"{s['name']} ({s['users']} people)" for s in here["popular_not_installed"])
+        )
     if here["installed_unused_org_wide"]:
         click.echo("installed here, unused org-wide: " + ", ".join(here["installed_unused_org_wide"]))
     click.echo(f"written to {output}")

@@ -788,7 +788,6 @@ def daemon_run(
 def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
-
     from skill_insights.settings import read_config
 
     read_config()  # the daemon reads it too, into its log: a broken one is said here, where the user looks

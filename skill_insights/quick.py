@@ -57,15 +57,16 @@ def parse_usage_json(argv: list[str]) -> tuple[str, str | None, str | None, str 
 
 
 def parse_ingest(argv: list[str]) -> list[str] | None:
-    """The roots of `ingest [--projects-dir DIR]... [--file PATH]...` when they all exist, else None."""
+    """The roots of `ingest [--projects-dir DIR]...` when they all exist, else None. `--file` goes to the click
+    command, which first checks that the file is a transcript."""
     if not argv or argv[0] != "ingest":
         return None
     roots: list[str] = []
     args = iter(argv[1:])
     for arg in args:
         name, eq, value = arg.partition("=")
-        given = _value(eq, value, args) if name in ("--projects-dir", "--file") else None
-        if given is None or not (os.path.isdir(given) if name == "--projects-dir" else os.path.isfile(given)):
+        given = _value(eq, value, args) if name == "--projects-dir" else None
+        if given is None or not os.path.isdir(given):
             return None
         roots.append(given)
     return roots
@@ -109,10 +110,9 @@ def main() -> None:
             sys.stderr.write(line + "\n")
         sys.stdout.write(out)
         sys.stdout.flush()
-    except BrokenPipeError:  # a reader that went away (`| head`): one line, as the click command says it
+    except BrokenPipeError:  # a reader that went away (`| head`): quiet and 0, as other Unix tools end
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # nothing is flushed into the closed pipe at exit
-        sys.stderr.write("Error: Broken pipe\n")
-        sys.exit(1)
+        sys.exit(0)
 
 
 def _usage_json(period: str, since: str | None, until: str | None, project: str | None) -> tuple[str, list[str]]:

@@ -165,20 +165,22 @@ def by_session(
             FROM sessions s WHERE {where} AND {pclause} ORDER BY ended_at, session_id""",
         params + pparams,
     ):
-        out.append({
-            "session_id": r[0],
-            "project": r[1],
-            "models": sorted(orjson.loads(r[2] or "{}")),
-            **dict(zip(TOKEN_FIELDS, r[3:7], strict=True)),
-            "total_tokens": r[7],
-            "cost_usd": r[8],
-            "unpriced_models": orjson.loads(r[9] or "[]"),
-            "started_at": r[10],
-            "ended_at": r[11],
-            "git_branch": r[12],
-            "git_repo": r[13],
-            "last_date": r[14],
-        })
+        out.append(
+            {
+                "session_id": r[0],
+                "project": r[1],
+                "models": sorted(orjson.loads(r[2] or "{}")),
+                **dict(zip(TOKEN_FIELDS, r[3:7], strict=True)),
+                "total_tokens": r[7],
+                "cost_usd": r[8],
+                "unpriced_models": orjson.loads(r[9] or "[]"),
+                "started_at": r[10],
+                "ended_at": r[11],
+                "git_branch": r[12],
+                "git_repo": r[13],
+                "last_date": r[14],
+            }
+        )
     return _report(out)
 
 

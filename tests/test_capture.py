@@ -406,7 +406,7 @@ def test_default_projects_dir_follows_claude_config_dir(home):
     target = home / "claude" / "projects"
     shutil.copytree(FIXTURES / "2.1.197" / "hello" / "projects", target)
     r = run("ingest")
-    assert r.output.startswith("1 files (1 changed)")
+    assert r.output.startswith("1 file (1 changed)")
 
 
 def test_flush_is_idempotent(home):

@@ -38,8 +38,17 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 def _activation(db, n: int, session: str, project: str, name: str, ts: float) -> None:
     db["sessions"].upsert({"session_id": session, "project": project}, pk="session_id")
-    db["events"].insert({"file_id": 1, "kind": "skill", "key": f"toolu_{n}", "session_id": session, "ts": ts,
-                         "date": "2026-11-01", "name": name})
+    db["events"].insert(
+        {
+            "file_id": 1,
+            "kind": "skill",
+            "key": f"toolu_{n}",
+            "session_id": session,
+            "ts": ts,
+            "date": "2026-11-01",
+            "name": name,
+        }
+    )
 
 
 def test_usage_resolves_project_before_user_and_lists_unused_and_missing(world):
@@ -54,8 +63,17 @@ def test_usage_resolves_project_before_user_and_lists_unused_and_missing(world):
     _activation(db, 4, "s2", str(world["other"]), "plug:pskill", now - 60)
     _activation(db, 5, "s3", str(world["other"]), "gone-skill", now - 86400 * 2)
     # A forked transcript repeats an event (same key) in another file: it counts once.
-    db["events"].insert({"file_id": 2, "kind": "skill", "key": "toolu_1", "session_id": "s9", "ts": now,
-                         "date": "2026-11-01", "name": "review"})
+    db["events"].insert(
+        {
+            "file_id": 2,
+            "kind": "skill",
+            "key": "toolu_1",
+            "session_id": "s9",
+            "ts": now,
+            "date": "2026-11-01",
+            "name": "review",
+        }
+    )
     db.conn.close()
 
     r = runner.invoke(cli, ["skills", "usage", "--json", "--days", "7"])
@@ -70,8 +88,9 @@ def test_usage_resolves_project_before_user_and_lists_unused_and_missing(world):
     assert pskill["activations"] == 1 and pskill["last_used"] is not None
     unused = {u["name"] for u in doc["unused"]}
     assert unused == {"idle"}  # codex-idle is not Claude Code's; the rest were used this week
-    assert doc["missing"] == [{"name": "gone-skill", "activations": 1, "sessions": 1,
-                               "last_used": doc["missing"][0]["last_used"]}]
+    assert doc["missing"] == [
+        {"name": "gone-skill", "activations": 1, "sessions": 1, "last_used": doc["missing"][0]["last_used"]}
+    ]
 
     r = runner.invoke(cli, ["skills", "usage"])
     assert r.exit_code == 0 and "gone-skill" in r.output and "idle" in r.output

@@ -163,8 +163,10 @@ def test_parse_ingest_needs_existing_roots(tmp_path):
     f = tmp_path / "s.jsonl"
     f.write_text("")
     assert quick.parse_ingest(["ingest"]) == []
-    assert quick.parse_ingest(["ingest", "--projects-dir", str(tmp_path), f"--file={f}"]) == [str(tmp_path), str(f)]
-    assert quick.parse_ingest(["ingest", "--file", str(tmp_path)]) is None  # a folder is not a file
+    assert quick.parse_ingest(["ingest", "--projects-dir", str(tmp_path)]) == [str(tmp_path)]
+    # A file goes to the click command, which checks that it is a transcript before capturing it.
+    assert quick.parse_ingest(["ingest", "--projects-dir", str(tmp_path), f"--file={f}"]) is None
+    assert quick.parse_ingest(["ingest", "--file", str(f)]) is None
     assert quick.parse_ingest(["ingest", "--projects-dir"]) is None
     assert quick.parse_ingest(["ingest", "--help"]) is None
 
@@ -183,7 +185,7 @@ def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path
     assert "unknown event 'no-such-event'" in log
 
 
-def test_a_reader_that_goes_away_gets_one_line_not_a_traceback(home):
+def test_a_reader_that_goes_away_ends_quietly_with_0(home):
     proc = subprocess.Popen(
         [sys.executable, "-c", ENTRY, "usage", "session", "--json"],
         env=home,
@@ -192,6 +194,16 @@ def test_a_reader_that_goes_away_gets_one_line_not_a_traceback(home):
     )
     proc.stdout.close()  # as `| head` does once it has enough
     err = proc.stderr.read().decode()
-    assert proc.wait(timeout=30) == 1
-    assert "Error: Broken pipe" in err
-    assert "Traceback" not in err
+    assert proc.wait(timeout=30) == 0  # as other Unix tools end under `| head`
+    assert "Broken pipe" not in err and "Traceback" not in err
+
+
+def test_ingest_file_without_a_terminal_refuses_a_file_that_is_not_a_transcript(home, tmp_path):
+    """Without a terminal `ingest` runs on the quick path; a --file still gets the click command's check."""
+    f = tmp_path / "hostname"
+    f.write_text("my-host\n")
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY, "ingest", "--file", str(f)], env=home, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "is not a Claude Code transcript" in result.stderr

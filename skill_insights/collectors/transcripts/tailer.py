@@ -75,10 +75,13 @@ class IngestSummary:
 
     def line(self) -> str:
         return (
-            f"{self.files} files ({self.changed_files} changed), {self.new_lines} new lines, "
-            f"{self.responses} new responses, {self.malformed} malformed skipped "
-            f"in {self.seconds:.2f}s"
+            f"{_count(self.files, 'file')} ({self.changed_files} changed), {_count(self.new_lines, 'new line')}, "
+            f"{_count(self.responses, 'new response')}, {self.malformed} malformed skipped in {self.seconds:.2f}s"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class TranscriptTailer:

@@ -91,7 +91,7 @@ def test_a_fifo_among_transcripts_is_skipped_not_waited_for(home):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("1 files")
+    assert out.stdout.startswith("1 file (")
 
 
 def test_session_prefix_that_matches_several_says_so(home):

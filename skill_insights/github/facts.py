@@ -12,8 +12,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from skill_insights.store.queries import stored_locations
 from skill_insights.store.rollups import OWNED_EVENT
 
 # A SKILL.md larger than this is not read for its diagram.
@@ -124,24 +123,7 @@ def skill_documents(conn: sqlite3.Connection, names: list[str], cwd: str | None)
         return {}
     from skill_insights.inventory import Resolver
 
-    try:
-        rows = conn.execute(
-            "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return {}
-    locations = [
-        {
-            "path": r[0],
-            "skill_id": r[1],
-            "agent": r[2],
-            "scope": r[3],
-            "installed": r[4],
-            "project_root": r[5],
-            "names": orjson.loads(r[6] or "[]"),
-        }
-        for r in rows
-    ]
+    locations = stored_locations(conn)
     resolver = Resolver(locations)
     out: dict[str, str] = {}
     for name in names:

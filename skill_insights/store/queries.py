@@ -6,6 +6,7 @@ staleness phase and the report count the same activations (each event once, in t
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ class UsageTally:
             self.last_date = a.date if self.last_date is None else max(self.last_date, a.date)
 
 
-def _tables(db: sqlite_utils.Database) -> set[str]:
+def _tables(db: sqlite_utils.Database | sqlite3.Connection) -> set[str]:
     return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
@@ -85,12 +86,14 @@ def tally_record(t: UsageTally) -> dict[str, Any]:
     return {"activations": t.activations, "sessions": len(t.sessions), "last_used": t.last_ts}
 
 
-def stored_locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Every location of the newest stored scan, with the names an activation may use for it."""
+def stored_locations(db: sqlite_utils.Database | sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every location of the newest stored scan, with the names an activation may use for it, its tile and
+    its skill's name. `db` is a sqlite-utils Database or a plain connection."""
     if "skill_locations" not in _tables(db):
         return []
     rows = db.execute(
-        "SELECT path, skill_id, agent, scope, installed, project_root, names FROM skill_locations"
+        """SELECT l.path, l.skill_id, l.agent, l.scope, l.installed, l.project_root, l.names, l.tile, s.name
+           FROM skill_locations l LEFT JOIN skills s ON s.id = l.skill_id"""
     ).fetchall()
     return [
         {
@@ -101,6 +104,8 @@ def stored_locations(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             "installed": r[4],
             "project_root": r[5],
             "names": orjson.loads(r[6] or "[]"),
+            "tile": r[7],
+            "skill_name": r[8],
         }
         for r in rows
     ]

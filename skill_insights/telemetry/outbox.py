@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from skill_insights.store.queries import stored_locations
 from skill_insights.telemetry import signals
 from skill_insights.telemetry.consent import TelemetrySettings
 
@@ -48,24 +49,7 @@ class _Inventory:
     def __init__(self, conn: sqlite3.Connection) -> None:
         from skill_insights.inventory import Resolver
 
-        rows = conn.execute(
-            """SELECT l.path, l.skill_id, l.agent, l.scope, l.installed, l.project_root, l.names, l.tile, s.name
-               FROM skill_locations l LEFT JOIN skills s ON s.id = l.skill_id"""
-        ).fetchall()
-        self.locations = [
-            {
-                "path": r[0],
-                "skill_id": r[1],
-                "agent": r[2],
-                "scope": r[3],
-                "installed": r[4],
-                "project_root": r[5],
-                "names": orjson.loads(r[6] or "[]"),
-                "tile": r[7],
-                "skill_name": r[8],
-            }
-            for r in rows
-        ]
+        self.locations = stored_locations(conn)
         self.resolver = Resolver(self.locations)
         self._installed: dict[str | None, list[dict[str, str | None]]] = {}
 

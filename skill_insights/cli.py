@@ -415,8 +415,7 @@ def session_show(session_id: str, as_json: bool) -> None:
 
 
 def _one_session(conn, session_id: str) -> str:
-    from skill_insights.github.facts import match_sessions
-    from skill_insights.usage import catch_up
+    from skill_insights.usage import catch_up, match_sessions
 
     catch_up(conn)
     matches = match_sessions(conn, session_id)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import sqlite_utils
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -365,7 +367,7 @@ def blocks_for_display(doc: dict[str, Any], tz) -> dict[str, Any]:
     return {"rows": rows, "totals": doc["totals"]}
 
 
-def match_sessions(db: sqlite_utils.Database, ident: str, limit: int = 4) -> list[str]:
+def match_sessions(db: sqlite_utils.Database | sqlite3.Connection, ident: str, limit: int = 4) -> list[str]:
     """Session ids for a full id (exactly that one) or a prefix (every match, up to `limit`)."""
     exact = db.execute("SELECT session_id FROM sessions WHERE session_id = ?", [ident]).fetchone()
     if exact:

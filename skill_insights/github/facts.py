@@ -56,19 +56,6 @@ class SessionFacts:
     skill_md: dict[str, str] = field(default_factory=dict)
 
 
-def match_sessions(conn: sqlite3.Connection, ident: str, limit: int = 4) -> list[str]:
-    """Session ids for a full id (exactly that one) or a prefix (every match, up to `limit`)."""
-    exact = conn.execute("SELECT session_id FROM sessions WHERE session_id = ?", [ident]).fetchone()
-    if exact:
-        return [exact[0]]
-    pattern = ident.replace("\\", "").replace("%", r"\%").replace("_", r"\_") + "%"
-    rows = conn.execute(
-        "SELECT session_id FROM sessions WHERE session_id LIKE ? ESCAPE '\\' ORDER BY session_id LIMIT ?",
-        [pattern, limit],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def session_facts(conn: sqlite3.Connection, session_id: str) -> SessionFacts | None:
     cur = conn.execute("SELECT * FROM sessions WHERE session_id = ?", [session_id])
     found = cur.fetchone()

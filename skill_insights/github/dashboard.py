@@ -7,6 +7,8 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from skill_insights.report.render import nice_max
+
 W, H = 560, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 16, 16, 48
 PALETTE = ("#1976D2", "#43A047", "#FB8C00", "#8E24AA", "#E53935", "#00ACC1", "#6D4C41", "#546E7A")
@@ -44,16 +46,6 @@ def _empty(label: str) -> str:
     return f'<p class="empty">No data for {_t(label)}.</p>'
 
 
-def _nice_max(v: float) -> float:
-    if v <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
-        if v <= m * exp:
-            return m * exp
-    return 10 * exp
-
-
 def _y_axis(top: float, fmt) -> list[str]:
     out = []
     for i in range(5):
@@ -74,7 +66,7 @@ def _compact(v: float) -> str:
 def line_chart(points: list[tuple[str, float]], label: str) -> str:
     if not points:
         return _empty(label)
-    top = _nice_max(max(v for _, v in points))
+    top = nice_max(max(v for _, v in points))
     span = W - PAD_L - PAD_R
     xs = [PAD_L + (span * i / (len(points) - 1) if len(points) > 1 else span / 2) for i in range(len(points))]
     ys = [H - PAD_B - (H - PAD_T - PAD_B) * v / top for _, v in points]
@@ -99,7 +91,7 @@ def bar_chart(items: list[tuple[str, float]], label: str, fmt=_compact) -> str:
     if not items:
         return _empty(label)
     items = items[:30]
-    top = _nice_max(max(v for _, v in items))
+    top = nice_max(max(v for _, v in items))
     span = W - PAD_L - PAD_R
     slot = span / len(items)
     body = _y_axis(top, fmt)

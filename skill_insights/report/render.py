@@ -86,7 +86,8 @@ def delta(cur: float | None, prev: float | None) -> dict[str, Any]:
     return {"text": f"{'+' if ch > 0 else '−'}{abs(ch) * 100:.0f}%", "dir": "up" if ch > 0 else "down"}
 
 
-def _nice_max(v: float) -> float:
+def nice_max(v: float) -> float:
+    """The round number (1, 2, 2.5 or 5 times a power of ten) a chart's axis ends at, at or above `v`."""
     if v <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(v))
@@ -101,8 +102,8 @@ def daily_chart(daily: list[dict], width: int = 860, height: int = 240) -> dict[
     left, right, top, bottom = 52, 56, 14, 28
     pw, ph = width - left - right, height - top - bottom
     n = max(len(daily), 1)
-    tmax = _nice_max(max((d["tokens"] for d in daily), default=0))
-    cmax = _nice_max(max((d["cost"] for d in daily), default=0))
+    tmax = nice_max(max((d["tokens"] for d in daily), default=0))
+    cmax = nice_max(max((d["cost"] for d in daily), default=0))
     slot = pw / n
     bw = max(slot * 0.68, 1.0)
     bars, points, labels = [], [], []

@@ -5,7 +5,9 @@ sets its own on top; none can read or write the real ~/.claude or the user's sto
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,15 +27,32 @@ _LEAKY = (
 )
 
 
+@dataclass(frozen=True)
+class IsolatedHome:
+    """Where a test's environment points; everything lives under root."""
+
+    root: Path
+    home: Path  # HOME (exists)
+    store: Path  # SKILL_INSIGHTS_HOME (made by the first command that needs it)
+    claude: Path  # CLAUDE_CONFIG_DIR, Claude Code's folder inside HOME (not made)
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> IsolatedHome:
     root = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(root / "home"))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(root / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(root / "home" / ".claude"))
+    paths = IsolatedHome(root=root, home=root / "home", store=root / "si", claude=root / "home" / ".claude")
+    monkeypatch.setenv("HOME", str(paths.home))
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(paths.store))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(paths.claude))
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
     for name in _LEAKY:
         monkeypatch.delenv(name, raising=False)
-    (root / "home").mkdir()
-    return root
+    paths.home.mkdir()
+    return paths
+
+
+@pytest.fixture
+def isolated_env(isolated_home: IsolatedHome) -> dict[str, str]:
+    """The environment for a child process: a copy of this test's isolated os.environ."""
+    return dict(os.environ)

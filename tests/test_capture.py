@@ -23,13 +23,6 @@ from skill_insights.usage import by_period, by_session, session_stats
 TOKENS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    return tmp_path
-
-
 def ingest(projects: Path | list[Path]):
     db = open_db(get_paths().database)
     roots = projects if isinstance(projects, list) else [projects]
@@ -66,8 +59,8 @@ def _cost_states(projects: Path) -> dict[str, dict]:
     return out
 
 
-def test_costs_and_tokens_equal_claude_codes_own_cost_state(home):
-    projects = copy_projects(home, "2.1.330")
+def test_costs_and_tokens_equal_claude_codes_own_cost_state(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330")
     db, summary = ingest(projects)
     assert summary.malformed == 0
     states = _cost_states(projects)
@@ -89,8 +82,8 @@ def test_costs_and_tokens_equal_claude_codes_own_cost_state(home):
     assert checked == 13
 
 
-def test_fork_copies_count_once_and_belong_to_the_original(home):
-    projects = copy_projects(home, "2.1.330", ["resume"])
+def test_fork_copies_count_once_and_belong_to_the_original(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330", ["resume"])
     db, _ = ingest(projects)
     sessions = {r["session_id"][:8]: r for r in by_session(db)["rows"]}
     # The original's own cost-state is 0.28049715; the fork added one response.
@@ -100,8 +93,8 @@ def test_fork_copies_count_once_and_belong_to_the_original(home):
     assert db.execute("SELECT count(*) FROM response_obs").fetchone()[0] == 11
 
 
-def test_2_1_197_exact_totals_and_events(home):
-    projects = copy_projects(home, "2.1.197")
+def test_2_1_197_exact_totals_and_events(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.197")
     db, summary = ingest(projects)
     assert summary.responses == 34 - 5  # 34 per file; 5 of them are the resume fork's copies
     t = totals(db)
@@ -146,8 +139,8 @@ def test_2_1_197_exact_totals_and_events(home):
     assert parallel["messages"]["assistant"] == 2  # five lines, two API responses
 
 
-def test_tool_errors_are_correlated_from_tool_results(home):
-    projects = home / "projects" / "-p"
+def test_tool_errors_are_correlated_from_tool_results(tmp_path):
+    projects = tmp_path / "projects" / "-p"
     projects.mkdir(parents=True)
     base = {"sessionId": "s1", "cwd": "/w", "timestamp": "2026-11-20T10:00:00.000Z"}
     lines = [
@@ -177,7 +170,7 @@ def test_tool_errors_are_correlated_from_tool_results(home):
         },
     ]
     (projects / "s1.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    db, _ = ingest(home / "projects")
+    db, _ = ingest(tmp_path / "projects")
     s = session_stats(db, "s1")
     assert s["tools"] == {"Read": {"calls": 2, "errors": 1}}
     assert s["tool_errors"] == 1
@@ -189,7 +182,7 @@ def test_tool_errors_are_correlated_from_tool_results(home):
 # -- incremental tailing ---------------------------------------------------------------------------------
 
 
-def test_any_byte_split_gives_the_same_totals_as_one_pass(home, tmp_path):
+def test_any_byte_split_gives_the_same_totals_as_one_pass(tmp_path):
     src = FIXTURES / "2.1.330" / "skill" / "projects" / "-home-dev-project"
     f = next(src.glob("*.jsonl"))
     data = f.read_bytes()
@@ -201,7 +194,7 @@ def test_any_byte_split_gives_the_same_totals_as_one_pass(home, tmp_path):
     expected_lines = db_ref.execute("SELECT lines FROM files").fetchone()[0]
 
     for i, cut in enumerate((1, len(data) // 3, len(data) // 2 + 7, len(data) - 2)):
-        os.environ["SKILL_INSIGHTS_HOME"] = str(tmp_path / f"si{i}")
+        os.environ["SKILL_INSIGHTS_HOME"] = str(tmp_path / f"si{i}")  # a fresh store for each cut
         live = tmp_path / f"live{i}" / "-p"
         live.mkdir(parents=True)
         target = live / f.name
@@ -215,51 +208,51 @@ def test_any_byte_split_gives_the_same_totals_as_one_pass(home, tmp_path):
         assert db.execute("SELECT lines, offset FROM files").fetchone() == (expected_lines, len(data))
 
 
-def test_partial_last_line_is_kept_until_completed(home):
-    d = home / "projects" / "-p"
+def test_partial_last_line_is_kept_until_completed(tmp_path):
+    d = tmp_path / "projects" / "-p"
     d.mkdir(parents=True)
     line = assistant_line("m", 7)
     f = d / "s.jsonl"
     f.write_text(line[:40])
-    db, s1 = ingest(home / "projects")
+    db, s1 = ingest(tmp_path / "projects")
     assert (s1.new_lines, s1.malformed) == (0, 0)
     with f.open("a") as fh:
         fh.write(line[40:] + "\n")
-    db, s2 = ingest(home / "projects")
+    db, s2 = ingest(tmp_path / "projects")
     assert (s2.new_lines, s2.responses, s2.malformed) == (1, 1, 0)
     assert totals(db)["output_tokens"] == 7
 
 
-def test_unterminated_but_complete_last_line_is_taken_once(home):
-    d = home / "projects" / "-p"
+def test_unterminated_but_complete_last_line_is_taken_once(tmp_path):
+    d = tmp_path / "projects" / "-p"
     d.mkdir(parents=True)
     line = assistant_line("m", 7)
     f = d / "s.jsonl"
     f.write_text(line)
-    db, s1 = ingest(home / "projects")
+    db, s1 = ingest(tmp_path / "projects")
     assert s1.responses == 1
     with f.open("a") as fh:
         fh.write("\n")
-    db, s2 = ingest(home / "projects")
+    db, s2 = ingest(tmp_path / "projects")
     assert s2.responses == 0
     assert totals(db)["output_tokens"] == 7
 
 
-def test_shrunk_or_replaced_file_is_rederived_without_double_counting(home, tmp_path):
+def test_shrunk_or_replaced_file_is_rederived_without_double_counting(tmp_path):
     src = FIXTURES / "2.1.197" / "resume" / "projects" / "-home-dev-project"
-    d = home / "projects" / "-home-dev-project"
+    d = tmp_path / "projects" / "-home-dev-project"
     d.mkdir(parents=True)
     original = "2f958fa9-98cc-4562-aceb-3ed705d75663.jsonl"
     data = (src / original).read_bytes()
     f = d / original
     f.write_bytes(data)
-    db, _ = ingest(home / "projects")
+    db, _ = ingest(tmp_path / "projects")
     full = totals(db)
 
     # Truncated to its first half of lines: the file shrank, so it is re-read from the start.
     lines = data.splitlines(keepends=True)
     f.write_bytes(b"".join(lines[: len(lines) // 2]))
-    db, summary = ingest(home / "projects")
+    db, summary = ingest(tmp_path / "projects")
     assert summary.reset_files == 1
     half = totals(db)
     assert half["total_tokens"] < full["total_tokens"]
@@ -268,13 +261,13 @@ def test_shrunk_or_replaced_file_is_rederived_without_double_counting(home, tmp_
     tmp = d / "tmp"
     tmp.write_bytes(data)
     tmp.replace(f)
-    db, _ = ingest(home / "projects")
+    db, _ = ingest(tmp_path / "projects")
     assert totals(db) == full
     assert db.execute("SELECT count(*) FROM response_obs").fetchone()[0] == 5
 
 
-def test_rewrite_in_place_with_same_size_is_detected(home):
-    d = home / "projects" / "-p"
+def test_rewrite_in_place_with_same_size_is_detected(tmp_path):
+    d = tmp_path / "projects" / "-p"
     d.mkdir(parents=True)
 
     def line(mid: str, out: int) -> str:
@@ -282,16 +275,16 @@ def test_rewrite_in_place_with_same_size_is_detected(home):
 
     f = d / "s.jsonl"
     f.write_text(line("m1", 10))
-    ingest(home / "projects")
+    ingest(tmp_path / "projects")
     # Same length, different bytes at the start, then growth: must not be read from the old offset.
     f.write_text(line("m2", 20) + line("m3", 30))
-    db, summary = ingest(home / "projects")
+    db, summary = ingest(tmp_path / "projects")
     assert summary.reset_files == 1
     assert totals(db)["output_tokens"] == 50
 
 
-def test_warm_rerun_reads_nothing(home):
-    projects = copy_projects(home, "2.1.330")
+def test_warm_rerun_reads_nothing(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330")
     db, first = ingest(projects)
     before = totals(db)
     db, second = ingest(projects)
@@ -300,8 +293,8 @@ def test_warm_rerun_reads_nothing(home):
     assert first.new_lines > 0
 
 
-def test_processor_version_bump_rederives_everything(home, monkeypatch):
-    projects = copy_projects(home, "2.1.197")
+def test_processor_version_bump_rederives_everything(tmp_path, monkeypatch):
+    projects = copy_projects(tmp_path, "2.1.197")
     db, _ = ingest(projects)
     before = totals(db)
     monkeypatch.setattr(records, "PROCESSOR_VERSION", records.PROCESSOR_VERSION + 1)
@@ -315,8 +308,8 @@ def test_processor_version_bump_rederives_everything(home, monkeypatch):
 # -- CLI contract ----------------------------------------------------------------------------------------
 
 
-def test_cli_ingest_and_usage_json_contract(home):
-    projects = copy_projects(home, "2.1.330")
+def test_cli_ingest_and_usage_json_contract(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330")
     r = run("ingest", "--projects-dir", str(projects))
     assert r.exit_code == 0
     assert r.output.strip().splitlines()[-1].startswith("14 files (14 changed), ")
@@ -340,8 +333,8 @@ def test_cli_ingest_and_usage_json_contract(home):
     assert daily["totals"]["cost_usd"] == pytest.approx(sessions["totals"]["cost_usd"])
 
 
-def test_cli_usage_filters(home):
-    projects = copy_projects(home, "2.1.330")
+def test_cli_usage_filters(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330")
     run("ingest", "--projects-dir", str(projects))
     day = json.loads(run("usage", "daily", "--json").output)["rows"][0]["date"]
     assert json.loads(run("usage", "daily", "--json", "--since", day, "--until", day).output)["rows"]
@@ -354,8 +347,8 @@ def test_cli_usage_filters(home):
     assert "not a date" in bad.output
 
 
-def test_cli_session_show(home):
-    projects = copy_projects(home, "2.1.330", ["subagent"])
+def test_cli_session_show(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330", ["subagent"])
     run("ingest", "--projects-dir", str(projects))
     r = run("session", "show", "53d5b436", "--json")
     assert r.exit_code == 0, r.output
@@ -374,11 +367,11 @@ def test_cli_session_show(home):
     assert missing.output.count("\n") == 1
 
 
-def test_unknown_model_costs_null_with_a_warning(home):
-    d = home / "projects" / "-p"
+def test_unknown_model_costs_null_with_a_warning(tmp_path):
+    d = tmp_path / "projects" / "-p"
     d.mkdir(parents=True)
     (d / "s.jsonl").write_text(assistant_line("m", 7, model="claude-future-9") + "\n")
-    r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(home / "projects")])
+    r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(tmp_path / "projects")])
     assert "claude-future-9" in r.output
     r = CliRunner().invoke(cli, ["usage", "daily", "--json"])
     doc = json.loads(r.stdout)
@@ -388,29 +381,29 @@ def test_unknown_model_costs_null_with_a_warning(home):
     assert "claude-future-9" in r.stderr
 
 
-def test_ingest_missing_file_is_one_line_error(home):
-    r = run("ingest", "--file", str(home / "nope.jsonl"))
+def test_ingest_missing_file_is_one_line_error(tmp_path):
+    r = run("ingest", "--file", str(tmp_path / "nope.jsonl"))
     assert r.exit_code == 1
     assert r.output.strip().count("\n") == 0
     assert "no such transcript file" in r.output
 
 
-def test_store_path_is_under_skill_insights_home(home):
-    assert get_paths().database.is_relative_to(home / "si")
-    projects = copy_projects(home, "2.1.197", ["hello"])
+def test_store_path_is_under_skill_insights_home(isolated_home, tmp_path):
+    assert get_paths().database.is_relative_to(isolated_home.store)
+    projects = copy_projects(tmp_path, "2.1.197", ["hello"])
     run("ingest", "--projects-dir", str(projects))
-    assert (home / "si" / "data" / "skill-insights.db").exists()
+    assert (isolated_home.store / "data" / "skill-insights.db").exists()
 
 
-def test_default_projects_dir_follows_claude_config_dir(home):
-    target = home / "claude" / "projects"
+def test_default_projects_dir_follows_claude_config_dir(isolated_home):
+    target = isolated_home.claude / "projects"
     shutil.copytree(FIXTURES / "2.1.197" / "hello" / "projects", target)
     r = run("ingest")
     assert r.output.startswith("1 file (1 changed)")
 
 
-def test_flush_is_idempotent(home):
-    projects = copy_projects(home, "2.1.197")
+def test_flush_is_idempotent(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.197")
     db, _ = ingest(projects)
     assert flush(db) == 0
     db.execute("INSERT INTO dirty VALUES ('date', (SELECT min(date) FROM responses))")
@@ -419,8 +412,8 @@ def test_flush_is_idempotent(home):
     assert db.execute("SELECT * FROM usage_daily ORDER BY date, model").fetchall() == before
 
 
-def test_ingest_missing_projects_dir_is_one_line_error(home):
-    r = run("ingest", "--projects-dir", str(home / "nowhere"))
+def test_ingest_missing_projects_dir_is_one_line_error(tmp_path):
+    r = run("ingest", "--projects-dir", str(tmp_path / "nowhere"))
     assert r.exit_code == 1
     assert "no such projects folder" in r.output
     # The default folder missing is a fresh machine, not an error.

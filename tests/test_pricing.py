@@ -14,12 +14,6 @@ from skill_insights.collectors.parse import Usage
 from skill_insights.pricing import PriceTable, from_litellm, normalize_model
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    return tmp_path
-
-
 def test_cache_multipliers_and_list_prices():
     table = PriceTable.bundled()
     u = Usage(input_tokens=100_000, output_tokens=100_000)
@@ -76,8 +70,8 @@ def test_from_litellm_keeps_claude_models_and_prefers_the_plain_entry():
         from_litellm({"gpt-4o": LITELLM["gpt-4o"]})
 
 
-def test_pricing_update_from_url_reprices_stored_responses(home):
-    projects = copy_projects(home, "2.1.330", ["hello"])
+def test_pricing_update_from_url_reprices_stored_responses(tmp_path):
+    projects = copy_projects(tmp_path, "2.1.330", ["hello"])
     runner = CliRunner()
     runner.invoke(cli, ["ingest", "--projects-dir", str(projects)], catch_exceptions=False)
     before = json.loads(runner.invoke(cli, ["usage", "daily", "--json"]).output)["totals"]
@@ -94,9 +88,9 @@ def test_pricing_update_from_url_reprices_stored_responses(home):
     assert shown["models"]["claude-sonnet-4-5"]["input"] == pytest.approx(4)
 
 
-def test_pricing_update_refuses_bad_sources_and_keeps_prices(home):
+def test_pricing_update_refuses_bad_sources_and_keeps_prices(tmp_path):
     runner = CliRunner()
-    bad = home / "bad.json"
+    bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     r = runner.invoke(cli, ["pricing", "update", "--from", str(bad)])
     assert r.exit_code == 1 and "cannot load prices" in r.output

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from skill_insights.records import TOTAL_TOKEN_COLS, usd
+from skill_insights.safefile import read_capped
 
 WINDOW_SECONDS = {"five_hour": 5 * 3600, "seven_day": 7 * 86400}
 MAX_READING_BYTES = 64 * 1024
@@ -64,12 +65,9 @@ def drain(conn, directory: Path | None = None) -> int:
     for name in names:
         path = directory / name
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as fh:
-                raw = fh.read(MAX_READING_BYTES + 1) if os.path.isfile(path) else b""
-            doc = orjson.loads(raw) if len(raw) <= MAX_READING_BYTES else None
-        except (OSError, orjson.JSONDecodeError):
-            doc = None  # a link, a FIFO or garbage: removed all the same
+            doc = orjson.loads(read_capped(path, MAX_READING_BYTES, follow=False))
+        except (OSError, ValueError):  # a link, a FIFO, too large or garbage: removed all the same
+            doc = None
         rows.extend(readings_of(doc))
         done.append(path)
     if rows:

@@ -55,6 +55,21 @@ def read_fd(fd: int, cap: int) -> bytes:
     return b"".join(parts)
 
 
+def read_prefix(path: str | os.PathLike[str], n: int, *, follow: bool = True) -> bytes:
+    """At most the first `n` bytes of a file (a reader that refuses what is longer reads one byte past its
+    limit). Raises OSError (missing, unreadable, a link refused) or NotRegularFile."""
+    fd = open_fd(path, follow=follow)
+    try:
+        parts: list[bytes] = []
+        total = 0
+        while total < n and (chunk := os.read(fd, n - total)):
+            parts.append(chunk)
+            total += len(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def read_capped(path: str | os.PathLike[str], cap: int, *, follow: bool = True) -> bytes:
     """A whole small file. Raises OSError (missing, unreadable, a link refused), NotRegularFile or TooLarge."""
     fd = open_fd(path, follow=follow)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from skill_insights.collectors import capture
 from skill_insights.collectors.transcripts import IngestSummary, TranscriptTailer
 from skill_insights.hooks import locations, payload
 from skill_insights.projects import ProjectRoots, StrPath
+from skill_insights.safefile import NotRegularFile, read_prefix
 
 STALE_TMP_SECONDS = 3600
 MAX_ROUNDS = 5
@@ -46,16 +46,12 @@ def pending(directory: Path) -> list[Path]:
 def read_payload(f: Path) -> bytes:
     """A spooled payload, cut one byte past MAX_PAYLOAD (enough for `payload.parse` to refuse an oversized one).
 
-    Non-blocking and regular files only: a FIFO named like a payload must not stall the drain."""
-    fd = os.open(f, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as fh:
-        if not _regular(fh.fileno()):
-            raise IsADirectoryError(f"{f} is not a regular file")
-        return fh.read(locations.MAX_PAYLOAD + 1)
-
-
-def _regular(fd: int) -> bool:
-    return stat.S_ISREG(os.fstat(fd).st_mode)
+    Read through `safefile` (regular files only, never following a link): a FIFO named like a payload must
+    not stall the drain."""
+    try:
+        return read_prefix(f, locations.MAX_PAYLOAD + 1, follow=False)
+    except NotRegularFile as e:
+        raise IsADirectoryError(str(e)) from None
 
 
 def readable(files: list[Path]) -> Iterator[tuple[Path, bytes | None]]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+from skill_insights.safefile import read_capped
 from skill_insights.store.queries import stored_locations
 from skill_insights.store.rollups import OWNED_EVENT
 
@@ -129,19 +129,10 @@ def skill_documents(conn: sqlite3.Connection, names: list[str], cwd: str | None)
 def read_skill_md(path: str) -> str | None:
     """The SKILL.md of a skill folder (or the file itself): a regular file, not a link, under the size cap."""
     target = path if os.path.basename(path) == "SKILL.md" else os.path.join(path, "SKILL.md")
+    # Through safefile: a FIFO named SKILL.md must not hang the command; not through a link: a SKILL.md that
+    # links elsewhere (out of the skill, as the scan refuses to read) must not end up in a comment.
     try:
-        # Non-blocking: a FIFO named SKILL.md must not hang the command. Not through a link: a SKILL.md that
-        # links elsewhere (out of the skill, as the scan refuses to read) must not end up in a comment.
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
+        data = read_capped(target, MAX_SKILL_MD, follow=False)
+    except (OSError, ValueError):  # gone, a link, not a regular file, over the cap
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SKILL_MD:
-            return None
-        data = os.read(fd, MAX_SKILL_MD + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return data.decode("utf-8", "replace")

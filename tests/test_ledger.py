@@ -19,16 +19,8 @@ PARENT = "47df73d6-f18f-4fb3-abcf-2aa65c3efe49"
 FORK = "208ed37b-170b-49c0-88f3-3dba5313d777"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    return tmp_path
-
-
-def _projects(home: Path, *scenarios: str) -> Path:
-    dest = home / "projects"
+def _projects(root: Path, *scenarios: str) -> Path:
+    dest = root / "projects"
     for s in scenarios:
         shutil.copytree(V337 / s / "projects", dest, dirs_exist_ok=True)
     return dest
@@ -49,8 +41,8 @@ def _last_cost_state(path: Path) -> dict:
     return [s for s in states if s.get("type") == "cost-state"][-1]
 
 
-def test_interactive_session_total_equals_claude_codes_ledger_with_the_title_call_apart(home: Path) -> None:
-    projects = _projects(home, "interactive")
+def test_interactive_session_total_equals_claude_codes_ledger_with_the_title_call_apart(tmp_path: Path) -> None:
+    projects = _projects(tmp_path, "interactive")
     r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)])
     assert r.exit_code == 0, r.output
     # The title call's model has no list price here: its cost is Claude Code's, and the user is told so.
@@ -81,8 +73,8 @@ def test_interactive_session_total_equals_claude_codes_ledger_with_the_title_cal
     assert _show(INTERACTIVE)["estimated_cost_usd"] == pytest.approx(0.2201323, abs=1e-9)
 
 
-def test_a_growing_ledger_moves_the_side_calls_and_nothing_else(home: Path) -> None:
-    projects = _projects(home, "interactive")
+def test_a_growing_ledger_moves_the_side_calls_and_nothing_else(tmp_path: Path) -> None:
+    projects = _projects(tmp_path, "interactive")
     _run("ingest", "--projects-dir", str(projects))
     transcript = next(projects.rglob(f"{INTERACTIVE}.jsonl"))
     later = _last_cost_state(transcript)
@@ -99,8 +91,8 @@ def test_a_growing_ledger_moves_the_side_calls_and_nothing_else(home: Path) -> N
     assert doc["estimated_cost_usd"] == pytest.approx(0.2211323, abs=1e-9)
 
 
-def test_a_fork_counts_its_parents_prompts_responses_and_ledger_once(home: Path) -> None:
-    projects = _projects(home, "resume_fork")
+def test_a_fork_counts_its_parents_prompts_responses_and_ledger_once(tmp_path: Path) -> None:
+    projects = _projects(tmp_path, "resume_fork")
     _run("ingest", "--projects-dir", str(projects))
     parent, fork = _show(PARENT), _show(FORK)
     fork_file = next(projects.rglob(f"{FORK}.jsonl"))
@@ -121,9 +113,9 @@ def test_a_fork_counts_its_parents_prompts_responses_and_ledger_once(home: Path)
     assert parent["side_calls"] == {} and fork["side_calls"] == {}
 
 
-def test_a_forks_ledger_repeats_its_parents_side_calls_which_count_once(home: Path) -> None:
+def test_a_forks_ledger_repeats_its_parents_side_calls_which_count_once(tmp_path: Path) -> None:
     """A parent with a title call, forked: the fork's ledger restores the parent's, title call included."""
-    projects = _projects(home, "resume_fork")
+    projects = _projects(tmp_path, "resume_fork")
     parent_file = next(projects.rglob(f"{PARENT}.jsonl"))
     fork_file = next(projects.rglob(f"{FORK}.jsonl"))
     title = {
@@ -149,8 +141,8 @@ def test_a_forks_ledger_repeats_its_parents_side_calls_which_count_once(home: Pa
     assert daily["totals"]["cost_usd"] == pytest.approx(_last_cost_state(fork_file)["totalCostUSD"], abs=1e-9)
 
 
-def test_a_model_the_price_table_lacks_is_priced_from_the_ledger_with_a_warning(home: Path) -> None:
-    projects = _projects(home, "interactive")
+def test_a_model_the_price_table_lacks_is_priced_from_the_ledger_with_a_warning(tmp_path: Path) -> None:
+    projects = _projects(tmp_path, "interactive")
     transcript = next(projects.rglob(f"{INTERACTIVE}.jsonl"))
     transcript.write_text(transcript.read_text().replace("claude-sonnet-4-5", "claude-sonnet-9-9"))
     r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)])

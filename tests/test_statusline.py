@@ -26,14 +26,6 @@ INTERACTIVE = "cd1cae45-8e6f-4163-bdba-17aac7bbc42f"
 PAYLOADS = [json.loads(line) for line in (V337 / "statusline" / "payloads.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    return tmp_path
-
-
 def run_statusline(stdin: bytes, *args: str, timeout: float = 10) -> subprocess.CompletedProcess:
     """The command `install --statusline` writes, run by a shell as Claude Code runs it."""
     argv = [sys.executable, "-S", "-E", str(install.STATUSLINE_ENTRY), *args]
@@ -49,8 +41,8 @@ def one_line(proc: subprocess.CompletedProcess) -> str:
     return out.strip()
 
 
-def ingest_interactive(home: Path) -> None:
-    projects = home / "projects"
+def ingest_interactive(root: Path) -> None:
+    projects = root / "projects"
     shutil.copytree(V337 / "interactive" / "projects", projects)
     r = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)])
     assert r.exit_code == 0, r.output
@@ -61,7 +53,7 @@ def payload_for(session_id: str, **extra) -> bytes:
     return json.dumps(doc).encode() + b"\n"
 
 
-def test_real_payloads_without_a_store_print_one_line_each(home: Path) -> None:
+def test_real_payloads_without_a_store_print_one_line_each() -> None:
     assert not get_paths().database.exists()
     for doc in PAYLOADS:
         line = one_line(run_statusline(json.dumps(doc).encode() + b"\n"))
@@ -72,14 +64,14 @@ def test_real_payloads_without_a_store_print_one_line_each(home: Path) -> None:
 
 
 @pytest.mark.parametrize("stdin", [b"", b"garbage\n", b"[1, 2]\n", b'{"model": 7, "rate_limits": "x"}\n', b"\xff\xfe"])
-def test_bad_input_still_prints_one_line(home: Path, stdin: bytes) -> None:
-    ingest_interactive(home)
+def test_bad_input_still_prints_one_line(tmp_path, stdin: bytes) -> None:
+    ingest_interactive(tmp_path)
     line = one_line(run_statusline(stdin))
     assert line
 
 
-def test_session_cost_equals_session_show_and_fields_follow_the_format(home: Path) -> None:
-    ingest_interactive(home)
+def test_session_cost_equals_session_show_and_fields_follow_the_format(tmp_path) -> None:
+    ingest_interactive(tmp_path)
     shown = json.loads(CliRunner().invoke(cli, ["session", "show", INTERACTIVE, "--json"]).output)
     line = one_line(run_statusline(payload_for(INTERACTIVE), "--format", "session,model,nosuchfield"))
     parts = line.split(" | ")
@@ -100,7 +92,7 @@ def test_session_cost_equals_session_show_and_fields_follow_the_format(home: Pat
         assert one_line(proc) == parts[0]
 
 
-def test_rate_limits_show_pace_and_are_kept_for_usage_quota(home: Path) -> None:
+def test_rate_limits_show_pace_and_are_kept_for_usage_quota(isolated_home) -> None:
     from datetime import UTC, datetime, timedelta
 
     from test_usage_blocks import response_line, write_history
@@ -115,7 +107,7 @@ def test_rate_limits_show_pace_and_are_kept_for_usage_quota(home: Path) -> None:
     # In the 5-hour window; in the 7-day window only; before both.
     ago = [timedelta(hours=1), timedelta(hours=3), timedelta(days=3)]
     projects = write_history(
-        home / "claude", {"s1": [response_line("s1", f"q{i}", at - d, usage) for i, d in enumerate(ago)]}
+        isolated_home.claude, {"s1": [response_line("s1", f"q{i}", at - d, usage) for i, d in enumerate(ago)]}
     )
     assert CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)]).exit_code == 0
     now = time.time()
@@ -153,8 +145,8 @@ def test_rate_limits_show_pace_and_are_kept_for_usage_quota(home: Path) -> None:
     assert not any(Path(statusline.quota_spool_dir()).glob("*.json"))  # stored, then removed
 
 
-def test_a_store_locked_by_a_writer_still_gives_a_line_quickly(home: Path) -> None:
-    ingest_interactive(home)
+def test_a_store_locked_by_a_writer_still_gives_a_line_quickly(tmp_path) -> None:
+    ingest_interactive(tmp_path)
     db = get_paths().database
     gc.collect()  # the in-process CLI's connections, so the writer below can take the whole file
     holder = subprocess.Popen(
@@ -187,13 +179,11 @@ def test_a_store_locked_by_a_writer_still_gives_a_line_quickly(home: Path) -> No
 
 
 def test_the_statusline_finds_the_store_where_settings_puts_it(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("SKILL_INSIGHTS_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Path(statusline.database_path()) == get_paths().database  # under SKILL_INSIGHTS_HOME
+    monkeypatch.delenv("SKILL_INSIGHTS_HOME")
     for xdg in ("", str(tmp_path / "xdg")):
         monkeypatch.setenv("XDG_DATA_HOME", xdg)
         assert Path(statusline.database_path()) == get_paths().database
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    assert Path(statusline.database_path()) == get_paths().database
 
 
 def test_pace_arithmetic() -> None:
@@ -205,8 +195,8 @@ def test_pace_arithmetic() -> None:
     assert statusline.epoch("2026-12-08T00:00:00Z") == statusline.epoch(1796688000) == statusline.epoch(1796688000000)
 
 
-def test_install_statusline_merges_refuses_another_without_force_and_uninstall_restores(home: Path) -> None:
-    settings = home / "claude" / "settings.json"
+def test_install_statusline_merges_refuses_another_without_force_and_uninstall_restores(isolated_home) -> None:
+    settings = isolated_home.claude / "settings.json"
     settings.parent.mkdir(parents=True)
     theirs = {"model": "sonnet", "statusLine": {"type": "command", "command": "~/bin/status.sh", "padding": 1}}
     original = json.dumps(theirs, indent=4).encode()
@@ -240,8 +230,8 @@ def test_install_statusline_merges_refuses_another_without_force_and_uninstall_r
     assert not install.replaced_statusline_path().exists()
 
 
-def test_install_statusline_without_one_before_and_uninstall_removes_it(home: Path) -> None:
-    settings = home / "claude" / "settings.json"
+def test_install_statusline_without_one_before_and_uninstall_removes_it(isolated_home) -> None:
+    settings = isolated_home.claude / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"env": {"A": "1"}}))
     runner = CliRunner()
@@ -283,7 +273,7 @@ def test_a_running_daemon_stores_the_readings_the_statusline_spooled(tmp_path: P
         assert daemon.stop() == 0
 
 
-def test_the_block_field_is_the_block_usage_blocks_calls_active(home: Path) -> None:
+def test_the_block_field_is_the_block_usage_blocks_calls_active(isolated_home) -> None:
     from datetime import UTC, datetime, timedelta
 
     from test_usage_blocks import response_line, write_history
@@ -293,7 +283,7 @@ def test_the_block_field_is_the_block_usage_blocks_calls_active(home: Path) -> N
     # An older block (more than 5 h before), then the one in progress.
     times = [now - timedelta(hours=9), now - timedelta(hours=2), now - timedelta(minutes=30)]
     lines = [response_line("s1", f"b{i}", t, usage) for i, t in enumerate(times)]
-    projects = write_history(home / "claude", {"s1": lines})
+    projects = write_history(isolated_home.claude, {"s1": lines})
     assert CliRunner().invoke(cli, ["ingest", "--projects-dir", str(projects)]).exit_code == 0
     active = json.loads(CliRunner().invoke(cli, ["usage", "blocks", "--active", "--json"]).output)["rows"]
     assert len(active) == 1 and active[0]["responses"] == 2

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 
 from skill_insights.cli import cli
 
@@ -26,12 +27,10 @@ TOKEN_KEYS = {
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+def claude(isolated_home: IsolatedHome, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Claude Code's folder (CLAUDE_CONFIG_DIR), with the clock in UTC."""
     monkeypatch.setenv("TZ", "UTC")
-    return tmp_path
+    return isolated_home.claude
 
 
 def _iso(t: datetime) -> str:
@@ -84,7 +83,7 @@ T0 = datetime(2026, 11, 20, 10, 17, tzinfo=UTC)
 U = {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000}
 
 
-def test_blocks_start_on_the_hour_last_five_hours_and_restart_after_a_gap(home: Path) -> None:
+def test_blocks_start_on_the_hour_last_five_hours_and_restart_after_a_gap(claude: Path) -> None:
     at = [
         T0,  # block 10:00-15:00
         T0 + timedelta(hours=4, minutes=42),  # 14:59: still the first block
@@ -92,7 +91,7 @@ def test_blocks_start_on_the_hour_last_five_hours_and_restart_after_a_gap(home: 
         T0 + timedelta(hours=10),  # 20:17: more than 5 h after the response before: a new block from 20:00
     ]
     lines = [response_line("s1", f"m{i}", t, U) for i, t in enumerate(at)]
-    ingest(write_history(home / "claude", {"s1": lines}))
+    ingest(write_history(claude, {"s1": lines}))
     doc = usage_blocks()
     assert [(r["start"], r["end"]) for r in doc["rows"]] == [
         ("2026-11-20T10:00:00.000Z", "2026-11-20T15:00:00.000Z"),
@@ -117,10 +116,10 @@ def test_blocks_start_on_the_hour_last_five_hours_and_restart_after_a_gap(home: 
     assert "2026-11-20 10:00" in table.output and "2,230" in table.output and "active" not in table.output
 
 
-def test_weekly_and_timezone_move_days_not_tokens(home: Path) -> None:
+def test_weekly_and_timezone_move_days_not_tokens(claude: Path) -> None:
     late = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # Sunday 23:30 UTC = Monday 08:30 in Tokyo
     lines = [response_line("s1", "a", late, U), response_line("s1", "b", late + timedelta(days=2), U)]
-    ingest(write_history(home / "claude", {"s1": lines}))
+    ingest(write_history(claude, {"s1": lines}))
     runner = CliRunner()
     utc = json.loads(runner.invoke(cli, ["usage", "weekly", "--json", "--timezone", "UTC"]).output)
     tokyo = json.loads(runner.invoke(cli, ["usage", "weekly", "--json", "--timezone", "Asia/Tokyo"]).output)
@@ -165,14 +164,13 @@ def find_ccusage() -> str | None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_blocks_equal_ccusage_blocks_per_block(home: Path, seed: int) -> None:
+def test_blocks_equal_ccusage_blocks_per_block(claude: Path, seed: int) -> None:
     exe = find_ccusage()
     if exe is None:
         pytest.skip("ccusage is not installed (python bench/ingest.py --install-ccusage puts it in bench/.cache)")
-    config = home / "claude"
-    ingest(write_history(config, random_history(seed)))
+    ingest(write_history(claude, random_history(seed)))
     ours = usage_blocks()["rows"]
-    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config), "TZ": "UTC"}
+    env = {**os.environ, "TZ": "UTC"}
     proc = subprocess.run(
         [exe, "blocks", "--json", "--offline"], env=env, capture_output=True, text=True, timeout=120, check=False
     )

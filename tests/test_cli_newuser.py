@@ -17,20 +17,12 @@ from skill_insights.cli import cli
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "home" / ".claude"))
-    return tmp_path
-
-
-@pytest.fixture
-def demo_store(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def demo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A month of generated sessions, ingested; HOME is the demo's."""
     from skill_insights import demo
 
-    env = demo.build(home / "demo", now=datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
-    monkeypatch.setenv("HOME", str(env.home))
+    env = demo.build(tmp_path / "demo", now=datetime(2026, 11, 20, 18, 0, tzinfo=UTC))
+    monkeypatch.setenv("HOME", str(env.home))  # the demo's generated home, not the empty one of the conftest
     res = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(env.claude_dir / "projects")])
     assert res.exit_code == 0, res.output
     return env.home
@@ -90,7 +82,7 @@ def test_short_model_names_stay_distinct() -> None:
     assert plural(1, "error") == "1 error" and plural(2, "file") == "2 files"
 
 
-def test_pricing_show_prints_every_rate_without_float_noise(home: Path) -> None:
+def test_pricing_show_prints_every_rate_without_float_noise() -> None:
     out = _run("pricing", "show").stdout
     assert "cache write 5m" in out and "cache write 1h" in out and "input >200k" in out
     assert not re.search(r"\d\.\d*0000000\d", out) and not re.search(r"\d\.\d*9999999\d", out)
@@ -98,8 +90,8 @@ def test_pricing_show_prints_every_rate_without_float_noise(home: Path) -> None:
     assert re.search(r"\b0\.3\b", sonnet) and re.search(r"\b3\.75\b", sonnet)
 
 
-def test_pricing_update_with_a_json_list_says_so(home: Path) -> None:
-    f = home / "prices.json"
+def test_pricing_update_with_a_json_list_says_so(tmp_path) -> None:
+    f = tmp_path / "prices.json"
     f.write_text("[1, 2]")
     proc = _run("pricing", "update", "--from", str(f))
     assert proc.returncode == 1
@@ -109,30 +101,30 @@ def test_pricing_update_with_a_json_list_says_so(home: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"myhost\n", os.urandom(4096), b'{"a": 1}\n'])
-def test_ingest_file_refuses_what_is_not_a_transcript(home: Path, content: bytes) -> None:
-    f = home / "hostname"
+def test_ingest_file_refuses_what_is_not_a_transcript(tmp_path, content: bytes) -> None:
+    f = tmp_path / "hostname"
     f.write_bytes(content)
     res = CliRunner().invoke(cli, ["ingest", "--file", str(f)])
     assert res.exit_code == 1
     assert res.output.strip().startswith(f"Error: {f} is not a Claude Code transcript")
     assert len(res.output.strip().splitlines()) == 1
-    folder = CliRunner().invoke(cli, ["ingest", "--file", str(home)])
+    folder = CliRunner().invoke(cli, ["ingest", "--file", str(tmp_path)])
     assert folder.exit_code == 1 and "is a folder" in folder.output
 
 
-def test_empty_states_say_what_to_do(home: Path) -> None:
+def test_empty_states_say_what_to_do(tmp_path) -> None:
     proc = _run("usage", "daily")
     assert proc.returncode == 0 and "skill-insights ingest" in proc.stderr
     filtered = _run("usage", "daily", "--since", "2020-01-01")
     assert "no usage matches these filters" in filtered.stderr
-    (home / "empty").mkdir()
-    assert CliRunner().invoke(cli, ["scan", "--no-agent-dirs", str(home / "empty")]).exit_code == 0
+    (tmp_path / "empty").mkdir()
+    assert CliRunner().invoke(cli, ["scan", "--no-agent-dirs", str(tmp_path / "empty")]).exit_code == 0
     res = CliRunner().invoke(cli, ["skills", "usage"])
     assert "the last scan found no skills" in res.output and "run `skill-insights scan`" not in res.output
 
 
-def test_daemon_start_on_a_corrupt_store_fails_and_says_why(home: Path) -> None:
-    data = home / "si" / "data"
+def test_daemon_start_on_a_corrupt_store_fails_and_says_why(isolated_home) -> None:
+    data = isolated_home.store / "data"
     data.mkdir(parents=True)
     (data / "skill-insights.db").write_bytes(b"not a database, just bytes" * 1000)
     proc = _run("daemon", "start")
@@ -142,7 +134,7 @@ def test_daemon_start_on_a_corrupt_store_fails_and_says_why(home: Path) -> None:
     assert "not running" in _run("daemon", "status").stdout
 
 
-def test_daemon_start_then_stop_waits_for_both(home: Path) -> None:
+def test_daemon_start_then_stop_waits_for_both() -> None:
     started = _run("daemon", "start")
     assert started.returncode == 0, started.stderr
     pid = int(re.search(r"pid (\d+)", started.stdout)[1])
@@ -153,8 +145,8 @@ def test_daemon_start_then_stop_waits_for_both(home: Path) -> None:
     assert not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]
 
 
-def test_daemon_start_names_a_broken_config_file(home: Path) -> None:
-    config = home / "si" / "config" / "config.json"
+def test_daemon_start_names_a_broken_config_file(isolated_home) -> None:
+    config = isolated_home.store / "config" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text("{not json")
     started = _run("daemon", "start")
@@ -166,11 +158,11 @@ def test_daemon_start_names_a_broken_config_file(home: Path) -> None:
         _run("daemon", "stop")
 
 
-def test_counts_read_as_words(home: Path) -> None:
-    one = home / "one" / ".claude" / "skills" / "only"
+def test_counts_read_as_words(tmp_path) -> None:
+    one = tmp_path / "one" / ".claude" / "skills" / "only"
     one.mkdir(parents=True)
     (one / "SKILL.md").write_text("---\nname: only\ndescription: Does one thing. Use when asked.\n---\nbody\n")
-    res = CliRunner().invoke(cli, ["scan", "--no-agent-dirs", "--no-registry", str(home / "one")])
+    res = CliRunner().invoke(cli, ["scan", "--no-agent-dirs", "--no-registry", str(tmp_path / "one")])
     assert res.exit_code == 0, res.output
     assert "1 skill (1 location, 1 file), 0 manifests, 0 findings" in res.output
     res = CliRunner().invoke(cli, ["analyze"])

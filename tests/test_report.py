@@ -23,12 +23,6 @@ SECTIONS = ("overview", "issues", "changes", "usage", "skills", "duplicates", "m
 HOSTILE_NAME = "<script>alert('name')</script><img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    return tmp_path
-
-
 def _ingest_fixtures() -> None:
     args = ["ingest"]
     for d in sorted(FIXTURES.glob("*/*/projects")):
@@ -85,9 +79,9 @@ def page_data(html: str) -> dict:
     return json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)[1])
 
 
-def test_report_o_writes_one_self_contained_file(home: Path) -> None:
+def test_report_o_writes_one_self_contained_file(tmp_path) -> None:
     _ingest_fixtures()
-    out = home / "out" / "r.html"
+    out = tmp_path / "out" / "r.html"
     res = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert res.output.strip().splitlines()[-1] == str(out.resolve())
@@ -110,8 +104,8 @@ def test_report_o_writes_one_self_contained_file(home: Path) -> None:
     assert stored > 20 and len(data["sessions"]) == stored
 
 
-def test_report_without_inventory_or_analysis_shows_empty_states(home: Path) -> None:
-    out = home / "empty.html"
+def test_report_without_inventory_or_analysis_shows_empty_states(tmp_path) -> None:
+    out = tmp_path / "empty.html"
     res = CliRunner().invoke(cli, ["report", "-o", str(out)])
     assert res.exit_code == 0, res.output
     html = out.read_text()
@@ -119,7 +113,7 @@ def test_report_without_inventory_or_analysis_shows_empty_states(home: Path) -> 
     assert "No skills inventoried yet" in html
 
 
-def test_default_report_keeps_last_n_and_latest(home: Path) -> None:
+def test_default_report_keeps_last_n_and_latest() -> None:
     from datetime import UTC, datetime, timedelta
 
     from skill_insights.report import generate_report
@@ -137,7 +131,7 @@ def test_default_report_keeps_last_n_and_latest(home: Path) -> None:
     assert Path(res.output.strip().splitlines()[-1]).is_file()
 
 
-def test_hostile_strings_are_escaped_in_the_source(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_strings_are_escaped_in_the_source(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from skill_insights.report import adapters
     from skill_insights.report.render import json_for_script
 
@@ -166,7 +160,7 @@ def test_hostile_strings_are_escaped_in_the_source(home: Path, monkeypatch: pyte
         ],
     }
     monkeypatch.setattr(adapters, "_inventory_doc", lambda _st: doc)
-    out = home / "h.html"
+    out = tmp_path / "h.html"
     assert CliRunner().invoke(cli, ["report", "-o", str(out)]).exit_code == 0
     html = out.read_text()
     # Exactly two script elements: the inert JSON block and our own code.
@@ -273,9 +267,9 @@ def test_cli_and_page_count_the_same_problems_once(tmp_path: Path, monkeypatch: 
     assert issues.count("style-guide.md") == 1 and "quality + staleness" in issues
 
 
-def test_report_since_until_set_the_first_period(home: Path) -> None:
+def test_report_since_until_set_the_first_period(tmp_path) -> None:
     _ingest_fixtures()
-    out = home / "p.html"
+    out = tmp_path / "p.html"
     res = CliRunner().invoke(cli, ["report", "-o", str(out), "--since", "2026-01-01", "--until", "2026-12-31"])
     assert res.exit_code == 0, res.output
     html = out.read_text()
@@ -287,31 +281,27 @@ def test_report_since_until_set_the_first_period(home: Path) -> None:
     assert bad.exit_code != 0 and "is after" in bad.output
 
 
-def test_report_o_refuses_a_fifo_or_a_folder(home: Path) -> None:
+def test_report_o_refuses_a_fifo_or_a_folder(tmp_path) -> None:
     # Regression: the tmp-then-rename write turned a FIFO (or /dev/null) given as -o into a regular file.
     from skill_insights.outputs import NotRegularFile
     from skill_insights.report import write_report
 
-    fifo = home / "pipe"
+    fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     res = CliRunner().invoke(cli, ["report", "-o", str(fifo)])
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert fifo.is_fifo()
     # A folder (the CLI's click.Path already refuses one): the writer itself refuses it too.
-    folder = home / "folder"
+    folder = tmp_path / "folder"
     folder.mkdir()
     with pytest.raises(NotRegularFile):
         write_report(None, folder)  # type: ignore[arg-type]  # refused before the store is read
     assert folder.is_dir() and not any(folder.iterdir())
 
 
-def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    claude = home / "claude"
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(claude))
-    monkeypatch.setenv("HOME", str(home / "h"))
+def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository(isolated_home, tmp_path: Path) -> None:
+    claude = isolated_home.claude
 
     def skill(name: str) -> None:
         d = claude / "skills" / name
@@ -325,7 +315,7 @@ def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository
     skill("newcomer")
     for args in (["scan", "--no-registry"], ["analyze"]):
         assert runner.invoke(cli, args).exit_code == 0
-    out = home / "c.html"
+    out = tmp_path / "c.html"
     assert runner.invoke(cli, ["report", "-o", str(out)]).exit_code == 0
     html = out.read_text()
     changes = html[html.index('<section id="changes"') : html.index('<section id="usage"')]
@@ -338,18 +328,18 @@ def test_recently_changed_lists_a_new_skill_once_and_no_git_outside_a_repository
     assert "registry: not configured" in html
 
 
-def test_a_period_equal_to_another_is_drawn_once(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_period_equal_to_another_is_drawn_once(tmp_path: Path) -> None:
     # A month of history: the 30-day, 90-day and all-time panels would be the same bytes.
     from skill_insights import demo
 
-    env = demo.build(home / "d", now=datetime.now(UTC))
+    env = demo.build(tmp_path / "d", now=datetime.now(UTC))
     for f in list(env.claude_dir.rglob("*.jsonl")):  # without the one session of seven months ago
         if f.exists() and '"legacy-deploy"' in f.read_text():
             f.unlink()
             shutil.rmtree(f.with_suffix(""), ignore_errors=True)  # and its subagents
     res = CliRunner().invoke(cli, ["ingest", "--projects-dir", str(env.claude_dir / "projects")])
     assert res.exit_code == 0, res.output
-    out = home / "a.html"
+    out = tmp_path / "a.html"
     assert CliRunner().invoke(cli, ["report", "-o", str(out)]).exit_code == 0
     panels = re.findall(r'class="period-panel usage-panel" data-period="([^"]+)"', out.read_text())
     assert panels == ["7d", "30d 90d all"]

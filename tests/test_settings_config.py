@@ -19,14 +19,6 @@ READ = (
 )
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> dict[str, str]:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    return dict(os.environ)
-
-
 def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.strip()]
 
@@ -128,24 +120,28 @@ def test_a_missing_config_is_silent_and_does_not_load_pydantic(tmp_path):
     assert result.stderr == ""
 
 
-def test_usage_json_does_not_load_pydantic_even_with_a_config(home):
-    config = Path(home["SKILL_INSIGHTS_HOME"]) / "config" / "config.json"
+def test_usage_json_does_not_load_pydantic_even_with_a_config(isolated_home, isolated_env):
+    config = isolated_home.store / "config" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text('{"report_keep": 3}')
     code = ENTRY + "; sys.stderr.write('pydantic imported: %s\\n' % ('pydantic' in sys.modules))"
     result = subprocess.run(
-        [sys.executable, "-c", code, "usage", "daily", "--json"], env=home, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, "usage", "daily", "--json"],
+        env=isolated_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "pydantic imported: False" in result.stderr
 
 
-def test_the_report_command_with_a_fifo_config_finishes_and_names_it(home):
-    config = Path(home["SKILL_INSIGHTS_HOME"]) / "config" / "config.json"
+def test_the_report_command_with_a_fifo_config_finishes_and_names_it(isolated_home, isolated_env):
+    config = isolated_home.store / "config" / "config.json"
     config.parent.mkdir(parents=True)
     os.mkfifo(config)
     result = subprocess.run(
-        [sys.executable, "-c", ENTRY, "report"], env=home, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", ENTRY, "report"], env=isolated_env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     warnings = [line for line in _warnings(result.stderr) if line.startswith("warning:")]

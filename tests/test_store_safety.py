@@ -39,14 +39,6 @@ ENTRY = "import sys; from skill_insights.quick import main; sys.argv[0] = 'skill
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> dict[str, str]:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    return dict(os.environ)
-
-
-@pytest.fixture
 def umask_022():
     """The usual umask, under which a file made without an explicit mode is readable by everyone."""
     old = os.umask(0o022)
@@ -80,7 +72,7 @@ KNOWN = [name for name, _ in MIGRATIONS]
 # -- private files and folders ----------------------------------------------------------------------------
 
 
-def test_a_new_store_its_wal_and_the_folders_are_private(home, umask_022):
+def test_a_new_store_its_wal_and_the_folders_are_private(umask_022):
     paths = get_paths().ensure()
     conn = open_reader(paths.database)
     conn.execute("INSERT INTO files (path) VALUES ('/p/a.jsonl')")
@@ -98,7 +90,7 @@ def test_a_new_store_its_wal_and_the_folders_are_private(home, umask_022):
     conn.close()
 
 
-def test_an_install_readable_by_all_is_made_private_by_the_next_command(home, tmp_path, umask_022):
+def test_an_install_readable_by_all_is_made_private_by_the_next_command(isolated_env, tmp_path, umask_022):
     # What an older version left: 0755 folders, a 0644 store with its WAL, logs and config.
     paths = get_paths()
     for folder in (paths.data_dir, paths.config_dir, paths.log_dir, paths.reports_dir, paths.cache_dir):
@@ -120,7 +112,7 @@ def test_an_install_readable_by_all_is_made_private_by_the_next_command(home, tm
     for f in (paths.database, Path(f"{paths.database}-wal"), paths.log_dir / "daemon.log", paths.config_file):
         assert _mode(f) == 0o644, f
 
-    result = _run(home, "usage", "daily", "--json")
+    result = _run(isolated_env, "usage", "daily", "--json")
     old.conn.close()
     assert result.returncode == 0, result.stderr
     for f in (paths.database, paths.log_dir / "daemon.log", paths.log_dir / "jobs.log", paths.config_file):
@@ -188,10 +180,10 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_the_cli_names_the_write_error_of_a_full_disk_in_one_line(home, tmp_path):
-    projects = tmp_path / "claude" / "projects" / "-p"
+def test_the_cli_names_the_write_error_of_a_full_disk_in_one_line(isolated_home, isolated_env):
+    projects = isolated_home.claude / "projects" / "-p"
     projects.mkdir(parents=True)
-    assert _run(home, "usage", "daily", "--json").returncode == 0  # the store exists, small
+    assert _run(isolated_env, "usage", "daily", "--json").returncode == 0  # the store exists, small
     database = get_paths().database
     with sqlite3.connect(database) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -199,7 +191,7 @@ def test_the_cli_names_the_write_error_of_a_full_disk_in_one_line(home, tmp_path
     lines = [assistant_line(f"m{i}", output_tokens=i) for i in range(20_000)]
     (projects / "s.jsonl").write_text("\n".join(lines) + "\n")
 
-    result = _run(home, "ingest", preexec_fn=_limit_file_size(size + 16 * 1024))
+    result = _run(isolated_env, "ingest", preexec_fn=_limit_file_size(size + 16 * 1024))
     assert result.returncode != 0
     err = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(err) == 1, result.stderr
@@ -323,12 +315,12 @@ def test_a_store_with_a_migration_this_version_does_not_know_is_refused(tmp_path
         open_db(path)
 
 
-def test_the_cli_says_a_newer_store_is_newer_in_one_line(home):
+def test_the_cli_says_a_newer_store_is_newer_in_one_line(isolated_env):
     paths = get_paths().ensure()
     _store_with_rows(paths.database)
     _damage(paths.database, f"PRAGMA user_version = {len(KNOWN) + 5}")
     for args in (["usage", "daily", "--json"], ["ingest"], ["usage", "daily"]):
-        result = _run(home, *args)
+        result = _run(isolated_env, *args)
         assert result.returncode != 0, args
         err = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(err) == 1, result.stderr
@@ -408,11 +400,11 @@ def test_stamping_an_old_store_does_not_wait_for_a_writer(tmp_path):
     assert open_reader(path).execute("PRAGMA user_version").fetchone() == (len(KNOWN),)
 
 
-def test_the_next_command_repairs_a_store_that_lost_a_table(home):
+def test_the_next_command_repairs_a_store_that_lost_a_table(isolated_env):
     paths = get_paths().ensure()
     _store_with_rows(paths.database)
     _damage(paths.database, "DROP TABLE usage_daily")
-    result = _run(home, "usage", "daily", "--json")
+    result = _run(isolated_env, "usage", "daily", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == []
     assert result.stderr.splitlines() == ["the store had lost usage_daily: made again"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 
 from skill_insights.cli import cli
 from skill_insights.hooks import install, locations
@@ -35,15 +36,11 @@ ORIGINAL = {
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+def paths(isolated_home: IsolatedHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IsolatedHome:
     # No systemctl/launchctl on PATH: tests never talk to the machine's real service manager.
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    return tmp_path
+    return isolated_home
 
 
 def invoke(*args: str):
@@ -65,8 +62,8 @@ def backups(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}.bak-*"))
 
 
-def test_install_install_uninstall_round_trip(env):
-    settings = env / "custom" / "settings.json"
+def test_install_install_uninstall_round_trip(paths):
+    settings = paths.root / "custom" / "settings.json"
     original_bytes = write_settings(settings, ORIGINAL)
 
     first = invoke("install", "--settings", str(settings), "--no-service")
@@ -99,8 +96,8 @@ def test_install_install_uninstall_round_trip(env):
     assert backups(settings) == []
 
 
-def test_uninstall_keeps_what_the_user_changed_since_install(env):
-    settings = env / "claude" / "settings.json"
+def test_uninstall_keeps_what_the_user_changed_since_install(paths):
+    settings = paths.claude / "settings.json"
     write_settings(settings, ORIGINAL)
     assert invoke("install", "--no-service").exit_code == 0
     doc = json.loads(settings.read_text())
@@ -110,8 +107,8 @@ def test_uninstall_keeps_what_the_user_changed_since_install(env):
     assert json.loads(settings.read_text()) == {**ORIGINAL, "model": "opus"}
 
 
-def test_install_writes_skill_insights_home_into_the_hook_commands(env, tmp_path):
-    settings = env / "claude" / "settings.json"
+def test_install_writes_skill_insights_home_into_the_hook_commands(paths, tmp_path):
+    settings = paths.claude / "settings.json"
     assert invoke("install", "--no-service").exit_code == 0
     home = os.environ["SKILL_INSIGHTS_HOME"]
     for event in install.EVENTS:
@@ -127,8 +124,8 @@ def test_install_writes_skill_insights_home_into_the_hook_commands(env, tmp_path
     assert list((Path(home) / "run").rglob("*")), "the hook wrote nothing under SKILL_INSIGHTS_HOME"
 
 
-def test_install_uses_claude_config_dir_by_default_and_uninstall_restores(env):
-    settings = env / "claude" / "settings.json"
+def test_install_uses_claude_config_dir_by_default_and_uninstall_restores(paths):
+    settings = paths.claude / "settings.json"
     write_settings(settings, {"theme": "dark"})
 
     assert invoke("install", "--no-service").exit_code == 0
@@ -138,8 +135,8 @@ def test_install_uses_claude_config_dir_by_default_and_uninstall_restores(env):
     assert json.loads(settings.read_text()) == {"theme": "dark"}
 
 
-def test_install_creates_a_missing_settings_file(env):
-    settings = env / "claude" / "settings.json"
+def test_install_creates_a_missing_settings_file(paths):
+    settings = paths.claude / "settings.json"
     result = invoke("install", "--no-service")
     assert result.exit_code == 0
     assert "created" in result.output
@@ -162,8 +159,8 @@ def test_install_creates_a_missing_settings_file(env):
     ],
 )
 @pytest.mark.parametrize("command", ["install", "uninstall"])
-def test_settings_we_cannot_read_safely_are_refused_and_untouched(env, content, message, command):
-    settings = env / "claude" / "settings.json"
+def test_settings_we_cannot_read_safely_are_refused_and_untouched(paths, content, message, command):
+    settings = paths.claude / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_bytes(content)
     before = sorted(settings.parent.iterdir())
@@ -178,10 +175,10 @@ def test_settings_we_cannot_read_safely_are_refused_and_untouched(env, content, 
     assert sorted(settings.parent.iterdir()) == before
 
 
-def test_dry_run_writes_nothing(env):
-    settings = env / "claude" / "settings.json"
+def test_dry_run_writes_nothing(paths):
+    settings = paths.claude / "settings.json"
     original = write_settings(settings, ORIGINAL)
-    snapshot = sorted(p for p in env.rglob("*"))
+    snapshot = sorted(p for p in paths.root.rglob("*"))
 
     result = invoke("install", "--dry-run")
 
@@ -189,12 +186,12 @@ def test_dry_run_writes_nothing(env):
     assert "would be updated" in result.output
     assert "would write" in result.output  # the service unit, not written
     assert settings.read_bytes() == original
-    assert sorted(p for p in env.rglob("*")) == snapshot
+    assert sorted(p for p in paths.root.rglob("*")) == snapshot
 
 
-def test_installed_command_runs_through_a_shell_even_with_spaces_in_paths(env):
+def test_installed_command_runs_through_a_shell_even_with_spaces_in_paths(paths):
     # Claude Code runs hook commands through a shell: the quoting must survive a space in the interpreter path.
-    spaced = env / "my python"
+    spaced = paths.root / "my python"
     spaced.mkdir()
     (spaced / "python").symlink_to(sys.executable)
     command = install.hook_command("session-end", python=str(spaced / "python"))
@@ -208,8 +205,8 @@ def test_installed_command_runs_through_a_shell_even_with_spaces_in_paths(env):
     assert "not a JSON object" in Path(locations.hook_log()).read_text()
 
 
-def test_a_moved_interpreter_is_updated_in_place_not_added_twice(env):
-    settings = env / "claude" / "settings.json"
+def test_a_moved_interpreter_is_updated_in_place_not_added_twice(paths):
+    settings = paths.claude / "settings.json"
     old = {
         "hooks": {
             "SessionEnd": [
@@ -242,10 +239,10 @@ def test_a_moved_interpreter_is_updated_in_place_not_added_twice(env):
     }
 
 
-def test_install_writes_through_a_symlinked_settings_file(env):
-    real = env / "dotfiles" / "claude-settings.json"
+def test_install_writes_through_a_symlinked_settings_file(paths):
+    real = paths.root / "dotfiles" / "claude-settings.json"
     write_settings(real, {"model": "opus"})
-    link = env / "claude" / "settings.json"
+    link = paths.claude / "settings.json"
     link.parent.mkdir(parents=True)
     link.symlink_to(real)
 
@@ -259,15 +256,15 @@ def test_install_writes_through_a_symlinked_settings_file(env):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the systemd user unit is Linux only")
-def test_service_unit_written_and_removed_without_a_service_manager(env):
-    unit = env / "home" / ".config" / "systemd" / "user" / install.UNIT_NAME
+def test_service_unit_written_and_removed_without_a_service_manager(paths):
+    unit = paths.home / ".config" / "systemd" / "user" / install.UNIT_NAME
 
     result = invoke("install")
 
     assert result.exit_code == 0, result.output
     text = unit.read_text()
     assert f"ExecStart={sys.executable} -P -m skill_insights daemon run" in text
-    assert f"Environment=SKILL_INSIGHTS_HOME={env / 'si'}" in text
+    assert f"Environment=SKILL_INSIGHTS_HOME={paths.store}" in text
     assert "systemctl not found" in result.output
     # No service manager took it over, so the SessionStart hook keeps starting the daemon itself.
     assert not Path(locations.service_marker()).exists()
@@ -277,8 +274,8 @@ def test_service_unit_written_and_removed_without_a_service_manager(env):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the systemd user unit is Linux only")
-def test_a_unit_file_we_did_not_write_is_left_alone(env):
-    unit = env / "home" / ".config" / "systemd" / "user" / install.UNIT_NAME
+def test_a_unit_file_we_did_not_write_is_left_alone(paths):
+    unit = paths.home / ".config" / "systemd" / "user" / install.UNIT_NAME
     unit.parent.mkdir(parents=True)
     unit.write_text("[Service]\nExecStart=/usr/bin/true\n")
 
@@ -353,7 +350,7 @@ def test_plugin_and_marketplace_manifests():
     assert (plugin_root / "hooks" / "run-hook.sh").is_file()
 
 
-def test_plugin_hook_script_runs_the_hook(env, monkeypatch):
+def test_plugin_hook_script_runs_the_hook(paths, monkeypatch):
     # With the console script on PATH, the plugin's script runs the real hook (exit 0, a log line).
     script_dir = Path(sys.executable).parent
     cli_path = Path(sys.argv[0]).parent / "skill-insights"
@@ -374,10 +371,10 @@ def test_plugin_hook_script_runs_the_hook(env, monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["install", "uninstall"])
-def test_settings_that_is_not_a_regular_file_is_refused(env, command):
+def test_settings_that_is_not_a_regular_file_is_refused(paths, command):
     # Regression: `install --settings /dev/null` replaced /dev/null with a regular file (and wrote a .bak next
     # to it); a FIFO also blocked the read.
-    fifo = env / "settings-fifo"
+    fifo = paths.root / "settings-fifo"
     os.mkfifo(fifo)
     # A subprocess with a timeout: the unfixed code blocks forever reading the FIFO.
     result = subprocess.run(
@@ -390,8 +387,8 @@ def test_settings_that_is_not_a_regular_file_is_refused(env, command):
     assert result.returncode != 0 and result.stdout == ""
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fifo.is_fifo()
-    assert sorted(p.name for p in env.iterdir() if p.name.startswith("settings")) == ["settings-fifo"]
-    folder = env / "settings-dir"
+    assert sorted(p.name for p in paths.root.iterdir() if p.name.startswith("settings")) == ["settings-fifo"]
+    folder = paths.root / "settings-dir"
     folder.mkdir()
     with pytest.raises(install.SettingsError, match="directory"):
         install.update_settings(folder, lambda doc: {**doc, "x": 1})
@@ -410,12 +407,12 @@ def _plugin_hook(event: str, home: Path, path: str, stdin: bytes = b"{}") -> sub
     )
 
 
-def test_plugin_hook_finds_the_tool_where_pipx_and_uv_put_it(env):
+def test_plugin_hook_finds_the_tool_where_pipx_and_uv_put_it(paths):
     # Claude Code's PATH without ~/.local/bin: the script still finds the tool there.
-    home = env / "home"
+    home = paths.home
     bin_dir = home / ".local" / "bin"
     bin_dir.mkdir(parents=True)
-    called = env / "called"
+    called = paths.root / "called"
     (bin_dir / "skill-insights").write_text(f'#!/bin/sh\necho "$@" > {called}\n')
     (bin_dir / "skill-insights").chmod(0o755)
     result = _plugin_hook("session-end", home, "/usr/bin:/bin")
@@ -423,8 +420,8 @@ def test_plugin_hook_finds_the_tool_where_pipx_and_uv_put_it(env):
     assert called.read_text().strip() == "hook session-end"
 
 
-def test_plugin_hook_without_the_tool_tells_the_user_once(env):
-    home = env / "home"
+def test_plugin_hook_without_the_tool_tells_the_user_once(paths):
+    home = paths.home
     home.mkdir(exist_ok=True)
     first = _plugin_hook("session-start", home, "/usr/bin:/bin")
     assert first.returncode == 0

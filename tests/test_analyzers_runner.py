@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 from test_analyzers_support import (
     closed_port_url,
     inventory,
@@ -113,16 +114,13 @@ def test_unknown_phase_is_refused(tmp_path: Path, inv: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+def paths(isolated_home: IsolatedHome, monkeypatch: pytest.MonkeyPatch) -> IsolatedHome:
     monkeypatch.setenv("SKILLS_API_URL", closed_port_url())  # offline registry
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    return tmp_path
+    return isolated_home
 
 
-def test_cli_analyze_json(env: Path, inv: dict[str, Any]) -> None:
-    inv_file = write_inventory(env / "inventory.json", inv)
+def test_cli_analyze_json(paths: IsolatedHome, inv: dict[str, Any]) -> None:
+    inv_file = write_inventory(paths.root / "inventory.json", inv)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
@@ -149,12 +147,12 @@ def test_cli_analyze_json(env: Path, inv: dict[str, Any]) -> None:
             ],
         }
     ]
-    db = open_db(env / "si" / "data" / "skill-insights.db")
+    db = open_db(paths.store / "data" / "skill-insights.db")
     assert db.execute("SELECT count(*), max(status) FROM analysis_runs").fetchone() == (1, "ok")
 
 
-def test_cli_analyze_one_phase_and_text_summary(env: Path, inv: dict[str, Any]) -> None:
-    inv_file = write_inventory(env / "inventory.json", inv)
+def test_cli_analyze_one_phase_and_text_summary(paths: IsolatedHome, inv: dict[str, Any]) -> None:
+    inv_file = write_inventory(paths.root / "inventory.json", inv)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
@@ -166,8 +164,8 @@ def test_cli_analyze_one_phase_and_text_summary(env: Path, inv: dict[str, Any]) 
     assert "duplicates (exact, 1.00): pdf-extract, pdf-text" in res.output
 
 
-def test_cli_analyze_bad_inventory_and_bad_phase(env: Path) -> None:
-    bad = env / "bad.json"
+def test_cli_analyze_bad_inventory_and_bad_phase(paths: IsolatedHome) -> None:
+    bad = paths.root / "bad.json"
     bad.write_text('{"nothing": true}')
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(bad)])
     assert res.exit_code != 0 and "not an inventory document" in res.output
@@ -175,24 +173,23 @@ def test_cli_analyze_bad_inventory_and_bad_phase(env: Path) -> None:
     assert res.exit_code == 2 and "nope" in res.output
 
 
-def test_cli_analyze_uses_captured_usage(env: Path, inv: dict[str, Any]) -> None:
-    db = open_db(env / "si" / "data" / "skill-insights.db")
+def test_cli_analyze_uses_captured_usage(paths: IsolatedHome, inv: dict[str, Any]) -> None:
+    db = open_db(paths.store / "data" / "skill-insights.db")
     db.execute(
         "INSERT INTO events (file_id, kind, key, session_id, ts, date, name) VALUES "
         "(1, 'skill', 'toolu_1', 's1', strftime('%s','now'), date('now'), 'pdf-extract')"
     )
     db.conn.close()
-    inv_file = write_inventory(env / "inventory.json", inv)
+    inv_file = write_inventory(paths.root / "inventory.json", inv)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "staleness", "--json"])
     assert res.exit_code == 0, res.output
     never = {f["skill"]["name"] for f in json.loads(res.output)["findings"] if f["rule"] == "staleness.never-used"}
     assert never == {"pdf-text", "Bad_Name"}
 
 
-def test_cli_analyze_scans_when_no_scan_is_stored(env: Path, monkeypatch) -> None:
+def test_cli_analyze_scans_when_no_scan_is_stored(paths: IsolatedHome) -> None:
     # A throwaway HOME with one user skill: no stored scan, so analyze runs the inventory's `scan` first.
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(env / "home" / ".claude"))
-    write_skill(env / "home" / ".claude" / "skills", "Mixed_Case", body="Read [x](references/none.md).\n")
+    write_skill(paths.claude / "skills", "Mixed_Case", body="Read [x](references/none.md).\n")
     res = CliRunner().invoke(cli, ["analyze", "--json", "--phase", "quality", "--phase", "staleness"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)  # the scan's summary went to stderr
@@ -203,14 +200,14 @@ def test_cli_analyze_scans_when_no_scan_is_stored(env: Path, monkeypatch) -> Non
     # the scan was stored: the next analyze uses it without scanning again
     from skill_insights.collectors.skills.store import latest_inventory
 
-    db = open_db(env / "si" / "data" / "skill-insights.db")
+    db = open_db(paths.store / "data" / "skill-insights.db")
     stored = latest_inventory(db)
     assert stored is not None and [s["name"] for s in stored["skills"]] == ["Mixed_Case"]
     assert {f["skill"]["id"] for f in doc["findings"]} == {stored["skills"][0]["id"]}
 
 
-def test_cli_analyze_llm_judge_without_leaking_the_key(env: Path, inv: dict[str, Any], monkeypatch) -> None:
-    inv_file = write_inventory(env / "inventory.json", inv)
+def test_cli_analyze_llm_judge_without_leaking_the_key(paths: IsolatedHome, inv: dict[str, Any], monkeypatch) -> None:
+    inv_file = write_inventory(paths.root / "inventory.json", inv)
     # no key at all: the judge is "not configured", the phase still succeeds
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality", "--llm", "--json"])
     assert res.exit_code == 0, res.output
@@ -240,18 +237,18 @@ def test_cli_analyze_llm_judge_without_leaking_the_key(env: Path, inv: dict[str,
         assert {json.loads(r.body)["model"] for r in srv.requests} == {"judge-model"}
         # exact copies need no judge: only the three skills were judged
         assert len(srv.requests) == 3
-    db_file = env / "si" / "data" / "skill-insights.db"
+    db_file = paths.store / "data" / "skill-insights.db"
     assert "sk-cli-secret-987" not in res.output
     assert b"sk-cli-secret-987" not in db_file.read_bytes()
     db = open_db(db_file)
     assert db.execute("SELECT count(*) FROM analysis_llm_cache WHERE kind = 'skill'").fetchone() == (3,)
 
 
-def test_cli_text_summary_neutralises_control_characters(env: Path, tmp_path: Path) -> None:
+def test_cli_text_summary_neutralises_control_characters(paths: IsolatedHome, tmp_path: Path) -> None:
     path = write_skill(tmp_path / "skills", "evil", name="evil\x1b[31mred")
     inv = inventory(skill_entry(path))
     inv["skills"][0]["name"] = "evil\x1b[31mred"
-    inv_file = write_inventory(env / "inventory.json", inv)
+    inv_file = write_inventory(paths.root / "inventory.json", inv)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(inv_file), "--phase", "quality"])
     assert res.exit_code == 0, res.output
     assert "\x1b" not in res.output and "evil?[31mred" in res.output
@@ -300,7 +297,9 @@ def test_activations_resolve_to_the_project_skill_before_the_user_skill(tmp_path
     assert never == [inv["skills"][1]["id"]]
 
 
-def test_cli_analyze_never_reads_a_skill_md_linked_outside_the_skill(env: Path, tmp_path: Path, monkeypatch) -> None:
+def test_cli_analyze_never_reads_a_skill_md_linked_outside_the_skill(
+    paths: IsolatedHome, tmp_path: Path, monkeypatch
+) -> None:
     # Regression: load_doc followed a SKILL.md symlink out of the skill, and `--llm` sent that file to the API.
     secret_text = "OUTSIDE-SECRET-7f3a"
     secret = tmp_path / "outside" / "secret.md"
@@ -311,7 +310,7 @@ def test_cli_analyze_never_reads_a_skill_md_linked_outside_the_skill(env: Path, 
     os.symlink(secret, leaky / "SKILL.md")
     entry = skill_entry(leaky)
     entry["description"] = None  # what the scanner reports: it refuses the outside link
-    inv_file = write_inventory(env / "inventory.json", inventory(entry))
+    inv_file = write_inventory(paths.root / "inventory.json", inventory(entry))
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
     reply = {"description": 60, "content": 70, "reason": "fine"}
     with serve(lambda req: (200, messages_reply(reply))) as srv:
@@ -325,11 +324,11 @@ def test_cli_analyze_never_reads_a_skill_md_linked_outside_the_skill(env: Path, 
     assert "quality.frontmatter.unreadable" in rules
 
 
-def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
+def test_cli_analyze_does_not_hang_on_a_fifo(paths: IsolatedHome, tmp_path: Path) -> None:
     # Regression: a FIFO named notes.md in a skill blocked the analyzers' plain open() forever.
     path = write_skill(tmp_path / "skills", "piped")
     os.mkfifo(path / "notes.md")
-    inv_file = write_inventory(env / "inventory.json", inventory(skill_entry(path)))
+    inv_file = write_inventory(paths.root / "inventory.json", inventory(skill_entry(path)))
     import signal
     import subprocess
     import sys
@@ -367,7 +366,7 @@ def test_cli_analyze_does_not_hang_on_a_fifo(env: Path, tmp_path: Path) -> None:
     ],
 )
 def test_cli_analyze_schema_invalid_inventory_is_one_line_error(
-    env: Path, inv: dict[str, Any], field: str, value: Any, where: str
+    paths: IsolatedHome, inv: dict[str, Any], field: str, value: Any, where: str
 ) -> None:
     # Regression: a file with a `skills` list of the wrong shapes reached the analyzers: AttributeError traceback.
     doc = json.loads(json.dumps(inv))
@@ -375,22 +374,24 @@ def test_cli_analyze_schema_invalid_inventory_is_one_line_error(
         doc["skills"] = value
     else:
         doc["skills"][0][field] = value
-    bad = write_inventory(env / "bad.json", doc)
+    bad = write_inventory(paths.root / "bad.json", doc)
     res = CliRunner().invoke(cli, ["analyze", "--inventory", str(bad), "--json"])
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert f"schema at {where}:" in res.output
     # The bare `{"skills": [1]}` of a hand-made file fails the same way, at the document's first failure.
-    res = CliRunner().invoke(cli, ["analyze", "--inventory", str(write_inventory(env / "b2.json", {"skills": [1]}))])
+    res = CliRunner().invoke(
+        cli, ["analyze", "--inventory", str(write_inventory(paths.root / "b2.json", {"skills": [1]}))]
+    )
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit) and "schema at $" in res.output
 
 
-def test_cli_analyze_refuses_a_fifo_inventory(env: Path) -> None:
+def test_cli_analyze_refuses_a_fifo_inventory(paths: IsolatedHome) -> None:
     # Regression: `analyze --inventory FIFO` blocked forever in the read. A subprocess, so a hang is a timeout.
     import subprocess
     import sys
 
-    fifo = env / "inventory.fifo"
+    fifo = paths.root / "inventory.fifo"
     os.mkfifo(fifo)
     proc = subprocess.run(
         [sys.executable, "-m", "skill_insights", "analyze", "--inventory", str(fifo)],

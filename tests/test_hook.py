@@ -33,12 +33,12 @@ SUBAGENT_COST = 0.1542423  # Claude Code's own cost-state for this session (pare
 
 
 @pytest.fixture
-def home(monkeypatch) -> Iterator[Path]:
-    # Short, so the socket path stays under the AF_UNIX limit whatever the test name.
+def short_store(monkeypatch) -> Iterator[Path]:
+    # A store of its own, not the conftest's: its path is short, so the daemon's socket under it stays within
+    # the AF_UNIX limit (104 bytes on macOS) wherever the temporary folder is.
     d = Path(tempfile.mkdtemp(prefix="sih-"))
     monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(d / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(d / "claude"))
-    yield d
+    yield d / "si"
     while _held_locks:
         os.close(_held_locks.pop())
     shutil.rmtree(d, ignore_errors=True)
@@ -56,9 +56,10 @@ def hold_daemon_lock() -> None:
     os.write(fd, f"{os.getpid()}\n".encode())
 
 
-def copy_session(home: Path) -> Path:
-    """The subagent scenario's transcript (+ its subagents folder) under a projects dir; returns the transcript."""
-    dest = home / "claude" / "projects"
+def copy_session(claude: Path) -> Path:
+    """The subagent scenario's transcript (+ its subagents folder) under Claude's projects dir; returns the
+    transcript."""
+    dest = claude / "projects"
     shutil.copytree(SUBAGENT / "projects", dest)
     return next(dest.glob("*/*.jsonl"))
 
@@ -118,7 +119,7 @@ def spooled() -> list[str]:
         ("bogus-event", b"{}", "unknown event"),
     ],
 )
-def test_bad_input_exits_0_quietly_with_one_log_line(home, event, stdin, expected):
+def test_bad_input_exits_0_quietly_with_one_log_line(short_store, event, stdin, expected):
     # What a running daemon holds, so session-start does not spawn a daemon here.
     hold_daemon_lock()
 
@@ -133,7 +134,7 @@ def test_bad_input_exits_0_quietly_with_one_log_line(home, event, stdin, expecte
     assert spooled() == []
 
 
-def test_garbage_session_start_prints_no_context_even_when_configured(home):
+def test_garbage_session_start_prints_no_context_even_when_configured(short_store):
     Path(locations.config_file()).parent.mkdir(parents=True)
     Path(locations.config_file()).write_text(json.dumps({"session_start_context": "remember the budget"}))
     hold_daemon_lock()
@@ -142,8 +143,8 @@ def test_garbage_session_start_prints_no_context_even_when_configured(home):
     assert run_hook("session-start", payload("SessionStart", "/x.jsonl")).stdout == b"remember the budget\n"
 
 
-def test_oversized_payload_is_ignored(home):
-    transcript = copy_session(home)
+def test_oversized_payload_is_ignored(isolated_home, short_store):
+    transcript = copy_session(isolated_home.claude)
     big = payload("SessionEnd", transcript)[:-1] + b', "pad": "' + b"x" * locations.MAX_PAYLOAD + b'"}'
     result = run_hook("session-end", big)
     assert result.returncode == 0 and result.stdout == b""
@@ -151,7 +152,7 @@ def test_oversized_payload_is_ignored(home):
     assert spooled() == []
 
 
-def test_log_rotates_when_over_the_cap(home):
+def test_log_rotates_when_over_the_cap(short_store):
     Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
     Path(locations.hook_log()).write_text("old line\n" * (fastpath.LOG_MAX_BYTES // 9 + 10))
 
@@ -192,8 +193,8 @@ class Listener:
         self.sock.close()
 
 
-def test_session_end_hands_exact_payload_bytes_to_the_daemon_socket(home):
-    transcript = copy_session(home)
+def test_session_end_hands_exact_payload_bytes_to_the_daemon_socket(isolated_home, short_store):
+    transcript = copy_session(isolated_home.claude)
     # Odd but valid spacing and key order: the hook must pass the bytes on untouched, not re-serialise them.
     raw = (
         b'  {"hook_event_name":"SessionEnd",  "transcript_path": '
@@ -213,8 +214,8 @@ def test_session_end_hands_exact_payload_bytes_to_the_daemon_socket(home):
     assert "handed to daemon" in log_lines()[-1]
 
 
-def test_hook_fast_path_imports_only_cheap_stdlib_modules(home):
-    transcript = copy_session(home)
+def test_hook_fast_path_imports_only_cheap_stdlib_modules(isolated_home, short_store):
+    transcript = copy_session(isolated_home.claude)
     listener = Listener(locations.socket_path())
     try:
         argv = shlex.split(install.hook_command("session-end"))
@@ -240,8 +241,8 @@ def session_rows() -> list[dict]:
 
 
 @pytest.mark.parametrize("socket_state", ["absent", "stale"])
-def test_session_end_without_daemon_spools_and_ingests_detached(home, socket_state):
-    transcript = copy_session(home)
+def test_session_end_without_daemon_spools_and_ingests_detached(isolated_home, short_store, socket_state):
+    transcript = copy_session(isolated_home.claude)
     if socket_state == "stale":  # a socket file nobody listens on (a SIGKILLed daemon): connect is refused
         Path(locations.runtime_dir()).mkdir(parents=True, mode=0o700)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -260,12 +261,11 @@ def test_session_end_without_daemon_spools_and_ingests_detached(home, socket_sta
     assert rows[0]["cost_usd"] == pytest.approx(SUBAGENT_COST, abs=1e-9)
 
 
-def test_socket_path_too_long_falls_back_to_the_spool(monkeypatch, tmp_path):
+def test_socket_path_too_long_falls_back_to_the_spool(isolated_home, monkeypatch, tmp_path):
     deep = tmp_path / ("x" * 60) / ("y" * 60)
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(deep))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(deep))  # a store whose socket path is too long, on purpose
     assert len(os.fsencode(locations.socket_path())) > locations.MAX_SOCKET_PATH
-    transcript = copy_session(tmp_path)
+    transcript = copy_session(isolated_home.claude)
 
     result = run_hook("session-end", payload("SessionEnd", transcript))
 
@@ -275,8 +275,8 @@ def test_socket_path_too_long_falls_back_to_the_spool(monkeypatch, tmp_path):
     assert any(r["session_id"] == transcript.stem for r in session_rows())
 
 
-def test_ingest_spool_command_tolerates_garbage_and_deletes_what_it_processed(home):
-    transcript = copy_session(home)
+def test_ingest_spool_command_tolerates_garbage_and_deletes_what_it_processed(isolated_home, short_store):
+    transcript = copy_session(isolated_home.claude)
     spool = Path(locations.spool_dir())
     spool.mkdir(parents=True)
     (spool / "1-1.json").write_bytes(payload("SessionEnd", transcript))
@@ -295,8 +295,8 @@ def test_ingest_spool_command_tolerates_garbage_and_deletes_what_it_processed(ho
     assert "4 payloads (2 garbage)" in log_lines()[-1]  # the missing transcript is not garbage
 
 
-def test_hook_cli_command_runs_the_same_code(home):
-    transcript = copy_session(home)
+def test_hook_cli_command_runs_the_same_code(isolated_home, short_store):
+    transcript = copy_session(isolated_home.claude)
     result = CliRunner().invoke(cli, ["hook", "session-end"], input=b"garbage")
     assert result.exit_code == 0 and result.output == ""
     assert "not a JSON object" in log_lines()[-1]
@@ -321,7 +321,7 @@ def test_hook_cli_command_runs_the_same_code(home):
 # -- session-start -------------------------------------------------------------------------------------------
 
 
-def test_session_start_with_running_daemon_spawns_nothing_and_prints_nothing(home):
+def test_session_start_with_running_daemon_spawns_nothing_and_prints_nothing(short_store):
     hold_daemon_lock()
 
     result = run_hook("session-start", payload("SessionStart", "/x.jsonl"))
@@ -330,7 +330,7 @@ def test_session_start_with_running_daemon_spawns_nothing_and_prints_nothing(hom
     assert f"daemon running (pid {os.getpid()})" in log_lines()[-1]
 
 
-def test_session_start_prints_the_configured_context_line(home):
+def test_session_start_prints_the_configured_context_line(short_store):
     hold_daemon_lock()
     Path(locations.config_file()).parent.mkdir(parents=True)
     Path(locations.config_file()).write_text(json.dumps({"session_start_context": "Skills used this week: 3 ✓"}))
@@ -341,7 +341,7 @@ def test_session_start_prints_the_configured_context_line(home):
     assert result.stdout.decode() == "Skills used this week: 3 ✓\n"
 
 
-def test_session_start_leaves_a_service_managed_daemon_to_its_manager(home):
+def test_session_start_leaves_a_service_managed_daemon_to_its_manager(short_store):
     marker = Path(locations.service_marker())
     marker.parent.mkdir(parents=True)
     marker.write_text("systemd\n")
@@ -353,8 +353,8 @@ def test_session_start_leaves_a_service_managed_daemon_to_its_manager(home):
     assert not Path(locations.pid_path()).exists()
 
 
-def test_session_start_spawns_a_detached_daemon_when_none_runs(home):
-    (home / "claude" / "projects").mkdir(parents=True)
+def test_session_start_spawns_a_detached_daemon_when_none_runs(isolated_home, short_store):
+    (isolated_home.claude / "projects").mkdir(parents=True)
     result = run_hook("session-start", payload("SessionStart", "/x.jsonl"))
     assert result.returncode == 0 and result.stdout == b""
     assert "spawned" in log_lines()[-1]
@@ -372,10 +372,10 @@ def test_session_start_spawns_a_detached_daemon_when_none_runs(home):
         wait_for(lambda: not _alive(pid), timeout=30, what="the daemon to stop")
 
 
-def test_session_start_does_not_trust_a_live_pid_without_the_daemons_lock(home):
+def test_session_start_does_not_trust_a_live_pid_without_the_daemons_lock(isolated_home, short_store):
     # Regression: a stale pid file naming any live process (a reused pid after a crash or reboot) read as
     # "daemon running", so no daemon was ever started again.
-    (home / "claude" / "projects").mkdir(parents=True)
+    (isolated_home.claude / "projects").mkdir(parents=True)
     sleeper = subprocess.Popen(["sleep", "30"])
     daemon_pid = None
     try:
@@ -401,7 +401,7 @@ def test_session_start_does_not_trust_a_live_pid_without_the_daemons_lock(home):
         sleeper.wait()
 
 
-def test_hook_cli_command_ignores_extra_arguments(home):
+def test_hook_cli_command_ignores_extra_arguments(short_store):
     # Regression: `hook session-start --foo bar` exited 2 with click's usage error; a hook must always exit 0.
     hold_daemon_lock()
     result = CliRunner().invoke(cli, ["hook", "session-start", "--foo", "bar"], input=b"")
@@ -452,7 +452,6 @@ def test_parse_object(raw, expected):
 
 
 def test_locations_config_file_matches_settings(monkeypatch, tmp_path):
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
     assert Path(locations.config_file()) == get_paths().config_file
     monkeypatch.delenv("SKILL_INSIGHTS_HOME")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))

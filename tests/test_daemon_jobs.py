@@ -17,8 +17,7 @@ FIX = Path(__file__).parent / "fixtures" / "claude-code" / "2.1.197"
 @pytest.fixture
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("j")
-    env = make_env(root)
-    env["HOME"] = str(root / "user")
+    env = make_env(root)  # HOME stays the conftest's empty one
     env["SKILL_INSIGHTS_FIRST_SCAN_S"] = "1"
     env["SKILL_INSIGHTS_REPORT_S"] = "1"
     env["SKILL_INSIGHTS_TESSL_REGISTRY_URL"] = "http://127.0.0.1:9"
@@ -68,10 +67,9 @@ def test_daemon_scans_analyzes_and_reports_in_the_background(env: dict[str, str]
         d.stop()
 
 
-def test_an_ingest_that_changed_nothing_does_not_count_as_a_change(tmp_path: Path, monkeypatch) -> None:
+def test_an_ingest_that_changed_nothing_does_not_count_as_a_change(tmp_path: Path) -> None:
     # Regression: every reconcile re-ingests a transcript ending in a partial line; that bumped `ingests` and so
     # regenerated the report each interval. Only ingests that added something count as `changes`.
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
     from skill_insights.daemon.service import Daemon, DaemonConfig
 
     transcript = tmp_path / "projects" / "p" / "s.jsonl"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import IsolatedHome
 
 from skill_insights.daemon import control
 from skill_insights.daemon.scheduler import Scheduler
@@ -142,28 +143,30 @@ def _no_real_daemon(monkeypatch) -> None:
         ["stop", "--timeout", "-1"],
     ],
 )
-def test_daemon_numeric_options_must_be_finite_and_positive(args: list[str], monkeypatch, tmp_path: Path) -> None:
+def test_daemon_numeric_options_must_be_finite_and_positive(
+    args: list[str], monkeypatch, isolated_home: IsolatedHome
+) -> None:
     # Regression: nan, negative and infinite intervals were accepted.
     from click.testing import CliRunner
 
     from skill_insights.cli import cli
 
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
     _no_real_daemon(monkeypatch)
     result = CliRunner().invoke(cli, ["daemon", *args])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "Invalid value" in result.output
-    assert not (tmp_path / "si" / "run" / "daemon.pid").exists()
+    assert not (isolated_home.store / "run" / "daemon.pid").exists()
 
 
 @pytest.mark.parametrize("kind", ["missing", "file"])
-def test_daemon_run_refuses_a_projects_dir_that_is_not_a_folder(kind: str, monkeypatch, tmp_path: Path) -> None:
+def test_daemon_run_refuses_a_projects_dir_that_is_not_a_folder(
+    kind: str, monkeypatch, tmp_path: Path, isolated_home: IsolatedHome
+) -> None:
     # Regression: `daemon run --projects-dir /typo` ran silently, watching nothing.
     from click.testing import CliRunner
 
     from skill_insights.cli import cli
 
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
     _no_real_daemon(monkeypatch)
     target = tmp_path / "projects"
     if kind == "file":
@@ -171,14 +174,13 @@ def test_daemon_run_refuses_a_projects_dir_that_is_not_a_folder(kind: str, monke
     result = CliRunner().invoke(cli, ["daemon", "run", "--projects-dir", str(target)])
     assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
     assert result.output.strip().splitlines() == [f"Error: no such projects folder: {target}"]
-    assert not (tmp_path / "si" / "run" / "daemon.pid").exists()
+    assert not (isolated_home.store / "run" / "daemon.pid").exists()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to give a folder to another user")
-def test_runtime_dir_of_another_user_is_refused(tmp_path, monkeypatch):
-    run = tmp_path / "home" / "run"
+def test_runtime_dir_of_another_user_is_refused(isolated_home):
+    run = isolated_home.store / "run"
     run.mkdir(parents=True, mode=0o700)
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "home"))
     assert control.ensure_runtime_dir() == str(run)
     os.chown(run, 65534, 65534)
     with pytest.raises(PermissionError, match="not a private folder"):
@@ -200,9 +202,7 @@ def test_env_durations_take_the_clis_rule(monkeypatch: pytest.MonkeyPatch, raw: 
     assert env_float("SKILL_INSIGHTS_RECONCILE_S", 7.0) == expected
 
 
-def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_daemon(
-    monkeypatch, tmp_path: Path
-) -> None:
+def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_daemon() -> None:
     # Regression: running_pid trusted a live pid whose command line mentions skill_insights, so after a kill -9
     # `daemon stop` would have signalled whatever process reused the pid; now only the pid file's flock counts.
     import fcntl
@@ -211,7 +211,6 @@ def test_a_stale_pid_file_naming_another_live_skill_insights_process_is_not_a_da
 
     from skill_insights.hooks import locations
 
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # skill_insights"])
     try:
         control.ensure_runtime_dir()

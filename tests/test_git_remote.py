@@ -27,8 +27,7 @@ def test_normalize_remote(url, expected):
     assert normalize_remote(url) == expected
 
 
-def test_session_gets_the_remote_of_a_real_repository(tmp_path, monkeypatch):
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
+def test_session_gets_the_remote_of_a_real_repository(tmp_path):
     repo = tmp_path / "work" / "repo"
     (repo / "src").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)

@@ -53,6 +53,12 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
+def offline_tessl_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Tessl registry at a closed port on 127.0.0.1, so a scan that asks it gets no answer and sends nothing."""
+    monkeypatch.setenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", "http://127.0.0.1:9")
+
+
+@pytest.fixture
 def isolated_env(isolated_home: IsolatedHome) -> dict[str, str]:
     """The environment for a child process: a copy of this test's isolated os.environ."""
     return dict(os.environ)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 from markupsafe import escape
 
 from skill_insights.cli import cli
@@ -38,9 +39,9 @@ def _agent(path: Path, name: str, description: str) -> None:
     _md(path, f"---\nname: {name}\ndescription: {description}\nmodel: sonnet\ntools: Read, Grep\n---\nYou review.\n")
 
 
-def build_home(tmp: Path) -> dict[str, Path]:
-    home = tmp / "home"
-    claude = home / ".claude"
+def build_home(paths: IsolatedHome, tmp: Path) -> dict[str, Path]:
+    """User-scope items in the conftest's HOME and Claude folder, a project and another folder in `tmp`."""
+    home, claude = paths.home, paths.claude
     proj = tmp / "proj"
     other = tmp / "other"
     other.mkdir(parents=True)
@@ -131,12 +132,8 @@ def transcript(w: dict[str, Path], n: int, scenario: str, cwd: Path, *swaps: tup
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    w = build_home(tmp_path)
-    monkeypatch.setenv("HOME", str(w["home"]))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(w["claude"]))
-    monkeypatch.setenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", "http://127.0.0.1:9")
+def world(tmp_path: Path, isolated_home: IsolatedHome, offline_tessl_registry: None) -> dict[str, Path]:
+    w = build_home(isolated_home, tmp_path)
     p, o = w["proj"], w["other"]
     agent = '"subagent_type":"general-purpose"'
     prompt = '"content":"say hi"'

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import IsolatedHome
 from transcript_corpus import FIXTURES
 
 TOKEN = "test-token-not-secret"
@@ -384,17 +385,11 @@ def scan_skills() -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
-    """HOME, the store and Claude's folder in tmp_path; a git repo (acme/widgets, branch feature/demo) with
-    commits before, during and after the skill session; that session (with a failed Bash retried) and the
+def world(tmp_path: Path, isolated_home: IsolatedHome, offline_tessl_registry: None) -> World:
+    """The conftest's HOME, store and Claude folder; in tmp_path a git repo (acme/widgets, branch feature/demo)
+    with commits before, during and after the skill session; that session (with a failed Bash retried) and the
     subagent session ingested by the real tailer; the skill's SKILL.md (a flowchart) scanned."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    monkeypatch.setenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    monkeypatch.delenv("GITHUB_API_URL", raising=False)
+    home = isolated_home.home
     repo = make_repo(tmp_path / "repo")
     shas = {
         "before": commit(repo, "Before the session", BEFORE_SESSION),
@@ -404,7 +399,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     skill = repo / ".claude" / "skills" / "demo-skill"
     skill.mkdir(parents=True)
     (skill / "SKILL.md").write_text(WORKFLOW_SKILL)
-    projects = home / ".claude" / "projects"
+    projects = isolated_home.claude / "projects"
     write_session(projects, repo, "skill", SKILL_SID, fail_first_bash=True)
     write_session(projects, repo, "subagent", SUBAGENT_SID)
     ingest(projects)

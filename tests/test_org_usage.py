@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 
 from skill_insights.cli import cli
 from skill_insights.schemas.validate import schema_text, validate
@@ -113,16 +114,12 @@ def hogql() -> Iterator[HogQLStandIn]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hogql: HogQLStandIn) -> dict[str, Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
+def world(isolated_home: IsolatedHome, monkeypatch: pytest.MonkeyPatch, hogql: HogQLStandIn) -> dict[str, Path]:
     monkeypatch.setenv("SKILL_INSIGHTS_POSTHOG_HOST", hogql.url)
     monkeypatch.setenv("SKILL_INSIGHTS_POSTHOG_PROJECT_ID", str(PROJECT_ID))
     monkeypatch.setenv("SKILL_INSIGHTS_POSTHOG_PERSONAL_API_KEY", KEY)
     monkeypatch.delenv("POSTHOG_PERSONAL_API_KEY", raising=False)
-    return {"tmp": tmp_path, "home": home}
+    return {"tmp": isolated_home.root, "home": isolated_home.home}
 
 
 def invoke(*args: str) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 from transcript_corpus import copy_projects
 
 from skill_insights.cli import cli
@@ -88,23 +89,19 @@ def posthog() -> Iterator[PostHogStandIn]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, posthog: PostHogStandIn) -> dict[str, Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    for name in ("DO_NOT_TRACK", "SKILL_INSIGHTS_TELEMETRY", "SKILL_INSIGHTS_POSTHOG_HOST"):
-        monkeypatch.delenv(name, raising=False)
+def world(isolated_home: IsolatedHome, monkeypatch: pytest.MonkeyPatch, posthog: PostHogStandIn) -> dict[str, Path]:
+    # Everything under the conftest's root (home, store, checkout, transcripts): a payload naming it leaks a path.
+    tmp = isolated_home.root
     monkeypatch.setenv("SKILL_INSIGHTS_POSTHOG_KEY", "phc_test_project_key")
     monkeypatch.setenv("SKILL_INSIGHTS_POSTHOG_HOST", posthog.url)
     # The sessions' folder is a git checkout with a remote, so gitRepo has something to normalise.
-    repo = tmp_path / "work" / "widgets"
+    repo = tmp / "work" / "widgets"
     (repo / ".git").mkdir(parents=True)
     (repo / ".git" / "config").write_text('[remote "origin"]\n\turl = git@github.com:acme/widgets.git\n')
-    projects = copy_projects(tmp_path / "claude", "2.1.330", SCENARIOS)
+    projects = copy_projects(tmp / "claude", "2.1.330", SCENARIOS)
     for f in projects.rglob("*.jsonl"):
         f.write_bytes(f.read_bytes().replace(b"/home/dev/project", str(repo).encode()))
-    return {"tmp": tmp_path, "projects": projects, "repo": repo}
+    return {"tmp": tmp, "projects": projects, "repo": repo}
 
 
 def ingest(paths: list[Path]) -> None:

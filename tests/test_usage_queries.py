@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import IsolatedHome
 
 from skill_insights.analyzers.runner import usage_by_skill, usage_from_store
 from skill_insights.analyzers.source import latest_stored
@@ -24,15 +25,11 @@ def _skill(d: Path, name: str) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("SKILL_INSIGHTS_HOME", str(tmp_path / "si"))
-    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
-    monkeypatch.setenv("SKILL_INSIGHTS_TESSL_REGISTRY_URL", "http://127.0.0.1:9")
-    _skill(home / ".claude" / "skills" / "review", "review")
-    _skill(home / ".claude" / "skills" / "lint", "lint")
-    _skill(home / ".claude" / "skills" / "idle", "idle")
+def store(tmp_path: Path, isolated_home: IsolatedHome, offline_tessl_registry: None):
+    skills = isolated_home.claude / "skills"
+    _skill(skills / "review", "review")
+    _skill(skills / "lint", "lint")
+    _skill(skills / "idle", "idle")
     assert CliRunner().invoke(cli, ["scan"]).exit_code == 0
     db = open_db(get_paths().database)
     now = time.time()

@@ -24,10 +24,8 @@ ENTRY = (
 
 
 @pytest.fixture
-def home(tmp_path) -> dict[str, str]:
-    env = dict(
-        os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"), TZ="UTC"
-    )
+def home(tmp_path, isolated_env) -> dict[str, str]:
+    env = {**isolated_env, "TZ": "UTC"}
     projects = copy_projects(tmp_path, "2.1.197")
     # One model with no price: its warning must come out of both paths alike.
     (projects / "unpriced").mkdir()
@@ -93,11 +91,10 @@ def test_anything_the_quick_path_does_not_take_gets_clicks_error(home, args, mes
     assert "Traceback" not in result.stderr
 
 
-def test_a_store_that_cannot_be_opened_gets_clicks_one_line_error(tmp_path):
-    (tmp_path / "si" / "data").mkdir(parents=True)
-    (tmp_path / "si" / "data" / "skill-insights.db").write_bytes(b"not a database" * 100)
-    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"))
-    result = _quick(env, "usage", "daily", "--json")
+def test_a_store_that_cannot_be_opened_gets_clicks_one_line_error(isolated_home, isolated_env):
+    (isolated_home.store / "data").mkdir(parents=True)
+    (isolated_home.store / "data" / "skill-insights.db").write_bytes(b"not a database" * 100)
+    result = _quick(isolated_env, "usage", "daily", "--json")
     assert result.returncode == 1
     assert "cannot open the store" in result.stderr or "cannot be used" in result.stderr
     assert "Traceback" not in result.stderr
@@ -130,6 +127,7 @@ def test_console_script_points_at_the_quick_entry():
 
 def test_quick_ingest_equals_the_click_ingest_and_skips_click(tmp_path):
     projects = copy_projects(tmp_path, "2.1.330")
+    # A store for each path, to compare what they stored.
     quick_env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "quick"), TZ="UTC")
     click_env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "click"), TZ="UTC")
     fast = _quick(quick_env, "ingest", f"--projects-dir={projects}")
@@ -152,8 +150,8 @@ def test_quick_ingest_equals_the_click_ingest_and_skips_click(tmp_path):
         (["ingest", "--bogus"], "No such option"),
     ],
 )
-def test_ingest_arguments_the_quick_path_does_not_take_get_clicks_error(tmp_path, args, message):
-    result = _quick(dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si")), *args)
+def test_ingest_arguments_the_quick_path_does_not_take_get_clicks_error(isolated_env, args, message):
+    result = _quick(isolated_env, *args)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -171,17 +169,21 @@ def test_parse_ingest_needs_existing_roots(tmp_path):
     assert quick.parse_ingest(["ingest", "--help"]) is None
 
 
-def test_hook_through_the_console_script_skips_click_and_always_exits_0(tmp_path):
-    env = dict(os.environ, SKILL_INSIGHTS_HOME=str(tmp_path / "si"))
+def test_hook_through_the_console_script_skips_click_and_always_exits_0(isolated_home, isolated_env):
     for args, stdin in ((["hook", "session-end"], "not json"), (["hook", "no-such-event"], "{}"), (["hook"], "")):
         result = subprocess.run(
-            [sys.executable, "-c", ENTRY, *args], input=stdin, env=env, capture_output=True, text=True, timeout=30
+            [sys.executable, "-c", ENTRY, *args],
+            input=stdin,
+            env=isolated_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 0, (args, result.stderr)
         assert "Traceback" not in result.stderr
         # sys.exit ends the process before ENTRY can report: click's absence shows as no report at all.
         assert "click imported" not in result.stderr
-    log = (tmp_path / "si" / "run" / "hook.log").read_text()
+    log = (isolated_home.store / "run" / "hook.log").read_text()
     assert "unknown event 'no-such-event'" in log
 
 

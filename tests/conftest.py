@@ -1,7 +1,9 @@
-"""Every test runs in a home of its own: HOME, the store (SKILL_INSIGHTS_HOME), Claude Code's folder
-(CLAUDE_CONFIG_DIR) and the XDG folders point under the test's tmp_path, and nothing that would send data or
-change behaviour leaks in from the machine (telemetry, GitHub, LLM keys). A test that needs another layout
-sets its own on top; none can read or write the real ~/.claude or the user's store."""
+"""Every test runs in a home of its own: HOME, the store (SKILL_INSIGHTS_HOME) and Claude Code's folder
+(CLAUDE_CONFIG_DIR) point into a temporary folder of the test's own (not tmp_path, which stays free for the
+test), the XDG folders are unset, and nothing that would send data or change behaviour leaks in from the
+machine (telemetry, GitHub, LLM keys). Tests take those paths from the `isolated_home` fixture rather than
+setting the variables again; one that needs another layout sets its own on top and says why. None can read
+or write the real ~/.claude or the user's store."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ loops cannot recur.
 
 Hostile trees: a folder, link or root whose name is not valid UTF-8 is skipped with a `name_not_utf8` finding
 (the inventory is JSON: such a path could not be written); manifests are opened non-blocking and read only
-when regular files (a FIFO named tessl.json can't hang the scan), and every manifest value is type-checked —
-what does not fit becomes a `manifest_invalid` finding, never a traceback.
+when regular files (a FIFO named tessl.json can't hang the scan), and every manifest is checked against its model
+(`manifests`) — what does not fit becomes a `manifest_invalid` finding, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from skill_insights.collectors.skills.jsonfile import SYMLINK_ERRNOS, json_type, read_json
+from skill_insights.collectors.skills.jsonfile import SYMLINK_ERRNOS, read_json
 from skill_insights.collectors.skills.skilldir import SKILL_MD, SKIP_DIRS, is_utf8, shown
 from skill_insights.collectors.skills.skillmd import finding
 
@@ -356,7 +356,7 @@ class Walker:
         if data is None:
             d._bad_manifests.add(path)
             return None
-        from skill_insights.collectors.skills.tessl import manifest_record
+        from skill_insights.collectors.skills.manifests import manifest_record  # pydantic: only once one is met
 
         problems: list[str] = []
         rec = manifest_record(kind, path, data, c.scope, problems)
@@ -377,43 +377,35 @@ def _installed_plugins(claude_dir: Path, disc: Discovery) -> None:
     data = read_manifest(path, kind, disc.findings, optional=True, follow=True)
     if data is None:
         return
-    plugins = data.get("plugins")
-    if plugins is not None and not isinstance(plugins, dict):
-        disc.findings.append(
-            finding("manifest_invalid", f"{kind}: plugins is {json_type(plugins)}, not an object", "warning", path)
-        )
-        return
-    problems: list[str] = []
-    keys: set[str] = set()
+    from skill_insights.collectors.skills.manifests import InstallRecord, installed_plugins
+
+    model, found = installed_plugins(data)
+    for p in found:
+        if p.place == ("plugins",):  # the whole list unreadable: which plugins are installed stays unknown
+            disc.findings.append(finding("manifest_invalid", f"{kind}: {p.text}", "warning", path))
+            return
+    problems = [p.text for p in found]
     install_paths: set[str] = set()
     entries: list[dict[str, Any]] = []
-    for key, val in (plugins or {}).items():
-        if not isinstance(val, (dict, list)):
-            problems.append(f"a plugin entry is {json_type(val)}, not an object or a list")
-            continue
-        keys.add(key)
-        for inst in val if isinstance(val, list) else [val]:
-            if not isinstance(inst, dict):
-                problems.append(f"an install record is {json_type(inst)}, not an object")
-                continue
-            ip = inst.get("installPath")
-            if ip is not None and not isinstance(ip, str):
-                problems.append(f"an installPath is {json_type(ip)}, not a string")
-                ip = None
-            elif ip is not None:
+    for key, val in (model.plugins or {}).items():
+        for inst in [val] if isinstance(val, InstallRecord) else val:
+            ip = inst.installPath
+            if ip is not None:
                 try:
                     install_paths.add(os.path.realpath(os.path.expanduser(ip)))
-                except (OSError, ValueError):  # a NUL byte, or a name the OS refuses
+                except (OSError, ValueError):  # a name the OS refuses
                     problems.append("an installPath is not a usable path")
                     ip = None
-            entry: dict[str, Any] = {"plugin": key, "install_path": ip}
-            for field_name, json_key in (("version", "version"), ("scope", "scope"), ("last_updated", "lastUpdated")):
-                v = inst.get(json_key)
-                if v is not None and not isinstance(v, str):
-                    problems.append(f"a {json_key} is {json_type(v)}, not a string")
-                    v = None
-                entry[field_name] = v
-            entries.append(entry)
+            entries.append(
+                {
+                    "plugin": key,
+                    "install_path": ip,
+                    "version": inst.version,
+                    "scope": inst.scope,
+                    "last_updated": inst.lastUpdated,
+                }
+            )
+    keys = set(model.plugins or {})
     rec = {
         "kind": "installed_plugins",
         "path": path,

@@ -18,14 +18,17 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from skill_insights.collectors.skills.discover import Discovery, read_manifest
-from skill_insights.collectors.skills.jsonfile import SYMLINK_ERRNOS, json_type
+from skill_insights.collectors.skills.jsonfile import SYMLINK_ERRNOS
 from skill_insights.collectors.skills.skilldir import SKIP_DIRS, is_utf8, shown, within
 from skill_insights.collectors.skills.skillmd import approx_tokens, finding, parse_frontmatter
 from skill_insights.safefile import NotRegularFile, TooLarge, read_capped
+
+if TYPE_CHECKING:
+    from skill_insights.collectors.skills.manifests import McpServer
 
 MAX_DEFINITION_BYTES = 256 * 1024  # an agent or command file past this is a finding, not read
 MAX_CLAUDE_JSON_BYTES = 32 * 1024 * 1024  # ~/.claude.json keeps project history: far bigger than a manifest
@@ -254,14 +257,18 @@ def _program(command: str) -> str | None:
 
 
 def mcp_record(name: str, conf: Any, problems: list[str]) -> dict[str, Any] | None:
-    """The inventory's view of one `mcpServers` entry: only name, transport, command (its program, no
-    arguments: they may carry tokens) and URL. `env` and `headers` are never looked at."""
-    if not isinstance(conf, dict):
-        problems.append(f"server {name!r} is {json_type(conf)}, not an object")
-        return None
-    transport = conf.get("type") if isinstance(conf.get("type"), str) else None
-    url = conf.get("url") if isinstance(conf.get("url"), str) else None
-    command = conf.get("command") if isinstance(conf.get("command"), str) else None
+    """The inventory's view of one `mcpServers` entry; None, named in `problems`, when it is not an object."""
+    from skill_insights.collectors.skills.manifests import mcp_servers  # pydantic: only once a server is met
+
+    servers, found = mcp_servers({name: conf})
+    problems += [p.text for p in found]
+    return _server_record(name, servers[name]) if name in servers else None
+
+
+def _server_record(name: str, server: McpServer) -> dict[str, Any]:
+    """Only name, transport, command (its program, no arguments: they may carry tokens) and URL; the model
+    does not even read `env` and `headers`."""
+    transport, url, command = server.type, server.url, server.command
     if transport is None:
         transport = "stdio" if command else ("http" if url else None)
     return {
@@ -276,21 +283,18 @@ def mcp_record(name: str, conf: Any, problems: list[str]) -> dict[str, Any] | No
 def _servers(obj: Any, where: str, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if obj is None:
         return []
-    if not isinstance(obj, dict):
-        findings.append(finding("manifest_invalid", f"mcpServers is {json_type(obj)}, not an object", "warning", where))
+    from skill_insights.collectors.skills.manifests import mcp_servers
+
+    if isinstance(obj, dict):  # a server without a name the inventory can hold is skipped
+        obj = {name: conf for name, conf in obj.items() if name and is_utf8(name)}
+    servers, found = mcp_servers(obj)
+    if found and found[0].place == ("mcpServers",):
+        findings.append(finding("manifest_invalid", found[0].text, "warning", where))
         return []
-    problems: list[str] = []
-    out = []
-    for name, conf in obj.items():
-        if not isinstance(name, str) or not name or not is_utf8(name):
-            continue
-        rec = mcp_record(name, conf, problems)
-        if rec is not None:
-            out.append(rec)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        findings.append(finding("manifest_invalid", f"mcpServers: ignored: {problems[0]}{more}", "warning", where))
-    return out
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        findings.append(finding("manifest_invalid", f"mcpServers: ignored: {found[0].text}{more}", "warning", where))
+    return [_server_record(name, server) for name, server in servers.items()]
 
 
 def _mcp_json(sc: Scope, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:

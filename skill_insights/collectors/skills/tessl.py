@@ -1,14 +1,12 @@
-"""Tessl manifests (`tessl.json`, `tile.json`, `.tessl-plugin/plugin.json`) and Claude plugin manifests as
-inventory records, plus registry signals for tiles fetched over HTTP.
+"""Registry signals for Tessl tiles fetched over HTTP (the manifests naming the tiles are read in `manifests`).
 
 Registry: `GET {base}/v1/tiles/{workspace}/{tile}`. The base URL comes from `SKILL_INSIGHTS_TESSL_REGISTRY_URL`,
 else `tessl_registry_url` in the config file. With neither, no request is made (remote services are off unless
 configured) and every signal is `unknown`. Answers are cached on disk; a failed or slow registry makes every
 signal `unknown` (after one short timeout, not one per tile) and the scan goes on.
 
-Nothing read here is trusted: a manifest value of the wrong type is dropped and named in the caller's
-`problems`; a registry answer is read up to MAX_MANIFEST_BYTES within a deadline and only its well-typed
-fields kept; a cache file that is not what `_store` writes is ignored (the tile is asked again).
+Nothing read here is trusted: a registry answer is read up to MAX_MANIFEST_BYTES within a deadline and only
+its well-typed fields kept; a cache file that is not what `_store` writes is ignored (the tile is asked again).
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from skill_insights.collectors.skills.jsonfile import MAX_MANIFEST_BYTES, json_type, read_json
+from skill_insights.collectors.skills.jsonfile import MAX_MANIFEST_BYTES, read_json
 from skill_insights.outputs import write_atomic
 from skill_insights.settings import read_config
 
@@ -33,126 +31,6 @@ CACHE_TTL_SECONDS = 24 * 3600
 NEGATIVE_TTL_SECONDS = 15 * 60  # a registry that was down is not asked again for a while
 TIMEOUT_SECONDS = 3.0
 _TILE_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-
-
-class _Fields:
-    """Typed reads of a manifest's values: the wrong type reads as absent and is named in `problems` (by its
-    place, never its content)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-
-    def value(self, v: Any, where: str, path: bool = False) -> str | None:
-        """A string (None when empty or absent); `path`: one with no NUL byte, which no path can hold."""
-        if v is None or isinstance(v, str):
-            if path and v and "\0" in v:
-                self.problems.append(f"{where} holds a NUL byte")
-                return None
-            return v or None
-        self.problems.append(f"{where} is {json_type(v)}, not a string")
-        return None
-
-    def text(self, d: dict[str, Any], key: str, where: str = "") -> str | None:
-        return self.value(d.get(key), where + key)
-
-    def path(self, d: dict[str, Any], key: str, where: str = "") -> str | None:
-        return self.value(d.get(key), where + key, path=True)
-
-    def of(self, d: dict[str, Any], key: str, typ: type, where: str = "") -> Any:
-        v = d.get(key)
-        if v is None or isinstance(v, typ):
-            return v
-        self.problems.append(f"{where}{key} is {json_type(v)}, not {'a list' if typ is list else 'an object'}")
-        return None
-
-
-def manifest_record(
-    kind: str, path: str, data: dict[str, Any], scope: str, problems: list[str] | None = None
-) -> dict[str, Any]:
-    """The inventory's view of one manifest: the fields later phases need, JSON-safe and bounded. Values of
-    the wrong type are left out and described in `problems`."""
-    f = _Fields(problems if problems is not None else [])
-    rec: dict[str, Any] = {
-        "kind": kind,
-        "path": path,
-        "scope": scope,
-        "name": f.text(data, "name"),
-        "version": f.text(data, "version"),
-    }
-    if kind == "tessl.json":
-        rec["mode"] = f.text(data, "mode")
-        deps: dict[str, Any] = {}
-        for k, v in (f.of(data, "dependencies", dict) or {}).items():
-            if isinstance(v, dict):
-                deps[k] = {"version": f.text(v, "version", "dependencies entry ")}
-            elif v is None or isinstance(v, str):
-                deps[k] = {"version": v or None}
-            else:
-                f.problems.append(f"a dependencies entry is {json_type(v)}, not an object or a string")
-        rec["dependencies"] = deps
-    elif kind in ("tile.json", "tessl-plugin"):
-        summary, description = f.text(data, "summary"), f.text(data, "description")
-        rec["summary"] = summary or description
-        skills = data.get("skills")
-        rec["skills"] = {}
-        if isinstance(skills, dict):
-            for k, v in skills.items():
-                if isinstance(v, dict):
-                    rec["skills"][k] = f.path(v, "path", "skills entry ")
-                elif v is None or isinstance(v, str):
-                    rec["skills"][k] = f.value(v, "a skills entry", path=True)
-                else:
-                    f.problems.append(f"a skills entry is {json_type(v)}, not an object or a string")
-        elif isinstance(skills, list):  # plugin.json style: a list of paths
-            for i, v in enumerate(skills):
-                sp = f.value(v, f"skills[{i}]", path=True)
-                if sp is not None:
-                    rec["skills"][os.path.basename(sp.rstrip("/"))] = sp
-        elif skills is not None:
-            f.problems.append(f"skills is {json_type(skills)}, not an object or a list")
-        rec["docs"] = f.text(data, "docs")
-        steering = f.of(data, "steering", dict)
-        rec["steering"] = sorted(steering) if steering else []
-        private = data.get("private")
-        if isinstance(private, bool):
-            rec["private"] = private
-        elif private is not None:
-            f.problems.append(f"private is {json_type(private)}, not a boolean")
-    elif kind == "claude-marketplace":
-        plugins = []
-        for i, p in enumerate(f.of(data, "plugins", list) or []):
-            where = f"plugins[{i}]."
-            if not isinstance(p, dict):
-                f.problems.append(f"plugins[{i}] is {json_type(p)}, not an object")
-                continue
-            name = f.text(p, "name", where)
-            src = p.get("source")
-            if isinstance(src, str):
-                src = f.path(p, "source", where)
-            elif src is not None and not isinstance(src, dict):  # an object: a remote source (github, url)
-                f.problems.append(f"{where}source is {json_type(src)}, not a string or an object")
-            version = f.text(p, "version", where)
-            skills = []
-            listed = p.get("skills")
-            if isinstance(listed, str):  # Claude Code takes `"skills": "./extra/"` as well as a list
-                listed = [listed]
-            for j, sk in enumerate(f.of({"skills": listed}, "skills", list, where) or []):
-                sp = f.value(sk, f"{where}skills[{j}]", path=True)
-                if sp is not None:
-                    skills.append(sp)
-            if name:
-                plugins.append(
-                    {
-                        "name": name,
-                        "source": src if isinstance(src, str) else None,
-                        "version": version,
-                        "skills": skills,
-                    }
-                )
-        rec["plugins"] = plugins
-    elif kind == "claude-plugin":
-        rec["description"] = f.text(data, "description")
-    return rec
 
 
 # -- versions ---------------------------------------------------------------------------------------------

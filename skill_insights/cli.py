@@ -69,6 +69,62 @@ def cli() -> None:
     """Usage, cost and skills insights for coding agents, kept locally."""
 
 
+def _echo_lines(lines: list[str], err: bool = False) -> None:
+    for line in lines:
+        click.echo(line, err=err)
+
+
+def _print(table) -> None:
+    from skill_insights.report.console import console
+
+    console().print(table)
+
+
+def _warn_unpriced(models: list[str]) -> None:
+    from skill_insights.usage import unpriced_warning
+
+    _echo_lines([unpriced_warning(m) for m in models], err=True)
+
+
+def _check_date(_ctx, _param, value: str | None) -> str | None:
+    from skill_insights.usage import parse_day
+
+    try:
+        return None if value is None else parse_day(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # FloatRange lets nan (every comparison with it is false) and inf through: neither is a usable interval.
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
+def _seconds(*decls: str, **kw):
+    """An option of a positive, finite number of seconds."""
+    return click.option(*decls, type=_POSITIVE, callback=_finite, **kw)
+
+
+def _json_flag(help: str | None = None):
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+_SETTINGS_HELP = "Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json."
+_settings_option = click.option(
+    "--settings", "settings_path", type=click.Path(path_type=Path, dir_okay=False), help=_SETTINGS_HELP
+)
+_keep_option = click.option(
+    "--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20)."
+)
+
+
 # -- capture --------------------------------------------------------------------------------------------
 
 
@@ -85,20 +141,13 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     """Capture new transcript lines into the store (incremental)."""
     import contextlib
 
-    from skill_insights.collectors.capture import capture
+    from skill_insights.collectors.capture import capture, refuse_file
 
-    for f in files:
-        if f.is_dir():
-            raise click.ClickException(f"{f} is a folder: pass it with --projects-dir, or one transcript with --file")
-        if not f.is_file():
-            raise click.ClickException(f"no such transcript file: {f}")
-        refusal = _not_a_transcript(f)
-        if refusal:
-            raise click.ClickException(f"{f} is not a Claude Code transcript ({refusal})")
+    for refusal in filter(None, map(refuse_file, files)):
+        raise click.ClickException(refusal)
     for d in projects_dirs:
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
-    roots = list(projects_dirs) + list(files) or default_projects_dirs()
     db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
     with contextlib.ExitStack() as stack:
 
@@ -112,148 +161,18 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
             task = bar.add_task("ingesting", total=found)
             return lambda _p: bar.advance(task)
 
-        summary = capture(db, _prices(), roots, progress_for=bar_for)
+        summary = capture(db, _prices(), list(projects_dirs) + list(files) or default_projects_dirs(), bar_for)
     _warn_unpriced(sorted(summary.unpriced_models))
-    for warning in summary.ledger_warnings():
-        click.echo(warning, err=True)
+    _echo_lines(summary.ledger_warnings(), err=True)
     click.echo(summary.line())
-
-
-def _not_a_transcript(path: Path) -> str | None:
-    """Why `path` is not a Claude Code transcript (JSON lines of objects with a `type`), or None when it is one.
-    An empty .jsonl file is a transcript Claude Code has only just created."""
-    import json
-
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(1 << 20)
-    except OSError as e:
-        return e.strerror or str(e)
-    if not head.strip():
-        return None if path.suffix == ".jsonl" else "it is empty"
-    first = head.lstrip().split(b"\n", 1)[0]
-    try:
-        line = json.loads(first)
-    except (ValueError, RecursionError):
-        return "its first line is not JSON"
-    if not isinstance(line, dict) or not isinstance(line.get("type"), str):
-        return "its first line is not a transcript entry"
-    return None
 
 
 # -- usage ----------------------------------------------------------------------------------------------
 
 
-def _warn_unpriced(models: list[str]) -> None:
-    from skill_insights.usage import unpriced_warning
-
-    for model in models:
-        click.echo(unpriced_warning(model), err=True)
-
-
-def _fmt_cost(v) -> str:
-    # Tables show cents; `--json` keeps full precision.
-    return "n/a" if v is None else f"${v:,.2f}"
-
-
-EMPTY_USAGE = (
-    "nothing captured yet: run `skill-insights ingest` to read Claude Code's history, or "
-    "`skill-insights install` to capture from now on"
-)
-
-
-def _usage_table(doc: dict, key: str, title: str, empty: str = EMPTY_USAGE) -> None:
-    from rich.table import Table
-
-    from skill_insights.usage import fmt_duration, short_model
-
-    sessions = key == "session_id"
-    all_models = sorted({m for r in doc["rows"] for m in r["models"]})
-    table = Table(title=title)
-    lead = [key, "date", "project", "duration"] if sessions else [key]
-    cols = [*lead, "models", "input", "output", "cache write", "cache read", "total", "cost"]
-    for c in cols:
-        table.add_column(c, justify="left" if c in (*lead, "models") else "right")
-    for r in doc["rows"]:
-        extra = []
-        if sessions:
-            extra = [
-                (r.get("last_date") or (r.get("started_at") or "")[:10]) or "–",
-                _short_project(r.get("project"), r.get("git_repo")),
-                fmt_duration(_wall(r)),
-            ]
-        table.add_row(
-            str(r[key])[: 8 if sessions else None],
-            *extra,
-            ", ".join(short_model(m, all_models) for m in r["models"]),
-            f"{r['input_tokens']:,}",
-            f"{r['output_tokens']:,}",
-            f"{r['cache_creation_input_tokens']:,}",
-            f"{r['cache_read_input_tokens']:,}",
-            f"{r['total_tokens']:,}",
-            _fmt_cost(r["cost_usd"]),
-        )
-    t = doc["totals"]
-    table.add_row(
-        "total",
-        *([""] * (len(lead) - 1)),
-        "",
-        f"{t['input_tokens']:,}",
-        f"{t['output_tokens']:,}",
-        f"{t['cache_creation_input_tokens']:,}",
-        f"{t['cache_read_input_tokens']:,}",
-        f"{t['total_tokens']:,}",
-        _fmt_cost(t["cost_usd"]),
-        style="bold",
-    )
-    if not doc["rows"]:
-        click.echo(empty, err=True)
-    _console().print(table)
-
-
-def _console():
-    """A rich console for tables; a reader that goes away (`| head`) ends the command quietly (see _Cli)."""
-    from rich.console import Console
-
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:  # rich's own exits 1
-            raise BrokenPipeError
-
-    # Piped output is not cut to 80 columns: a table that truncates numbers is worse than a wide one.
-    return _Console(width=None if sys.stdout.isatty() else 160)
-
-
-def _short_project(path: str | None, repo: str | None) -> str:
-    from skill_insights.report.data import short_project
-
-    return short_project(path, repo, str(Path.home()))
-
-
-def _wall(row: dict) -> float | None:
-    from datetime import datetime
-
-    try:
-        a = datetime.fromisoformat(str(row["started_at"]).replace("Z", "+00:00"))
-        b = datetime.fromisoformat(str(row["ended_at"]).replace("Z", "+00:00"))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (b - a).total_seconds()
-
-
-def _check_date(_ctx, _param, value: str | None) -> str | None:
-    if value is None:
-        return None
-    from skill_insights.usage import parse_day
-
-    try:
-        return parse_day(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 @cli.command()
 @click.argument("period", type=click.Choice(["daily", "weekly", "monthly", "session", "blocks", "quota", "sources"]))
-@click.option("--json", "as_json", is_flag=True, help="JSON: {rows: [...], totals: {...}}.")
+@_json_flag("JSON: {rows: [...], totals: {...}}.")
 @click.option("--since", callback=_check_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--until", callback=_check_date, help="Last day (YYYY-MM-DD), inclusive.")
 @click.option("--project", help="Only sessions whose working directory matches.")
@@ -281,7 +200,12 @@ def usage(
     if since and until and since > until:
         raise click.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     if period == "sources":
-        _usage_sources(as_json, since, until, kind, by_day, project)
+        from skill_insights.report.sources import sources_table, usage_sources
+        from skill_insights.usage import catch_up
+
+        catch_up(db := _db())
+        doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day, project=project)
+        _echo_json(doc) if as_json else _echo_lines(sources_table(doc))
         return
     if kind or by_day:
         raise click.UsageError("--kind and --by-day go with `usage sources`")
@@ -295,61 +219,22 @@ def usage(
         raise click.UsageError("--active goes with `usage blocks`")
     db = _reader()
     if period == "quota":
-        _usage_quota(db, as_json, since, until, tz)
+        from skill_insights import quota
+
+        doc = quota.history(db, since, until, tz)
+        _echo_json(doc) if as_json else _echo_lines(quota.lines(doc, tz))
         return
-    if period == "blocks":
-        reports.catch_up(db)
-        doc = reports.blocks(db, since, until, project, tz, active_only=active)
-    elif period == "weekly" or timezone:
-        reports.catch_up(db)
-        doc = reports.by_period_in_zone(db, period, since, until, project, tz)
-    else:
-        # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
-        doc = reports.report(db, period, since, until, project)
-    key = {"daily": "date", "weekly": "week", "monthly": "month", "session": "session_id", "blocks": "start"}[period]
+    doc = reports.period_report(db, period, since, until, project, tz, zoned=bool(timezone), active=active)
     _warn_unpriced(doc["totals"]["unpriced_models"])
     if as_json:
         _echo_json(doc)
-    elif period == "blocks":
-        _usage_table(reports.blocks_for_display(doc, tz), key, "Claude Code usage, 5-hour blocks")
-    else:
-        empty = EMPTY_USAGE
-        if since or until or project:
-            empty = "no usage matches these filters (without --since, --until and --project: all of it)"
-        _usage_table(doc, key, f"Claude Code usage, {period}" + (f" ({timezone})" if timezone else ""), empty)
-
-
-def _usage_quota(db, as_json: bool, since: str | None, until: str | None, tz) -> None:
-    from skill_insights import quota
-
-    doc = quota.history(db, since, until, tz)
-    if as_json:
-        _echo_json(doc)
         return
-    if not doc["windows"]:
-        click.echo(
-            "no rate-limit snapshots yet: they come from the statusline (`install --statusline`) "
-            "with a claude.ai subscription"
-        )
-        return
-    for line in quota.table(doc, tz):
-        click.echo(line)
+    from skill_insights.report.console import usage_view
 
-
-def _usage_sources(
-    as_json: bool, since: str | None, until: str | None, kind: str | None, by_day: bool, project: str | None
-) -> None:
-    from skill_insights.report.sources import sources_table, usage_sources
-    from skill_insights.usage import catch_up
-
-    db = _db()
-    catch_up(db)
-    doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day, project=project)
-    if as_json:
-        _echo_json(doc)
-        return
-    for line in sources_table(doc):
-        click.echo(line)
+    table, empty = usage_view(doc, period, tz, timezone, filtered=bool(since or until or project))
+    if empty:
+        click.echo(empty, err=True)
+    _print(table)
 
 
 @cli.group()
@@ -359,71 +244,27 @@ def session() -> None:
 
 @session.command("show")
 @click.argument("session_id")
-@click.option("--json", "as_json", is_flag=True)
+@_json_flag()
 def session_show(session_id: str, as_json: bool) -> None:
     """Models, tokens, cost, tools, skills, subagents and time of one session (id or unique prefix)."""
-    from skill_insights import usage as reports
+    from skill_insights.report.console import session_lines
+    from skill_insights.usage import session_stats
 
     db = _reader()
-    reports.catch_up(db)
-    matches = reports.match_sessions(db, session_id)
-    if len(matches) > 1:
-        raise click.ClickException(f"{session_id!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
-    stats = reports.session_stats(db, matches[0]) if matches else None
-    if stats is None:
-        raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
-    if as_json:
-        _echo_json(stats)
-        return
-    click.echo(f"session   {stats['session_id']}")
-    click.echo(f"project   {stats['project']}  ({stats['git_repo'] or 'no git remote'}, {stats['git_branch']})")
-    click.echo(
-        f"time      {stats['started_at']} → {stats['ended_at']}  "
-        f"wall {stats['duration_seconds']:.0f}s, active {stats['active_seconds']:.0f}s"
-    )
-    click.echo(f"messages  {stats['messages']['user']} user, {stats['messages']['assistant']} assistant")
-    click.echo(f"tokens    {stats['total_tokens']:,}  cost {_fmt_cost(stats['estimated_cost_usd'])}")
-    for m, v in stats["models"].items():
-        click.echo(f"  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])}")
-    for m, v in stats.get("side_calls", {}).items():
-        click.echo(
-            f"side calls  {m}: {v['total_tokens']:,} tokens, {_fmt_cost(v['cost_usd'])} "
-            "(in Claude Code's ledger, not in the transcript; counted above)"
-        )
-    if stats["tools"]:
-        click.echo(
-            "tools     "
-            + ", ".join(
-                f"{k} ×{v['calls']}" + (f" ({v['errors']} errors)" if v["errors"] else "")
-                for k, v in stats["tools"].items()
-            )
-        )
-    if stats["skills_invoked"]:
-        click.echo("skills    " + ", ".join(f"{k} ×{v}" for k, v in stats["skills_invoked"].items()))
-    for sa in stats["subagents"]:
-        click.echo(
-            f"subagent  {sa['type']} ({sa['agent_id'] or '?'}): {sa['total_tokens']:,} tokens, "
-            f"{_fmt_cost(sa['cost_usd'])}"
-        )
-    if stats["mcp_calls"]:
-        click.echo("mcp       " + ", ".join(f"{s}: {sum(t.values())}" for s, t in stats["mcp_calls"].items()))
-    if stats["slash_commands"]:
-        click.echo("commands  " + ", ".join(f"{k} ×{v}" for k, v in stats["slash_commands"].items()))
+    stats = _built(session_stats(db, _one_session(db, session_id)), session_id)
+    _echo_json(stats) if as_json else _echo_lines(session_lines(stats))
 
 
 # -- session reports on GitHub (skill_insights.github) -------------------------------------------------
 
 
 def _one_session(conn, session_id: str) -> str:
-    from skill_insights.usage import catch_up, match_sessions
+    from skill_insights.usage import one_session
 
-    catch_up(conn)
-    matches = match_sessions(conn, session_id)
-    if len(matches) > 1:
-        raise click.ClickException(f"{session_id!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
-    if not matches:
-        raise click.ClickException(f"no session {session_id!r} in the store (run `skill-insights ingest`?)")
-    return matches[0]
+    try:
+        return one_session(conn, session_id)
+    except LookupError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _built(doc, session_id: str):
@@ -438,19 +279,14 @@ def _target(pr: int | None, issue: int | None):
 
     if (pr is None) == (issue is None):
         raise click.UsageError("give exactly one of --pr N and --issue N")
-    if pr is not None:
-        return Target(type="pr", number=pr)
-    assert issue is not None  # exactly one of the two was given
-    return Target(type="issue", number=issue)
+    return Target(type="pr", number=pr) if pr is not None else Target(type="issue", number=issue or 0)
 
 
 def _repo_arg(_ctx, _param, value: str | None) -> str | None:
     from skill_insights.github.client import check_repo
 
-    if value is None:
-        return None
     try:
-        return check_repo(value)
+        return None if value is None else check_repo(value)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
@@ -466,45 +302,26 @@ def _github():
         raise click.ClickException(str(e)) from None
 
 
-_GH_TARGET = [
-    click.option("--repo", required=True, callback=_repo_arg, help="OWNER/NAME."),
-    click.option("--pr", type=click.IntRange(min=1), help="Pull request number."),
-    click.option("--issue", type=click.IntRange(min=1), help="Issue number."),
-]
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def _gh_target(f):
-    for opt in reversed(_GH_TARGET):
-        f = opt(f)
-    return f
+    f = click.option("--issue", type=click.IntRange(min=1), help="Issue number.")(f)
+    f = click.option("--pr", type=click.IntRange(min=1), help="Pull request number.")(f)
+    return click.option("--repo", required=True, callback=_repo_arg, help="OWNER/NAME.")(f)
 
 
 @session.command("stats")
 @click.argument("session_id")
-@click.option("--json", "as_json", is_flag=True, help="The session stats document (schema: session-stats).")
+@_json_flag("The session stats document (schema: session-stats).")
 def session_stats_cmd(session_id: str, as_json: bool) -> None:
     """Per-session stats: models, tokens, cost, tools, skills, subagents, commits, problems, workflow edges."""
     from skill_insights.github import render, stats
 
     conn = _reader()
-    doc = _built(stats.build(conn, _one_session(conn, session_id)), session_id)
-    data = doc.model_dump(mode="json")
-    if as_json:
-        _echo_json(data)
-        return
-    click.echo(f"session   {data['session_id']}  ({data['project'] or '?'}, {data['branch'] or 'no branch'})")
-    click.echo(f"time      {data['started_at']} → {data['ended_at']}  {render.duration(data['duration_minutes'])}")
-    click.echo(f"tokens    {sum(data['total_tokens'].values()):,}  cost {render.money(data['estimated_cost_usd'])}")
-    for k in data["skills_invoked"]:
-        click.echo(f"skill     {k['skill']} ×{k['count']} {k['status']}, {sum(k['tokens'].values()):,} tokens after")
-    for a in data["subagents"]:
-        click.echo(
-            f"subagent  {a['type']} ({a['id'] or '?'}, {a['model'] or '?'}): {sum(a['tokens'].values()):,} tokens"
-        )
-    for c in data["commits"]:
-        click.echo(f"commit    {c['sha'][:7]} {c['message']}")
-    for p in data["problems_faced"]:
-        click.echo(f"problem   {p['description']}")
+    data = _built(stats.build(conn, _one_session(conn, session_id)), session_id).model_dump(mode="json")
+    _echo_json(data) if as_json else _echo_lines(render.stats_lines(data))
 
 
 @session.command("mermaid")
@@ -512,15 +329,13 @@ def session_stats_cmd(session_id: str, as_json: bool) -> None:
 def session_mermaid(session_id: str) -> None:
     """The workflow diagram of each invoked skill whose SKILL.md has one: edges green (taken), red (error
     path), grey (not taken), with Nx counters."""
-    from skill_insights.github import stats
+    from skill_insights.github import render, stats
 
     conn = _reader()
     found = stats.diagrams(conn, _one_session(conn, session_id))
     if not found:
         click.echo("no invoked skill of this session has a mermaid flowchart in its SKILL.md", err=True)
-        return
-    for skill, src in found.items():
-        click.echo(f"%% workflow of skill {skill}\n```mermaid\n{src}\n```")
+    _echo_lines(render.diagram_blocks(found))
 
 
 @session.command("post")
@@ -534,18 +349,16 @@ def session_post(session_id: str, repo: str, pr: int | None, issue: int | None, 
     target = _target(pr, issue)
     conn = _reader()
     sid = _one_session(conn, session_id)
-    doc = _built(stats.build(conn, sid, target), session_id)
+    doc = _built(stats.build(conn, sid, target), session_id).model_dump(mode="json")
     gh, error = _github()
     with gh:
         try:
-            posted = publish.post_session(
-                gh, repo, target.number, doc.model_dump(mode="json"), stats.diagrams(conn, sid)
-            )
+            posted = publish.post_session(gh, repo, target.number, doc, stats.diagrams(conn, sid))
             if with_summary:
-                publish.update_summary(gh, repo, target.number, warn=lambda m: click.echo(f"warning: {m}", err=True))
+                publish.update_summary(gh, repo, target.number, warn=_warn)
         except error as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"{posted.action} comment {posted.comment_id}: {posted.url or ''}".rstrip())
+    click.echo(publish.posted_line(posted))
 
 
 @session.command("summary")
@@ -558,17 +371,12 @@ def session_summary(repo: str, pr: int | None, issue: int | None) -> None:
     gh, error = _github()
     with gh:
         try:
-            posted, found = publish.update_summary(
-                gh, repo, target.number, warn=lambda m: click.echo(f"warning: {m}", err=True)
-            )
+            posted, found = publish.update_summary(gh, repo, target.number, warn=_warn)
         except error as e:
             raise click.ClickException(str(e)) from None
     if posted is None:
         raise click.ClickException(f"no readable session comment on {repo}#{target.number}: no summary posted")
-    click.echo(
-        f"{posted.action} summary {posted.comment_id} over {len(found.sessions)} sessions"
-        f"{f', {len(found.skipped)} skipped' if found.skipped else ''}: {posted.url or ''}".rstrip()
-    )
+    click.echo(publish.summary_line(posted, found))
 
 
 @session.command("extract")
@@ -589,11 +397,10 @@ def session_extract(repo: str, start: str, end: str, output_dir: Path) -> None:
     gh, error = _github()
     with gh:
         try:
-            ex = extract.collect(gh, repo, first, last, warn=lambda m: click.echo(f"warning: {m}", err=True))
+            ex = extract.collect(gh, repo, first, last, warn=_warn)
         except error as e:
             raise click.ClickException(str(e)) from None
-    for path in extract.write(ex, output_dir):
-        click.echo(str(path))
+    _echo_lines([str(path) for path in extract.write(ex, output_dir)])
 
 
 # -- pricing --------------------------------------------------------------------------------------------
@@ -605,64 +412,18 @@ def pricing() -> None:
 
 
 @pricing.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@_json_flag()
 def pricing_show(as_json: bool) -> None:
     """The models and prices in use (USD per million tokens)."""
-    table = _prices()
-    doc = {
-        "source": table.source,
-        "updated": table.updated,
-        "models": {
-            name: {
-                "input": p.base.input,
-                "output": p.base.output,
-                "cache_write_5m": p.base.cache_write_5m,
-                "cache_write_1h": p.base.cache_write_1h,
-                "cache_read": p.base.cache_read,
-                **(
-                    {"long_context_input": p.long_context.input, "long_context_output": p.long_context.output}
-                    if p.long_context
-                    else {}
-                ),
-            }
-            for name, p in sorted(table.models.items())
-        },
-    }
+    from skill_insights.pricing.commands import show_document, show_table
+
+    doc = show_document(_prices())
     if as_json:
         _echo_json(doc)
         return
-    click.echo(f"prices from {doc['source']} (updated {doc['updated']}), USD per million tokens")
-
-    def usd(v) -> str:
-        # Prices are whole cents or a few decimals: 0.30000000000000004 is float noise, not a price.
-        return "–" if v is None else f"{round(v, 6):g}"
-
-    from rich.table import Table
-
-    t = Table(show_edge=False, pad_edge=False)
-    for c in (
-        "model",
-        "input",
-        "output",
-        "cache write 5m",
-        "cache write 1h",
-        "cache read",
-        "input >200k",
-        "output >200k",
-    ):
-        t.add_column(c, justify="left" if c == "model" else "right")
-    for name, p in doc["models"].items():
-        t.add_row(
-            name,
-            usd(p["input"]),
-            usd(p["output"]),
-            usd(p["cache_write_5m"]),
-            usd(p["cache_write_1h"]),
-            usd(p["cache_read"]),
-            usd(p.get("long_context_input")),
-            usd(p.get("long_context_output")),
-        )
-    _console().print(t)
+    heading, table = show_table(doc)
+    click.echo(heading)
+    _print(table)
 
 
 @pricing.command("update")
@@ -670,37 +431,15 @@ def pricing_show(as_json: bool) -> None:
 @click.option("--timeout", default=20.0, show_default=True, help="Seconds, for a URL.")
 def pricing_update(source: str, timeout: float) -> None:
     """Load a LiteLLM-format price file; stored costs are recomputed with it."""
-    from datetime import date
-
-    from skill_insights.pricing import PriceTable, from_litellm
+    from skill_insights.pricing.commands import load_litellm, save
     from skill_insights.store.rollups import reprice
 
     try:
-        if source.startswith(("http://", "https://")):
-            import httpx
-
-            resp = httpx.get(source, timeout=timeout, follow_redirects=True)
-            resp.raise_for_status()
-            raw = resp.content
-        else:
-            if not Path(source).is_file():  # a FIFO or a device would block or never end
-                raise ValueError("not a regular file")
-            raw = Path(source).read_bytes()
-        import json
-
-        parsed = json.loads(raw)
-        if not isinstance(parsed, dict):
-            raise ValueError(f"expected a JSON object of models (LiteLLM's format), got a JSON {type(parsed).__name__}")
-        doc = from_litellm(parsed, updated=date.today().isoformat())
-        PriceTable.from_document(doc, source=source)  # refuses a table we could not price with
+        doc = load_litellm(source, timeout)
     except Exception as e:
         raise click.ClickException(f"cannot load prices from {source}: {e}") from None
     db = _db()  # before the price file changes: a store we cannot open leaves prices and costs as they were
-    paths = get_paths().ensure()
-    from skill_insights.outputs import write_atomic
-
-    write_atomic(paths.prices_file, json.dumps(doc, indent=1, allow_nan=False).encode(), 0o644)
-    n = reprice(db, PriceTable.load(paths.prices_file))
+    n = reprice(db, save(doc, get_paths().ensure().prices_file))
     click.echo(f"loaded {len(doc['models'])} Claude models from {source}; re-priced {n} responses")
 
 
@@ -712,28 +451,10 @@ def daemon() -> None:
     """The capture daemon: watches transcripts, takes hook nudges, ingests within a second."""
 
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
-
-
-def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    # FloatRange lets nan (every comparison with it is false) and inf through: neither is a usable interval.
-    import math
-
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number", param=param)
-    return value
-
-
 @daemon.command("run")
 @click.option("--polling", is_flag=True, default=None, help="Poll the file system instead of inotify/FSEvents.")
-@click.option(
-    "--reconcile-interval",
-    "reconcile_s",
-    type=_POSITIVE,
-    callback=_finite,
-    help="Seconds between full reconciles (300).",
-)
-@click.option("--debounce-ms", type=_POSITIVE, callback=_finite, help="Delay after a write before ingesting it (150).")
+@_seconds("--reconcile-interval", "reconcile_s", help="Seconds between full reconciles (300).")
+@_seconds("--debounce-ms", help="Delay after a write before ingesting it (150).")
 @click.option(
     "--projects-dir",
     "projects_dirs",
@@ -756,12 +477,10 @@ def daemon_run(
     for d in projects_dirs:  # a typo here would otherwise watch nothing, silently, forever
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
+    debounce_s = None if debounce_ms is None else debounce_ms / 1000
+    roots = list(projects_dirs) or None
     cfg = DaemonConfig.from_env(
-        polling=polling,
-        reconcile_s=reconcile_s,
-        verbose=verbose,
-        debounce_s=None if debounce_ms is None else debounce_ms / 1000,
-        roots=list(projects_dirs) or None,
+        polling=polling, reconcile_s=reconcile_s, verbose=verbose, debounce_s=debounce_s, roots=roots
     )
     try:
         code = Daemon(cfg).run()
@@ -775,15 +494,7 @@ def daemon_run(
 
 
 @daemon.command("start")
-@click.option(
-    "--wait",
-    "wait_s",
-    default=10.0,
-    show_default=True,
-    type=_POSITIVE,
-    callback=_finite,
-    help="Seconds to wait until it is up.",
-)
+@_seconds("--wait", "wait_s", default=10.0, show_default=True, help="Seconds to wait until it is up.")
 def daemon_start(wait_s: float) -> None:
     """Start the daemon detached, unless one is running."""
     from skill_insights.daemon import control
@@ -797,14 +508,7 @@ def daemon_start(wait_s: float) -> None:
 
 
 @daemon.command("stop")
-@click.option(
-    "--timeout",
-    default=10.0,
-    show_default=True,
-    type=_POSITIVE,
-    callback=_finite,
-    help="Seconds to wait for it to exit.",
-)
+@_seconds("--timeout", default=10.0, show_default=True, help="Seconds to wait for it to exit.")
 @click.option("--force", is_flag=True, help="SIGKILL it if it has not exited by then.")
 def daemon_stop(timeout: float, force: bool) -> None:
     """Stop the daemon (SIGTERM, then wait)."""
@@ -816,48 +520,14 @@ def daemon_stop(timeout: float, force: bool) -> None:
         sys.exit(1)
 
 
-def _ago(ts: float | None) -> str:
-    import time
-
-    if not ts:
-        return "never"
-    s = max(0.0, time.time() - ts)
-    return f"{s:.1f}s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else f"{s / 3600:.1f} h ago"
-
-
 @daemon.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@_json_flag()
 def daemon_status(as_json: bool) -> None:
     """Pid, uptime, last ingest, files watched, backlog, RSS. Exit code 3 when not running."""
     from skill_insights.daemon import control
 
     doc = control.status()
-    if as_json:
-        _echo_json(doc)
-    elif not doc["running"]:
-        click.echo("daemon not running")
-    else:
-        rss = doc.get("rss_bytes")
-        click.echo(f"pid           {doc['pid']}")
-        click.echo(f"uptime        {doc.get('uptime_s', '?')}s")
-        click.echo(f"last ingest   {_ago(doc.get('last_ingest_at'))}")
-        click.echo(f"files watched {doc.get('files_watched', '?')}  ({doc.get('observer', '?')} observer)")
-        click.echo(f"backlog       {doc.get('backlog', '?')}")
-        wait = doc.get("store_wait")
-        if isinstance(wait, dict):  # another writer holds the store's lock: capture waits and retries
-            click.echo(
-                f"store         locked by another writer for {wait.get('seconds', '?')}s: "
-                f"{wait.get('files', '?')} files wait, attempt {wait.get('attempts', '?')}, "
-                f"next retry in {wait.get('next_retry_in_s', '?')}s"
-            )
-        click.echo(f"rss           {rss / 1048576:.1f} MB" if rss else "rss           ?")
-        click.echo(f"socket        {doc.get('socket') or 'none (spool only)'}")
-        for job in doc.get("jobs", []):
-            err = f"  last error: {job['last_error']}" if job.get("last_error") else ""
-            click.echo(
-                f"job           {job['name']} every {job['interval_s']:g}s, next in {job['next_in_s']:.0f}s, "
-                f"{job['runs']} runs{err}"
-            )
+    _echo_json(doc) if as_json else _echo_lines(control.status_lines(doc))
     if not doc["running"]:
         sys.exit(3)
 
@@ -898,30 +568,8 @@ def statusline(fmt: str | None, color: bool, extra: tuple[str, ...]) -> None:
     sys.exit(sl.main([*(["--format", fmt] if fmt else []), *(["--color"] if color else [])]))
 
 
-def _report_install(change, svc, dry_run: bool, verb: str) -> None:
-    would = "would be " if dry_run else ""
-    if getattr(change, "removed", False):
-        click.echo(f"settings  {change.path}: removed (install had created it)")
-    elif getattr(change, "restored", False):
-        click.echo(f"settings  {change.path}: restored exactly as it was before install")
-    elif change.changed:
-        made = "created" if change.created else "updated"
-        backup = f" (backup: {change.backup})" if change.backup else ""
-        click.echo(f"settings  {change.path}: {would}{made}, hooks {verb}{backup}")
-    else:
-        click.echo(f"settings  {change.path}: already up to date, nothing changed")
-    if svc is not None:
-        for m in svc.messages or [f"{svc.kind}: nothing to do"]:
-            click.echo(f"service   {m}")
-
-
 @cli.command()
-@click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.",
-)
+@_settings_option
 @click.option("--no-service", is_flag=True, help="Do not install the systemd user unit / LaunchAgent.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("--statusline", is_flag=True, help="Also set Claude Code's statusLine to `skill-insights statusline`.")
@@ -929,6 +577,7 @@ def _report_install(change, svc, dry_run: bool, verb: str) -> None:
 def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusline: bool, force: bool) -> None:
     """Add the SessionStart/SessionEnd hooks to Claude Code's settings and set up the daemon's autostart."""
     from skill_insights.hooks import install as inst
+    from skill_insights.hooks.install_report import change_lines
 
     if force and not statusline:
         raise click.UsageError("--force goes with --statusline")
@@ -938,48 +587,34 @@ def install(settings_path: Path | None, no_service: bool, dry_run: bool, statusl
         )
     except inst.SettingsError as e:
         raise click.ClickException(f"{e}; nothing was changed") from None
-    _report_install(change, svc, dry_run, "added")
+    _echo_lines(change_lines(change, svc, dry_run, "added"))
     if statusline:
         click.echo(f"statusline {inst.statusline_command()}" + (" (would be set)" if dry_run else ""))
 
 
 @cli.command()
-@click.option(
-    "--settings",
-    "settings_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Claude Code settings file. Default: $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json.",
-)
+@_settings_option
 @click.option("--no-service", is_flag=True, help="Leave the systemd user unit / LaunchAgent alone.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 def uninstall(settings_path: Path | None, no_service: bool, dry_run: bool) -> None:
     """Remove exactly what `install` added."""
     from skill_insights.hooks import install as inst
+    from skill_insights.hooks.install_report import change_lines
 
     try:
         change, svc = inst.uninstall(settings_path, service=not no_service, dry_run=dry_run)
     except inst.SettingsError as e:
         raise click.ClickException(f"{e}; nothing was changed") from None
-    _report_install(change, svc, dry_run, "removed")
+    _echo_lines(change_lines(change, svc, dry_run, "removed"))
 
 
 @cli.command("ingest-spool", hidden=True)
 def ingest_spool() -> None:
     """Ingest the transcripts of spooled hook payloads, then delete them (started detached by the hook)."""
     from skill_insights.collectors.transcripts import TranscriptTailer
-    from skill_insights.daemon import spool
-    from skill_insights.hooks import fastpath
+    from skill_insights.daemon.spool import drain_and_log
 
-    try:
-        result = spool.drain(TranscriptTailer(_db(), _prices()), default_projects_dirs())
-    except Exception as e:  # detached, stdio is /dev/null: the hook log is the only place to say it
-        fastpath.log("ingest-spool", f"failed: {e.__class__.__name__}: {e}")
-        raise
-    for why in result.unusable:  # each such file is removed: said once
-        fastpath.log("ingest-spool", f"removed an unusable payload {why}")
-    if result.payloads:
-        fastpath.log("ingest-spool", f"{result.payloads} payloads ({result.garbage} garbage): {result.summary}")
-    click.echo(f"{result.payloads} spooled payloads, {len(result.transcripts)} transcripts. {result.summary}")
+    click.echo(drain_and_log(TranscriptTailer(_db(), _prices()), default_projects_dirs()))
 
 
 # -- report ---------------------------------------------------------------------------------------------
@@ -1005,7 +640,7 @@ def _write_report(output: Path | None = None, keep: int | None = None, since=Non
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write exactly this file. Default: the reports dir (timestamped, plus latest.html).",
 )
-@click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
+@_keep_option
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first starts here.")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="The period shown first ends here.")
 def report(output: Path | None, keep: int | None, since, until) -> None:
@@ -1021,9 +656,9 @@ def open_report() -> None:
     """Open the latest report in the browser, building one first if there is none."""
     from skill_insights.report import latest_report
 
-    path = latest_report(get_paths()) or _write_report()
-    click.echo(str(path.resolve()))
-    click.launch(str(path.resolve()))
+    path = (latest_report(get_paths()) or _write_report()).resolve()
+    click.echo(str(path))
+    click.launch(str(path))
 
 
 def _run_step(name: str, args: list[str]) -> None:
@@ -1039,40 +674,21 @@ def _run_step(name: str, args: list[str]) -> None:
         click.echo(f"{name}: failed: {e.__class__.__name__}: {e}", err=True)
 
 
-def _has_history() -> bool:
-    """Transcripts to read, or sessions already captured."""
-    for d in default_projects_dirs():
-        if d.is_dir() and next(d.rglob("*.jsonl"), None) is not None:
-            return True
-    db_file = get_paths().database
-    if not db_file.exists():
-        return False
-    import sqlite3
-
-    from skill_insights.store import open_readonly
-
-    try:
-        with open_readonly(db_file) as conn:
-            return conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
-    except sqlite3.OperationalError as e:
-        if "no such table" in str(e):  # a store created before any capture
-            return False
-        raise  # a store that can't be read: the group's one-line error (_Cli)
-
-
 @cli.command("run")
 @click.option(
     "--demo", is_flag=True, help="Use a generated demo data set (in the data folder's demo/; touches nothing of yours)."
 )
-@click.option("--keep", type=click.IntRange(min=1), help="Timestamped reports to keep (config report_keep, 20).")
+@_keep_option
 @click.option("--no-ingest", is_flag=True, hidden=True, help="Skip capture (the daemon has done it).")
 def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
     """Ingest + scan + analyze + report, once. The last line printed is the report's path."""
     import os
 
+    from skill_insights.collectors.capture import has_history
+
     roots: list[str] = []
     analyze_args: list[str] = []
-    if not demo and not no_ingest and not _has_history():
+    if not demo and not no_ingest and not has_history(default_projects_dirs(), get_paths().database):
         click.echo("no Claude Code history on this machine yet: showing a generated demo instead", err=True)
         demo = True
     real_paths = get_paths().ensure()
@@ -1108,66 +724,19 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
 # -- analyze --------------------------------------------------------------------------------------------
 
 
-def _analysis_inventory(inventory_file: Path | None, db) -> dict:
-    """--inventory FILE, else the latest stored scan, else a fresh `scan` (the inventory subsystem's command)."""
+def _scan_for_analysis() -> None:
+    """A fresh `scan` (the inventory subsystem's command) when nothing is stored; its own summary goes to
+    stderr: stdout stays the analysis (JSON with --json)."""
     import contextlib
 
-    from skill_insights.analyzers.source import InventoryError, latest_stored, read_inventory_file
+    from skill_insights.analyzers.source import InventoryError
 
     try:
-        if inventory_file is not None:
-            return read_inventory_file(inventory_file)
-        doc = latest_stored(db)
-        if doc is not None:
-            return doc
-        try:
-            # the scan's own summary goes to stderr: stdout stays the analysis (JSON with --json)
-            with contextlib.redirect_stdout(sys.stderr):
-                scan.main(args=[], prog_name="skill-insights scan", standalone_mode=False)
-        except SystemExit as e:
-            if e.code:
-                raise InventoryError(f"scan exited with {e.code}") from None
-        doc = latest_stored(db)  # the scan stores what it found
-        if doc is None:
-            raise InventoryError("the scan stored no inventory: pass --inventory FILE")
-        return doc
-    except InventoryError as e:
-        raise click.ClickException(str(e)) from None
-
-
-def _clip(s: str, n: int) -> str:
-    # skill names come from files anyone can write: no control characters to the terminal, bounded width
-    s = "".join(c if c.isprintable() else "?" for c in s)
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def _print_analysis(doc: dict, run_id: int, inventory: dict) -> None:
-    from skill_insights.analyzers.problems import counts, flatten, merge, scan_findings
-    from skill_insights.usage import plural
-
-    click.echo(f"analysis run {run_id} over {plural(len(inventory.get('skills') or []), 'skill')}")
-    for name, p in doc["phases"].items():
-        extra = p.get("error") or plural(p.get("findings", 0), "finding")
-        click.echo(f"  {name:<11} {p['status']:<8} {p['seconds']:>7.2f}s  {extra}")
-    # The scan's findings too, and each problem once: the report counts exactly these.
-    problems = merge([*(flatten(f) for f in doc["findings"]), *scan_findings(inventory)])
-    c = counts(problems)
-    click.echo(
-        f"problems: {plural(c.get('error', 0), 'error')}, {plural(c.get('warning', 0), 'warning')}, "
-        f"{c.get('info', 0)} info"
-    )
-    shown = [f for f in problems if f["severity"] != "info"]
-    for f in shown[:40]:
-        seen_by = "+".join(f["phases"])
-        click.echo(
-            f"  {f['severity'].upper():<7} {_clip(f['skill_name'] or '(workspace)', 24):<24} "
-            f"{_clip(seen_by, 24):<24} {_clip(f['message'], 160)}"
-        )
-    if len(shown) > 40:
-        click.echo(f"  … {len(shown) - 40} more (use --json)")
-    for g in doc["duplicate_groups"]:
-        names = ", ".join(_clip(s["name"], 40) for s in g["skills"])
-        click.echo(f"duplicates ({g['kind']}, {g['similarity']:.2f}): {names}")
+        with contextlib.redirect_stdout(sys.stderr):
+            scan.main(args=[], prog_name="skill-insights scan", standalone_mode=False)
+    except SystemExit as e:
+        if e.code:
+            raise InventoryError(f"scan exited with {e.code}") from None
 
 
 @cli.command()
@@ -1178,7 +747,7 @@ def _print_analysis(doc: dict, run_id: int, inventory: dict) -> None:
     type=click.Choice(["staleness", "quality", "duplicates", "registry"]),
     help="Run only this phase (repeatable). Default: all four.",
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON: {phases, findings, duplicate_groups}.")
+@_json_flag("JSON: {phases, findings, duplicate_groups}.")
 @click.option(
     "--inventory",
     "inventory_file",
@@ -1192,24 +761,26 @@ def analyze(
 ) -> None:
     """Staleness, quality, duplicates and registry alternatives for every inventoried skill."""
     from skill_insights.analyzers.config import build_options
+    from skill_insights.analyzers.problems import summary_lines
     from skill_insights.analyzers.runner import analyze as run_analysis
     from skill_insights.analyzers.runner import report as analysis_report
+    from skill_insights.analyzers.source import InventoryError, inventory_for
 
     db = _db()
-    inventory = _analysis_inventory(inventory_file, db)
+    try:
+        inventory = inventory_for(inventory_file, db, _scan_for_analysis)
+    except InventoryError as e:
+        raise click.ClickException(str(e)) from None
     run_id, results = run_analysis(db, inventory, build_options(llm=llm, stale_days=stale_days), list(phases))
     doc = analysis_report(results)
-    if as_json:
-        _echo_json(doc)
-    else:
-        _print_analysis(doc, run_id, inventory)
+    _echo_json(doc) if as_json else _echo_lines(summary_lines(doc, run_id, inventory))
     failed = [n for n, r in results.items() if r.status != "ok"]
     if failed:
         click.echo(f"phase(s) failed: {', '.join(failed)}", err=True)
         sys.exit(1)
 
 
-# -- skills inventory (issue 4) -----------------------------------------------------------------------------
+# -- skills inventory -------------------------------------------------------------------------------------
 
 
 def _existing_db():
@@ -1223,85 +794,47 @@ def _existing_db():
         return None
 
 
-def _session_projects(db) -> list[Path]:
-    """The cwd of every captured session in `db` (None: no store yet)."""
-    if db is None:
-        return []
-    try:
-        rows = db.execute("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL").fetchall()
-    except Exception:
-        return []
-    return [Path(r[0]) for r in rows if r[0] and Path(r[0]).is_dir()]
-
-
 @cli.command()
 @click.argument("roots", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--no-agent-dirs", is_flag=True, help="Skip the user-level skill dirs of every agent and plugins.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the inventory JSON here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the inventory JSON.")
+@_json_flag("Print the inventory JSON.")
 @click.option("--no-registry", is_flag=True, help="Don't ask the Tessl registry for tile signals (all `unknown`).")
 def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_json: bool, no_registry: bool) -> None:
     """Inventory every skill: agent skill dirs, plugins, Tessl tiles, ROOTs and the cwd of captured sessions."""
-    from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc
-    from skill_insights.collectors.skills import scan as run_scan
-    from skill_insights.collectors.skills.output import OutputFailed, publish
-    from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
+    from skill_insights.collectors.skills.output import OutputFailed
+    from skill_insights.inventory import scan_and_store, scan_lines
+    from skill_insights.outputs import NotRegularFile, check_output_path
     from skill_insights.schemas.validate import SchemaError
 
     for r in roots:
         if not r.is_dir():
             raise click.ClickException(f"no such folder: {r}")
-    if output is not None:
-        from skill_insights.outputs import NotRegularFile, check_output_path
-
-        try:  # before scanning: the rename below would turn a FIFO, /dev/full or a folder into a plain file
+    try:  # before scanning: the rename that writes it would turn a FIFO, /dev/full or a folder into a plain file
+        if output is not None:
             check_output_path(output)
-        except NotRegularFile as e:
-            raise click.ClickException(str(e)) from None
+    except NotRegularFile as e:
+        raise click.ClickException(str(e)) from None
     paths = get_paths()
     # Opened once: it names the sessions' folders to scan and stores the result. A plain connection: the
     # store takes one, and sqlite-utils costs more to import than a small scan.
     db = _existing_db()
-    registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=not no_registry)
-    # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
-    with paused_gc():
-        try:
-            doc = run_scan(
-                list(roots),
-                agent_dirs=not no_agent_dirs,
-                project_dirs=_session_projects(db),
-                registry=registry,
-                cache_file=paths.cache_dir / "skills-scan.json",
-            )
-        finally:
-            registry.close()
-        try:
-            diff = publish(
-                doc,
-                lambda: db if db is not None else _reader(),
-                output,
-                background=len(doc["skills"]) >= POOL_THRESHOLD,
-            )
-        except SchemaError as e:
-            raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
-        except OutputFailed as e:  # an unwritable -o is a user error: one line, not a traceback
-            raise click.ClickException(f"cannot write {output}: {e.error.strerror or e.error}") from None
-    if as_json:
-        _echo_json(doc)
-        return
-    st = doc["stats"]
-    nf = sum(len(s["findings"]) for s in doc["skills"]) + len(doc["findings"])
-    from skill_insights.usage import plural
-
-    click.echo(
-        f"{plural(st['skills'], 'skill')} ({plural(st['locations'], 'location')}, "
-        f"{plural(st['files'], 'file')}), {plural(st['manifests'], 'manifest')}, {plural(nf, 'finding')}, "
-        f"in {doc['duration_seconds']:.2f}s"
-    )
-    if not diff["first"]:
-        click.echo(f"since the last scan: {diff['added']} added, {diff['removed']} removed, {diff['changed']} changed")
-    if output is not None:
-        click.echo(f"inventory written to {output}")
+    try:
+        doc, diff = scan_and_store(
+            list(roots),
+            agent_dirs=not no_agent_dirs,
+            use_registry=not no_registry,
+            output=output,
+            db=db,
+            open_store=lambda: db if db is not None else _reader(),
+            config_file=paths.config_file,
+            cache_dir=paths.cache_dir,
+        )
+    except SchemaError as e:
+        raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
+    except OutputFailed as e:  # an unwritable -o is a user error: one line, not a traceback
+        raise click.ClickException(f"cannot write {output}: {e.error.strerror or e.error}") from None
+    _echo_json(doc) if as_json else _echo_lines(scan_lines(doc, diff, output))
 
 
 @cli.command("schema")
@@ -1321,7 +854,7 @@ def skills_group() -> None:
 
 
 @skills_group.command("usage")
-@click.option("--json", "as_json", is_flag=True)
+@_json_flag()
 @click.option(
     "--days",
     default=30,
@@ -1331,38 +864,13 @@ def skills_group() -> None:
 )
 def skills_usage(as_json: bool, days: int) -> None:
     """Activations, sessions and last use per installed skill; unused and no-longer-installed skills."""
-    from skill_insights.inventory import skill_usage
+    from skill_insights.inventory import has_scan, skill_usage, usage_lines
     from skill_insights.usage import catch_up
 
     db = _db()
     catch_up(db)
     doc = skill_usage(db, days=days)
-    if as_json:
-        _echo_json(doc)
-        return
-    if not doc["skills"]:
-        scanned = "scans" in db.table_names() and db.execute("SELECT 1 FROM scans LIMIT 1").fetchone()
-        click.echo(
-            "the last scan found no skills: add some under ~/.claude/skills or a project's .claude/skills, "
-            "or scan a folder: `skill-insights scan DIR`"
-            if scanned
-            else "no inventory yet: run `skill-insights scan`"
-        )
-    for s in sorted(doc["skills"], key=lambda s: (-s["activations"], s["name"])):
-        if s["activations"]:
-            click.echo(
-                f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  last {s['last_used']}"
-            )
-    if doc["unused"]:
-        click.echo(
-            f"installed but not used in {days} days ({len(doc['unused'])}): "
-            + ", ".join(u["name"] for u in doc["unused"])
-        )
-    if doc["missing"]:
-        click.echo(
-            "used but not installed any more: "
-            + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"])
-        )
+    _echo_json(doc) if as_json else _echo_lines(usage_lines(doc, scanned=not doc["skills"] and has_scan(db)))
 
 
 # -- opt-in org signals (PostHog) ------------------------------------------------------------------------------
@@ -1391,7 +899,7 @@ def telemetry_disable() -> None:
 
 @telemetry.command("status")
 @click.option("--show-payload", is_flag=True, help="Print, as JSON, exactly the events that would leave now.")
-@click.option("--json", "as_json", is_flag=True)
+@_json_flag()
 def telemetry_status(show_payload: bool, as_json: bool) -> None:
     """Consent, destination and the outbox."""
     from skill_insights.telemetry import commands
@@ -1401,10 +909,7 @@ def telemetry_status(show_payload: bool, as_json: bool) -> None:
         _echo_json(commands.payload(conn))
         return
     doc = commands.status(conn)
-    if as_json:
-        _echo_json(doc)
-    else:
-        click.echo(commands.status_text(doc))
+    _echo_json(doc) if as_json else click.echo(commands.status_text(doc))
 
 
 @telemetry.command("flush")
@@ -1467,19 +972,7 @@ def org_usage_fetch(
         )
     except OrgUsageError as e:
         raise click.ClickException(str(e)) from None
-    t = doc["totals"].get(here["window"], {})
-    click.echo(
-        f"{t.get('activations', 0)} skill activations by {t.get('users', 0)} people in {here['window']}; "
-        f"{len(doc['skills']) + len(doc['untiled_skills'])} skills, {len(doc['mcp_tools'])} MCP tools"
-    )
-    if here["popular_not_installed"]:
-        click.echo(
-            "popular in the org, not installed here: "
-            + ", ".join(f"{s['name']} ({s['users']} people)" for s in here["popular_not_installed"])
-        )
-    if here["installed_unused_org_wide"]:
-        click.echo("installed here, unused org-wide: " + ", ".join(here["installed_unused_org_wide"]))
-    click.echo(f"written to {output}")
+    _echo_lines(commands.org_usage_lines(doc, here, output))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,17 @@
 Each activation (events.kind = 'skill', name as Claude Code wrote it) resolves to one inventory skill: a
 project skill of the session's cwd first, then a user skill, then a plugin skill (`plugin:skill`), then any
 other place it is installed. What resolves nowhere was used but is not installed any more.
+
+Also what `scan` and `skills usage` do and print: a scan of every skill place, checked, written and stored.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -134,3 +138,103 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
             for m in sorted(missing.values(), key=lambda m: (-m["activations"], m["name"]))
         ],
     }
+
+
+def session_projects(db: Any) -> list[Path]:
+    """The cwd of every captured session in `db` that is still a folder (None: no store yet)."""
+    if db is None:
+        return []
+    try:
+        rows = db.execute("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL").fetchall()
+    except Exception:
+        return []
+    return [Path(r[0]) for r in rows if r[0] and Path(r[0]).is_dir()]
+
+
+def scan_and_store(
+    roots: list[Path],
+    *,
+    agent_dirs: bool,
+    use_registry: bool,
+    output: Path | None,
+    db: Any,
+    open_store: Callable[[], Any],
+    config_file: Path,
+    cache_dir: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inventory every skill (agent skill dirs, plugins, Tessl tiles, `roots` and the cwd of the sessions in
+    `db`), check it, write it to `output` and store it: the document and the diff from the last stored scan.
+    Raises SchemaError or OutputFailed (collectors.skills.output) as `publish` does."""
+    from skill_insights.collectors.skills import POOL_THRESHOLD, paused_gc, scan
+    from skill_insights.collectors.skills.output import publish
+    from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
+
+    registry = TesslRegistry(registry_base_url(config_file), cache_dir, enabled=use_registry)
+    # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
+    with paused_gc():
+        try:
+            doc = scan(
+                roots,
+                agent_dirs=agent_dirs,
+                project_dirs=session_projects(db),
+                registry=registry,
+                cache_file=cache_dir / "skills-scan.json",
+            )
+        finally:
+            registry.close()
+        diff = publish(doc, open_store, output, background=len(doc["skills"]) >= POOL_THRESHOLD)
+    return doc, diff
+
+
+def scan_lines(doc: dict[str, Any], diff: dict[str, Any], output: Path | None) -> list[str]:
+    """`scan` for a person: what was found, what changed since the last scan, where the file went."""
+    from skill_insights.usage import plural
+
+    st = doc["stats"]
+    nf = sum(len(s["findings"]) for s in doc["skills"]) + len(doc["findings"])
+    lines = [
+        f"{plural(st['skills'], 'skill')} ({plural(st['locations'], 'location')}, "
+        f"{plural(st['files'], 'file')}), {plural(st['manifests'], 'manifest')}, {plural(nf, 'finding')}, "
+        f"in {doc['duration_seconds']:.2f}s"
+    ]
+    if not diff["first"]:
+        lines.append(
+            f"since the last scan: {diff['added']} added, {diff['removed']} removed, {diff['changed']} changed"
+        )
+    if output is not None:
+        lines.append(f"inventory written to {output}")
+    return lines
+
+
+def usage_lines(doc: dict[str, Any], scanned: bool) -> list[str]:
+    """`skills usage` for a person: the used skills, the unused and the no-longer-installed ones; `scanned`:
+    whether any scan is stored (an empty list means something else then)."""
+    lines = []
+    if not doc["skills"]:
+        lines.append(
+            "the last scan found no skills: add some under ~/.claude/skills or a project's .claude/skills, "
+            "or scan a folder: `skill-insights scan DIR`"
+            if scanned
+            else "no inventory yet: run `skill-insights scan`"
+        )
+    lines += [
+        f"{s['name']:<40} {s['activations']:>5} activations  {s['sessions']:>4} sessions  last {s['last_used']}"
+        for s in sorted(doc["skills"], key=lambda s: (-s["activations"], s["name"]))
+        if s["activations"]
+    ]
+    if doc["unused"]:
+        lines.append(
+            f"installed but not used in {doc['days']} days ({len(doc['unused'])}): "
+            + ", ".join(u["name"] for u in doc["unused"])
+        )
+    if doc["missing"]:
+        lines.append(
+            "used but not installed any more: "
+            + ", ".join(f"{m['name']} (×{m['activations']})" for m in doc["missing"])
+        )
+    return lines
+
+
+def has_scan(db: sqlite_utils.Database) -> bool:
+    """Whether any scan is stored."""
+    return "scans" in db.table_names() and db.execute("SELECT 1 FROM scans LIMIT 1").fetchone() is not None

@@ -179,3 +179,13 @@ def table(doc: dict[str, Any], tz=None) -> list[str]:
 
 
 __all__ = ["drain", "history", "readings_of", "table"]
+
+
+def lines(doc: dict[str, Any], tz=None) -> list[str]:
+    """`usage quota` for a person: the table, or why there is nothing to show yet."""
+    if not doc["windows"]:
+        return [
+            "no rate-limit snapshots yet: they come from the statusline (`install --statusline`) "
+            "with a claude.ai subscription"
+        ]
+    return table(doc, tz)

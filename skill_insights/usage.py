@@ -380,6 +380,31 @@ def match_sessions(db: sqlite_utils.Database | sqlite3.Connection, ident: str, l
     return [r[0] for r in rows]
 
 
+def one_session(db: sqlite_utils.Database | sqlite3.Connection, ident: str) -> str:
+    """The one captured session `ident` (an id or a unique prefix) names; LookupError says why there is none."""
+    catch_up(db)
+    matches = match_sessions(db, ident)
+    if len(matches) > 1:
+        raise LookupError(f"{ident!r} matches several sessions ({', '.join(m[:13] for m in matches)}…)")
+    if not matches:
+        raise LookupError(f"no session {ident!r} in the store (run `skill-insights ingest`?)")
+    return matches[0]
+
+
+def period_report(
+    db, period: str, since: str | None, until: str | None, project: str | None, tz, zoned: bool, active: bool = False
+) -> dict[str, Any]:
+    """`usage PERIOD`'s document (daily, weekly, monthly, session or blocks); `zoned`: days counted in `tz`."""
+    if period == "blocks":
+        catch_up(db)
+        return blocks(db, since, until, project, tz, active_only=active)
+    if period == "weekly" or zoned:
+        catch_up(db)
+        return by_period_in_zone(db, period, since, until, project, tz)
+    # `usage … --json` is usually answered by skill_insights.quick without click; this is the same query.
+    return report(db, period, since, until, project)
+
+
 def session_stats(db: sqlite_utils.Database, session_id: str) -> dict[str, Any] | None:
     """One session's stats: models, tokens, estimated cost, tools, skills, subagents, duration, activity."""
     cur = db.execute("SELECT * FROM sessions WHERE session_id = ?", [session_id])

@@ -150,3 +150,39 @@ def flatten(f: dict[str, Any]) -> dict[str, Any]:
         "fix": f.get("fix"),
         "evidence": f.get("evidence"),
     }
+
+
+def _clip(s: str, n: int) -> str:
+    # skill names come from files anyone can write: no control characters to the terminal, bounded width
+    s = "".join(c if c.isprintable() else "?" for c in s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def summary_lines(doc: dict[str, Any], run_id: int, inventory: dict[str, Any], shown_max: int = 40) -> list[str]:
+    """`analyze` for a person: each phase, the problem counts, the problems (not info) and the duplicate groups.
+    The scan's findings count too, and each problem once: the report counts exactly these."""
+    from skill_insights.usage import plural
+
+    lines = [f"analysis run {run_id} over {plural(len(inventory.get('skills') or []), 'skill')}"]
+    for name, p in doc["phases"].items():
+        extra = p.get("error") or plural(p.get("findings", 0), "finding")
+        lines.append(f"  {name:<11} {p['status']:<8} {p['seconds']:>7.2f}s  {extra}")
+    problems = merge([*(flatten(f) for f in doc["findings"]), *scan_findings(inventory)])
+    c = counts(problems)
+    lines.append(
+        f"problems: {plural(c.get('error', 0), 'error')}, {plural(c.get('warning', 0), 'warning')}, "
+        f"{c.get('info', 0)} info"
+    )
+    shown = [f for f in problems if f["severity"] != "info"]
+    for f in shown[:shown_max]:
+        seen_by = "+".join(f["phases"])
+        lines.append(
+            f"  {f['severity'].upper():<7} {_clip(f['skill_name'] or '(workspace)', 24):<24} "
+            f"{_clip(seen_by, 24):<24} {_clip(f['message'], 160)}"
+        )
+    if len(shown) > shown_max:
+        lines.append(f"  … {len(shown) - shown_max} more (use --json)")
+    for g in doc["duplicate_groups"]:
+        names = ", ".join(_clip(s["name"], 40) for s in g["skills"])
+        lines.append(f"duplicates ({g['kind']}, {g['similarity']:.2f}): {names}")
+    return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,18 @@ def latest_stored(db: sqlite_utils.Database) -> dict[str, Any] | None:
 
     doc = latest_inventory(db)
     return doc if isinstance(doc, dict) else None
+
+
+def inventory_for(path: Path | None, db: sqlite_utils.Database, scan: Callable[[], None]) -> dict[str, Any]:
+    """The file at `path`, else the latest stored scan, else the one `scan()` stores (it raises InventoryError
+    when it fails)."""
+    if path is not None:
+        return read_inventory_file(path)
+    doc = latest_stored(db)
+    if doc is not None:
+        return doc
+    scan()
+    doc = latest_stored(db)  # the scan stores what it found
+    if doc is None:
+        raise InventoryError("the scan stored no inventory: pass --inventory FILE")
+    return doc

@@ -56,3 +56,56 @@ def capture(
     found = transcripts(roots)
     progress = progress_for(len(found)) if progress_for else None
     return tail(TranscriptTailer(db, prices), found, progress)
+
+
+def refuse_file(path: Path) -> str | None:
+    """Why `ingest --file path` cannot take it (a folder, missing, not a transcript), or None."""
+    if path.is_dir():
+        return f"{path} is a folder: pass it with --projects-dir, or one transcript with --file"
+    if not path.is_file():
+        return f"no such transcript file: {path}"
+    refusal = not_a_transcript(path)
+    return f"{path} is not a Claude Code transcript ({refusal})" if refusal else None
+
+
+def not_a_transcript(path: Path) -> str | None:
+    """Why `path` is not a Claude Code transcript (JSON lines of objects with a `type`), or None when it is one.
+    An empty .jsonl file is a transcript Claude Code has only just created."""
+    import json
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as e:
+        return e.strerror or str(e)
+    if not head.strip():
+        return None if path.suffix == ".jsonl" else "it is empty"
+    first = head.lstrip().split(b"\n", 1)[0]
+    try:
+        line = json.loads(first)
+    except (ValueError, RecursionError):
+        return "its first line is not JSON"
+    if not isinstance(line, dict) or not isinstance(line.get("type"), str):
+        return "its first line is not a transcript entry"
+    return None
+
+
+def has_history(projects_dirs: Iterable[Path], database: Path) -> bool:
+    """Transcripts to read under `projects_dirs`, or sessions already captured in the store at `database`.
+    A store that can't be read raises sqlite3's error."""
+    for d in projects_dirs:
+        if d.is_dir() and next(d.rglob("*.jsonl"), None) is not None:
+            return True
+    if not database.exists():
+        return False
+    import sqlite3
+
+    from skill_insights.store import open_readonly
+
+    try:
+        with open_readonly(database) as conn:
+            return conn.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # a store created before any capture
+            return False
+        raise

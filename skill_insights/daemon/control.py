@@ -266,3 +266,40 @@ def stop(timeout: float = 10.0, force: bool = False) -> tuple[int | None, bool, 
             time.sleep(0.02)
         return pid, True, f"daemon did not stop within {timeout:.0f}s; killed (pid {pid})"
     return pid, False, f"daemon (pid {pid}) did not stop within {timeout:.0f}s"
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    s = max(0.0, time.time() - ts)
+    return f"{s:.1f}s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else f"{s / 3600:.1f} h ago"
+
+
+def status_lines(doc: dict[str, Any]) -> list[str]:
+    """`daemon status` for a person: pid, uptime, last ingest, files watched, backlog, RSS, socket, jobs."""
+    if not doc["running"]:
+        return ["daemon not running"]
+    rss = doc.get("rss_bytes")
+    lines = [
+        f"pid           {doc['pid']}",
+        f"uptime        {doc.get('uptime_s', '?')}s",
+        f"last ingest   {_ago(doc.get('last_ingest_at'))}",
+        f"files watched {doc.get('files_watched', '?')}  ({doc.get('observer', '?')} observer)",
+        f"backlog       {doc.get('backlog', '?')}",
+    ]
+    wait = doc.get("store_wait")
+    if isinstance(wait, dict):  # another writer holds the store's lock: capture waits and retries
+        lines.append(
+            f"store         locked by another writer for {wait.get('seconds', '?')}s: "
+            f"{wait.get('files', '?')} files wait, attempt {wait.get('attempts', '?')}, "
+            f"next retry in {wait.get('next_retry_in_s', '?')}s"
+        )
+    lines.append(f"rss           {rss / 1048576:.1f} MB" if rss else "rss           ?")
+    lines.append(f"socket        {doc.get('socket') or 'none (spool only)'}")
+    for job in doc.get("jobs", []):
+        err = f"  last error: {job['last_error']}" if job.get("last_error") else ""
+        lines.append(
+            f"job           {job['name']} every {job['interval_s']:g}s, next in {job['next_in_s']:.0f}s, "
+            f"{job['runs']} runs{err}"
+        )
+    return lines

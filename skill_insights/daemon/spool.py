@@ -143,3 +143,20 @@ def drain(
     _remove_stale_tmp(directory)
     result.summary = "; ".join(s.line() for s in result.summaries)
     return result
+
+
+def drain_and_log(tailer: TranscriptTailer, roots: Iterable[StrPath]) -> str:
+    """`ingest-spool`: drain, saying in the hook log what failed or was removed (started detached, its stdio is
+    /dev/null); returns the line it prints."""
+    from skill_insights.hooks import fastpath
+
+    try:
+        result = drain(tailer, roots)
+    except Exception as e:
+        fastpath.log("ingest-spool", f"failed: {e.__class__.__name__}: {e}")
+        raise
+    for why in result.unusable:  # each such file is removed: said once
+        fastpath.log("ingest-spool", f"removed an unusable payload {why}")
+    if result.payloads:
+        fastpath.log("ingest-spool", f"{result.payloads} payloads ({result.garbage} garbage): {result.summary}")
+    return f"{result.payloads} spooled payloads, {len(result.transcripts)} transcripts. {result.summary}"

@@ -99,3 +99,15 @@ def update_summary(
         return Posted(found.summary_id, done.get("html_url"), "updated"), found
     done = gh.create_comment(repo, number, body)
     return Posted(done["id"], done.get("html_url"), "created"), found
+
+
+def posted_line(posted: Posted) -> str:
+    """`session post`: what became of the session's comment."""
+    return f"{posted.action} comment {posted.comment_id}: {posted.url or ''}".rstrip()
+
+
+def summary_line(posted: Posted, found: Collected) -> str:
+    """`session summary`: what became of the summary comment, over how many sessions."""
+    skipped = f", {len(found.skipped)} skipped" if found.skipped else ""
+    over = f"over {len(found.sessions)} sessions{skipped}"
+    return f"{posted.action} summary {posted.comment_id} {over}: {posted.url or ''}".rstrip()

@@ -370,3 +370,28 @@ def summary_comment(sessions: list[dict[str, Any]], skipped: list[str] | None = 
         lines += ["", f"{len(skipped)} session comment(s) skipped: their JSON block could not be read."]
     lines += ["", _JSON_BLOCK.format(title=SUMMARY_JSON_SUMMARY) + safe_json(agg), "```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def stats_lines(data: dict[str, Any]) -> list[str]:
+    """`session stats` for a person: the session, its time, tokens and cost, skills, subagents, commits, problems."""
+    lines = [
+        f"session   {data['session_id']}  ({data['project'] or '?'}, {data['branch'] or 'no branch'})",
+        f"time      {data['started_at']} → {data['ended_at']}  {duration(data['duration_minutes'])}",
+        f"tokens    {sum(data['total_tokens'].values()):,}  cost {money(data['estimated_cost_usd'])}",
+    ]
+    lines += [
+        f"skill     {k['skill']} ×{k['count']} {k['status']}, {sum(k['tokens'].values()):,} tokens after"
+        for k in data["skills_invoked"]
+    ]
+    lines += [
+        f"subagent  {a['type']} ({a['id'] or '?'}, {a['model'] or '?'}): {sum(a['tokens'].values()):,} tokens"
+        for a in data["subagents"]
+    ]
+    lines += [f"commit    {c['sha'][:7]} {c['message']}" for c in data["commits"]]
+    lines += [f"problem   {p['description']}" for p in data["problems_faced"]]
+    return lines
+
+
+def diagram_blocks(found: dict[str, str]) -> list[str]:
+    """`session mermaid`: each skill's workflow diagram as a fenced mermaid block under a comment naming it."""
+    return [f"%% workflow of skill {skill}\n```mermaid\n{src}\n```" for skill, src in found.items()]

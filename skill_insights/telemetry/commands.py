@@ -190,3 +190,21 @@ def fetch_org_usage(
     if copy_to is not None and copy_to.resolve() != output.resolve():
         write_atomic(copy_to, data)
     return doc, ou.compare_with_local(doc, ou.local_skills(conn))
+
+
+def org_usage_lines(doc: dict[str, Any], here: dict[str, Any], output: Path) -> list[str]:
+    """`org-usage fetch` for a person: the org's totals, how this machine compares, where the document went."""
+    t = doc["totals"].get(here["window"], {})
+    lines = [
+        f"{t.get('activations', 0)} skill activations by {t.get('users', 0)} people in {here['window']}; "
+        f"{len(doc['skills']) + len(doc['untiled_skills'])} skills, {len(doc['mcp_tools'])} MCP tools"
+    ]
+    if here["popular_not_installed"]:
+        lines.append(
+            "popular in the org, not installed here: "
+            + ", ".join(f"{s['name']} ({s['users']} people)" for s in here["popular_not_installed"])
+        )
+    if here["installed_unused_org_wide"]:
+        lines.append("installed here, unused org-wide: " + ", ".join(here["installed_unused_org_wide"]))
+    lines.append(f"written to {output}")
+    return lines

@@ -82,7 +82,7 @@ LenientText = Annotated[str | None, BeforeValidator(lambda v: v if isinstance(v,
 
 
 class _Read(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used
 
     @classmethod
     def where(cls, loc: Loc) -> tuple[str, Loc]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from skill_insights import __version__
-from skill_insights.settings import default_projects_dirs, get_paths
+from skill_insights.settings import Paths, default_projects_dirs, get_paths
+
+if TYPE_CHECKING:
+    from skill_insights.github.client import GitHub
 
 
 def _db(plain: bool = False):
@@ -139,9 +145,7 @@ _keep_option = click.option(
 @click.option("--file", "files", multiple=True, type=click.Path(path_type=Path), help="One transcript file.")
 def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
     """Capture new transcript lines into the store (incremental)."""
-    import contextlib
-
-    from skill_insights.collectors.capture import capture, refuse_file
+    from skill_insights.collectors.capture import capture, progress_bar, refuse_file
 
     for refusal in filter(None, map(refuse_file, files)):
         raise click.ClickException(refusal)
@@ -149,19 +153,9 @@ def ingest(projects_dirs: tuple[Path, ...], files: tuple[Path, ...]) -> None:
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
     db = _reader()  # capture needs no sqlite-utils (it costs more to import than a small ingest)
+    roots = list(projects_dirs) + list(files) or default_projects_dirs()
     with contextlib.ExitStack() as stack:
-
-        def bar_for(found: int):
-            # Without a terminal, skill_insights.quick runs this same capture without importing click.
-            if not sys.stderr.isatty() or found <= 20:
-                return None
-            from rich.progress import Progress
-
-            bar = stack.enter_context(Progress(transient=True))
-            task = bar.add_task("ingesting", total=found)
-            return lambda _p: bar.advance(task)
-
-        summary = capture(db, _prices(), list(projects_dirs) + list(files) or default_projects_dirs(), bar_for)
+        summary = capture(db, _prices(), roots, progress_bar(stack))
     _warn_unpriced(sorted(summary.unpriced_models))
     _echo_lines(summary.ledger_warnings(), err=True)
     click.echo(summary.line())
@@ -291,14 +285,16 @@ def _repo_arg(_ctx, _param, value: str | None) -> str | None:
         raise click.BadParameter(str(e)) from None
 
 
-def _github():
-    """A GitHub client and the one-line error types of what the commands do with it."""
+@contextlib.contextmanager
+def _github() -> Iterator[GitHub]:
+    """A GitHub client; what goes wrong with it is said in one line."""
     from skill_insights.github.client import GitHubError, from_env
     from skill_insights.github.render import CommentTooLong
 
     try:
-        return from_env(log=lambda m: click.echo(m, err=True)), (GitHubError, CommentTooLong)
-    except GitHubError as e:
+        with from_env(log=lambda m: click.echo(m, err=True)) as gh:
+            yield gh
+    except (GitHubError, CommentTooLong) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -350,14 +346,10 @@ def session_post(session_id: str, repo: str, pr: int | None, issue: int | None, 
     conn = _reader()
     sid = _one_session(conn, session_id)
     doc = _built(stats.build(conn, sid, target), session_id).model_dump(mode="json")
-    gh, error = _github()
-    with gh:
-        try:
-            posted = publish.post_session(gh, repo, target.number, doc, stats.diagrams(conn, sid))
-            if with_summary:
-                publish.update_summary(gh, repo, target.number, warn=_warn)
-        except error as e:
-            raise click.ClickException(str(e)) from None
+    with _github() as gh:
+        posted = publish.post_session(gh, repo, target.number, doc, stats.diagrams(conn, sid))
+        if with_summary:
+            publish.update_summary(gh, repo, target.number, warn=_warn)
     click.echo(publish.posted_line(posted))
 
 
@@ -368,12 +360,8 @@ def session_summary(repo: str, pr: int | None, issue: int | None) -> None:
     from skill_insights.github import publish
 
     target = _target(pr, issue)
-    gh, error = _github()
-    with gh:
-        try:
-            posted, found = publish.update_summary(gh, repo, target.number, warn=_warn)
-        except error as e:
-            raise click.ClickException(str(e)) from None
+    with _github() as gh:
+        posted, found = publish.update_summary(gh, repo, target.number, warn=_warn)
     if posted is None:
         raise click.ClickException(f"no readable session comment on {repo}#{target.number}: no summary posted")
     click.echo(publish.summary_line(posted, found))
@@ -394,12 +382,8 @@ def session_extract(repo: str, start: str, end: str, output_dir: Path) -> None:
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     if first > last:
         raise click.BadParameter("--from is after --to")
-    gh, error = _github()
-    with gh:
-        try:
-            ex = extract.collect(gh, repo, first, last, warn=_warn)
-        except error as e:
-            raise click.ClickException(str(e)) from None
+    with _github() as gh:
+        ex = extract.collect(gh, repo, first, last, warn=_warn)
     _echo_lines([str(path) for path in extract.write(ex, output_dir)])
 
 
@@ -463,13 +447,7 @@ def daemon() -> None:
     help="Transcript root to watch (repeatable). Default: $CLAUDE_CONFIG_DIR/projects.",
 )
 @click.option("-v", "--verbose", is_flag=True, default=None, help="Debug logging, also to stderr.")
-def daemon_run(
-    polling: bool | None,
-    reconcile_s: float | None,
-    debounce_ms: float | None,
-    projects_dirs: tuple[Path, ...],
-    verbose: bool | None,
-) -> None:
+def daemon_run(debounce_ms: float | None, projects_dirs: tuple[Path, ...], **overrides: Any) -> None:
     """Run the daemon in the foreground (SIGTERM or Ctrl-C stops it)."""
     from skill_insights.daemon.control import AlreadyRunning
     from skill_insights.daemon.service import Daemon, DaemonConfig
@@ -478,10 +456,7 @@ def daemon_run(
         if not d.is_dir():
             raise click.ClickException(f"no such projects folder: {d}")
     debounce_s = None if debounce_ms is None else debounce_ms / 1000
-    roots = list(projects_dirs) or None
-    cfg = DaemonConfig.from_env(
-        polling=polling, reconcile_s=reconcile_s, verbose=verbose, debounce_s=debounce_s, roots=roots
-    )
+    cfg = DaemonConfig.from_env(debounce_s=debounce_s, roots=list(projects_dirs) or None, **overrides)
     try:
         code = Daemon(cfg).run()
     except AlreadyRunning as e:
@@ -620,15 +595,17 @@ def ingest_spool() -> None:
 # -- report ---------------------------------------------------------------------------------------------
 
 
-def _write_report(output: Path | None = None, keep: int | None = None, since=None, until=None) -> Path:
+def _write_report(
+    output: Path | None = None, keep: int | None = None, since=None, until=None, paths: Paths | None = None, demo=False
+) -> Path:
     from skill_insights.report import generate_report, write_report
 
     db = _db()
-    paths = get_paths().ensure()
+    paths = paths or get_paths().ensure()
     try:
         if output is not None:
             return write_report(db, output, since=since, until=until, paths=paths)
-        return generate_report(db, paths, keep=keep, since=since, until=until)
+        return generate_report(db, paths, keep=keep, since=since, until=until, demo=demo)
     except OSError as e:
         raise click.ClickException(f"cannot write the report: {e}") from None
 
@@ -682,8 +659,6 @@ def _run_step(name: str, args: list[str]) -> None:
 @click.option("--no-ingest", is_flag=True, hidden=True, help="Skip capture (the daemon has done it).")
 def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
     """Ingest + scan + analyze + report, once. The last line printed is the report's path."""
-    import os
-
     from skill_insights.collectors.capture import has_history
 
     roots: list[str] = []
@@ -694,13 +669,9 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
     real_paths = get_paths().ensure()
     if demo:
         from skill_insights import demo as demo_data
+        from skill_insights.demo.switch import use_demo
 
-        demo_root = real_paths.data_dir / "demo"
-        demo_data.remove(demo_root)  # rebuilt each run, dated today
-        env = demo_data.build(demo_root)
-        for name in demo_data.DemoEnv.REMOTE_SETTINGS:
-            os.environ.pop(name, None)
-        os.environ.update(env.environ())  # this process only: every path below now resolves into the demo
+        env = use_demo(real_paths.data_dir / "demo")  # every path below now resolves into the demo
         roots = [str(p) for p in env.projects]
         analyze_args = demo_data.analyze_args(cli.commands.get("analyze"))
         click.echo(f"demo data in {env.root}", err=True)
@@ -708,17 +679,8 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
         _run_step("ingest", [])
     _run_step("scan", roots)
     _run_step("analyze", analyze_args)
-    if demo:
-        from skill_insights.report import generate_report
-
-        # Written into the user's own reports folder, so `open` shows this report afterwards.
-        try:
-            out = generate_report(_db(), real_paths, keep=keep, demo=True)
-        except OSError as e:
-            raise click.ClickException(f"cannot write the report: {e}") from None
-        click.echo(str(out.resolve()))
-        return
-    click.echo(str(_write_report(None, keep).resolve()))
+    # Into the user's own reports folder, a demo's too: `open` shows this report afterwards.
+    click.echo(str(_write_report(None, keep, paths=real_paths, demo=demo).resolve()))
 
 
 # -- analyze --------------------------------------------------------------------------------------------
@@ -727,8 +689,6 @@ def run_once(demo: bool, keep: int | None, no_ingest: bool) -> None:
 def _scan_for_analysis() -> None:
     """A fresh `scan` (the inventory subsystem's command) when nothing is stored; its own summary goes to
     stderr: stdout stays the analysis (JSON with --json)."""
-    import contextlib
-
     from skill_insights.analyzers.source import InventoryError
 
     try:
@@ -827,8 +787,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
             output=output,
             db=db,
             open_store=lambda: db if db is not None else _reader(),
-            config_file=paths.config_file,
-            cache_dir=paths.cache_dir,
+            paths=paths,
         )
     except SchemaError as e:
         raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
@@ -941,35 +900,15 @@ def org_usage() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A 0600 file holding the personal API key (else SKILL_INSIGHTS_POSTHOG_PERSONAL_API_KEY).",
 )
-def org_usage_fetch(
-    output: Path,
-    windows: str,
-    primary_window: int,
-    filter_repos: str,
-    filter_email_domains: str,
-    project_id: int | None,
-    host: str | None,
-    key_file: Path | None,
-) -> None:
+def org_usage_fetch(output: Path, **options: Any) -> None:
     """Run the org dashboards' HogQL queries; write the document; compare the org with this machine."""
     from skill_insights.telemetry import commands
     from skill_insights.telemetry.org_usage import OrgUsageError
 
     paths = get_paths()
     try:
-        doc, here = commands.fetch_org_usage(
-            _reader(),
-            output,
-            windows=windows,
-            primary_window=primary_window,
-            filter_repos=filter_repos,
-            filter_email_domains=filter_email_domains,
-            host=host,
-            project_id=project_id,
-            key_file=key_file,
-            config_dir=paths.config_dir,
-            copy_to=paths.data_dir / "org_usage.json",
-        )
+        copy_to = paths.data_dir / "org_usage.json"
+        doc, here = commands.fetch_org_usage(_reader(), output, config_dir=paths.config_dir, copy_to=copy_to, **options)
     except OrgUsageError as e:
         raise click.ClickException(str(e)) from None
     _echo_lines(commands.org_usage_lines(doc, here, output))

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from skill_insights.settings import Paths
 from skill_insights.store.queries import Activation, skill_activations, stored_locations, stored_skills
 
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
@@ -159,8 +160,7 @@ def scan_and_store(
     output: Path | None,
     db: Any,
     open_store: Callable[[], Any],
-    config_file: Path,
-    cache_dir: Path,
+    paths: Paths,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inventory every skill (agent skill dirs, plugins, Tessl tiles, `roots` and the cwd of the sessions in
     `db`), check it, write it to `output` and store it: the document and the diff from the last stored scan.
@@ -169,7 +169,7 @@ def scan_and_store(
     from skill_insights.collectors.skills.output import publish
     from skill_insights.collectors.skills.tessl import TesslRegistry, registry_base_url
 
-    registry = TesslRegistry(registry_base_url(config_file), cache_dir, enabled=use_registry)
+    registry = TesslRegistry(registry_base_url(paths.config_file), paths.cache_dir, enabled=use_registry)
     # The inventory is ~10 acyclic objects per file: no cyclic GC while it is built, checked, written, stored.
     with paused_gc():
         try:
@@ -178,7 +178,7 @@ def scan_and_store(
                 agent_dirs=agent_dirs,
                 project_dirs=session_projects(db),
                 registry=registry,
-                cache_file=cache_dir / "skills-scan.json",
+                cache_file=paths.cache_dir / "skills-scan.json",
             )
         finally:
             registry.close()

@@ -6,7 +6,9 @@ the same files (the projects-folder rule of `skill_insights.projects`) and leave
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -109,3 +111,20 @@ def has_history(projects_dirs: Iterable[Path], database: Path) -> bool:
         if "no such table" in str(e):  # a store created before any capture
             return False
         raise
+
+
+def progress_bar(stack: contextlib.ExitStack) -> Callable[[int], Callable[[Path], None] | None]:
+    """A `progress_for` for `capture`: a transient bar on a terminal's stderr when there are more than 20 files,
+    closed with `stack`."""
+
+    def bar_for(found: int) -> Callable[[Path], None] | None:
+        # Without a terminal, skill_insights.quick runs this same capture without importing click.
+        if not sys.stderr.isatty() or found <= 20:
+            return None
+        from rich.progress import Progress
+
+        bar = stack.enter_context(Progress(transient=True))
+        task = bar.add_task("ingesting", total=found)
+        return lambda _p: bar.advance(task)
+
+    return bar_for

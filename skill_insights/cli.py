@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,14 @@ def cli() -> None:
 def _echo_lines(lines: list[str], err: bool = False) -> None:
     for line in lines:
         click.echo(line, err=err)
+
+
+def _show(doc: Any, as_json: bool, lines_of: Callable[[Any], list[str]]) -> None:
+    """`doc` as JSON with --json, else the lines `lines_of(doc)` says it in (computed only then)."""
+    if as_json:
+        _echo_json(doc)
+    else:
+        _echo_lines(lines_of(doc))
 
 
 def _print(table) -> None:
@@ -199,7 +207,7 @@ def usage(
 
         catch_up(db := _db())
         doc = usage_sources(db, since=since, until=until, kind=kind, by_day=by_day, project=project)
-        _echo_json(doc) if as_json else _echo_lines(sources_table(doc))
+        _show(doc, as_json, sources_table)
         return
     if kind or by_day:
         raise click.UsageError("--kind and --by-day go with `usage sources`")
@@ -216,7 +224,7 @@ def usage(
         from skill_insights import quota
 
         doc = quota.history(db, since, until, tz)
-        _echo_json(doc) if as_json else _echo_lines(quota.lines(doc, tz))
+        _show(doc, as_json, lambda d: quota.lines(d, tz))
         return
     doc = reports.period_report(db, period, since, until, project, tz, zoned=bool(timezone), active=active)
     _warn_unpriced(doc["totals"]["unpriced_models"])
@@ -246,7 +254,7 @@ def session_show(session_id: str, as_json: bool) -> None:
 
     db = _reader()
     stats = _built(session_stats(db, _one_session(db, session_id)), session_id)
-    _echo_json(stats) if as_json else _echo_lines(session_lines(stats))
+    _show(stats, as_json, session_lines)
 
 
 # -- session reports on GitHub (skill_insights.github) -------------------------------------------------
@@ -273,7 +281,10 @@ def _target(pr: int | None, issue: int | None):
 
     if (pr is None) == (issue is None):
         raise click.UsageError("give exactly one of --pr N and --issue N")
-    return Target(type="pr", number=pr) if pr is not None else Target(type="issue", number=issue or 0)
+    if pr is not None:
+        return Target(type="pr", number=pr)
+    assert issue is not None  # exactly one of the two was given
+    return Target(type="issue", number=issue)
 
 
 def _repo_arg(_ctx, _param, value: str | None) -> str | None:
@@ -317,7 +328,7 @@ def session_stats_cmd(session_id: str, as_json: bool) -> None:
 
     conn = _reader()
     data = _built(stats.build(conn, _one_session(conn, session_id)), session_id).model_dump(mode="json")
-    _echo_json(data) if as_json else _echo_lines(render.stats_lines(data))
+    _show(data, as_json, render.stats_lines)
 
 
 @session.command("mermaid")
@@ -502,7 +513,7 @@ def daemon_status(as_json: bool) -> None:
     from skill_insights.daemon import control
 
     doc = control.status()
-    _echo_json(doc) if as_json else _echo_lines(control.status_lines(doc))
+    _show(doc, as_json, control.status_lines)
     if not doc["running"]:
         sys.exit(3)
 
@@ -733,7 +744,7 @@ def analyze(
         raise click.ClickException(str(e)) from None
     run_id, results = run_analysis(db, inventory, build_options(llm=llm, stale_days=stale_days), list(phases))
     doc = analysis_report(results)
-    _echo_json(doc) if as_json else _echo_lines(summary_lines(doc, run_id, inventory))
+    _show(doc, as_json, lambda d: summary_lines(d, run_id, inventory))
     failed = [n for n, r in results.items() if r.status != "ok"]
     if failed:
         click.echo(f"phase(s) failed: {', '.join(failed)}", err=True)
@@ -793,7 +804,7 @@ def scan(roots: tuple[Path, ...], no_agent_dirs: bool, output: Path | None, as_j
         raise click.ClickException(f"the inventory does not match its schema at {e.path}: {e.message}") from None
     except OutputFailed as e:  # an unwritable -o is a user error: one line, not a traceback
         raise click.ClickException(f"cannot write {output}: {e.error.strerror or e.error}") from None
-    _echo_json(doc) if as_json else _echo_lines(scan_lines(doc, diff, output))
+    _show(doc, as_json, lambda d: scan_lines(d, diff, output))
 
 
 @cli.command("schema")
@@ -829,7 +840,7 @@ def skills_usage(as_json: bool, days: int) -> None:
     db = _db()
     catch_up(db)
     doc = skill_usage(db, days=days)
-    _echo_json(doc) if as_json else _echo_lines(usage_lines(doc, scanned=not doc["skills"] and has_scan(db)))
+    _show(doc, as_json, lambda d: usage_lines(d, scanned=not d["skills"] and has_scan(db)))
 
 
 # -- opt-in org signals (PostHog) ------------------------------------------------------------------------------
@@ -868,7 +879,7 @@ def telemetry_status(show_payload: bool, as_json: bool) -> None:
         _echo_json(commands.payload(conn))
         return
     doc = commands.status(conn)
-    _echo_json(doc) if as_json else click.echo(commands.status_text(doc))
+    _show(doc, as_json, lambda d: [commands.status_text(d)])
 
 
 @telemetry.command("flush")

@@ -381,7 +381,7 @@ def _installed_plugins(claude_dir: Path, disc: Discovery) -> None:
 
     model, found = installed_plugins(data)
     for p in found:
-        if p.place == ("plugins",):  # the whole list unreadable: which plugins are installed stays unknown
+        if p.place == ("plugins",):  # no plugins object at all: which plugins are installed stays unknown
             disc.findings.append(finding("manifest_invalid", f"{kind}: {p.text}", "warning", path))
             return
     problems = [p.text for p in found]

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-from skill_insights.settings import Paths
-from skill_insights.store.queries import Activation, skill_activations, stored_locations, stored_skills
+    from skill_insights.settings import Paths
+    from skill_insights.store.queries import Activation
 
 # Agents whose skills Claude Code can activate (only Claude Code activations are captured).
 _CLAUDE_AGENTS = ("claude-code",)
@@ -76,6 +77,9 @@ def tally(
     sessions, the last timestamp and (per skill) the scopes it was resolved through."""
     per: dict[str, dict[str, Any]] = {}
     missing: dict[str, dict[str, Any]] = {}
+    # Imported here: the store's queries bring sqlite-utils, which `scan` (a plain connection) does without.
+    from skill_insights.store.queries import skill_activations
+
     for a in skill_activations(db) if activations is None else activations:
         hit = resolver.resolve(a.name, a.cwd)
         if hit is None:
@@ -96,6 +100,8 @@ def skill_usage(db: sqlite_utils.Database, days: int = 30, now: float | None = N
     days; the activation names used but not installed any more."""
     now = time.time() if now is None else now
     cutoff = now - days * 86400
+    from skill_insights.store.queries import stored_locations, stored_skills
+
     locs = stored_locations(db)
     per, missing = tally(db, Resolver(locs))
     skills_rows = stored_skills(db)

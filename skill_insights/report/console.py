@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skill_insights.report.data import short_project
 from skill_insights.usage import blocks_for_display, fmt_duration, short_model
 
 if TYPE_CHECKING:
@@ -72,6 +71,9 @@ def usage_table(doc: dict[str, Any], key: str, title: str) -> Table:
     cols = [*lead, "models", "input", "output", "cache write", "cache read", "total", "cost"]
     for c in cols:
         table.add_column(c, justify="left" if c in (*lead, "models") else "right")
+    if sessions:
+        # report.data brings sqlite-utils, which costs more to import than a usage query: only for sessions.
+        from skill_insights.report.data import short_project
     for r in doc["rows"]:
         extra = []
         if sessions:

@@ -482,3 +482,23 @@ def test_opening_a_second_connection_keeps_the_first_ones_locks(tmp_path):
     assert first.execute("SELECT count(*) FROM t").fetchone() == (1,)
     second.close()
     first.close()
+
+
+def test_the_wal_is_cut_back_after_a_big_write_while_another_connection_stays_open(tmp_path):
+    """A bulk ingest grows the WAL; with a daemon holding the store open it is never deleted, so once
+    checkpointed it must shrink back (journal_size_limit) instead of keeping its largest size on disk."""
+    from skill_insights.store import WAL_KEEP_BYTES
+
+    path = tmp_path / "s.db"
+    holder = connect(path)  # as the daemon keeps its connection
+    writer = connect(path)
+    writer.execute("CREATE TABLE blob (x BLOB)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.executemany("INSERT INTO blob VALUES (?)", [(os.urandom(4096),) for _ in range(2 * WAL_KEEP_BYTES // 4096)])
+    writer.execute("COMMIT")  # past the auto-checkpoint size: checkpointed at this commit
+    wal = Path(f"{path}-wal")
+    assert wal.stat().st_size > WAL_KEEP_BYTES
+    writer.execute("INSERT INTO blob VALUES (x'00')")  # the next write starts the WAL over, cut back to the limit
+    assert wal.stat().st_size <= WAL_KEEP_BYTES
+    writer.close()
+    holder.close()

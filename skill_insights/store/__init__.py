@@ -27,6 +27,7 @@ from skill_insights.store.migrations import MIGRATIONS, REPAIRS
 if TYPE_CHECKING:
     import sqlite_utils
 
+WAL_KEEP_BYTES = 16 * 1024 * 1024
 BUSY_TIMEOUT_MS = 60_000
 # `PRAGMA application_id` of every store this code stamps ("skin"): tells our file from another program's.
 APPLICATION_ID = 0x736B696E
@@ -59,6 +60,9 @@ def connect(path: Path | str, *, wal: bool = True) -> sqlite3.Connection:
     if wal:
         _enable_wal(conn)
     conn.execute("PRAGMA synchronous = NORMAL")
+    # A bulk ingest lets the WAL grow (its workers skip the checkpoint after each commit); once checkpointed it
+    # is cut back to this size instead of keeping its largest size on disk while a daemon holds it open.
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
     conn.execute("PRAGMA foreign_keys = ON")
     # Scratch set of response keys whose canonical row an ingest recomputes (per connection).
     conn.execute(

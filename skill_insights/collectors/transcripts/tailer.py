@@ -408,10 +408,8 @@ def _ingest_worker(db_path: str, prices: PriceTable, order: list[tuple[Path, int
             yield order[i][0]
 
     conn = open_reader(db_path)
-    # A bulk writer: a larger page cache for the B-trees that random message ids spread over, and no automatic
-    # checkpoint after each of its commits (the parent's flush commit checkpoints once, afterwards).
+    # A bulk writer: a larger page cache for the B-trees that random message ids spread over.
     conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
     tailer = TranscriptTailer(conn, prices)
     counts = tailer.ingest_files(claim())
     tailer.db.close()

@@ -343,3 +343,15 @@ def test_a_period_equal_to_another_is_drawn_once(tmp_path: Path) -> None:
     assert CliRunner().invoke(cli, ["report", "-o", str(out)]).exit_code == 0
     panels = re.findall(r'class="period-panel usage-panel" data-period="([^"]+)"', out.read_text())
     assert panels == ["7d", "30d 90d all"]
+
+
+def test_sources_without_an_inventory_say_to_scan_not_that_everything_was_used(tmp_path) -> None:
+    """Captured activations but no scan yet: nothing is known to be installed, so nothing can be called used
+    or never used."""
+    _ingest_fixtures()
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["report", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "No inventory yet" in html
+    assert "Everything installed has been used" not in html

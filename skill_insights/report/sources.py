@@ -83,7 +83,14 @@ def sources_section(db: Any, now: float | None = None) -> dict[str, Any]:
 
         if not isinstance(e, (sqlite3.Error, KeyError, TypeError, ValueError)):
             raise
-        return {"available": False, "sources": [], "never_used": [], "mcp": [], "always_loaded_tokens": 0}
+        return {
+            "available": False,
+            "inventory": False,
+            "sources": [],
+            "never_used": [],
+            "mcp": [],
+            "always_loaded_tokens": 0,
+        }
     groups: dict[str, dict[str, Any]] = {}
     for r in doc["rows"]:
         if r["source"] == "builtin" or r["kind"] == "tool":
@@ -111,6 +118,7 @@ def sources_section(db: Any, now: float | None = None) -> dict[str, Any]:
     items = [r for r in doc["rows"] if r["kind"] != "tool" and r["source"] != "builtin"]
     return {
         "available": doc["inventory"] or bool(items),
+        "inventory": bool(doc["inventory"]),
         "always_loaded_tokens": doc["always_loaded"]["tokens"],
         "method": doc["always_loaded"]["method"],
         "sources": sources,

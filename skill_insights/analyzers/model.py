@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from skill_insights.analyzers.refs import Ref, from_links, judged
-from skill_insights.collectors.skills.skilldir import _O_FLAGS, process_skill, within
+from skill_insights.collectors.skills.skilldir import process_skill, within
 from skill_insights.collectors.skills.skillmd import split_frontmatter
+from skill_insights.safefile import NotRegularFile, read_prefix
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 1_000_000
@@ -249,16 +249,10 @@ def read_inside(real_root: str, path: str, cap: int) -> bytes:
     real = os.path.realpath(path)
     if not within(real, real_root):
         raise OSError(errno.EACCES, "it points outside the skill folder: not read")
-    fd = os.open(real, _O_FLAGS)  # O_NOFOLLOW: a link swapped in since realpath is refused; O_NONBLOCK: FIFOs
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file: not read")
-        f = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with f:
-        return f.read(cap)
+    try:  # follow=False: a link swapped in since realpath is refused
+        return read_prefix(real, cap, follow=False)
+    except NotRegularFile:
+        raise OSError(errno.EINVAL, "not a regular file: not read") from None
 
 
 def finding(

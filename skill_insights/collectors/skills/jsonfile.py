@@ -6,15 +6,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 from typing import Any
 
 from skill_insights.collectors.skills.skilldir import within
+from skill_insights.safefile import NotRegularFile, TooLarge, read_capped
 
 MAX_MANIFEST_BYTES = 1024 * 1024
 
-_O_MANIFEST = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 SYMLINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP), getattr(errno, "EFTYPE", errno.ELOOP)}
 
 
@@ -22,33 +20,24 @@ def read_json(path: str, *, follow: bool = False, inside: str | None = None) -> 
     """A small JSON file. Raises OSError (missing, unreadable, a symlink refused) or ValueError (not a regular
     file, over MAX_MANIFEST_BYTES, not JSON, nested too deeply): the caller records why.
 
-    O_NONBLOCK, then fstat on the open file: a FIFO or device is refused without a read that could block, and
-    the type checked is the one of the file read (no stat-then-open race). O_NOFOLLOW: a manifest that is a
+    Read through `safefile` (non-blocking, the type checked on the open file, capped). O_NOFOLLOW: a manifest that is a
     symlink is followed only with `follow`, or when it resolves inside `inside` (the real path of the folder
     it describes: marketplaces commit `.claude-plugin/marketplace.json -> ../marketplace.json`); any other
     link is refused rather than followed out of the tree (its directories may still be links)."""
     try:
-        fd = os.open(path, _O_MANIFEST if follow else _O_MANIFEST | _O_NOFOLLOW)
-    except OSError as e:
-        if follow or inside is None or e.errno not in SYMLINK_ERRNOS:
-            raise
-        real = os.path.realpath(path)
-        if not within(real, inside):
-            raise
-        fd = os.open(real, _O_MANIFEST | _O_NOFOLLOW)  # a real path: no link left to follow
-    parts: list[bytes] = []
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        total = 0
-        while total <= MAX_MANIFEST_BYTES and (chunk := os.read(fd, MAX_MANIFEST_BYTES + 1 - total)):
-            parts.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
-    raw = b"".join(parts)
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise ValueError(f"over {MAX_MANIFEST_BYTES} bytes")
+        try:
+            raw = read_capped(path, MAX_MANIFEST_BYTES, follow=follow)
+        except OSError as e:
+            if follow or inside is None or e.errno not in SYMLINK_ERRNOS:
+                raise
+            real = os.path.realpath(path)
+            if not within(real, inside):
+                raise
+            raw = read_capped(real, MAX_MANIFEST_BYTES, follow=False)  # a real path: no link left to follow
+    except NotRegularFile:
+        raise ValueError("not a regular file") from None
+    except TooLarge:
+        raise ValueError(f"over {MAX_MANIFEST_BYTES} bytes") from None
     try:
         return json.loads(raw)
     except RecursionError:

@@ -391,6 +391,19 @@ def process_skill(
     return doc
 
 
+def _unread_link(r: str, raw_target: str, outside: bool) -> dict[str, Any]:
+    """The file entry of a link that is not read: broken, looping, or leading out of the skill."""
+    return {
+        "path": r,
+        "size": 0,
+        "sha256": None,
+        "kind": file_kind(r),
+        "is_link": True,
+        "link_target": raw_target,
+        "outside": outside,
+    }
+
+
 def _link(
     dfd: int,
     d: str,
@@ -414,33 +427,13 @@ def _link(
     except (OSError, ValueError) as e:
         code = "symlink_loop" if "loop" in str(e).lower() or getattr(e, "errno", 0) == 40 else "symlink_broken"
         findings.append(finding(code, f"symlink to {raw_target!r} does not resolve", "warning", r))
-        files.append(
-            {
-                "path": r,
-                "size": 0,
-                "sha256": None,
-                "kind": file_kind(r),
-                "is_link": True,
-                "link_target": raw_target,
-                "outside": False,
-            }
-        )
+        files.append(_unread_link(r, raw_target, outside=False))
         return _link_stamp(dfd, d, name, r, root), None
     if not within(target, root):
         findings.append(
             finding("symlink_outside", f"symlink points outside the skill ({raw_target}): not read", "warning", r)
         )
-        files.append(
-            {
-                "path": r,
-                "size": 0,
-                "sha256": None,
-                "kind": file_kind(r),
-                "is_link": True,
-                "link_target": raw_target,
-                "outside": True,
-            }
-        )
+        files.append(_unread_link(r, raw_target, outside=True))
         return _link_stamp(dfd, d, name, r, root), None
     if os.path.isdir(target) or len(files) >= MAX_FILES:
         # A folder link inside the skill: its files are listed at their real place (no loops).

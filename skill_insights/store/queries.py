@@ -171,40 +171,34 @@ def source_events(
     return [SourceEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[1] in failed) for r in rows]
 
 
-def session_response_tokens(db: Any, session_ids: set[str]) -> dict[str, list[tuple[float, int]]]:
-    """Per session: (ts, all four token counts) of each counted response, subagents' included, by time."""
-    out: dict[str, list[tuple[float, int]]] = {}
-    if not session_ids or "responses" not in _tables(db):
+def _per_session(db: Any, session_ids: set[str], table: str, select: str, where: str) -> dict[str, list[Any]]:
+    """`SELECT session_id, <select> FROM <table> WHERE <where> AND session_id IN (…)` by session and time, the
+    ids bound 500 at a time (under SQLite's parameter limit): session id → [the selected value per row]."""
+    out: dict[str, list[Any]] = {}
+    if not session_ids or table not in _tables(db):
         return out
     ids = sorted(session_ids)
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         rows = db.execute(
-            f"""SELECT session_id, ts, coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
-                       + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)
-                FROM responses WHERE ts IS NOT NULL AND session_id IN ({",".join("?" * len(part))})
-                ORDER BY session_id, ts""",
+            f"""SELECT session_id, {select} FROM {table}
+                WHERE {where} AND session_id IN ({",".join("?" * len(part))}) ORDER BY session_id, ts""",
             part,
         )
-        for sid, ts, tokens in rows:
-            out.setdefault(sid, []).append((ts, tokens))
+        for sid, *value in rows:
+            out.setdefault(sid, []).append(value[0] if len(value) == 1 else tuple(value))
     return out
+
+
+def session_response_tokens(db: Any, session_ids: set[str]) -> dict[str, list[tuple[float, int]]]:
+    """Per session: (ts, all four token counts) of each counted response, subagents' included, by time."""
+    tokens = (
+        "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+        " + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)"
+    )
+    return _per_session(db, session_ids, "responses", f"ts, {tokens}", "ts IS NOT NULL")
 
 
 def session_prompt_times(db: Any, session_ids: set[str]) -> dict[str, list[float]]:
     """Per session: when each user prompt was written, by time ({} on a store that records no prompts)."""
-    out: dict[str, list[float]] = {}
-    if not session_ids or "events" not in _tables(db):
-        return out
-    ids = sorted(session_ids)
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        rows = db.execute(
-            f"""SELECT session_id, ts FROM events
-                WHERE kind = 'prompt' AND ts IS NOT NULL AND session_id IN ({",".join("?" * len(part))})
-                ORDER BY session_id, ts""",
-            part,
-        )
-        for sid, ts in rows:
-            out.setdefault(sid, []).append(ts)
-    return out
+    return _per_session(db, session_ids, "events", "ts", "kind = 'prompt' AND ts IS NOT NULL")
